@@ -1,0 +1,1 @@
+//! Callbacks to the host: the durable outbox, signing, ordered delivery with retries, dead letters.

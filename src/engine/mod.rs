@@ -1,0 +1,1 @@
+//! What a session needs from a WhatsApp provider (the `Engine` trait) and its Chromium implementation.

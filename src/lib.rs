@@ -1,0 +1,19 @@
+//! wa-sidecar: WhatsApp Web for a Laravel (or Node) host, over HMAC-signed REST.
+//!
+//! The parts follow `../shared/DESIGN.md`, one folder each:
+//! - [`api`]: routes, the HMAC guard, the error envelope, OpenAPI.
+//! - [`sessions`]: the registry and one actor per session.
+//! - [`engine`]: what a session needs from WhatsApp, and its Chromium implementation.
+//! - [`vault`]: sealed login profiles (AES-256-GCM).
+//! - [`callbacks`]: the durable outbox of signed callbacks to the host.
+//!
+//! [`ids`] and [`events`] are the small shared vocabulary between them.
+
+pub mod api;
+pub mod callbacks;
+pub mod config;
+pub mod engine;
+pub mod events;
+pub mod ids;
+pub mod sessions;
+pub mod vault;

@@ -1,0 +1,3 @@
+fn main() {
+    println!("wa-sidecar {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,1 @@
+//! The session registry and one actor task per session that owns its engine and its state.

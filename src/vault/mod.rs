@@ -1,0 +1,1 @@
+//! Sealed login profiles: AES-256-GCM at rest, unsealed only into a private runtime directory.

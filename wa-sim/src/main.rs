@@ -1,0 +1,3 @@
+fn main() {
+    println!("wa-sim {}", env!("CARGO_PKG_VERSION"));
+}
