@@ -95,6 +95,45 @@ impl fmt::Display for SessionKey {
     }
 }
 
+
+/// A phone number in international format: 7-15 digits, an optional leading `+` and spaces or
+/// dashes removed. Stored as digits only, which is what WhatsApp ids use (`15551234567@c.us`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("phone number {0:?} is invalid: give 7-15 digits in international format, e.g. \"+15551234567\"")]
+pub struct InvalidPhone(pub String);
+
+impl PhoneNumber {
+    pub fn parse(value: &str) -> Result<Self, InvalidPhone> {
+        let trimmed = value.trim();
+        let rest = trimmed.strip_prefix('+').unwrap_or(trimmed);
+        let digits: String = rest.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let ok = (7..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Self(digits))
+        } else {
+            Err(InvalidPhone(value.chars().take(40).collect()))
+        }
+    }
+
+    /// Digits only, no `+`.
+    pub fn digits(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +156,13 @@ mod tests {
     fn deserialising_validates() {
         assert!(serde_json::from_str::<SessionId>("\"main\"").is_ok());
         assert!(serde_json::from_str::<SessionId>("\"../etc\"").is_err());
+    }
+
+    #[test]
+    fn phone_numbers_keep_digits_only() {
+        assert_eq!(PhoneNumber::parse("+1 555-123-4567").unwrap().digits(), "15551234567");
+        for bad in ["", "+", "12345", "+0123456789", "15551234567x", "1234567890123456"] {
+            assert!(PhoneNumber::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

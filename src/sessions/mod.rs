@@ -1,1 +1,4 @@
 //! The session registry and one actor task per session that owns its engine and its state.
+
+pub mod config;
+pub use config::SessionsConfig;

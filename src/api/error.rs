@@ -1,0 +1,81 @@
+//! The error envelope every 4xx/5xx carries:
+//! `{"error": {"code": "SESSION_NOT_FOUND", "message": "…", "request_id": "…"}}`.
+//!
+//! Client errors carry a stable code and a message a developer can act on. Anything else becomes
+//! an opaque 500 (`INTERNAL`) whose cause is logged, never sent.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable, SCREAMING_SNAKE_CASE; part of the API contract.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// An unexpected failure: the cause goes to the log, the client sees only `INTERNAL`.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        tracing::error!(cause = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error; see the sidecar log")
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl From<crate::ids::InvalidId> for ApiError {
+    fn from(e: crate::ids::InvalidId) -> Self {
+        Self::bad_request("INVALID_ID", e.to_string())
+    }
+}
+
+#[derive(Serialize)]
+pub struct Envelope<'a> {
+    pub error: EnvelopeBody<'a>,
+}
+
+#[derive(Serialize)]
+pub struct EnvelopeBody<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+    /// Filled by the request-id middleware; `None` only outside a request.
+    pub request_id: Option<&'a str>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = Envelope {
+            error: EnvelopeBody { code: self.code, message: &self.message, request_id: None },
+        };
+        HttpResponse::build(self.status).json(body)
+    }
+}

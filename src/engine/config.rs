@@ -1,0 +1,15 @@
+//! The `[engine]` section of the configuration. Owned by this module; `crate::config` only nests it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {}
+
+impl EngineConfig {
+    /// Problems as (key under `engine.`, what is wrong). Empty means valid.
+    /// `production` is true when SIDECAR_ENV=production.
+    pub fn validate(&self, _production: bool) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
