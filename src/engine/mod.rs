@@ -1,4 +1,92 @@
-//! What a session needs from a WhatsApp provider (the `Engine` trait) and its Chromium implementation.
+//! What a session needs from a WhatsApp provider: the [`Engine`] trait and the typed
+//! [`EngineEvent`]s it reports. The Chromium implementation (one browser per session, driving
+//! WhatsApp Web through the `WPP` bridge) lives beside it; a Cloud API provider could follow.
+//!
+//! The engine reports facts ("the page shows QR X", "the browser is gone"); the session actor
+//! (`crate::sessions`) owns the state machine and decides what they mean.
 
 pub mod config;
 pub use config::EngineConfig;
+
+use std::path::PathBuf;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::ids::{PhoneNumber, SessionKey};
+
+/// Facts an engine reports while it runs. Sent on the channel given to [`Engine::start`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    /// The bridge is usable (`WPP.isReady`). `authenticated` is `WPP.conn.isAuthenticated()` at
+    /// that moment: a login restored from the profile shows up here (it emits no
+    /// `conn.authenticated`).
+    BridgeReady { authenticated: bool, version: Option<String> },
+    /// A QR to show (`conn.auth_code_change` with a code; the text is `fullCode`, opaque).
+    Qr { code: String },
+    /// WhatsApp stopped rotating the QR (`conn.qrcode_idle`).
+    QrIdle,
+    /// A phone scanned the QR or entered the link code; login is being set up.
+    Authenticating,
+    /// Logged in and the main UI is live (authenticated and stream mode `MAIN`).
+    Connected { phone: Option<String> },
+    /// The connection to WhatsApp dropped or came back (`conn.online`, stream info).
+    Online(bool),
+    /// The phone unlinked this device, or a logout happened (`conn.logout`).
+    LoggedOut { reason: Option<String> },
+    /// Another client took over the account (stream mode / socket state `CONFLICT`).
+    Conflict,
+    /// A blocking state WhatsApp reports (PROXYBLOCK, TOS_BLOCK, DEPRECATED_VERSION, ...).
+    Blocked { state: String },
+    /// The managed link-code flow produced or refreshed a code.
+    PairingCode { code: String },
+    /// The page crashed (`Inspector.targetCrashed`) or stopped answering the bridge probe.
+    PageUnresponsive { reason: String },
+    /// The browser process is gone (handler ended or process exited). Always the last event of a run.
+    BrowserGone { reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("browser failed to launch: {0}")]
+    Launch(String),
+    #[error("browser is not running")]
+    NotRunning,
+    #[error("timed out after {after_ms} ms waiting for {what}")]
+    Timeout { what: &'static str, after_ms: u64 },
+    /// The bridge threw; `code` is the `WPPError` code when it had one.
+    #[error("bridge call {call} failed: {message}")]
+    Bridge { call: &'static str, code: Option<String>, message: String },
+    #[error("CDP error: {0}")]
+    Cdp(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything one start needs: which session, where its live profile is, where to send events.
+#[derive(Debug, Clone)]
+pub struct StartSpec {
+    pub key: SessionKey,
+    /// The live (plaintext) profile dir, prepared by the profile store before launch.
+    pub profile_dir: PathBuf,
+}
+
+/// One WhatsApp account driven by a provider. One instance per session; methods are called by
+/// that session's actor only, so no two calls race.
+pub trait Engine: Send + Sync {
+    /// Launch and navigate. Returns once the page is loading; everything after arrives as events.
+    fn start(&mut self, spec: StartSpec, events: mpsc::Sender<EngineEvent>) -> BoxFuture<'_, Result<(), EngineError>>;
+    /// Close the browser gracefully, then kill its process group if it does not exit in time.
+    /// Idempotent. When it returns, no process of this run is left.
+    fn stop(&mut self) -> BoxFuture<'_, Result<(), EngineError>>;
+    /// `WPP.conn.logout()`: unlinks this device from the phone.
+    fn logout(&mut self) -> BoxFuture<'_, Result<(), EngineError>>;
+    /// `WPP.conn.refreshQR()` after the QR went idle.
+    fn refresh_qr(&mut self) -> BoxFuture<'_, Result<(), EngineError>>;
+    /// `WPP.conn.genLinkDeviceCodeForPhoneNumber`: the 8-character code to type on the phone.
+    fn pairing_code(&mut self, phone: &PhoneNumber) -> BoxFuture<'_, Result<String, EngineError>>;
+    /// A PNG of the page, for debugging.
+    fn screenshot(&mut self) -> BoxFuture<'_, Result<Vec<u8>, EngineError>>;
+    /// The process group id of the browser, while one runs (for orphan cleanup and tests).
+    fn pgid(&self) -> Option<i32>;
+}
