@@ -7,11 +7,13 @@
 //! - [`vault`]: sealed login profiles (AES-256-GCM).
 //! - [`callbacks`]: the durable outbox of signed callbacks to the host.
 //!
-//! [`ids`] and [`events`] are the small shared vocabulary between them.
+//! [`ids`] and [`events`] are the small shared vocabulary between them; [`db`] opens and migrates
+//! `data/sidecar.db`.
 
 pub mod api;
 pub mod callbacks;
 pub mod config;
+pub mod db;
 pub mod engine;
 pub mod events;
 pub mod ids;
