@@ -114,6 +114,18 @@ pub fn delete_delivered(conn: &Connection, seq: i64) -> Result<()> {
     conn.execute("DELETE FROM callback_outbox WHERE seq = ?1", [seq]).map(drop)
 }
 
+/// After a failed attempt of a QR that was in flight while a newer QR of its session arrived:
+/// drop it instead of retrying (a stale QR is useless). Returns whether it was dropped.
+pub fn drop_if_superseded(conn: &Connection, seq: i64) -> Result<bool> {
+    let n = conn.execute(
+        "DELETE FROM callback_outbox AS o WHERE o.seq = ?1 AND EXISTS (
+             SELECT 1 FROM callback_outbox n
+             WHERE n.workspace = o.workspace AND n.session = o.session AND n.type = o.type AND n.seq > o.seq)",
+        [seq],
+    )?;
+    Ok(n == 1)
+}
+
 /// Log a failed attempt and release the event, due again at `next_at`.
 pub fn schedule_retry(conn: &Connection, seq: i64, attempt: &AttemptRecord, next_at: i64) -> Result<()> {
     conn.execute(

@@ -14,6 +14,7 @@ use super::error::OutboxError;
 use super::outbox::{Inner, now_ms};
 use super::policy::{Verdict, classify};
 use super::store::{self, AttemptRecord, Claimed};
+use crate::events::kind;
 
 /// After a database error the dispatcher waits this long before trying again.
 const DB_ERROR_BACKOFF: Duration = Duration::from_secs(1);
@@ -117,7 +118,14 @@ async fn record(inner: &Arc<Inner>, event: &Claimed, outcome: &AttemptOutcome) -
     };
     let seq = event.seq;
     let m = &inner.metrics;
-    match classify(outcome.status) {
+    let verdict = classify(outcome.status);
+    if verdict == Verdict::Retry && event.kind == kind::SESSION_QR && inner.db(move |c| store::drop_if_superseded(c, seq)).await? {
+        m.queued.dec();
+        m.superseded.inc();
+        tracing::debug!(id = %event.id, "failed QR callback dropped: a newer QR is queued");
+        return Ok(());
+    }
+    match verdict {
         Verdict::Delivered => {
             inner.db(move |c| store::delete_delivered(c, seq)).await?;
             m.queued.dec();
