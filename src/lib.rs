@@ -7,13 +7,18 @@
 //! - [`vault`]: sealed login profiles (AES-256-GCM).
 //! - [`callbacks`]: the durable outbox of signed callbacks to the host.
 //!
-//! [`ids`] and [`events`] are the small shared vocabulary between them.
+//! [`config`] loads and validates the settings, [`startup`] builds the application from them,
+//! [`telemetry`] sets up logging and [`cli`] is the command line. [`ids`] and [`events`] are the
+//! small shared vocabulary between the parts.
 
 pub mod api;
 pub mod callbacks;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod events;
 pub mod ids;
 pub mod sessions;
+pub mod startup;
+pub mod telemetry;
 pub mod vault;

@@ -63,8 +63,42 @@ pub struct Envelope<'a> {
 pub struct EnvelopeBody<'a> {
     pub code: &'a str,
     pub message: &'a str,
-    /// Filled by the request-id middleware; `None` only outside a request.
+    /// Set by the request-context middleware; `None` only outside a request.
     pub request_id: Option<&'a str>,
+}
+
+/// Marks a response whose body already is the envelope, so the fallback in
+/// [`super::context`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopeRendered;
+
+impl ApiError {
+    /// The envelope as a response, with the current request's id.
+    pub fn render(&self) -> HttpResponse {
+        let request_id = super::context::current_request_id();
+        let body = Envelope {
+            error: EnvelopeBody { code: self.code, message: &self.message, request_id: request_id.as_deref() },
+        };
+        let mut response = HttpResponse::build(self.status).json(body);
+        response.extensions_mut().insert(EnvelopeRendered);
+        response
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or invalid request signature")
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the request body is larger than server.max_body_bytes ({limit} bytes)"),
+        )
+    }
 }
 
 impl ResponseError for ApiError {
@@ -73,9 +107,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = Envelope {
-            error: EnvelopeBody { code: self.code, message: &self.message, request_id: None },
-        };
-        HttpResponse::build(self.status).json(body)
+        self.render()
     }
 }

@@ -1,0 +1,39 @@
+//! The route table: public operations routes, and the signed `/v1` scope.
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{auth, health, metrics, openapi, workspaces, ApiError};
+
+/// Everything the app serves. `startup` adds the middlewares around it.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/live", web::get().to(health::live))
+        .route("/health/ready", web::get().to(health::ready))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/openapi.json", web::get().to(openapi::serve))
+        .service(web::scope("/v1").wrap(from_fn(auth::require_signature)).configure(v1));
+}
+
+/// Every authenticated route, relative to `/v1`. Add a module's routes here, e.g.
+/// `.configure(crate::sessions::api::configure)`.
+pub fn v1(cfg: &mut web::ServiceConfig) {
+    cfg.configure(workspaces::configure);
+}
+
+/// Unknown routes: 404 in the envelope.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("ROUTE_NOT_FOUND", format!("no route for {} {}", req.method(), req.path())))
+}
+
+/// Error handlers for actix's own extractors (`web::Path`, `web::Query`, `web::Json`), so a
+/// handler using them still answers with the envelope and a useful message.
+pub fn extractor_config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad_request("INVALID_PATH", e.to_string()).into()))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request("INVALID_QUERY", e.to_string()).into()))
+        .app_data(web::JsonConfig::default().limit(max_body_bytes).error_handler(|e, _| match e {
+            actix_web::error::JsonPayloadError::Overflow { limit } | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
+                ApiError::payload_too_large(limit).into()
+            }
+            other => ApiError::bad_request("INVALID_JSON", other.to_string()).into(),
+        }));
+}
