@@ -114,7 +114,6 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
             .app_data(openapi.clone())
             .configure(|cfg| api::routes::extractor_config(cfg, max_body))
             .configure(api::routes::configure)
-            .default_service(web::to(api::routes::not_found))
             .wrap(from_fn(ip_allow::ip_allow))
             .wrap(from_fn(api::metrics::track))
             .wrap(from_fn(context::request_context))

@@ -46,15 +46,15 @@ pub async fn request_context(
     let quiet = req.path().starts_with("/health/") || req.path() == "/metrics";
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
-    let http_req = req.request().clone();
-    let served = async move {
-        let response = match next.call(req).await {
-            Ok(response) => response.map_into_boxed_body(),
-            Err(err) => ServiceResponse::new(http_req, err.error_response()),
-        };
-        ensure_envelope(response)
+    // Never clone the request here: routing needs it unshared.
+    let served = async move { next.call(req).await.map(|r| ensure_envelope(r.map_into_boxed_body())) };
+    let mut response = match REQUEST_ID.scope(id.clone(), served.instrument(span.clone())).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::info!(parent: &span, status = error.as_response_error().status_code().as_u16(), "refused");
+            return Err(WithRequestId { error, id }.into());
+        }
     };
-    let mut response = REQUEST_ID.scope(id.clone(), served.instrument(span.clone())).await;
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if quiet && status < 400 {
@@ -68,6 +68,41 @@ pub async fn request_context(
     Ok(response)
 }
 
+/// An error that escaped as `Err` (no response to rewrite): rendered as the envelope with the
+/// request id when actix turns it into a response.
+#[derive(Debug)]
+struct WithRequestId {
+    error: Error,
+    id: String,
+}
+
+impl std::fmt::Display for WithRequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl actix_web::ResponseError for WithRequestId {
+    fn status_code(&self) -> StatusCode {
+        self.error.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        REQUEST_ID.sync_scope(self.id.clone(), || {
+            let mut response = self.error.error_response();
+            if !response.extensions().contains::<EnvelopeRendered>() {
+                let status = response.status();
+                let message = if status.is_server_error() { "internal error; see the sidecar log".to_owned() } else { self.error.to_string() };
+                response = ApiError::new(status, code_for(status), message).render();
+            }
+            if let Ok(value) = HeaderValue::from_str(&self.id) {
+                response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            }
+            response
+        })
+    }
+}
+
 /// Replaces a bare error response by the envelope, keeping its status. Runs inside the request's
 /// task-local scope so the envelope gets the request id.
 fn ensure_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
@@ -77,7 +112,11 @@ fn ensure_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBod
     }
     let message = describe(&response, status);
     let error = ApiError::new(status, code_for(status), message);
-    let rendered = error.render();
+    let mut rendered = error.render();
+    // Keep what a client needs from the original, e.g. `Allow` on a 405.
+    if let Some(allow) = response.headers().get(actix_web::http::header::ALLOW) {
+        rendered.headers_mut().insert(actix_web::http::header::ALLOW, allow.clone());
+    }
     response.into_response(rendered)
 }
 

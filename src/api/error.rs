@@ -84,6 +84,12 @@ impl ApiError {
         response
     }
 
+    /// Ends a middleware early with this error as the response (inside the request's scope, so
+    /// the envelope carries the request id and metrics see the route).
+    pub fn respond<B>(&self, req: actix_web::dev::ServiceRequest) -> actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>> {
+        req.into_response(self.render()).map_into_right_body()
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or invalid request signature")
     }

@@ -81,14 +81,13 @@ pub async fn track(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
-    let http_req = req.request().clone();
     let result = next.call(req).await;
     if let Some(state) = state {
-        let status = match &result {
-            Ok(res) => res.status().as_u16(),
-            Err(e) => e.as_response_error().status_code().as_u16(),
+        let (status, route) = match &result {
+            Ok(res) => (res.status().as_u16(), res.request().match_pattern()),
+            Err(e) => (e.as_response_error().status_code().as_u16(), None),
         };
-        let route = http_req.match_pattern().unwrap_or_else(|| "unmatched".into());
+        let route = route.unwrap_or_else(|| "unmatched".into());
         state.metrics.observe(&method, route, status, started.elapsed().as_secs_f64());
     }
     result

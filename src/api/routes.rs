@@ -1,16 +1,19 @@
 //! The route table: public operations routes, and the signed `/v1` scope.
 
 use actix_web::middleware::from_fn;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web;
 
 use super::{auth, health, metrics, openapi, workspaces, ApiError};
 
 /// Everything the app serves. `startup` adds the middlewares around it.
+///
+/// Use `web::resource(..).route(..)`, not `cfg.route(..)`: the latter puts the method guard on
+/// the resource, so a wrong method falls through to 404 instead of 405.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(health::live))
-        .route("/health/ready", web::get().to(health::ready))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/openapi.json", web::get().to(openapi::serve))
+    cfg.service(web::resource("/health/live").route(web::get().to(health::live)))
+        .service(web::resource("/health/ready").route(web::get().to(health::ready)))
+        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi::serve)))
         .service(web::scope("/v1").wrap(from_fn(auth::require_signature)).configure(v1));
 }
 
@@ -18,11 +21,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `.configure(crate::sessions::api::configure)`.
 pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(workspaces::configure);
-}
-
-/// Unknown routes: 404 in the envelope.
-pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("ROUTE_NOT_FOUND", format!("no route for {} {}", req.method(), req.path())))
 }
 
 /// Error handlers for actix's own extractors (`web::Path`, `web::Query`, `web::Json`), so a

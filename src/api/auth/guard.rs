@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::middleware::Next;
@@ -10,13 +10,24 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, Error, HttpMessage};
 use futures::StreamExt;
 
-use super::{unix_now, AuthFailure, SignedHeaders, KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use super::{unix_now, AuthFailure, Caller, SignedHeaders, KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::api::ApiError;
 use crate::config::KeyScope;
 use crate::ids::WorkspaceId;
 use crate::startup::AppState;
 
-pub async fn require_signature(mut req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+pub async fn require_signature<B: MessageBody>(mut req: ServiceRequest, next: Next<B>) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    match authenticate(&mut req).await {
+        Ok(caller) => {
+            tracing::debug!(key_id = %caller.key_id, "signature accepted");
+            req.extensions_mut().insert(caller);
+            next.call(req).await.map(ServiceResponse::map_into_left_body)
+        }
+        Err(refusal) => Ok(refusal.respond(req)),
+    }
+}
+
+async fn authenticate(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
     let state = req.app_data::<web::Data<AppState>>().cloned().ok_or_else(|| ApiError::internal("AppState is not registered"))?;
     let now = unix_now();
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -24,7 +35,7 @@ pub async fn require_signature(mut req: ServiceRequest, next: Next<impl MessageB
     let headers = SignedHeaders { key_id: key_id.as_deref(), timestamp: ts.as_deref(), nonce: nonce.as_deref(), signature: sig.as_deref() };
     let pre = state.auth.precheck(&headers, now).map_err(|f| refuse(&state, f, key_id.as_deref()))?;
 
-    let body = read_body(&mut req, state.settings.server.max_body_bytes, state.body_timeout()).await?;
+    let body = read_body(req, state.settings.server.max_body_bytes, state.body_timeout()).await?;
     let (method, path, query) = (req.method().as_str().to_owned(), req.path().to_owned(), req.query_string().to_owned());
     let caller = state.auth.verify(&pre, &method, &path, &query, &body, now).map_err(|f| refuse(&state, f, key_id.as_deref()))?;
     req.set_payload(Payload::from(body));
@@ -32,17 +43,15 @@ pub async fn require_signature(mut req: ServiceRequest, next: Next<impl MessageB
     if !in_scope(&caller.scope, &path) {
         state.metrics.auth_failure("workspace_forbidden");
         tracing::warn!(key_id = %caller.key_id, path = %path, "key used outside its workspaces");
-        return Err(ApiError::forbidden("WORKSPACE_FORBIDDEN", format!("key {:?} may not access {path}", caller.key_id)).into());
+        return Err(ApiError::forbidden("WORKSPACE_FORBIDDEN", format!("key {:?} may not access {path}", caller.key_id)));
     }
-    tracing::debug!(key_id = %caller.key_id, "signature accepted");
-    req.extensions_mut().insert(caller);
-    next.call(req).await
+    Ok(caller)
 }
 
-fn refuse(state: &AppState, failure: AuthFailure, key_id: Option<&str>) -> Error {
+fn refuse(state: &AppState, failure: AuthFailure, key_id: Option<&str>) -> ApiError {
     state.metrics.auth_failure(failure.reason());
     tracing::warn!(reason = failure.reason(), key_id = key_id.unwrap_or("-"), "request refused: {failure}");
-    ApiError::unauthorized().into()
+    ApiError::unauthorized()
 }
 
 /// `/v1/workspaces/{ws}/...` needs `ws` in the key's scope; any other `/v1` path needs `["*"]`.
@@ -60,10 +69,10 @@ fn in_scope(scope: &KeyScope, path: &str) -> bool {
 
 /// Reads the whole body (it is part of the signature), refusing past `limit` with 413 and a
 /// stalled upload with 408.
-async fn read_body(req: &mut ServiceRequest, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
+async fn read_body(req: &mut ServiceRequest, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::payload_too_large(limit).into());
+        return Err(ApiError::payload_too_large(limit));
     }
     let mut payload = req.take_payload();
     let read = async {
@@ -78,13 +87,12 @@ async fn read_body(req: &mut ServiceRequest, limit: usize, timeout: Duration) ->
         Ok(body.freeze())
     };
     match tokio::time::timeout(timeout, read).await {
-        Ok(result) => result.map_err(Into::into),
+        Ok(result) => result,
         Err(_) => Err(ApiError::new(
             actix_web::http::StatusCode::REQUEST_TIMEOUT,
             "REQUEST_TIMEOUT",
             "the request body did not arrive in time",
-        )
-        .into()),
+        )),
     }
 }
 
