@@ -27,6 +27,8 @@ pub fn init(log: &LogConfig, production: bool) -> Result<(), TelemetryError> {
         let layer = fmt::layer().json().with_current_span(true).with_span_list(false).with_writer(std::io::stdout);
         registry.with(layer).try_init().map_err(|_| TelemetryError::AlreadySet)
     } else {
-        registry.with(fmt::layer().with_target(false).with_writer(std::io::stdout)).try_init().map_err(|_| TelemetryError::AlreadySet)
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let layer = fmt::layer().with_target(false).with_ansi(ansi).with_writer(std::io::stdout);
+        registry.with(layer).try_init().map_err(|_| TelemetryError::AlreadySet)
     }
 }
