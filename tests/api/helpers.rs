@@ -300,9 +300,11 @@ fn enc(s: &str) -> String {
 
 /// The v1 signature, hex, from DESIGN.md's description.
 pub fn sign(secret: &[u8], timestamp: i64, nonce: &str, method: &str, path: &str, query: &[(String, String)], body: &[u8]) -> String {
-    let mut pairs: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+    // Sorted by encoded key, then encoded value (not as "k=v" strings: "a" sorts before "a%20b").
+    let mut pairs: Vec<(String, String)> = query.iter().map(|(k, v)| (enc(k), enc(v))).collect();
     pairs.sort();
-    let canonical = format!("v1\n{timestamp}\n{nonce}\n{method}\n{path}\n{}\n{}", pairs.join("&"), hex::encode(Sha256::digest(body)));
+    let query = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let canonical = format!("v1\n{timestamp}\n{nonce}\n{method}\n{path}\n{query}\n{}", hex::encode(Sha256::digest(body)));
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(canonical.as_bytes());
     hex::encode(mac.finalize().into_bytes())

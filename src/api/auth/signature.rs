@@ -117,5 +117,7 @@ mod tests {
         assert_eq!(canonical_query("b=2&a=x+y&a=%2F"), "a=%2F&a=x%20y&b=2");
         assert_eq!(canonical_query("a=x%20y&b=2"), canonical_query("b=2&a=x+y"));
         assert_eq!(canonical_query("k=%C3%A4~*"), "k=%C3%A4~%2A");
+        // Pairs sort by key then value, not as "k=v" strings.
+        assert_eq!(canonical_query("a%20b=1&a=2"), "a=2&a%20b=1");
     }
 }
