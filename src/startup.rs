@@ -131,8 +131,14 @@ fn bind(settings: &Settings) -> Result<TcpListener, StartupError> {
     TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })
 }
 
+/// Creates a private (0700) directory; an existing one is left as the operator made it.
 fn create_dir(path: &std::path::Path) -> Result<(), StartupError> {
-    std::fs::create_dir_all(path).map_err(|source| StartupError::CreateDir { path: path.to_owned(), source })
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StartupError::CreateDir { path: path.to_owned(), source })
 }
 
 fn announce_keys(keys: &LoadedKeys) {

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
@@ -18,6 +18,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_wa-sidecar");
 struct Sidecar {
     child: Child,
     address: String,
+    /// Every stdout line (the log) after the listening line.
+    log: mpsc::Receiver<String>,
 }
 
 impl Drop for Sidecar {
@@ -45,15 +47,20 @@ fn run(cmd: &mut Command) -> Output {
 
 /// A config file for `dir`: port 0, text logs, one key in a 0600 file.
 fn write_config(dir: &Path) -> (PathBuf, PathBuf) {
+    write_config_logging(dir, "text")
+}
+
+fn write_config_logging(dir: &Path, log_format: &str) -> (PathBuf, PathBuf) {
     let key = dir.join("host.key");
     std::fs::write(&key, TEST_KEY_B64).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let config = dir.join("sidecar.toml");
     let text = format!(
         "[server]\nbind = \"127.0.0.1:0\"\ndata_dir = \"{d}/data\"\nsessions_dir = \"{d}/sessions\"\nworkers = 1\n\n\
-         [log]\nformat = \"text\"\n\n[[auth.keys]]\nid = \"host\"\nsecret_file = \"{k}\"\nworkspaces = [\"*\"]\n",
+         [log]\nformat = \"{f}\"\n\n[[auth.keys]]\nid = \"host\"\nsecret_file = \"{k}\"\nworkspaces = [\"*\"]\n",
         d = dir.display(),
-        k = key.display()
+        k = key.display(),
+        f = log_format
     );
     std::fs::write(&config, text).unwrap();
     (config, key)
@@ -62,17 +69,39 @@ fn write_config(dir: &Path) -> (PathBuf, PathBuf) {
 fn serve(dir: &Path, config: &Path) -> Sidecar {
     let mut child = command(dir).args(["serve", "--config"]).arg(config).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("serve starts");
     let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
+    let (tx, log) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+            if tx.send(line).is_err() {
+                break;
             }
         }
     });
-    let mut sidecar = Sidecar { child, address: String::new() };
-    sidecar.address = rx.recv_timeout(Duration::from_secs(20)).expect("the sidecar logs its address within 20 s");
+    let mut sidecar = Sidecar { child, address: String::new(), log };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sidecar.address.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = sidecar.log.recv_timeout(left).expect("the sidecar logs its address within 20 s");
+        if let Some(rest) = line.split("listening on http://").nth(1).map(|r| format!("http://{r}")) {
+            let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
+            sidecar.address = rest[..end].to_owned();
+        }
+    }
     sidecar
+}
+
+impl Sidecar {
+    /// The first log line containing `needle`, waiting up to 10 s for it.
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.log.recv_timeout(left).unwrap_or_else(|_| panic!("no log line with {needle:?} within 10 s"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
 }
 
 fn sign(dir: &Path, key: &Path, method: &str, url: &str, body: Option<&Path>, extra: &[&str]) -> String {
@@ -181,4 +210,27 @@ fn the_binary_refuses_production_without_a_key_and_names_it() {
     assert!(!out.status.success(), "production must not start without keys");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("auth.keys: no HMAC key configured"), "{stderr}");
+}
+
+#[tokio::test]
+async fn json_logs_carry_one_request_span_with_its_id() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config_logging(dir.path(), "json");
+    let sidecar = serve(dir.path(), &config);
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/workspaces/acme", sidecar.address))
+        .header("X-Request-Id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let refused: serde_json::Value = serde_json::from_str(&sidecar.wait_for_log("request refused")).expect("a JSON log line");
+    assert_eq!(refused["fields"]["reason"], "missing_header");
+    assert_eq!(refused["span"]["request_id"], "trace-me-42");
+    let served: serde_json::Value = serde_json::from_str(&sidecar.wait_for_log("\"served\"")).expect("a JSON log line");
+    assert_eq!(served["span"]["request_id"], "trace-me-42");
+    assert_eq!(served["span"]["path"], "/v1/workspaces/acme");
+    assert_eq!(served["fields"]["status"], 401);
 }

@@ -187,6 +187,9 @@ pub struct Wire {
     pub headers: Vec<(String, String)>,
 }
 
+/// A change applied to the wire after signing.
+type Tamper<'a> = Box<dyn FnOnce(&mut Wire) + 'a>;
+
 pub struct SignedRequest<'a> {
     app: &'a TestApp,
     method: Method,
@@ -198,7 +201,7 @@ pub struct SignedRequest<'a> {
     timestamp: i64,
     nonce: String,
     headers: Vec<(String, String)>,
-    tamper: Option<Box<dyn FnOnce(&mut Wire) + 'a>>,
+    tamper: Option<Tamper<'a>>,
 }
 
 impl<'a> SignedRequest<'a> {

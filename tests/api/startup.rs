@@ -76,6 +76,8 @@ async fn development_generates_a_private_key_and_keeps_it_across_restarts() {
     let path = root.join("data").join("dev-hmac.key");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(root.join("data")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700, "the data dir is private");
     let dev = TestKey::new("dev", std::fs::read_to_string(&path).unwrap().trim());
     assert_eq!(dev.secret.len(), 32);
     assert_eq!(app.signed(Method::GET, "/v1/workspaces/acme").key(&dev).send().await.status(), 200);
