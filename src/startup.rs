@@ -60,8 +60,12 @@ impl Application {
         announce_keys(&keys);
         let state = web::Data::new(build_state(settings, keys)?);
         let listener = bind(&state.settings)?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind { addr: state.settings.server.bind.clone(), source })?;
-        let server = serve(listener, state.clone()).map_err(|source| StartupError::Bind { addr: address.to_string(), source })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: state.settings.server.bind.clone(),
+            source,
+        })?;
+        let server = serve(listener, state.clone())
+            .map_err(|source| StartupError::Bind { addr: address.to_string(), source })?;
         tracing::info!(%address, mode = state.settings.mode.name(), "listening on http://{address}");
         Ok(Self { address, server, state })
     }
@@ -94,12 +98,24 @@ impl Application {
 fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, StartupError> {
     let mut registry = Registry::with_prefix("wa_sidecar");
     let metrics = HttpMetrics::register(&mut registry);
-    let mut readiness = Readiness::new(Duration::from_millis(settings.server.health_check_timeout_ms));
+    let mut readiness =
+        Readiness::new(Duration::from_millis(settings.server.health_check_timeout_ms));
     readiness.register(health::ConfigLoaded);
-    readiness.register(health::DirWritable { name: "data_dir", path: settings.server.data_dir.clone() });
-    readiness.register(health::DirWritable { name: "sessions_dir", path: settings.server.sessions_dir.clone() });
-    readiness.register(health::BinaryPresent { name: "chromium", path: health::DEFAULT_CHROMIUM.into() });
-    let auth = Authenticator::new(keys.keys, settings.auth.max_skew_secs, settings.auth.nonce_cache_entries);
+    readiness
+        .register(health::DirWritable { name: "data_dir", path: settings.server.data_dir.clone() });
+    readiness.register(health::DirWritable {
+        name: "sessions_dir",
+        path: settings.server.sessions_dir.clone(),
+    });
+    readiness.register(health::BinaryPresent {
+        name: "chromium",
+        path: health::DEFAULT_CHROMIUM.into(),
+    });
+    let auth = Authenticator::new(
+        keys.keys,
+        settings.auth.max_skew_secs,
+        settings.auth.nonce_cache_entries,
+    );
     let allow_ips = settings.auth.allow_nets();
     Ok(AppState { settings, auth, allow_ips, metrics, registry, readiness })
 }

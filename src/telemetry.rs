@@ -24,7 +24,11 @@ pub fn init(log: &LogConfig, production: bool) -> Result<(), TelemetryError> {
     .map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let registry = tracing_subscriber::registry().with(filter);
     if log.json(production) {
-        let layer = fmt::layer().json().with_current_span(true).with_span_list(false).with_writer(std::io::stdout);
+        let layer = fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stdout);
         registry.with(layer).try_init().map_err(|_| TelemetryError::AlreadySet)
     } else {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());

@@ -47,7 +47,8 @@ pub async fn request_context(
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
     // Never clone the request here: routing needs it unshared.
-    let served = async move { next.call(req).await.map(|r| ensure_envelope(r.map_into_boxed_body())) };
+    let served =
+        async move { next.call(req).await.map(|r| ensure_envelope(r.map_into_boxed_body())) };
     let mut response = match REQUEST_ID.scope(id.clone(), served.instrument(span.clone())).await {
         Ok(response) => response,
         Err(error) => {
@@ -92,7 +93,11 @@ impl actix_web::ResponseError for WithRequestId {
             let mut response = self.error.error_response();
             if !response.extensions().contains::<EnvelopeRendered>() {
                 let status = response.status();
-                let message = if status.is_server_error() { "internal error; see the sidecar log".to_owned() } else { self.error.to_string() };
+                let message = if status.is_server_error() {
+                    "internal error; see the sidecar log".to_owned()
+                } else {
+                    self.error.to_string()
+                };
                 response = ApiError::new(status, code_for(status), message).render();
             }
             if let Ok(value) = HeaderValue::from_str(&self.id) {
@@ -125,9 +130,15 @@ fn describe(response: &ServiceResponse<BoxBody>, status: StatusCode) -> String {
     let cause = response.response().error().map(ToString::to_string);
     match status {
         StatusCode::NOT_FOUND => format!("no route for {} {}", req.method(), req.path()),
-        StatusCode::METHOD_NOT_ALLOWED => format!("method {} is not allowed on {}", req.method(), req.path()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            format!("method {} is not allowed on {}", req.method(), req.path())
+        }
         s if s.is_server_error() => {
-            tracing::error!(status = s.as_u16(), cause = cause.as_deref().unwrap_or("none"), "server error");
+            tracing::error!(
+                status = s.as_u16(),
+                cause = cause.as_deref().unwrap_or("none"),
+                "server error"
+            );
             "internal error; see the sidecar log".into()
         }
         s => cause.unwrap_or_else(|| s.canonical_reason().unwrap_or("request refused").to_owned()),

@@ -38,7 +38,11 @@ impl ApiError {
     /// An unexpected failure: the cause goes to the log, the client sees only `INTERNAL`.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(cause = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error; see the sidecar log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error; see the sidecar log",
+        )
     }
 }
 
@@ -77,7 +81,11 @@ impl ApiError {
     pub fn render(&self) -> HttpResponse {
         let request_id = super::context::current_request_id();
         let body = Envelope {
-            error: EnvelopeBody { code: self.code, message: &self.message, request_id: request_id.as_deref() },
+            error: EnvelopeBody {
+                code: self.code,
+                message: &self.message,
+                request_id: request_id.as_deref(),
+            },
         };
         let mut response = HttpResponse::build(self.status).json(body);
         response.extensions_mut().insert(EnvelopeRendered);
@@ -86,7 +94,10 @@ impl ApiError {
 
     /// Ends a middleware early with this error as the response (inside the request's scope, so
     /// the envelope carries the request id and metrics see the route).
-    pub fn respond<B>(&self, req: actix_web::dev::ServiceRequest) -> actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>> {
+    pub fn respond<B>(
+        &self,
+        req: actix_web::dev::ServiceRequest,
+    ) -> actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>> {
         req.into_response(self.render()).map_into_right_body()
     }
 

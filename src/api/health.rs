@@ -41,7 +41,10 @@ impl Readiness {
 
     pub async fn run(&self) -> Vec<CheckResult> {
         let runs = self.checks.iter().map(|c| async move {
-            let outcome = tokio::time::timeout(self.timeout, c.check()).await.unwrap_or_else(|_| Err(format!("no answer within {} ms", self.timeout.as_millis())));
+            let outcome =
+                tokio::time::timeout(self.timeout, c.check()).await.unwrap_or_else(|_| {
+                    Err(format!("no answer within {} ms", self.timeout.as_millis()))
+                });
             let (ok, detail) = match outcome {
                 Ok(d) => (true, d),
                 Err(d) => (false, d),
@@ -89,7 +92,13 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
     let message = format!("not ready: {}", failed.join(", "));
     let request_id = super::context::current_request_id();
-    let error = Envelope { error: EnvelopeBody { code: "NOT_READY", message: &message, request_id: request_id.as_deref() } };
+    let error = Envelope {
+        error: EnvelopeBody {
+            code: "NOT_READY",
+            message: &message,
+            request_id: request_id.as_deref(),
+        },
+    };
     let body = serde_json::json!({ "status": "not_ready", "checks": checks, "error": error.error });
     let mut response = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(body);
     response.extensions_mut().insert(EnvelopeRendered);
@@ -124,7 +133,9 @@ impl ReadinessCheck for DirWritable {
             let probe = dir.join(format!(".ready-{}", uuid::Uuid::new_v4()));
             let written = tokio::fs::write(&probe, b"ok").await;
             let _ = tokio::fs::remove_file(&probe).await;
-            written.map(|()| format!("{} is writable", dir.display())).map_err(|e| format!("{}: {e}", dir.display()))
+            written
+                .map(|()| format!("{} is writable", dir.display()))
+                .map_err(|e| format!("{}: {e}", dir.display()))
         })
     }
 }
@@ -143,7 +154,9 @@ impl ReadinessCheck for BinaryPresent {
         let path = self.path.clone();
         Box::pin(async move {
             match tokio::fs::metadata(&path).await {
-                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(format!("{}", path.display())),
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
+                    Ok(format!("{}", path.display()))
+                }
                 Ok(_) => Err(format!("{} is not an executable file", path.display())),
                 Err(e) => Err(format!("{}: {e}", path.display())),
             }

@@ -12,7 +12,10 @@ use actix_web::{web, Error};
 use crate::api::ApiError;
 use crate::startup::AppState;
 
-pub async fn ip_allow<B: MessageBody>(req: ServiceRequest, next: Next<B>) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+pub async fn ip_allow<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(ApiError::internal("AppState is not registered").respond(req));
     };
@@ -26,7 +29,8 @@ pub async fn ip_allow<B: MessageBody>(req: ServiceRequest, next: Next<B>) -> Res
     let shown = peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     state.metrics.auth_failure("ip_not_allowed");
     tracing::warn!(peer = %shown, "request refused: address not in auth.allow_ips");
-    Ok(ApiError::forbidden("IP_NOT_ALLOWED", format!("address {shown} is not in auth.allow_ips")).respond(req))
+    Ok(ApiError::forbidden("IP_NOT_ALLOWED", format!("address {shown} is not in auth.allow_ips"))
+        .respond(req))
 }
 
 /// `::ffff:10.0.0.1` is `10.0.0.1` (dual-stack listeners report IPv4 peers that way).

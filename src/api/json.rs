@@ -28,8 +28,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<web::Data<AppState>>().map(|s| s.settings.server.max_body_bytes).unwrap_or(1 << 20);
-        let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.server.max_body_bytes)
+            .unwrap_or(1 << 20);
+        let content_type =
+            req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut payload = payload.take();
         Box::pin(async move {
             if let Some(ct) = content_type.filter(|ct| !is_json(ct)) {
@@ -41,7 +45,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             }
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::bad_request("BODY_READ_FAILED", format!("could not read the request body: {e}")))?;
+                let chunk = chunk.map_err(|e| {
+                    ApiError::bad_request(
+                        "BODY_READ_FAILED",
+                        format!("could not read the request body: {e}"),
+                    )
+                })?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::payload_too_large(limit));
                 }
@@ -60,7 +69,10 @@ fn is_json(content_type: &str) -> bool {
 /// Parses `body`, naming the failing field.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request("INVALID_JSON", "the request body is empty; send a JSON object"));
+        return Err(ApiError::bad_request(
+            "INVALID_JSON",
+            "the request body is empty; send a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -109,6 +121,9 @@ mod tests {
         let e = parse::<Msg>(br#"{"to":"1","text":{"body":"x"},"x":1}"#).unwrap_err();
         assert!(e.message.contains("unknown field `x`"), "{}", e.message);
         assert_eq!(parse::<Msg>(b"{\"to\":").unwrap_err().code, "INVALID_JSON");
-        assert_eq!(parse::<Msg>(br#"{"to":"1","text":{"body":"x"}} trailing"#).unwrap_err().code, "INVALID_JSON");
+        assert_eq!(
+            parse::<Msg>(br#"{"to":"1","text":{"body":"x"}} trailing"#).unwrap_err().code,
+            "INVALID_JSON"
+        );
     }
 }

@@ -58,9 +58,21 @@ impl HttpMetrics {
             latency: Family::new_with_constructor(LatencyBuckets),
             auth_failures: Family::default(),
         };
-        registry.register("http_requests", "HTTP requests by route pattern and status", metrics.requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route pattern", metrics.latency.clone());
-        registry.register("auth_failures", "Refused signed requests by reason", metrics.auth_failures.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route pattern and status",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route pattern",
+            metrics.latency.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Refused signed requests by reason",
+            metrics.auth_failures.clone(),
+        );
         metrics
     }
 
@@ -70,14 +82,19 @@ impl HttpMetrics {
 
     fn observe(&self, method: &str, route: String, status: u16, seconds: f64) {
         let method = method.to_owned();
-        self.latency.get_or_create(&RouteLabels { method: method.clone(), route: route.clone() }).observe(seconds);
+        self.latency
+            .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
+            .observe(seconds);
         self.requests.get_or_create(&RequestLabels { method, route, status }).inc();
     }
 }
 
 /// Counts every request under its route pattern (`/v1/workspaces/{workspace}`), never the raw
 /// path, so label cardinality stays bounded.
-pub async fn track(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
@@ -97,6 +114,9 @@ pub async fn track(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &state.registry).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text))
+    prometheus_client::encoding::text::encode(&mut text, &state.registry)
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
 }

@@ -40,7 +40,13 @@ impl Modify for HmacScheme {
         let components = openapi.components.get_or_insert_with(Default::default);
         let description = "HMAC-SHA256: send X-Key-Id, X-Timestamp, X-Nonce and X-HMAC-Signature: v1=<hex> \
             over the canonical string v1\\n{timestamp}\\n{nonce}\\n{METHOD}\\n{path}\\n{sorted query}\\n{sha256(body) hex}";
-        components.add_security_scheme("hmac", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description("X-HMAC-Signature", description))));
+        components.add_security_scheme(
+            "hmac",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-HMAC-Signature",
+                description,
+            ))),
+        );
     }
 }
 

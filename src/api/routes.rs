@@ -26,12 +26,19 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
 /// Error handlers for actix's own extractors (`web::Path`, `web::Query`, `web::Json`), so a
 /// handler using them still answers with the envelope and a useful message.
 pub fn extractor_config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
-    cfg.app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad_request("INVALID_PATH", e.to_string()).into()))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request("INVALID_QUERY", e.to_string()).into()))
-        .app_data(web::JsonConfig::default().limit(max_body_bytes).error_handler(|e, _| match e {
-            actix_web::error::JsonPayloadError::Overflow { limit } | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
-                ApiError::payload_too_large(limit).into()
-            }
-            other => ApiError::bad_request("INVALID_JSON", other.to_string()).into(),
-        }));
+    cfg.app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("INVALID_PATH", e.to_string()).into()),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("INVALID_QUERY", e.to_string()).into()),
+    )
+    .app_data(web::JsonConfig::default().limit(max_body_bytes).error_handler(|e, _| match e {
+        actix_web::error::JsonPayloadError::Overflow { limit }
+        | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::payload_too_large(limit).into()
+        }
+        other => ApiError::bad_request("INVALID_JSON", other.to_string()).into(),
+    }));
 }

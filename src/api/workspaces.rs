@@ -57,7 +57,11 @@ pub struct PingResponse {
     responses((status = 200, body = PingResponse), (status = 400, description = "INVALID_JSON / INVALID_FIELD"),
               (status = 413, description = "Body larger than server.max_body_bytes")),
     security(("hmac" = [])))]
-pub async fn ping(workspace: web::Path<String>, caller: web::ReqData<Caller>, body: Json<PingRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn ping(
+    workspace: web::Path<String>,
+    caller: web::ReqData<Caller>,
+    body: Json<PingRequest>,
+) -> Result<HttpResponse, ApiError> {
     let workspace = WorkspaceId::parse(&workspace)?;
     let PingRequest { message } = body.into_inner();
     if message.chars().count() > 1000 {

@@ -17,7 +17,10 @@ pub fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
             eprintln!("warning: {warning} (refused in production)");
         }
         if let Some(path) = keys.generated {
-            eprintln!("note: no [[auth.keys]]; development mode uses the key in {}", path.display());
+            eprintln!(
+                "note: no [[auth.keys]]; development mode uses the key in {}",
+                path.display()
+            );
         }
     }
     eprintln!("configuration is valid");

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "wa-sidecar", version, about = "WhatsApp Web for a Laravel or Node host, over HMAC-signed REST")]
+#[command(
+    name = "wa-sidecar",
+    version,
+    about = "WhatsApp Web for a Laravel or Node host, over HMAC-signed REST"
+)]
 pub struct Cli {
     /// A TOML file applied last, over config/default.toml, config/{SIDECAR_ENV}.toml and SIDECAR__* variables.
     #[arg(long, global = true, value_name = "FILE")]

@@ -38,8 +38,11 @@ pub struct SignArgs {
 
 /// The four headers, in order.
 pub fn headers(args: &SignArgs) -> anyhow::Result<Vec<(&'static str, String)>> {
-    let key_text = std::fs::read_to_string(&args.key_file).with_context(|| format!("reading {}", args.key_file.display()))?;
-    let key = base64::engine::general_purpose::STANDARD.decode(key_text.trim()).context("the key file must hold base64")?;
+    let key_text = std::fs::read_to_string(&args.key_file)
+        .with_context(|| format!("reading {}", args.key_file.display()))?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key_text.trim())
+        .context("the key file must hold base64")?;
     let url = url::Url::parse(&args.url).with_context(|| format!("{:?} is not a URL", args.url))?;
     let body = match &args.body {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
@@ -48,7 +51,14 @@ pub fn headers(args: &SignArgs) -> anyhow::Result<Vec<(&'static str, String)>> {
     let timestamp = args.timestamp.unwrap_or_else(unix_now);
     let nonce = args.nonce.clone().unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
     let method = args.method.to_ascii_uppercase();
-    let parts = Signed { timestamp, nonce: &nonce, method: &method, path: url.path(), query: url.query().unwrap_or(""), body: &body };
+    let parts = Signed {
+        timestamp,
+        nonce: &nonce,
+        method: &method,
+        path: url.path(),
+        query: url.query().unwrap_or(""),
+        body: &body,
+    };
     let sig = signature::sign(&key, &parts);
     Ok(vec![
         ("X-Key-Id", args.key_id.clone()),

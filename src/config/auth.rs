@@ -36,7 +36,12 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { max_skew_secs: 300, allow_ips: Vec::new(), nonce_cache_entries: 100_000, keys: Vec::new() }
+        Self {
+            max_skew_secs: 300,
+            allow_ips: Vec::new(),
+            nonce_cache_entries: 100_000,
+            keys: Vec::new(),
+        }
     }
 }
 
@@ -69,7 +74,9 @@ impl AuthConfig {
             if parse_net(net).is_none() {
                 problems.push(problem(
                     format!("auth.allow_ips[{i}]"),
-                    format!("{net:?} is not a CIDR or IP address, e.g. \"10.0.0.0/8\" or \"127.0.0.1\""),
+                    format!(
+                        "{net:?} is not a CIDR or IP address, e.g. \"10.0.0.0/8\" or \"127.0.0.1\""
+                    ),
                 ));
             }
         }
@@ -84,7 +91,9 @@ impl AuthConfig {
 
 fn parse_net(s: &str) -> Option<ipnet::IpNet> {
     let s = s.trim();
-    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// Which workspaces a key may act on.
@@ -113,7 +122,10 @@ pub struct SecretKey {
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretKey").field("id", &self.id).field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("SecretKey")
+            .field("id", &self.id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
@@ -149,9 +161,16 @@ pub fn load_keys(settings: &Settings, generate: bool) -> Result<LoadedKeys, Vec<
     for (i, entry) in auth.keys.iter().enumerate() {
         let at = format!("auth.keys[{i}]");
         if !valid_key_id(&entry.id) {
-            problems.push(problem(format!("{at}.id"), format!("{:?} is not a key id: use 1-64 visible ASCII characters, no comma", entry.id)));
+            problems.push(problem(
+                format!("{at}.id"),
+                format!(
+                    "{:?} is not a key id: use 1-64 visible ASCII characters, no comma",
+                    entry.id
+                ),
+            ));
         } else if !seen.insert(entry.id.clone()) {
-            problems.push(problem(format!("{at}.id"), format!("key id {:?} is used twice", entry.id)));
+            problems
+                .push(problem(format!("{at}.id"), format!("key id {:?} is used twice", entry.id)));
         }
         let scope = scope_of(entry, &at, &mut problems);
         let secret = secret_of(entry, &at, production, &mut problems, &mut warnings);
@@ -173,7 +192,13 @@ fn valid_key_id(id: &str) -> bool {
 fn scope_of(entry: &KeyConfig, at: &str, problems: &mut Vec<Problem>) -> Option<KeyScope> {
     let key = format!("{at}.workspaces");
     if entry.workspaces.is_empty() {
-        problems.push(problem(key, format!("key {:?} lists no workspace; list workspace ids, or [\"*\"] for all", entry.id)));
+        problems.push(problem(
+            key,
+            format!(
+                "key {:?} lists no workspace; list workspace ids, or [\"*\"] for all",
+                entry.id
+            ),
+        ));
         return None;
     }
     if entry.workspaces.iter().any(|w| w == "*") {
@@ -201,16 +226,24 @@ fn secret_of(
     let id = &entry.id;
     let (key, text) = match (&entry.secret, &entry.secret_file, &entry.secret_env) {
         (Some(s), None, None) => (format!("{at}.secret"), Zeroizing::new(s.clone())),
-        (None, Some(path), None) => (format!("{at}.secret_file"), read_secret_file(id, path, production, at, problems)?),
+        (None, Some(path), None) => {
+            (format!("{at}.secret_file"), read_secret_file(id, path, production, at, problems)?)
+        }
         (None, None, Some(var)) => match std::env::var(var) {
             Ok(v) => (format!("{at}.secret_env"), Zeroizing::new(v)),
             Err(_) => {
-                problems.push(problem(format!("{at}.secret_env"), format!("key {id:?}: environment variable {var} is not set")));
+                problems.push(problem(
+                    format!("{at}.secret_env"),
+                    format!("key {id:?}: environment variable {var} is not set"),
+                ));
                 return None;
             }
         },
         _ => {
-            problems.push(problem(at, format!("key {id:?}: set exactly one of secret, secret_file, secret_env")));
+            problems.push(problem(
+                at,
+                format!("key {id:?}: set exactly one of secret, secret_file, secret_env"),
+            ));
             return None;
         }
     };
@@ -235,7 +268,13 @@ fn secret_of(
     Some(bytes)
 }
 
-fn read_secret_file(id: &str, path: &Path, production: bool, at: &str, problems: &mut Vec<Problem>) -> Option<Zeroizing<String>> {
+fn read_secret_file(
+    id: &str,
+    path: &Path,
+    production: bool,
+    at: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Zeroizing<String>> {
     let key = format!("{at}.secret_file");
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -248,7 +287,10 @@ fn read_secret_file(id: &str, path: &Path, production: bool, at: &str, problems:
     if production && mode & 0o004 != 0 {
         problems.push(problem(
             key,
-            format!("key {id:?}: secret file {} is world-readable (mode {mode:o}); run chmod 600 on it", path.display()),
+            format!(
+                "key {id:?}: secret file {} is world-readable (mode {mode:o}); run chmod 600 on it",
+                path.display()
+            ),
         ));
         return None;
     }
@@ -264,22 +306,40 @@ fn read_secret_file(id: &str, path: &Path, production: bool, at: &str, problems:
 /// Development only: reuse `{data_dir}/dev-hmac.key`, or create it (0600) when `generate`.
 fn dev_key(data_dir: &Path, generate: bool) -> Result<LoadedKeys, Vec<Problem>> {
     let path = data_dir.join(DEV_KEY_FILE);
-    let fail = |e: std::io::Error| vec![problem("server.data_dir", format!("cannot create the development key {}: {e}", path.display()))];
+    let fail = |e: std::io::Error| {
+        vec![problem(
+            "server.data_dir",
+            format!("cannot create the development key {}: {e}", path.display()),
+        )]
+    };
     if !path.exists() {
         if !generate {
-            return Ok(LoadedKeys { keys: Vec::new(), generated: Some(path), warnings: Vec::new() });
+            return Ok(LoadedKeys {
+                keys: Vec::new(),
+                generated: Some(path),
+                warnings: Vec::new(),
+            });
         }
         std::fs::create_dir_all(data_dir).map_err(fail)?;
         let mut bytes = Zeroizing::new([0u8; MIN_KEY_BYTES]);
         rand::fill(&mut bytes[..]);
         let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&bytes[..]));
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(fail)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(fail)?;
         file.write_all(format!("{}\n", text.as_str()).as_bytes()).map_err(fail)?;
     }
     let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(fail)?);
-    let secret = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|_| vec![problem("server.data_dir", format!("{} is not valid base64; delete it to get a new key", path.display()))])?;
-    let key = SecretKey { id: DEV_KEY_ID.into(), secret: Zeroizing::new(secret), scope: KeyScope::All };
+    let secret = base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|_| {
+        vec![problem(
+            "server.data_dir",
+            format!("{} is not valid base64; delete it to get a new key", path.display()),
+        )]
+    })?;
+    let key =
+        SecretKey { id: DEV_KEY_ID.into(), secret: Zeroizing::new(secret), scope: KeyScope::All };
     Ok(LoadedKeys { keys: vec![key], generated: Some(path), warnings: Vec::new() })
 }

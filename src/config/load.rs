@@ -30,7 +30,10 @@ impl LoadOptions {
         let env: HashMap<String, String> = std::env::vars().collect();
         Self {
             mode: RunMode::named(env.get("SIDECAR_ENV").map(String::as_str).unwrap_or("")),
-            config_dir: env.get("SIDECAR_CONFIG_DIR").map(PathBuf::from).unwrap_or_else(|| "config".into()),
+            config_dir: env
+                .get("SIDECAR_CONFIG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "config".into()),
             env,
             file,
         }
@@ -62,7 +65,8 @@ pub fn load(options: &LoadOptions) -> Result<Settings, LoadError> {
         if !path.is_file() {
             return Err(LoadError::MissingFile { path: path.clone() });
         }
-        builder = builder.add_source(File::from(path.clone()).format(FileFormat::Toml).required(true));
+        builder =
+            builder.add_source(File::from(path.clone()).format(FileFormat::Toml).required(true));
     }
     let mut settings: Settings = builder.build()?.try_deserialize()?;
     settings.mode = options.mode.clone();
@@ -139,7 +143,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("default.toml"), DEFAULT_TOML).unwrap();
         std::fs::write(dir.path().join("staging.toml"), "[auth]\nmax_skew_secs = 42\n").unwrap();
-        let opts = LoadOptions { mode: RunMode::named("staging"), config_dir: dir.path().into(), ..options(&[]) };
+        let opts = LoadOptions {
+            mode: RunMode::named("staging"),
+            config_dir: dir.path().into(),
+            ..options(&[])
+        };
         let s = load(&opts).unwrap();
         assert_eq!(s.auth.max_skew_secs, 42);
         assert!(s.mode.is_production(), "any mode but development is strict");

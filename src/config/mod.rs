@@ -12,7 +12,9 @@ mod server;
 
 use serde::{Deserialize, Serialize};
 
-pub use auth::{load_keys, AuthConfig, KeyConfig, KeyScope, LoadedKeys, SecretKey, DEV_KEY_FILE, DEV_KEY_ID};
+pub use auth::{
+    load_keys, AuthConfig, KeyConfig, KeyScope, LoadedKeys, SecretKey, DEV_KEY_FILE, DEV_KEY_ID,
+};
 pub use load::{LoadError, LoadOptions, DEFAULT_TOML};
 pub use redact::redacted_toml;
 pub use server::{LogConfig, LogFormat, ServerConfig};
@@ -115,10 +117,11 @@ impl Settings {
             ("callbacks", self.callbacks.validate(production)),
         ];
         for (section, found) in sections {
-            problems.extend(found.into_iter().map(|(key, problem)| Problem {
-                key: format!("{section}.{key}"),
-                problem,
-            }));
+            problems.extend(
+                found
+                    .into_iter()
+                    .map(|(key, problem)| Problem { key: format!("{section}.{key}"), problem }),
+            );
         }
         problems
     }

@@ -9,7 +9,9 @@ const REDACTED: &str = "<redacted>";
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     let pointer = k.ends_with("_file") || k.ends_with("_env") || k.ends_with("_path");
-    let secret = ["secret", "password", "token", "master_key", "private_key", "api_key"].iter().any(|s| k.contains(s));
+    let secret = ["secret", "password", "token", "master_key", "private_key", "api_key"]
+        .iter()
+        .any(|s| k.contains(s));
     secret && !pointer
 }
 
@@ -43,8 +45,18 @@ mod tests {
     #[test]
     fn secrets_are_replaced_and_pointers_kept() {
         let mut s = Settings::default();
-        s.auth.keys.push(KeyConfig { id: "host".into(), secret: Some("c2VjcmV0LXNlY3JldA==".into()), workspaces: vec!["*".into()], ..Default::default() });
-        s.auth.keys.push(KeyConfig { id: "b".into(), secret_file: Some("/run/secrets/b".into()), workspaces: vec!["*".into()], ..Default::default() });
+        s.auth.keys.push(KeyConfig {
+            id: "host".into(),
+            secret: Some("c2VjcmV0LXNlY3JldA==".into()),
+            workspaces: vec!["*".into()],
+            ..Default::default()
+        });
+        s.auth.keys.push(KeyConfig {
+            id: "b".into(),
+            secret_file: Some("/run/secrets/b".into()),
+            workspaces: vec!["*".into()],
+            ..Default::default()
+        });
         let text = redacted_toml(&s).unwrap();
         assert!(!text.contains("c2VjcmV0LXNlY3JldA=="), "{text}");
         assert!(text.contains(REDACTED) && text.contains("/run/secrets/b"), "{text}");

@@ -52,7 +52,10 @@ impl ServerConfig {
         if self.bind.parse::<SocketAddr>().is_err() {
             problems.push(problem(
                 "server.bind",
-                format!("{:?} is not an address; write host:port, e.g. \"127.0.0.1:8787\"", self.bind),
+                format!(
+                    "{:?} is not an address; write host:port, e.g. \"127.0.0.1:8787\"",
+                    self.bind
+                ),
             ));
         }
         if self.data_dir.as_os_str().is_empty() {
@@ -68,13 +71,17 @@ impl ServerConfig {
             problems.push(problem("server.shutdown_timeout_secs", "must be between 1 and 3600"));
         }
         if !(100..=600_000).contains(&self.client_request_timeout_ms) {
-            problems.push(problem("server.client_request_timeout_ms", "must be between 100 and 600000"));
+            problems.push(problem(
+                "server.client_request_timeout_ms",
+                "must be between 100 and 600000",
+            ));
         }
         if !(100..=600_000).contains(&self.body_timeout_ms) {
             problems.push(problem("server.body_timeout_ms", "must be between 100 and 600000"));
         }
         if !(10..=60_000).contains(&self.health_check_timeout_ms) {
-            problems.push(problem("server.health_check_timeout_ms", "must be between 10 and 60000"));
+            problems
+                .push(problem("server.health_check_timeout_ms", "must be between 10 and 60000"));
         }
         problems
     }
@@ -112,7 +119,9 @@ impl LogConfig {
     pub fn validate(&self) -> Vec<Problem> {
         match tracing_subscriber::EnvFilter::try_new(&self.level) {
             Ok(_) => Vec::new(),
-            Err(e) => vec![problem("log.level", format!("{:?} is not a log filter: {e}", self.level))],
+            Err(e) => {
+                vec![problem("log.level", format!("{:?} is not a log filter: {e}", self.level))]
+            }
         }
     }
 

@@ -53,7 +53,8 @@ async fn a_reused_nonce_is_refused() {
     assert_eq!(app.signed(Method::GET, WS).nonce(nonce).send().await.status(), 200);
     assert_refused(app.signed(Method::GET, WS).nonce(nonce).send().await).await;
     // Even with a new timestamp, which changes the signature.
-    assert_refused(app.signed(Method::GET, WS).nonce(nonce).timestamp(unix_now() - 5).send().await).await;
+    assert_refused(app.signed(Method::GET, WS).nonce(nonce).timestamp(unix_now() - 5).send().await)
+        .await;
 }
 
 #[tokio::test]
@@ -83,18 +84,32 @@ async fn a_query_changed_after_signing_is_refused() {
     let app = spawn_app().await;
     let ok = app.signed(Method::GET, WS).query("page", "1").send().await;
     assert_eq!(ok.status(), 200);
-    let tampered = app.signed(Method::GET, WS).query("page", "1").tamper(|wire| wire.query[0].1 = "2".into()).send().await;
+    let tampered = app
+        .signed(Method::GET, WS)
+        .query("page", "1")
+        .tamper(|wire| wire.query[0].1 = "2".into())
+        .send()
+        .await;
     assert_refused(tampered).await;
-    let added = app.signed(Method::GET, WS).tamper(|wire| wire.query.push(("page".into(), "1".into()))).send().await;
+    let added = app
+        .signed(Method::GET, WS)
+        .tamper(|wire| wire.query.push(("page".into(), "1".into())))
+        .send()
+        .await;
     assert_refused(added).await;
 }
 
 #[tokio::test]
 async fn a_path_changed_after_signing_is_refused() {
     let app = spawn_app().await;
-    let tampered = app.signed(Method::GET, WS).tamper(|wire| wire.path = "/v1/workspaces/other".into()).send().await;
+    let tampered = app
+        .signed(Method::GET, WS)
+        .tamper(|wire| wire.path = "/v1/workspaces/other".into())
+        .send()
+        .await;
     assert_refused(tampered).await;
-    let method = app.signed(Method::GET, WS).tamper(|wire| wire.method = Method::DELETE).send().await;
+    let method =
+        app.signed(Method::GET, WS).tamper(|wire| wire.method = Method::DELETE).send().await;
     assert_refused(method).await;
 }
 
@@ -102,8 +117,11 @@ async fn a_path_changed_after_signing_is_refused() {
 async fn every_refusal_looks_the_same_and_the_reason_is_counted() {
     let app = spawn_app().await;
     let unsigned = assert_refused(app.get(WS).await).await;
-    let stale = assert_refused(app.signed(Method::GET, WS).timestamp(unix_now() - 1000).send().await).await;
-    let forged = assert_refused(app.signed(Method::GET, WS).key(&TestKey::random(&app.key.id)).send().await).await;
+    let stale =
+        assert_refused(app.signed(Method::GET, WS).timestamp(unix_now() - 1000).send().await).await;
+    let forged =
+        assert_refused(app.signed(Method::GET, WS).key(&TestKey::random(&app.key.id)).send().await)
+            .await;
     assert_eq!(unsigned, stale);
     assert_eq!(stale, forged);
 
@@ -171,11 +189,24 @@ async fn a_key_scoped_to_one_workspace_gets_403_elsewhere() {
     let body = assert_envelope(other, 403, "WORKSPACE_FORBIDDEN").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("tenant-a"), "{body}");
     // Routes outside any workspace need a key allowed everywhere.
-    assert_envelope(app.signed(Method::GET, "/v1/callbacks/dead-letters").key(&scoped).send().await, 403, "WORKSPACE_FORBIDDEN").await;
+    assert_envelope(
+        app.signed(Method::GET, "/v1/callbacks/dead-letters").key(&scoped).send().await,
+        403,
+        "WORKSPACE_FORBIDDEN",
+    )
+    .await;
     // An encoded workspace segment cannot sneak past the scope.
-    assert_envelope(app.signed(Method::GET, "/v1/workspaces/%61").key(&scoped).send().await, 403, "WORKSPACE_FORBIDDEN").await;
+    assert_envelope(
+        app.signed(Method::GET, "/v1/workspaces/%61").key(&scoped).send().await,
+        403,
+        "WORKSPACE_FORBIDDEN",
+    )
+    .await;
     // A forged request for an allowed workspace is still a 401, not a 403.
-    assert_refused(app.signed(Method::GET, "/v1/workspaces/b").key(&TestKey::random("tenant-a")).send().await).await;
+    assert_refused(
+        app.signed(Method::GET, "/v1/workspaces/b").key(&TestKey::random("tenant-a")).send().await,
+    )
+    .await;
 }
 
 #[tokio::test]

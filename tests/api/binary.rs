@@ -67,7 +67,13 @@ fn write_config_logging(dir: &Path, log_format: &str) -> (PathBuf, PathBuf) {
 }
 
 fn serve(dir: &Path, config: &Path) -> Sidecar {
-    let mut child = command(dir).args(["serve", "--config"]).arg(config).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("serve starts");
+    let mut child = command(dir)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("serve starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, log) = mpsc::channel();
     std::thread::spawn(move || {
@@ -81,8 +87,10 @@ fn serve(dir: &Path, config: &Path) -> Sidecar {
     let deadline = Instant::now() + Duration::from_secs(20);
     while sidecar.address.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = sidecar.log.recv_timeout(left).expect("the sidecar logs its address within 20 s");
-        if let Some(rest) = line.split("listening on http://").nth(1).map(|r| format!("http://{r}")) {
+        let line =
+            sidecar.log.recv_timeout(left).expect("the sidecar logs its address within 20 s");
+        if let Some(rest) = line.split("listening on http://").nth(1).map(|r| format!("http://{r}"))
+        {
             let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
             sidecar.address = rest[..end].to_owned();
         }
@@ -96,7 +104,10 @@ impl Sidecar {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.log.recv_timeout(left).unwrap_or_else(|_| panic!("no log line with {needle:?} within 10 s"));
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?} within 10 s"));
             if line.contains(needle) {
                 return line;
             }
@@ -104,7 +115,14 @@ impl Sidecar {
     }
 }
 
-fn sign(dir: &Path, key: &Path, method: &str, url: &str, body: Option<&Path>, extra: &[&str]) -> String {
+fn sign(
+    dir: &Path,
+    key: &Path,
+    method: &str,
+    url: &str,
+    body: Option<&Path>,
+    extra: &[&str],
+) -> String {
     let mut cmd = command(dir);
     cmd.args(["sign", "--key-id", "host", "--key-file"]).arg(key).args([method, url]).args(extra);
     if let Some(body) = body {
@@ -135,7 +153,10 @@ async fn the_binary_serves_requests_signed_by_its_sign_command() {
     let headers = sign(dir.path(), &key, "GET", &url, None, &[]);
     let response = with_headers(client.get(&url), &headers).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"id": "acme", "sessions": 0}));
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"id": "acme", "sessions": 0})
+    );
 
     // Replaying the same printed headers is refused.
     assert_eq!(with_headers(client.get(&url), &headers).send().await.unwrap().status(), 401);
@@ -163,10 +184,19 @@ fn sign_reproduces_the_design_test_vector_and_prints_curl() {
     let url = "http://127.0.0.1:8787/v1/workspaces/acme/sessions/main/messages";
     let vector = ["--timestamp", "1767225600", "--nonce", "3f1c2a9e8b7d4c6a9e0f1b2c3d4e5f60"];
     let printed = sign(dir.path(), &key, "POST", url, Some(&body), &vector);
-    assert!(printed.contains("X-HMAC-Signature: v1=055a757e7961bf94582517f1172a1abed4a2c57a1e7e7b7cc3b625c23ca81bf6"), "{printed}");
-    let curl = sign(dir.path(), &key, "POST", url, Some(&body), &[&vector[..], &["--curl"]].concat());
+    assert!(
+        printed.contains(
+            "X-HMAC-Signature: v1=055a757e7961bf94582517f1172a1abed4a2c57a1e7e7b7cc3b625c23ca81bf6"
+        ),
+        "{printed}"
+    );
+    let curl =
+        sign(dir.path(), &key, "POST", url, Some(&body), &[&vector[..], &["--curl"]].concat());
     assert!(curl.starts_with("curl -sS -X POST -H 'X-Key-Id: host'"), "{curl}");
-    assert!(curl.contains("--data-binary @") && curl.trim_end().ends_with(&format!("'{url}'")), "{curl}");
+    assert!(
+        curl.contains("--data-binary @") && curl.trim_end().ends_with(&format!("'{url}'")),
+        "{curl}"
+    );
 }
 
 #[test]
@@ -175,7 +205,9 @@ fn keygen_prints_two_fresh_32_byte_keys() {
     let first = String::from_utf8(run(command(dir.path()).arg("keygen")).stdout).unwrap();
     let second = String::from_utf8(run(command(dir.path()).arg("keygen")).stdout).unwrap();
     for name in ["hmac_key=", "vault_master_key="] {
-        let value = |out: &str| out.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned).expect("a key line");
+        let value = |out: &str| {
+            out.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned).expect("a key line")
+        };
         let key = base64::engine::general_purpose::STANDARD.decode(value(&first)).unwrap();
         assert_eq!(key.len(), 32);
         assert_ne!(value(&first), value(&second), "keys are random");
@@ -186,7 +218,10 @@ fn keygen_prints_two_fresh_32_byte_keys() {
 fn config_check_prints_the_effective_config_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _) = write_config(dir.path());
-    let text = std::fs::read_to_string(&config).unwrap() + "\n[[auth.keys]]\nid = \"inline\"\nsecret = \"" + TEST_KEY_B64 + "\"\nworkspaces = [\"acme\"]\n";
+    let text = std::fs::read_to_string(&config).unwrap()
+        + "\n[[auth.keys]]\nid = \"inline\"\nsecret = \""
+        + TEST_KEY_B64
+        + "\"\nworkspaces = [\"acme\"]\n";
     std::fs::write(&config, text).unwrap();
     let out = run(command(dir.path()).args(["config", "check", "--config"]).arg(&config));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -198,15 +233,26 @@ fn config_check_prints_the_effective_config_without_secrets() {
     let out = run(command(dir.path()).args(["config", "check", "--config"]).arg(&config));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("auth.max_skew_secs: must be between 1 and 3600") && stderr.contains("auth.allow_ips[0]"), "{stderr}");
+    assert!(
+        stderr.contains("auth.max_skew_secs: must be between 1 and 3600")
+            && stderr.contains("auth.allow_ips[0]"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn the_binary_refuses_production_without_a_key_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sidecar.toml");
-    std::fs::write(&config, format!("[server]\nbind = \"127.0.0.1:0\"\ndata_dir = \"{}/data\"\n", dir.path().display())).unwrap();
-    let out = run(command(dir.path()).env("SIDECAR_ENV", "production").args(["serve", "--config"]).arg(&config));
+    std::fs::write(
+        &config,
+        format!("[server]\nbind = \"127.0.0.1:0\"\ndata_dir = \"{}/data\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let out = run(command(dir.path())
+        .env("SIDECAR_ENV", "production")
+        .args(["serve", "--config"])
+        .arg(&config));
     assert!(!out.status.success(), "production must not start without keys");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("auth.keys: no HMAC key configured"), "{stderr}");
@@ -226,10 +272,12 @@ async fn json_logs_carry_one_request_span_with_its_id() {
         .unwrap();
     assert_eq!(response.status(), 401);
 
-    let refused: serde_json::Value = serde_json::from_str(&sidecar.wait_for_log("request refused")).expect("a JSON log line");
+    let refused: serde_json::Value =
+        serde_json::from_str(&sidecar.wait_for_log("request refused")).expect("a JSON log line");
     assert_eq!(refused["fields"]["reason"], "missing_header");
     assert_eq!(refused["span"]["request_id"], "trace-me-42");
-    let served: serde_json::Value = serde_json::from_str(&sidecar.wait_for_log("\"served\"")).expect("a JSON log line");
+    let served: serde_json::Value =
+        serde_json::from_str(&sidecar.wait_for_log("\"served\"")).expect("a JSON log line");
     assert_eq!(served["span"]["request_id"], "trace-me-42");
     assert_eq!(served["span"]["path"], "/v1/workspaces/acme");
     assert_eq!(served["fields"]["status"], 401);

@@ -21,7 +21,12 @@ async fn a_wrong_method_is_a_405_envelope() {
     let response = app.client.post(app.url("/health/live")).send().await.unwrap();
     assert_eq!(response.headers()["allow"], "GET");
     assert_envelope(response, 405, "METHOD_NOT_ALLOWED").await;
-    assert_envelope(app.signed(Method::DELETE, "/v1/workspaces/acme").send().await, 405, "METHOD_NOT_ALLOWED").await;
+    assert_envelope(
+        app.signed(Method::DELETE, "/v1/workspaces/acme").send().await,
+        405,
+        "METHOD_NOT_ALLOWED",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -40,7 +45,9 @@ async fn a_body_over_max_body_bytes_is_a_413_envelope() {
 #[tokio::test]
 async fn a_field_of_the_wrong_type_is_a_400_naming_it() {
     let app = spawn_app().await;
-    let body = assert_envelope(app.signed_post(PING, &json!({"message": 5})).await, 400, "INVALID_FIELD").await;
+    let body =
+        assert_envelope(app.signed_post(PING, &json!({"message": 5})).await, 400, "INVALID_FIELD")
+            .await;
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.starts_with("message: invalid type: integer"), "{message}");
 }
@@ -49,37 +56,66 @@ async fn a_field_of_the_wrong_type_is_a_400_naming_it() {
 async fn a_missing_or_unknown_field_is_a_400_naming_it() {
     let app = spawn_app().await;
     let body = assert_envelope(app.signed_post(PING, &json!({})).await, 400, "INVALID_FIELD").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("missing field `message`"), "{body}");
-    let body = assert_envelope(app.signed_post(PING, &json!({"message": "a", "mesage": "b"})).await, 400, "INVALID_FIELD").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("unknown field `mesage`"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("missing field `message`"),
+        "{body}"
+    );
+    let body = assert_envelope(
+        app.signed_post(PING, &json!({"message": "a", "mesage": "b"})).await,
+        400,
+        "INVALID_FIELD",
+    )
+    .await;
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("unknown field `mesage`"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {
     let app = spawn_app().await;
-    let response = app.signed(Method::POST, PING).raw_body(r#"{"message": "#, "application/json").send().await;
+    let response =
+        app.signed(Method::POST, PING).raw_body(r#"{"message": "#, "application/json").send().await;
     let body = assert_envelope(response, 400, "INVALID_JSON").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("line 1"), "{body}");
-    let response = app.signed(Method::POST, PING).raw_body("message=hi", "application/x-www-form-urlencoded").send().await;
+    let response = app
+        .signed(Method::POST, PING)
+        .raw_body("message=hi", "application/x-www-form-urlencoded")
+        .send()
+        .await;
     assert_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE").await;
 }
 
 #[tokio::test]
 async fn an_invalid_workspace_id_is_a_400() {
     let app = spawn_app().await;
-    let body = assert_envelope(app.signed_get("/v1/workspaces/Acme").await, 400, "INVALID_ID").await;
+    let body =
+        assert_envelope(app.signed_get("/v1/workspaces/Acme").await, 400, "INVALID_ID").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("Acme"), "{body}");
 }
 
 #[tokio::test]
 async fn the_callers_request_id_is_echoed_and_a_bad_one_replaced() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/nope")).header("X-Request-Id", "laravel-7f3a").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/nope"))
+        .header("X-Request-Id", "laravel-7f3a")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["x-request-id"], "laravel-7f3a");
     let body = assert_envelope(response, 404, "ROUTE_NOT_FOUND").await;
     assert_eq!(body["error"]["request_id"], "laravel-7f3a");
 
-    let response = app.client.get(app.url("/health/live")).header("X-Request-Id", "a b\"c").send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/health/live"))
+        .header("X-Request-Id", "a b\"c")
+        .send()
+        .await
+        .unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(id, "a b\"c");
     assert_eq!(id.len(), 36, "a generated UUID: {id}");

@@ -21,7 +21,8 @@ async fn ready_names_every_check_and_its_state() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ready");
-    let names: Vec<&str> = body["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        body["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["config", "data_dir", "sessions_dir", "chromium"]);
     assert!(body["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{body}");
 }
@@ -36,10 +37,17 @@ async fn ready_is_503_with_the_failing_check_when_the_data_dir_is_unusable() {
 
     let body = assert_envelope(app.get("/health/ready").await, 503, "NOT_READY").await;
     assert_eq!(body["status"], "not_ready");
-    let data = body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "data_dir").unwrap().clone();
+    let data = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "data_dir")
+        .unwrap()
+        .clone();
     assert_eq!(data["ok"], false, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("data_dir"), "{body}");
-    let config = body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "config").unwrap().clone();
+    let config =
+        body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "config").unwrap().clone();
     assert_eq!(config["ok"], true);
 }
 

@@ -32,7 +32,9 @@ pub struct TestKey {
 
 impl TestKey {
     pub fn new(id: &str, secret_b64: &str) -> Self {
-        let secret = base64::engine::general_purpose::STANDARD.decode(secret_b64).expect("test keys are base64");
+        let secret = base64::engine::general_purpose::STANDARD
+            .decode(secret_b64)
+            .expect("test keys are base64");
         Self { id: id.into(), secret }
     }
 
@@ -86,7 +88,8 @@ pub fn init() {
     INIT.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().try_init();
+            let _ =
+                tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().try_init();
         }
     });
 }
@@ -128,8 +131,19 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
     let port = app.port();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    TestApp { address: format!("http://127.0.0.1:{port}"), port, settings, key, client, dir, handle }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        settings,
+        key,
+        client,
+        dir,
+        handle,
+    }
 }
 
 impl TestApp {
@@ -255,7 +269,15 @@ impl<'a> SignedRequest<'a> {
     /// The four signature headers for this request as it stands.
     pub fn signature_headers(&self) -> Vec<(String, String)> {
         let body = self.body.as_ref().map(|(b, _)| b.as_slice()).unwrap_or_default();
-        let sig = sign(&self.key.secret, self.timestamp, &self.nonce, self.method.as_str(), &self.path, &self.query, body);
+        let sig = sign(
+            &self.key.secret,
+            self.timestamp,
+            &self.nonce,
+            self.method.as_str(),
+            &self.path,
+            &self.query,
+            body,
+        );
         let mut headers = vec![
             ("X-Timestamp".to_owned(), self.timestamp.to_string()),
             ("X-Nonce".to_owned(), self.nonce.clone()),
@@ -274,7 +296,8 @@ impl<'a> SignedRequest<'a> {
         if !content_type.is_empty() {
             headers.push(("Content-Type".into(), content_type.into()));
         }
-        let mut wire = Wire { method: self.method, path: self.path, query: self.query, body, headers };
+        let mut wire =
+            Wire { method: self.method, path: self.path, query: self.query, body, headers };
         if let Some(tamper) = self.tamper.take() {
             tamper(&mut wire);
         }
@@ -283,8 +306,17 @@ impl<'a> SignedRequest<'a> {
 }
 
 pub async fn send_wire(app: &TestApp, wire: Wire) -> reqwest::Response {
-    let query = wire.query.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
-    let url = if query.is_empty() { app.url(&wire.path) } else { format!("{}?{query}", app.url(&wire.path)) };
+    let query = wire
+        .query
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let url = if query.is_empty() {
+        app.url(&wire.path)
+    } else {
+        format!("{}?{query}", app.url(&wire.path))
+    };
     let mut request = app.client.request(wire.method, url);
     for (name, value) in &wire.headers {
         request = request.header(name, value);
@@ -302,24 +334,42 @@ fn enc(s: &str) -> String {
 }
 
 /// The v1 signature, hex, from DESIGN.md's description.
-pub fn sign(secret: &[u8], timestamp: i64, nonce: &str, method: &str, path: &str, query: &[(String, String)], body: &[u8]) -> String {
+pub fn sign(
+    secret: &[u8],
+    timestamp: i64,
+    nonce: &str,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    body: &[u8],
+) -> String {
     // Sorted by encoded key, then encoded value (not as "k=v" strings: "a" sorts before "a%20b").
     let mut pairs: Vec<(String, String)> = query.iter().map(|(k, v)| (enc(k), enc(v))).collect();
     pairs.sort();
     let query = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
-    let canonical = format!("v1\n{timestamp}\n{nonce}\n{method}\n{path}\n{query}\n{}", hex::encode(Sha256::digest(body)));
+    let canonical = format!(
+        "v1\n{timestamp}\n{nonce}\n{method}\n{path}\n{query}\n{}",
+        hex::encode(Sha256::digest(body))
+    );
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(canonical.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
 }
 
 /// Asserts the error envelope: status, code, a message and a request id equal to the
 /// `X-Request-Id` header. Returns the body.
-pub async fn assert_envelope(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+pub async fn assert_envelope(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "status");
     let header_id = response
         .headers()

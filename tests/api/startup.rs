@@ -9,7 +9,9 @@ use wa_sidecar::startup::Application;
 
 use crate::helpers::{init, spawn_app_in, test_settings, TestKey, TEST_KEY_B64};
 
-async fn production_error(configure: impl FnOnce(&mut wa_sidecar::config::Settings, &std::path::Path)) -> String {
+async fn production_error(
+    configure: impl FnOnce(&mut wa_sidecar::config::Settings, &std::path::Path),
+) -> String {
     init();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
@@ -37,7 +39,12 @@ async fn production_refuses_to_start_without_a_key() {
 #[tokio::test]
 async fn production_refuses_a_short_key_and_names_it() {
     let err = production_error(|s, _| {
-        s.auth.keys = vec![KeyConfig { id: "host".into(), secret: Some("c2hvcnQta2V5".into()), workspaces: vec!["*".into()], ..Default::default() }]
+        s.auth.keys = vec![KeyConfig {
+            id: "host".into(),
+            secret: Some("c2hvcnQta2V5".into()),
+            workspaces: vec!["*".into()],
+            ..Default::default()
+        }]
     })
     .await;
     assert!(err.contains("auth.keys[0].secret: key \"host\" is 9 bytes; use at least 32"), "{err}");
@@ -47,7 +54,12 @@ async fn production_refuses_a_short_key_and_names_it() {
 async fn production_refuses_a_world_readable_secret_file_and_names_it() {
     let err = production_error(|s, dir| {
         let path = key_file(dir, TEST_KEY_B64, 0o644);
-        s.auth.keys = vec![KeyConfig { id: "host".into(), secret_file: Some(path), workspaces: vec!["*".into()], ..Default::default() }]
+        s.auth.keys = vec![KeyConfig {
+            id: "host".into(),
+            secret_file: Some(path),
+            workspaces: vec!["*".into()],
+            ..Default::default()
+        }]
     })
     .await;
     assert!(err.contains("auth.keys[0].secret_file: key \"host\": secret file"), "{err}");
@@ -61,7 +73,12 @@ async fn production_starts_with_a_private_key_file() {
     let path = key_file(dir.path(), TEST_KEY_B64, 0o600);
     let app = spawn_app_in(dir, move |s| {
         s.mode = RunMode::production();
-        s.auth.keys = vec![KeyConfig { id: "host".into(), secret_file: Some(path), workspaces: vec!["*".into()], ..Default::default() }];
+        s.auth.keys = vec![KeyConfig {
+            id: "host".into(),
+            secret_file: Some(path),
+            workspaces: vec!["*".into()],
+            ..Default::default()
+        }];
     })
     .await;
     let key = TestKey::new("host", TEST_KEY_B64);
@@ -87,5 +104,8 @@ async fn development_generates_a_private_key_and_keeps_it_across_restarts() {
     settings.auth.keys.clear();
     let again = Application::build(settings).await.unwrap();
     drop(again);
-    assert_eq!(TestKey::new("dev", std::fs::read_to_string(&path).unwrap().trim()).secret, dev.secret);
+    assert_eq!(
+        TestKey::new("dev", std::fs::read_to_string(&path).unwrap().trim()).secret,
+        dev.secret
+    );
 }

@@ -9,7 +9,10 @@ async fn a_workspace_reports_its_id_and_session_count() {
     let app = spawn_app().await;
     let response = app.signed_get("/v1/workspaces/acme-eu_1").await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({"id": "acme-eu_1", "sessions": 0}));
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        json!({"id": "acme-eu_1", "sessions": 0})
+    );
 }
 
 #[tokio::test]

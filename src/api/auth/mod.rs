@@ -97,7 +97,11 @@ impl Authenticator {
         let max_skew_secs = i64::try_from(max_skew_secs).unwrap_or(i64::MAX / 4);
         let keys = keys.into_iter().map(|k| (k.id.clone(), k)).collect();
         // Twice the window: a nonce stays remembered while any timestamp that could carry it is valid.
-        Self { keys, max_skew_secs, nonces: NonceCache::new(nonce_cache_entries, 2 * max_skew_secs) }
+        Self {
+            keys,
+            max_skew_secs,
+            nonces: NonceCache::new(nonce_cache_entries, 2 * max_skew_secs),
+        }
     }
 
     pub fn key_ids(&self) -> impl Iterator<Item = &str> {
@@ -105,20 +109,27 @@ impl Authenticator {
     }
 
     /// Header checks: presence, key, timestamp window, nonce shape.
-    pub fn precheck<'a>(&'a self, h: &SignedHeaders<'a>, now: i64) -> Result<Prechecked<'a>, AuthFailure> {
+    pub fn precheck<'a>(
+        &'a self,
+        h: &SignedHeaders<'a>,
+        now: i64,
+    ) -> Result<Prechecked<'a>, AuthFailure> {
         let (Some(ts), Some(nonce), Some(signature)) = (h.timestamp, h.nonce, h.signature) else {
             return Err(AuthFailure::MissingHeader);
         };
         let key = match h.key_id {
             Some(id) => self.keys.get(id).ok_or(AuthFailure::UnknownKey)?,
-            None if self.keys.len() == 1 => self.keys.values().next().ok_or(AuthFailure::UnknownKey)?,
+            None if self.keys.len() == 1 => {
+                self.keys.values().next().ok_or(AuthFailure::UnknownKey)?
+            }
             None => return Err(AuthFailure::KeyIdRequired),
         };
         let timestamp = parse_timestamp(ts)?;
         if (now - timestamp).abs() > self.max_skew_secs {
             return Err(AuthFailure::Skew);
         }
-        let nonce_ok = (16..=64).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_graphic());
+        let nonce_ok =
+            (16..=64).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_graphic());
         if !nonce_ok {
             return Err(AuthFailure::BadNonce);
         }
@@ -127,13 +138,24 @@ impl Authenticator {
 
     /// The MAC over method, path, query and body, then the nonce (remembered only once the MAC
     /// is valid, so forged requests cannot fill the cache).
-    pub fn verify(&self, pre: &Prechecked<'_>, method: &str, path: &str, query: &str, body: &[u8], now: i64) -> Result<Caller, AuthFailure> {
-        let parts = Signed { timestamp: pre.timestamp, nonce: pre.nonce, method, path, query, body };
+    pub fn verify(
+        &self,
+        pre: &Prechecked<'_>,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Caller, AuthFailure> {
+        let parts =
+            Signed { timestamp: pre.timestamp, nonce: pre.nonce, method, path, query, body };
         if !signature::verify(&pre.key.secret, &parts, pre.signature) {
             return Err(AuthFailure::BadSignature);
         }
         match self.nonces.check_and_remember(&pre.key.id, pre.nonce, pre.timestamp, now) {
-            NonceCheck::Fresh => Ok(Caller { key_id: pre.key.id.clone(), scope: pre.key.scope.clone() }),
+            NonceCheck::Fresh => {
+                Ok(Caller { key_id: pre.key.id.clone(), scope: pre.key.scope.clone() })
+            }
             NonceCheck::Replayed => Err(AuthFailure::Replayed),
             NonceCheck::BelowFloor => Err(AuthFailure::NonceCacheFull),
         }

@@ -31,11 +31,21 @@ struct Inner {
 
 impl NonceCache {
     pub fn new(max_entries: usize, window_secs: i64) -> Self {
-        Self { max_entries: max_entries.max(1), window_secs, inner: Mutex::new(Inner { floor: i64::MIN, ..Default::default() }) }
+        Self {
+            max_entries: max_entries.max(1),
+            window_secs,
+            inner: Mutex::new(Inner { floor: i64::MIN, ..Default::default() }),
+        }
     }
 
     /// Records `(key_id, nonce)` signed at `timestamp` unless it was seen; `now` in Unix seconds.
-    pub fn check_and_remember(&self, key_id: &str, nonce: &str, timestamp: i64, now: i64) -> NonceCheck {
+    pub fn check_and_remember(
+        &self,
+        key_id: &str,
+        nonce: &str,
+        timestamp: i64,
+        now: i64,
+    ) -> NonceCheck {
         // A poisoned lock only means another request panicked mid-update; the sets stay usable.
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.expire(now - self.window_secs);
@@ -108,7 +118,10 @@ mod tests {
     fn past_the_bound_the_oldest_go_and_nothing_older_gets_in() {
         let cache = NonceCache::new(3, 300);
         for (i, ts) in [1001, 1002, 1003, 1004].into_iter().enumerate() {
-            assert_eq!(cache.check_and_remember("k", &format!("n{i}"), ts, 1004), NonceCheck::Fresh);
+            assert_eq!(
+                cache.check_and_remember("k", &format!("n{i}"), ts, 1004),
+                NonceCheck::Fresh
+            );
         }
         assert_eq!(cache.len(), 3);
         // n0 was dropped; replaying it must still fail.

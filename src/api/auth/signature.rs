@@ -27,7 +27,12 @@ pub struct Signed<'a> {
 /// then value and joins with `&`. So `b=2&a=x+y` and `a=x%20y&b=2` sign the same.
 pub fn canonical_query(raw: &str) -> String {
     let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
-        .map(|(k, v)| (utf8_percent_encode(&k, RFC3986).to_string(), utf8_percent_encode(&v, RFC3986).to_string()))
+        .map(|(k, v)| {
+            (
+                utf8_percent_encode(&k, RFC3986).to_string(),
+                utf8_percent_encode(&v, RFC3986).to_string(),
+            )
+        })
         .collect();
     pairs.sort();
     pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
@@ -81,7 +86,9 @@ mod tests {
     const BODY: &[u8] = br#"{"to":"15551234567","type":"text","text":{"body":"hi"}}"#;
 
     fn vector() -> (Vec<u8>, Signed<'static>) {
-        let key = base64::engine::general_purpose::STANDARD.decode("c2lkZWNhci10ZXN0LXNlY3JldC0zMi1ieXRlcy0hISE=").unwrap();
+        let key = base64::engine::general_purpose::STANDARD
+            .decode("c2lkZWNhci10ZXN0LXNlY3JldC0zMi1ieXRlcy0hISE=")
+            .unwrap();
         let parts = Signed {
             timestamp: 1767225600,
             nonce: "3f1c2a9e8b7d4c6a9e0f1b2c3d4e5f60",
@@ -96,8 +103,15 @@ mod tests {
     #[test]
     fn design_test_vector() {
         let (key, parts) = vector();
-        assert_eq!(sign(&key, &parts), "055a757e7961bf94582517f1172a1abed4a2c57a1e7e7b7cc3b625c23ca81bf6");
-        assert!(verify(&key, &parts, "v1=055a757e7961bf94582517f1172a1abed4a2c57a1e7e7b7cc3b625c23ca81bf6"));
+        assert_eq!(
+            sign(&key, &parts),
+            "055a757e7961bf94582517f1172a1abed4a2c57a1e7e7b7cc3b625c23ca81bf6"
+        );
+        assert!(verify(
+            &key,
+            &parts,
+            "v1=055a757e7961bf94582517f1172a1abed4a2c57a1e7e7b7cc3b625c23ca81bf6"
+        ));
     }
 
     #[test]
