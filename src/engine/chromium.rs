@@ -58,7 +58,7 @@ impl ChromiumEngine {
             }
         };
         let (stopping, stopping_rx) = watch::channel(false);
-        match launch::wire_and_navigate(&config, &conn, gone, process.pgid(), events, stopping_rx).await {
+        match launch::wire_and_navigate(&config, &conn, gone, &process, events, stopping_rx).await {
             Ok(pump) => {
                 let launch::Connected { browser, page, handler } = conn;
                 self.run = Some(Run { browser, page, process, handler, pump, stopping });

@@ -23,8 +23,15 @@ use super::process::ChromiumProcess;
 use super::pump::Pump;
 use super::{EngineConfig, EngineError, EngineEvent};
 
-/// Omnibox WebUI renderers headless Chromium starts for nothing (~100 MiB per browser).
-const DISABLED_FEATURES: &str = "WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup";
+/// Omnibox WebUI renderers headless Chromium starts for nothing (~100 MiB per browser), and the
+/// network-time query Chromium 156 sends to Google at startup.
+const DISABLED_FEATURES: &str = "WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup,NetworkTimeServiceQuerying";
+
+/// Chromium 156 still phones Google at startup despite --disable-background-networking and
+/// --disable-component-update: an on-demand component install (update.googleapis.com) and
+/// account lookups (accounts.google.com). Pointing both services at a closed local port keeps
+/// every request of the browser itself on the machine (measured with a logging proxy).
+const DEAD_END: &str = "http://127.0.0.1:9/";
 
 /// Files Chromium leaves in a profile that make the next launch on it fail or misread it.
 const STALE_FILES: [&str; 4] = ["SingletonLock", "SingletonSocket", "SingletonCookie", "DevToolsActivePort"];
@@ -97,6 +104,8 @@ pub(crate) fn chromium_args(config: &EngineConfig, profile_dir: &Path, user_agen
         args.push("--headless=new".into());
     }
     args.push(format!("--disable-features={disabled}"));
+    args.push(format!("--component-updater=url-source={DEAD_END}"));
+    args.push(format!("--gaia-url={DEAD_END}"));
     args.push(format!("--user-agent={user_agent}"));
     args.push(format!("--user-data-dir={}", profile_dir.display()));
     args.extend(extra);
@@ -154,9 +163,14 @@ pub(crate) async fn connect(config: &EngineConfig, process: &ChromiumProcess) ->
     let task = async move {
         let mut last_error = None;
         while let Some(item) = handler.next().await {
-            if let Err(e) = item {
-                tracing::debug!(error = %e, "CDP handler error");
-                last_error = Some(e.to_string());
+            match item {
+                // The websocket broke: chromiumoxide would stay pending from here on.
+                Err(e @ CdpError::Ws(_)) => {
+                    last_error = Some(e.to_string());
+                    break;
+                }
+                Err(e) => tracing::debug!(error = %e, "CDP handler error"),
+                Ok(()) => {}
             }
         }
         let reason = match last_error {
@@ -200,7 +214,7 @@ pub(crate) async fn wire_and_navigate(
     config: &EngineConfig,
     conn: &Connected,
     gone: oneshot::Receiver<String>,
-    pgid: i32,
+    process: &ChromiumProcess,
     events: mpsc::Sender<EngineEvent>,
     stopping: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, EngineError> {
@@ -214,17 +228,18 @@ pub(crate) async fn wire_and_navigate(
     let crashes = cdp(t, "crash listener", page.event_listener::<EventTargetCrashed>()).await?;
     let pump = Pump {
         page: page.clone(),
-        pgid,
+        pgid: process.pgid(),
         events,
         bindings,
         crashes,
         gone,
+        exited: Box::pin(process.exited()),
         stopping,
         ready_timeout: config.ready_timeout(),
         probe_interval: config.probe_interval(),
         cdp_timeout: t,
     };
-    let pump = tokio::spawn(pump.run().instrument(tracing::info_span!("engine-pump", pgid)));
+    let pump = tokio::spawn(pump.run().instrument(tracing::info_span!("engine-pump", pgid = process.pgid())));
     navigate(config, page).await.inspect_err(|_| pump.abort())?;
     Ok(pump)
 }

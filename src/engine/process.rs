@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 
 use super::EngineError;
@@ -22,11 +22,14 @@ const STDERR_TAIL: usize = 20;
 /// Chromium prints this line on stderr once its DevTools endpoint listens.
 const DEVTOOLS_LINE: &str = "DevTools listening on ";
 
-/// A running Chromium, leader of its own process group.
+/// A running Chromium, leader of its own process group. A reaper task owns the child handle and
+/// publishes its exit, so an unexpected death is noticed at once (chromiumoxide's handler does
+/// not end when the websocket closes; it stays pending).
 pub(crate) struct ChromiumProcess {
-    child: Child,
     pgid: i32,
     pub(crate) ws_url: String,
+    /// `Some(description)` once the leader exited and was reaped.
+    exit: watch::Receiver<Option<String>>,
 }
 
 impl ChromiumProcess {
@@ -40,7 +43,7 @@ impl ChromiumProcess {
             .stderr(Stdio::piped())
             // Its own group: killpg reaches the whole browser, never the sidecar.
             .process_group(0)
-            // Safety net only; stop() is the normal path and reaps explicitly.
+            // Safety net only (a runtime shutting down drops the reaper); stop() kills explicitly.
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| EngineError::Launch(format!("cannot run {}: {e}", path.display())))?;
@@ -51,18 +54,21 @@ impl ChromiumProcess {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(read_stderr(stderr, url_tx, tail.clone()).instrument(tracing::debug_span!("chromium-stderr", pgid)));
         }
+        let (exit_tx, exit) = watch::channel(None);
+        tokio::spawn(reap(child, exit_tx).instrument(tracing::debug_span!("chromium-reaper", pgid)));
+        let mut process = Self { pgid, ws_url: String::new(), exit };
+        let mut exit = process.exit.clone();
         let outcome = tokio::select! {
             url = url_rx => url.map_err(|_| "Chromium closed stderr before printing its DevTools URL".to_owned()),
-            status = child.wait() => Err(match status {
-                Ok(s) => format!("Chromium exited during launch ({s})"),
-                Err(e) => format!("waiting for Chromium failed: {e}"),
-            }),
+            _ = exit.wait_for(Option::is_some) => Err("Chromium exited during launch".to_owned()),
             _ = tokio::time::sleep(timeout) => Err(format!("no DevTools URL within {} ms", timeout.as_millis())),
         };
         match outcome {
-            Ok(ws_url) => Ok(Self { child, pgid, ws_url }),
+            Ok(ws_url) => {
+                process.ws_url = ws_url;
+                Ok(process)
+            }
             Err(why) => {
-                let mut process = Self { child, pgid, ws_url: String::new() };
                 process.kill_and_reap(timeout).await;
                 let tail: Vec<String> = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
                 Err(EngineError::Launch(format!("{why}; stderr: {}", tail.join(" | "))))
@@ -74,16 +80,27 @@ impl ChromiumProcess {
         self.pgid
     }
 
-    /// Waits up to `grace` for Chromium to exit by itself (after `Browser.close`).
-    pub(crate) async fn wait_exit(&mut self, grace: Duration) -> bool {
-        matches!(tokio::time::timeout(grace, self.child.wait()).await, Ok(Ok(_)))
+    /// Resolves with a description once the browser leader has exited (and been reaped).
+    pub(crate) fn exited(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut exit = self.exit.clone();
+        async move {
+            match exit.wait_for(Option::is_some).await {
+                Ok(v) => v.clone().unwrap_or_default(),
+                Err(_) => "reaper gone".to_owned(),
+            }
+        }
     }
 
-    /// SIGKILLs the whole group, reaps the leader and waits until no member is left, each bounded
-    /// by `bound`. Safe to call more than once.
+    /// Waits up to `grace` for Chromium to exit by itself (after `Browser.close`).
+    pub(crate) async fn wait_exit(&self, grace: Duration) -> bool {
+        tokio::time::timeout(grace, self.exited()).await.is_ok()
+    }
+
+    /// SIGKILLs the whole group, waits for the leader to be reaped and until no member is left,
+    /// each bounded by `bound`. Safe to call more than once.
     pub(crate) async fn kill_and_reap(&mut self, bound: Duration) {
         kill_group(self.pgid);
-        if tokio::time::timeout(bound, self.child.wait()).await.is_err() {
+        if !self.wait_exit(bound).await {
             tracing::error!(pgid = self.pgid, "Chromium did not die within {} ms of SIGKILL", bound.as_millis());
         }
         // Helpers reparented to init are reaped by init; wait until they are gone so a caller can
@@ -98,6 +115,16 @@ impl ChromiumProcess {
             tracing::error!(pgid = self.pgid, ?left, "processes of the Chromium group outlived SIGKILL");
         }
     }
+}
+
+/// Owns the child: waits for it (which reaps it) and publishes how it ended.
+async fn reap(mut child: Child, exit: watch::Sender<Option<String>>) {
+    let how = match child.wait().await {
+        Ok(status) => format!("Chromium exited ({status})"),
+        Err(e) => format!("waiting for Chromium failed: {e}"),
+    };
+    tracing::debug!("{how}");
+    let _ = exit.send(Some(how));
 }
 
 /// SIGKILL to every process of group `pgid`. ESRCH (already gone) is fine.

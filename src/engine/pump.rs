@@ -8,6 +8,7 @@ use chromiumoxide::cdp::browser_protocol::inspector::EventTargetCrashed;
 use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, EventBindingCalled};
 use chromiumoxide::listeners::EventStream;
 use chromiumoxide::Page;
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -24,6 +25,8 @@ pub(crate) struct Pump {
     pub crashes: EventStream<EventTargetCrashed>,
     /// Fires with a reason when the CDP handler ends (the browser is gone).
     pub gone: oneshot::Receiver<String>,
+    /// Resolves when the browser process exited.
+    pub exited: BoxFuture<'static, String>,
     /// Turns true when stop() begins: from then on nothing may block on the session's channel.
     pub stopping: watch::Receiver<bool>,
     pub ready_timeout: Duration,
@@ -37,10 +40,11 @@ impl Pump {
         let mut ready_deadline = Some(Instant::now() + self.ready_timeout);
         let mut unresponsive = false;
         let probe_every = self.probe_interval.unwrap_or(Duration::from_secs(3600));
-        let mut probe = tokio::time::interval_at(Instant::now() + probe_every, probe_every);
+        let mut probe_tick = tokio::time::interval_at(Instant::now() + probe_every, probe_every);
         let reason = loop {
             tokio::select! {
                 reason = &mut self.gone => break reason.unwrap_or_else(|_| "CDP handler dropped".into()),
+                reason = &mut self.exited => break reason,
                 _ = self.stopping.changed() => break "stopped".into(),
                 Some(call) = self.bindings.next() => {
                     if call.name != BINDING {
@@ -69,8 +73,8 @@ impl Pump {
                     let after_ms = u64::try_from(self.ready_timeout.as_millis()).unwrap_or(u64::MAX);
                     self.emit(EngineEvent::BridgeNotReady { after_ms }).await;
                 }
-                _ = probe.tick(), if self.probe_interval.is_some() && !unresponsive => {
-                    if let Err(reason) = self.probe().await {
+                _ = probe_tick.tick(), if self.probe_interval.is_some() && !unresponsive => {
+                    if let Err(reason) = probe(&self.page, self.cdp_timeout).await {
                         unresponsive = true;
                         self.emit(EngineEvent::PageUnresponsive { reason }).await;
                     }
@@ -96,14 +100,15 @@ impl Pump {
         }
     }
 
-    /// A trivial evaluation answered in time means the renderer's main thread is alive.
-    async fn probe(&self) -> Result<(), String> {
-        let eval = self.page.execute(EvaluateParams::new("typeof window.WPP"));
-        match tokio::time::timeout(self.cdp_timeout, eval).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("probe failed: {e}")),
-            Err(_) => Err(format!("page did not answer a probe within {} ms", self.cdp_timeout.as_millis())),
-        }
+}
+
+/// A trivial evaluation answered in time means the renderer's main thread is alive.
+async fn probe(page: &Page, timeout: Duration) -> Result<(), String> {
+    let eval = page.execute(EvaluateParams::new("typeof window.WPP"));
+    match tokio::time::timeout(timeout, eval).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("probe failed: {e}")),
+        Err(_) => Err(format!("page did not answer a probe within {} ms", timeout.as_millis())),
     }
 }
 
