@@ -41,16 +41,21 @@
     return safe(() => JSON.parse(JSON.stringify(p)));
   };
   let ready = false;
+  // Events from before isReady (wa-js emits the first auth code at injection) follow the ready
+  // message, so the engine always reports BridgeReady first.
+  const early = [];
   const checkReady = (W) => {
     if (ready || !W.isReady) return;
     ready = true;
     send(Object.assign({ t: 'ready', version: W.version ? String(W.version) : null }, snapshot()));
+    while (early.length) send(early.shift());
   };
   const attach = (W) => {
     for (const name of EVENTS) {
       W.on(name, (payload) => {
         checkReady(W);
-        send(Object.assign({ t: 'ev', name, payload: plain(name, payload) }, snapshot()));
+        const msg = Object.assign({ t: 'ev', name, payload: plain(name, payload) }, snapshot());
+        if (ready) send(msg); else early.push(msg);
       });
     }
     // loader.onReady only fires on the next emission, so poll the flag as well.
