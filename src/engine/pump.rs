@@ -37,6 +37,7 @@ pub(crate) struct Pump {
 impl Pump {
     pub(crate) async fn run(mut self) {
         let mut tracker = Tracker::default();
+        let mut stop_rx = self.stopping.clone();
         let mut ready_deadline = Some(Instant::now() + self.ready_timeout);
         let mut unresponsive = false;
         let probe_every = self.probe_interval.unwrap_or(Duration::from_secs(3600));
@@ -45,7 +46,7 @@ impl Pump {
             tokio::select! {
                 reason = &mut self.gone => break reason.unwrap_or_else(|_| "CDP handler dropped".into()),
                 reason = &mut self.exited => break reason,
-                _ = self.stopping.changed() => break "stopped".into(),
+                _ = stop_requested(&mut stop_rx) => break "stopped".into(),
                 Some(call) = self.bindings.next() => {
                     if call.name != BINDING {
                         continue;
@@ -81,12 +82,14 @@ impl Pump {
                 }
             }
         };
-        if reason != "stopped" {
+        let stopped = *self.stopping.borrow();
+        let reason = if stopped { "stopped".to_owned() } else { reason };
+        if !stopped {
             // The browser died on its own: take its helpers down with it now rather than at stop().
             process::kill_group(self.pgid);
         }
         // Never block here: during stop() the session's actor is busy awaiting us.
-        if self.events.try_send(EngineEvent::BrowserGone { reason: reason.clone() }).is_err() && reason != "stopped" {
+        if self.events.try_send(EngineEvent::BrowserGone { reason: reason.clone() }).is_err() && !stopped {
             let _ = tokio::time::timeout(self.cdp_timeout, self.events.send(EngineEvent::BrowserGone { reason })).await;
         }
     }
@@ -96,7 +99,7 @@ impl Pump {
         tracing::debug!(?event, "engine event");
         tokio::select! {
             _ = self.events.send(event) => {}
-            _ = self.stopping.wait_for(|s| *s) => {}
+            _ = stop_requested(&mut self.stopping) => {}
         }
     }
 
@@ -110,6 +113,12 @@ async fn probe(page: &Page, timeout: Duration) -> Result<(), String> {
         Ok(Err(e)) => Err(format!("probe failed: {e}")),
         Err(_) => Err(format!("page did not answer a probe within {} ms", timeout.as_millis())),
     }
+}
+
+/// Resolves once stop() began (at once if it already has). The guard `wait_for` returns is not
+/// Send, so it is dropped here rather than held in a select.
+async fn stop_requested(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await.map(|_| ());
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
