@@ -1,0 +1,1 @@
+//! Vault figures (see docs/performance.md "## Vault").
