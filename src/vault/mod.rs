@@ -74,3 +74,6 @@ impl VaultError {
         !matches!(self, Self::Io { .. } | Self::Write(_) | Self::Watch(_))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -39,7 +39,7 @@ impl From<&VaultConfig> for WatcherConfig {
 pub struct WatcherStats {
     /// Relevant filesystem events seen.
     pub changes: u64,
-    /// Checkpoints that succeeded.
+    /// Checkpoints that succeeded (one with nothing new to seal writes nothing).
     pub reseals: u64,
     pub failures: u64,
     pub last_error: Option<String>,
