@@ -77,3 +77,5 @@ impl VaultError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod chromium_tests;
