@@ -95,7 +95,7 @@ fn walk(root: &Path, rel: Vec<u8>, out: &mut Listing) -> Result<(), VaultError> 
 
 /// Writes the archive of `listing` to `w`. Each file is read whole, so every file in the archive
 /// is one consistent read; a file that vanished since listing is left out and reported through
-/// the returned flag (`false` = the profile changed while it was read).
+/// the returned flag (`false`: the profile changed while it was read).
 pub fn write<W: Write>(root: &Path, listing: &Listing, w: &mut W) -> Result<bool, VaultError> {
     let mut stable = true;
     let mut count: u32 = 0;
@@ -109,7 +109,7 @@ pub fn write<W: Write>(root: &Path, listing: &Listing, w: &mut W) -> Result<bool
                 w.write_all(&len16.to_be_bytes()).map_err(werr)?;
                 w.write_all(&e.rel).map_err(werr)?;
             }
-            Kind::File { len, .. } => {
+            Kind::File { .. } => {
                 let path = to_path(root, &e.rel);
                 let data = match std::fs::read(&path) {
                     Ok(d) => zeroize::Zeroizing::new(d),
@@ -119,7 +119,6 @@ pub fn write<W: Write>(root: &Path, listing: &Listing, w: &mut W) -> Result<bool
                     }
                     Err(err) => return Err(VaultError::io(&path, err)),
                 };
-                stable &= data.len() as u64 == len;
                 w.write_all(b"F").map_err(werr)?;
                 w.write_all(&len16.to_be_bytes()).map_err(werr)?;
                 w.write_all(&e.rel).map_err(werr)?;
@@ -132,6 +131,27 @@ pub fn write<W: Write>(root: &Path, listing: &Listing, w: &mut W) -> Result<bool
     w.write_all(b"E").map_err(werr)?;
     w.write_all(&count.to_be_bytes()).map_err(werr)?;
     Ok(stable)
+}
+
+/// Whether a profile read between listings `before` and `after` is a consistent snapshot: the
+/// same files, and only LevelDB write-ahead logs (`*.log`, and the `LOG` info log) changed.
+/// LevelDB only appends to its log and drops a torn tail record on recovery, so any prefix of a
+/// log is a valid state; a table or MANIFEST that changed, appeared or vanished is not.
+pub fn settled(before: &Listing, after: &Listing) -> bool {
+    before.len() == after.len()
+        && before.iter().zip(after).all(|(a, b)| {
+            a.rel == b.rel
+                && match (&a.kind, &b.kind) {
+                    (Kind::Dir, Kind::Dir) => true,
+                    (Kind::File { ino: i, .. }, Kind::File { ino: j, .. }) => a.kind == b.kind || (i == j && is_log(&a.rel)),
+                    _ => false,
+                }
+        })
+}
+
+fn is_log(rel: &[u8]) -> bool {
+    let name = rel.rsplit(|b| *b == b'/').next().unwrap_or(rel);
+    name.ends_with(b".log") || name == b"LOG"
 }
 
 /// Whether the archive holds at least one file (an archive of empty directories is no login).
@@ -270,6 +290,22 @@ mod tests {
         assert!(!dst.path().join("Default/Service Worker").exists());
         assert!(!dst.path().join("SingletonLock").exists());
         assert_eq!(archive(dst.path()), bytes, "same content, same bytes");
+    }
+
+    #[test]
+    fn only_log_appends_count_as_settled() {
+        let src = tempfile::tempdir().unwrap();
+        put(src.path(), "Default/IndexedDB/db/000003.log", b"a");
+        put(src.path(), "Default/IndexedDB/db/000005.ldb", b"t");
+        let before = list(src.path(), &include()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let mut f = std::fs::OpenOptions::new().append(true).open(src.path().join("Default/IndexedDB/db/000003.log")).unwrap();
+        f.write_all(b"more").unwrap();
+        assert!(settled(&before, &list(src.path(), &include()).unwrap()));
+        put(src.path(), "Default/IndexedDB/db/000005.ldb", b"rewritten");
+        assert!(!settled(&before, &list(src.path(), &include()).unwrap()));
+        std::fs::remove_file(src.path().join("Default/IndexedDB/db/000005.ldb")).unwrap();
+        assert!(!settled(&before, &list(src.path(), &include()).unwrap()));
     }
 
     #[test]

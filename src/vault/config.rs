@@ -36,8 +36,8 @@ pub struct VaultConfig {
     pub reseal_max_interval: Duration,
     /// Profile paths (relative, `/`-separated) that are sealed; everything else is dropped.
     pub include: Vec<String>,
-    /// Reading a live profile is retried this many times when a file changes during the read;
-    /// the last attempt is sealed as read (crash-consistent, like a power cut).
+    /// Reading a live profile is retried this many times when a file other than a LevelDB log
+    /// changes during the read; the last attempt is sealed as read (crash-consistent at worst).
     pub snapshot_attempts: u32,
 }
 

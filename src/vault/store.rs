@@ -136,7 +136,7 @@ impl VaultStore {
             let mut sw = SealWriter::new(w, &self.keys, key, self.chunk)?;
             let read_whole = archive::write(dir, &before, &mut sw)?;
             sw.finish()?;
-            let stable = read_whole && archive::list(dir, &self.include)? == before;
+            let stable = read_whole && archive::settled(&before, &archive::list(dir, &self.include)?);
             sealed_listing = Some(before);
             Ok(stable)
         })?;
