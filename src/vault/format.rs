@@ -67,7 +67,7 @@ impl Header {
 fn read_exact_or(r: &mut impl Read, buf: &mut [u8]) -> Result<(), VaultError> {
     r.read_exact(buf).map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => VaultError::Truncated,
-        _ => VaultError::Read(e.to_string()),
+        _ => VaultError::Read(e),
     })
 }
 
@@ -134,7 +134,10 @@ impl<W: Write> SealWriter<W> {
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&derived[..]));
         out.write_all(&header.encode()).map_err(|e| VaultError::Write(e.to_string()))?;
         let aad = header.aad(key);
-        Ok(Self { out, cipher, header, aad, buf: Zeroizing::new(Vec::new()), counter: 0 })
+        // Sized once so the plaintext buffer never reallocates (a reallocation would leave an
+        // unzeroed copy behind).
+        let buf = Zeroizing::new(Vec::with_capacity(chunk as usize));
+        Ok(Self { out, cipher, header, aad, buf, counter: 0 })
     }
 
     fn seal_chunk(&mut self, len: usize, last: bool) -> std::io::Result<()> {
@@ -158,11 +161,16 @@ impl<W: Write> SealWriter<W> {
 
 impl<W: Write> Write for SealWriter<W> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
         let chunk = self.header.chunk as usize;
-        // Keep the tail: only `finish` knows which chunk is the last one.
-        while self.buf.len() > chunk {
-            self.seal_chunk(chunk, false)?;
+        let mut rest = data;
+        while !rest.is_empty() {
+            // A full buffer is sealed only once more data arrives: only `finish` knows the last chunk.
+            if self.buf.len() == chunk {
+                self.seal_chunk(chunk, false)?;
+            }
+            let take = (chunk - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
         }
         Ok(data.len())
     }
@@ -179,21 +187,22 @@ pub struct Opened {
 }
 
 /// Authenticates and decrypts a whole sealed stream into memory; nothing partial is returned.
-pub fn open(r: impl Read, keys: &VaultKeys, key: &SessionKey) -> Result<Opened, VaultError> {
+/// `size_hint` (the file size, or 0) pre-sizes the plaintext buffer so it is not reallocated.
+pub fn open(r: impl Read, keys: &VaultKeys, key: &SessionKey, size_hint: usize) -> Result<Opened, VaultError> {
     let mut r = BufReader::new(r);
     let header = read_header(&mut r)?;
     let master = keys.get(&header.key_id).ok_or_else(|| VaultError::UnknownKey(header.key_id.clone()))?;
     let derived = master.derive(&header.salt, key);
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&derived[..]));
     let aad = header.aad(key);
-    let mut plaintext = Zeroizing::new(Vec::new());
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(size_hint.min(1 << 32)));
     let full = header.chunk as usize + TAG;
     let mut counter: u32 = 0;
     loop {
         let mut block = vec![0u8; full];
         let n = read_up_to(&mut r, &mut block)?;
         block.truncate(n);
-        let last = n < full || r.fill_buf().map_err(|e| VaultError::Read(e.to_string()))?.is_empty();
+        let last = n < full || r.fill_buf().map_err(VaultError::Read)?.is_empty();
         if n < TAG {
             return Err(VaultError::Truncated);
         }
@@ -226,7 +235,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, VaultError> {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(VaultError::Read(e.to_string())),
+            Err(e) => return Err(VaultError::Read(e)),
         }
     }
     Ok(n)
@@ -257,7 +266,7 @@ mod tests {
         for len in [0usize, 1, 15, 16, 17, 32, 33, 100] {
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let sealed = seal(&keys, &key, &data, 16);
-            let opened = open(&sealed[..], &keys, &key).unwrap();
+            let opened = open(&sealed[..], &keys, &key, 0).unwrap();
             assert_eq!(&opened.plaintext[..], &data[..], "len {len}");
             assert_eq!(opened.key_id, "k1");
         }
@@ -269,13 +278,13 @@ mod tests {
         let key = sk("acme", "main");
         let sealed = seal(&keys, &key, b"the login is in here, spread over chunks", 16);
         for n in 0..sealed.len() {
-            assert!(open(&sealed[..n], &keys, &key).is_err(), "cut at {n}");
+            assert!(open(&sealed[..n], &keys, &key, 0).is_err(), "cut at {n}");
             let mut bad = sealed.clone();
             bad[n] ^= 0x01;
-            assert!(open(&bad[..], &keys, &key).is_err(), "flip at {n}");
+            assert!(open(&bad[..], &keys, &key, 0).is_err(), "flip at {n}");
         }
         let header_len = MAGIC.len() + 2 + 1 + 2 + SALT + PREFIX + 4;
         let cut_at_chunk = &sealed[..header_len + 16 + TAG];
-        assert!(matches!(open(cut_at_chunk, &keys, &key), Err(VaultError::Truncated)));
+        assert!(matches!(open(cut_at_chunk, &keys, &key, 0), Err(VaultError::Truncated)));
     }
 }

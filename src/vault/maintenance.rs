@@ -3,8 +3,9 @@
 //! Both walk `{sessions_root}/{workspace}/{session}/profile.sealed`. `rotate` reseals each file not
 //! yet under the newest key (content unchanged, durable replace); run it after adding the new key
 //! and making it `vault.seal_key_id`, then remove the old key once `verify` is clean. Running
-//! sessions reseal under the newest key by themselves, so rotating while they run is safe too: each
-//! write replaces the whole file atomically.
+//! sessions reseal under the newest key by themselves, so rotating while they run keeps every file
+//! whole (each write replaces the file atomically); a reseal of a running session that races with
+//! `rotate` in the same directory may fail once and is retried on its next change or on close.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

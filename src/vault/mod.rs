@@ -41,7 +41,7 @@ pub enum VaultError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("reading sealed file: {0}")]
-    Read(String),
+    Read(#[source] std::io::Error),
     #[error("writing sealed file: {0}")]
     Write(String),
     #[error("not a sealed profile (bad magic)")]
@@ -71,7 +71,7 @@ impl VaultError {
 
     /// True when the file itself cannot be opened (as opposed to a local I/O problem).
     pub fn is_unreadable(&self) -> bool {
-        !matches!(self, Self::Io { .. } | Self::Write(_) | Self::Watch(_))
+        !matches!(self, Self::Io { .. } | Self::Read(_) | Self::Write(_) | Self::Watch(_))
     }
 }
 

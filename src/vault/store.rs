@@ -59,7 +59,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub(crate) fn to_profile(key: &SessionKey, e: VaultError) -> ProfileError {
     match e {
-        VaultError::Io { source, .. } => ProfileError::Io { key: key.clone(), source },
+        VaultError::Io { source, .. } | VaultError::Read(source) => ProfileError::Io { key: key.clone(), source },
         other => ProfileError::Unreadable { key: key.clone(), reason: other.to_string() },
     }
 }
@@ -109,7 +109,8 @@ impl VaultStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(VaultError::io(&path, e)),
         };
-        let opened = format::open(file, &self.keys, key)?;
+        let len = file.metadata().map_err(|e| VaultError::io(&path, e))?.len();
+        let opened = format::open(file, &self.keys, key, usize::try_from(len).unwrap_or(0))?;
         archive::check(&opened.plaintext)?;
         Ok(Some(opened))
     }
