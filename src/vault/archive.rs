@@ -22,7 +22,11 @@ const MAX_PATH: usize = 4096;
 pub enum Kind {
     Dir,
     /// Length, modification time (ns) and inode: enough to notice a change without reading.
-    File { len: u64, mtime_ns: i128, ino: u64 },
+    File {
+        len: u64,
+        mtime_ns: i128,
+        ino: u64,
+    },
 }
 
 /// One path under the profile root, `/`-separated.
@@ -41,7 +45,9 @@ pub fn split_rel_path(p: &[u8]) -> Option<Vec<&[u8]>> {
         return None;
     }
     let parts: Vec<&[u8]> = p.split(|b| *b == b'/').collect();
-    let ok = parts.iter().all(|c| !c.is_empty() && *c != b"." && *c != b"..");
+    let ok = parts
+        .iter()
+        .all(|c| !c.is_empty() && *c != b"." && *c != b"..");
     ok.then_some(parts)
 }
 
@@ -73,7 +79,14 @@ fn walk(root: &Path, rel: Vec<u8>, out: &mut Listing) -> Result<(), VaultError> 
     };
     if meta.is_file() {
         let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-        out.push(Entry { rel, kind: Kind::File { len: meta.len(), mtime_ns, ino: meta.ino() } });
+        out.push(Entry {
+            rel,
+            kind: Kind::File {
+                len: meta.len(),
+                mtime_ns,
+                ino: meta.ino(),
+            },
+        });
     } else if meta.is_dir() {
         let rd = match std::fs::read_dir(&path) {
             Ok(rd) => rd,
@@ -81,7 +94,10 @@ fn walk(root: &Path, rel: Vec<u8>, out: &mut Listing) -> Result<(), VaultError> 
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(VaultError::io(&path, e)),
         };
-        out.push(Entry { rel: rel.clone(), kind: Kind::Dir });
+        out.push(Entry {
+            rel: rel.clone(),
+            kind: Kind::Dir,
+        });
         for child in rd {
             let child = child.map_err(|e| VaultError::io(&path, e))?;
             let mut r = rel.clone();
@@ -102,7 +118,8 @@ pub fn write<W: Write>(root: &Path, listing: &Listing, w: &mut W) -> Result<bool
     let werr = |e| VaultError::Archive(format!("writing archive: {e}"));
     w.write_all(MAGIC).map_err(werr)?;
     for e in listing {
-        let len16 = u16::try_from(e.rel.len()).map_err(|_| VaultError::Archive("path too long".into()))?;
+        let len16 =
+            u16::try_from(e.rel.len()).map_err(|_| VaultError::Archive("path too long".into()))?;
         match e.kind {
             Kind::Dir => {
                 w.write_all(b"D").map_err(werr)?;
@@ -122,7 +139,8 @@ pub fn write<W: Write>(root: &Path, listing: &Listing, w: &mut W) -> Result<bool
                 w.write_all(b"F").map_err(werr)?;
                 w.write_all(&len16.to_be_bytes()).map_err(werr)?;
                 w.write_all(&e.rel).map_err(werr)?;
-                w.write_all(&(data.len() as u64).to_be_bytes()).map_err(werr)?;
+                w.write_all(&(data.len() as u64).to_be_bytes())
+                    .map_err(werr)?;
                 w.write_all(&data).map_err(werr)?;
             }
         }
@@ -143,7 +161,9 @@ pub fn settled(before: &Listing, after: &Listing) -> bool {
             a.rel == b.rel
                 && match (&a.kind, &b.kind) {
                     (Kind::Dir, Kind::Dir) => true,
-                    (Kind::File { ino: i, .. }, Kind::File { ino: j, .. }) => a.kind == b.kind || (i == j && is_log(&a.rel)),
+                    (Kind::File { ino: i, .. }, Kind::File { ino: j, .. }) => {
+                        a.kind == b.kind || (i == j && is_log(&a.rel))
+                    }
                     _ => false,
                 }
         })
@@ -204,7 +224,12 @@ pub fn extract(bytes: &[u8], target: &Path) -> Result<usize, VaultError> {
                 if let Some(parent) = path.parent() {
                     dirs.create(parent).map_err(io)?;
                 }
-                let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(io)?;
                 f.write_all(data).map_err(io)
             }
         }
@@ -213,7 +238,10 @@ pub fn extract(bytes: &[u8], target: &Path) -> Result<usize, VaultError> {
 
 /// Walks an archive, calling `visit(path, None)` for a directory and `visit(path, Some(bytes))`
 /// for a file, after validating the entry's path.
-fn parse(bytes: &[u8], mut visit: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), VaultError>) -> Result<usize, VaultError> {
+fn parse(
+    bytes: &[u8],
+    mut visit: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), VaultError>,
+) -> Result<usize, VaultError> {
     let mut c = Cursor(bytes);
     if c.take(MAGIC.len())? != MAGIC {
         return Err(VaultError::Archive("not an archive of this version".into()));
@@ -224,19 +252,25 @@ fn parse(bytes: &[u8], mut visit: impl FnMut(&[u8], Option<&[u8]>) -> Result<(),
         if tag == b'E' {
             let n = c.u32()?;
             if n != entries || !c.0.is_empty() {
-                return Err(VaultError::Archive("entry count or trailing bytes do not match".into()));
+                return Err(VaultError::Archive(
+                    "entry count or trailing bytes do not match".into(),
+                ));
             }
             return Ok(files);
         }
         let len = usize::from(c.u16()?);
         let rel = c.take(len)?;
         if split_rel_path(rel).is_none() {
-            return Err(VaultError::Archive(format!("unsafe path {:?}", String::from_utf8_lossy(rel))));
+            return Err(VaultError::Archive(format!(
+                "unsafe path {:?}",
+                String::from_utf8_lossy(rel)
+            )));
         }
         match tag {
             b'D' => visit(rel, None)?,
             b'F' => {
-                let n = usize::try_from(c.u64()?).map_err(|_| VaultError::Archive("file too large".into()))?;
+                let n = usize::try_from(c.u64()?)
+                    .map_err(|_| VaultError::Archive("file too large".into()))?;
                 visit(rel, Some(c.take(n)?))?;
                 files += 1;
             }
@@ -252,7 +286,10 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn include() -> Vec<String> {
-        super::super::config::DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect()
+        super::super::config::DEFAULT_INCLUDE
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
     }
 
     fn put(root: &Path, rel: &str, data: &[u8]) {
@@ -270,8 +307,16 @@ mod tests {
     #[test]
     fn keeps_only_included_paths_and_round_trips_with_private_modes() {
         let src = tempfile::tempdir().unwrap();
-        put(src.path(), "Default/IndexedDB/x.indexeddb.leveldb/000003.log", b"idb");
-        put(src.path(), "Default/Local Storage/leveldb/CURRENT", b"MANIFEST-1\n");
+        put(
+            src.path(),
+            "Default/IndexedDB/x.indexeddb.leveldb/000003.log",
+            b"idb",
+        );
+        put(
+            src.path(),
+            "Default/Local Storage/leveldb/CURRENT",
+            b"MANIFEST-1\n",
+        );
         std::fs::create_dir_all(src.path().join("Default/IndexedDB/empty")).unwrap();
         put(src.path(), "Default/Cache/Cache_Data/data_0", b"cache");
         put(src.path(), "Default/Service Worker/Database/x", b"sw");
@@ -281,11 +326,19 @@ mod tests {
 
         let dst = tempfile::tempdir().unwrap();
         extract(&bytes, dst.path()).unwrap();
-        let log = dst.path().join("Default/IndexedDB/x.indexeddb.leveldb/000003.log");
+        let log = dst
+            .path()
+            .join("Default/IndexedDB/x.indexeddb.leveldb/000003.log");
         assert_eq!(std::fs::read(&log).unwrap(), b"idb");
-        assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let d = dst.path().join("Default/IndexedDB/empty");
-        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         assert!(!dst.path().join("Default/Cache").exists());
         assert!(!dst.path().join("Default/Service Worker").exists());
         assert!(!dst.path().join("SingletonLock").exists());
@@ -299,7 +352,10 @@ mod tests {
         put(src.path(), "Default/IndexedDB/db/000005.ldb", b"t");
         let before = list(src.path(), &include()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
-        let mut f = std::fs::OpenOptions::new().append(true).open(src.path().join("Default/IndexedDB/db/000003.log")).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(src.path().join("Default/IndexedDB/db/000003.log"))
+            .unwrap();
         f.write_all(b"more").unwrap();
         assert!(settled(&before, &list(src.path(), &include()).unwrap()));
         put(src.path(), "Default/IndexedDB/db/000005.ldb", b"rewritten");
@@ -310,7 +366,14 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for bad in [&b"../x"[..], b"/etc/passwd", b"a//b", b"a/./b", b"", b"a\0b"] {
+        for bad in [
+            &b"../x"[..],
+            b"/etc/passwd",
+            b"a//b",
+            b"a/./b",
+            b"",
+            b"a\0b",
+        ] {
             assert!(split_rel_path(bad).is_none(), "{bad:?}");
         }
         let mut evil = MAGIC.to_vec();

@@ -55,10 +55,20 @@ impl Server {
     fn wait_report(&self, prefix: &str, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         loop {
-            if let Some(r) = self.reports.lock().unwrap().iter().find(|r| r.starts_with(prefix)) {
+            if let Some(r) = self
+                .reports
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|r| r.starts_with(prefix))
+            {
                 return r.clone();
             }
-            assert!(Instant::now() < end, "no report {prefix:?} within {timeout:?}: {:?}", self.reports.lock().unwrap());
+            assert!(
+                Instant::now() < end,
+                "no report {prefix:?} within {timeout:?}: {:?}",
+                self.reports.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -88,7 +98,13 @@ struct Browser(Child);
 impl Browser {
     fn launch(profile: &Path, url: &str) -> Self {
         let child = Command::new(CHROMIUM)
-            .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+            ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url)
             .stdin(Stdio::null())
@@ -138,7 +154,8 @@ fn grep_tree(root: &Path, needle: &[u8]) -> bool {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
                 return true;
             }
         }
@@ -148,7 +165,10 @@ fn grep_tree(root: &Path, needle: &[u8]) -> bool {
 
 #[test]
 fn a_real_chromium_login_survives_seal_and_unseal_and_is_not_in_the_sealed_file() {
-    assert!(Path::new(CHROMIUM).exists(), "this test needs Chromium at {CHROMIUM} (ops/setup.sh installs it)");
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "this test needs Chromium at {CHROMIUM} (ops/setup.sh installs it)"
+    );
     let env = Env::new();
     let store = env.store(&keys("k1", 1));
     let key = sk("acme", "main");
@@ -160,11 +180,17 @@ fn a_real_chromium_login_survives_seal_and_unseal_and_is_not_in_the_sealed_file(
     let browser = Browser::launch(&live, &url);
     server.wait_report("wrote=", Duration::from_secs(30));
     browser.close(Duration::from_secs(15));
-    assert!(grep_tree(&live.join("Default/IndexedDB"), marker.as_bytes()), "the marker is in the live IndexedDB");
+    assert!(
+        grep_tree(&live.join("Default/IndexedDB"), marker.as_bytes()),
+        "the marker is in the live IndexedDB"
+    );
     store.close(&key).unwrap();
     assert!(!live.exists(), "live profile wiped after close");
     let sealed = std::fs::read(store.sealed_path(&key)).unwrap();
-    assert!(!sealed.windows(marker.len()).any(|w| w == marker.as_bytes()), "marker found in the sealed file");
+    assert!(
+        !sealed.windows(marker.len()).any(|w| w == marker.as_bytes()),
+        "marker found in the sealed file"
+    );
 
     let live = store.open(&key).unwrap();
     assert!(!live.join("Default/Cache").exists() && !live.join("SingletonLock").exists());

@@ -12,7 +12,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The profile paths sealed by default: what holds a WhatsApp Web login (see docs/vault.md).
-pub const DEFAULT_INCLUDE: [&str; 3] = ["Default/IndexedDB", "Default/Local Storage", "Default/WebStorage"];
+pub const DEFAULT_INCLUDE: [&str; 3] = [
+    "Default/IndexedDB",
+    "Default/Local Storage",
+    "Default/WebStorage",
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,7 +79,10 @@ impl VaultConfig {
         }
         if let Some(id) = &self.seal_key_id {
             if !super::keys::is_valid_key_id(id) {
-                add("seal_key_id", format!("{id:?} is not a key id (1-32 of a-z, 0-9, '_', '-')"));
+                add(
+                    "seal_key_id",
+                    format!("{id:?} is not a key id (1-32 of a-z, 0-9, '_', '-')"),
+                );
             }
         }
         if self.runtime_dir.as_os_str().is_empty() {
@@ -85,14 +92,23 @@ impl VaultConfig {
             add("reseal_debounce", "must be greater than zero".into());
         }
         if self.reseal_max_interval < self.reseal_debounce {
-            add("reseal_max_interval", "must be at least reseal_debounce".into());
+            add(
+                "reseal_max_interval",
+                "must be at least reseal_debounce".into(),
+            );
         }
         if self.include.is_empty() {
-            add("include", "must name at least one profile path, or no login is kept".into());
+            add(
+                "include",
+                "must name at least one profile path, or no login is kept".into(),
+            );
         }
         for p in &self.include {
             if super::archive::split_rel_path(p.as_bytes()).is_none() {
-                add("include", format!("{p:?} is not a relative path without '.' or '..'"));
+                add(
+                    "include",
+                    format!("{p:?} is not a relative path without '.' or '..'"),
+                );
             }
         }
         if self.snapshot_attempts == 0 {
@@ -110,9 +126,11 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
         Many(Vec<String>),
     }
     Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => {
-            s.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()).map(str::to_owned).collect()
-        }
+        OneOrMany::One(s) => s
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
         OneOrMany::Many(v) => v,
     })
 }

@@ -44,7 +44,11 @@ macro_rules! crash_point {
 
 /// Creates `dir` (and parents) as 0700 if missing.
 pub fn private_dir(dir: &Path) -> Result<(), VaultError> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| VaultError::io(dir, e))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| VaultError::io(dir, e))
 }
 
 /// Replaces `target` with what `fill` writes. `fill` returns whether its content is final; when
@@ -54,7 +58,9 @@ pub fn replace(
     attempts: u32,
     mut fill: impl FnMut(&mut dyn Write) -> Result<bool, VaultError>,
 ) -> Result<(), VaultError> {
-    let dir = target.parent().ok_or_else(|| VaultError::io(target, std::io::ErrorKind::InvalidInput.into()))?;
+    let dir = target
+        .parent()
+        .ok_or_else(|| VaultError::io(target, std::io::ErrorKind::InvalidInput.into()))?;
     private_dir(dir)?;
     remove_stale_temps(target)?;
     let tmp = temp_path(target);
@@ -76,7 +82,12 @@ fn write_temp(
     fill: &mut dyn FnMut(&mut dyn Write) -> Result<bool, VaultError>,
 ) -> Result<(), VaultError> {
     let io = |e| VaultError::io(tmp, e);
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .map_err(io)?;
     for attempt in 1..=attempts.max(1) {
         let mut w = BufWriter::with_capacity(1 << 16, &mut file);
         let done = fill(&mut w)?;
@@ -102,7 +113,9 @@ fn temp_path(target: &Path) -> PathBuf {
 
 /// Removes temp files of `target` left by a crashed write. Only the writer of `target` calls it.
 pub fn remove_stale_temps(target: &Path) -> Result<usize, VaultError> {
-    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else { return Ok(0) };
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return Ok(0);
+    };
     let mut prefix = name.to_os_string();
     prefix.push(TMP_MARK);
     let prefix = prefix.to_string_lossy().into_owned();
@@ -123,7 +136,9 @@ pub fn remove_stale_temps(target: &Path) -> Result<usize, VaultError> {
 
 /// Makes a rename or unlink in `dir` durable.
 pub fn sync_dir(dir: &Path) -> Result<(), VaultError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| VaultError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| VaultError::io(dir, e))
 }
 
 #[cfg(test)]
@@ -132,7 +147,8 @@ mod tests {
 
     fn write_text(target: &Path, text: &'static str) -> Result<(), VaultError> {
         replace(target, 1, |w| {
-            w.write_all(text.as_bytes()).map_err(|e| VaultError::Write(e.to_string()))?;
+            w.write_all(text.as_bytes())
+                .map_err(|e| VaultError::Write(e.to_string()))?;
             Ok(true)
         })
     }
@@ -153,7 +169,11 @@ mod tests {
         for at in [crash::At::MidWrite, crash::At::BeforeRename] {
             crash_during(&target, at, "new");
             assert_eq!(std::fs::read_to_string(&target).unwrap(), "old", "{at:?}");
-            assert_eq!(names(), 2, "one temp file left behind (the earlier one was cleaned)");
+            assert_eq!(
+                names(),
+                2,
+                "one temp file left behind (the earlier one was cleaned)"
+            );
         }
         write_text(&target, "newer").unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "newer");

@@ -71,20 +71,29 @@ pub fn is_valid_key_id(id: &str) -> bool {
     !b.is_empty()
         && b.len() <= 32
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
 
 /// Parses `id:base64` (standard alphabet, 32 bytes).
 pub fn parse_entry(entry: &str) -> Result<(String, MasterKey), VaultError> {
     let bad = |why: &str| VaultError::BadKey(format!("master key entry {}: {why}", redact(entry)));
-    let (id, b64) = entry.trim().split_once(':').ok_or_else(|| bad("expected id:base64"))?;
+    let (id, b64) = entry
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| bad("expected id:base64"))?;
     if !is_valid_key_id(id) {
         return Err(bad("the id must be 1-32 of a-z, 0-9, '_', '-'"));
     }
     let raw = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| bad("the key is not base64"))?,
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| bad("the key is not base64"))?,
     );
-    let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| bad("the key must be 32 bytes"))?;
+    let bytes: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| bad("the key must be 32 bytes"))?;
     Ok((id.to_owned(), MasterKey::from_bytes(bytes)))
 }
 
@@ -107,35 +116,58 @@ pub struct VaultKeys {
 
 impl VaultKeys {
     /// Keys from explicit entries; `seal_id` may be None when there is one key.
-    pub fn new(entries: Vec<(String, MasterKey)>, seal_id: Option<&str>) -> Result<Self, VaultError> {
+    pub fn new(
+        entries: Vec<(String, MasterKey)>,
+        seal_id: Option<&str>,
+    ) -> Result<Self, VaultError> {
         let mut keys = BTreeMap::new();
         for (id, key) in entries {
             if let Some(old) = keys.insert(id.clone(), key.clone()) {
                 if old.0[..] != key.0[..] {
-                    return Err(VaultError::BadKey(format!("key id {id:?} is configured twice with different keys")));
+                    return Err(VaultError::BadKey(format!(
+                        "key id {id:?} is configured twice with different keys"
+                    )));
                 }
             }
         }
         let seal_id = match (seal_id, keys.len()) {
             (Some(id), _) if keys.contains_key(id) => id.to_owned(),
-            (Some(id), _) => return Err(VaultError::BadKey(format!("vault.seal_key_id {id:?} names no configured key"))),
+            (Some(id), _) => {
+                return Err(VaultError::BadKey(format!(
+                    "vault.seal_key_id {id:?} names no configured key"
+                )))
+            }
             (None, 1) => keys.keys().next().cloned().unwrap_or_default(),
             (None, 0) => return Err(VaultError::NoMasterKey),
             (None, _) => {
-                return Err(VaultError::BadKey("several master keys: set vault.seal_key_id to the newest".into()))
+                return Err(VaultError::BadKey(
+                    "several master keys: set vault.seal_key_id to the newest".into(),
+                ))
             }
         };
-        Ok(Self { keys, seal_id, generated: None })
+        Ok(Self {
+            keys,
+            seal_id,
+            generated: None,
+        })
     }
 
     /// A single key, for tests and tools.
     pub fn single(id: &str, key: MasterKey) -> Self {
-        Self { keys: BTreeMap::from([(id.to_owned(), key)]), seal_id: id.to_owned(), generated: None }
+        Self {
+            keys: BTreeMap::from([(id.to_owned(), key)]),
+            seal_id: id.to_owned(),
+            generated: None,
+        }
     }
 
     /// The keys startup uses. Production refuses to start without a configured key; development
     /// without one loads (or generates, 0600) `{data_dir}/vault-dev.keys` and sets `generated`.
-    pub fn load_or_generate(cfg: &VaultConfig, data_dir: &Path, production: bool) -> Result<Self, VaultError> {
+    pub fn load_or_generate(
+        cfg: &VaultConfig,
+        data_dir: &Path,
+        production: bool,
+    ) -> Result<Self, VaultError> {
         let mut entries = Vec::new();
         for e in &cfg.master_keys {
             entries.push(parse_entry(e)?);
@@ -191,7 +223,11 @@ pub fn read_key_file(path: &Path) -> Result<Vec<(String, MasterKey)>, VaultError
         )));
     }
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(parse_entry).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(parse_entry)
+        .collect()
 }
 
 /// Writes a new key file, created 0600 (never widened, never overwritten).
@@ -200,7 +236,12 @@ pub fn write_key_file(path: &Path, id: &str, key: &MasterKey) -> Result<(), Vaul
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
     let line = Zeroizing::new(format!(
         "# wa-sidecar vault master key (development). Keep it secret.\n{id}:{}\n",
         base64::engine::general_purpose::STANDARD.encode(&key.0[..])
@@ -238,7 +279,12 @@ mod tests {
     fn entries_parse_and_errors_never_show_the_secret() {
         let secret = b64(&[9; 32]);
         assert!(parse_entry(&format!("k1:{secret}")).is_ok());
-        for bad in [format!("K1:{secret}"), format!("k1:{}", b64(&[9; 16])), "k1:not base64!".into(), secret.clone()] {
+        for bad in [
+            format!("K1:{secret}"),
+            format!("k1:{}", b64(&[9; 16])),
+            "k1:not base64!".into(),
+            secret.clone(),
+        ] {
             let e = parse_entry(&bad).unwrap_err().to_string();
             assert!(!e.contains(&secret[..20]), "{e}");
         }
@@ -252,24 +298,36 @@ mod tests {
         assert!(VaultKeys::new(vec![e("a", 1), e("a", 2)], Some("a")).is_err());
         let k = VaultKeys::new(vec![e("a", 1), e("b", 2)], Some("b")).unwrap();
         assert_eq!(k.seal_key_id(), "b");
-        assert_eq!(VaultKeys::new(vec![e("a", 1)], None).unwrap().seal_key_id(), "a");
+        assert_eq!(
+            VaultKeys::new(vec![e("a", 1)], None).unwrap().seal_key_id(),
+            "a"
+        );
     }
 
     #[test]
     fn production_refuses_to_start_without_a_key() {
         let dir = tempfile::tempdir().unwrap();
-        let err = VaultKeys::load_or_generate(&VaultConfig::default(), dir.path(), true).unwrap_err();
+        let err =
+            VaultKeys::load_or_generate(&VaultConfig::default(), dir.path(), true).unwrap_err();
         assert!(matches!(err, VaultError::NoMasterKey), "{err}");
-        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing generated in production");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "nothing generated in production"
+        );
     }
 
     #[test]
     fn development_generates_a_0600_key_once_and_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
-        let first = VaultKeys::load_or_generate(&VaultConfig::default(), dir.path(), false).unwrap();
+        let first =
+            VaultKeys::load_or_generate(&VaultConfig::default(), dir.path(), false).unwrap();
         let path = first.generated.clone().expect("says it generated one");
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let second = VaultKeys::load_or_generate(&VaultConfig::default(), dir.path(), false).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let second =
+            VaultKeys::load_or_generate(&VaultConfig::default(), dir.path(), false).unwrap();
         assert!(second.generated.is_none());
         assert_eq!(first.seal_key().1 .0[..], second.seal_key().1 .0[..]);
     }
@@ -280,10 +338,20 @@ mod tests {
         let path = dir.path().join("keys");
         std::fs::write(&path, format!("k1:{}\n", b64(&[3; 32]))).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let cfg = VaultConfig { master_keys_file: Some(path.clone()), ..VaultConfig::default() };
-        let err = VaultKeys::load_or_generate(&cfg, dir.path(), true).unwrap_err().to_string();
+        let cfg = VaultConfig {
+            master_keys_file: Some(path.clone()),
+            ..VaultConfig::default()
+        };
+        let err = VaultKeys::load_or_generate(&cfg, dir.path(), true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("chmod 600"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(VaultKeys::load_or_generate(&cfg, dir.path(), true).unwrap().seal_key_id(), "k1");
+        assert_eq!(
+            VaultKeys::load_or_generate(&cfg, dir.path(), true)
+                .unwrap()
+                .seal_key_id(),
+            "k1"
+        );
     }
 }

@@ -40,13 +40,17 @@ pub struct RotateReport {
 fn sealed_files(sessions_root: &Path) -> Result<Vec<(SessionKey, PathBuf)>, VaultError> {
     let mut out = Vec::new();
     for ws in read_sorted(sessions_root)? {
-        let Ok(workspace) = WorkspaceId::parse(&ws) else { continue };
+        let Ok(workspace) = WorkspaceId::parse(&ws) else {
+            continue;
+        };
         let ws_dir = sessions_root.join(&ws);
         if !ws_dir.is_dir() {
             continue;
         }
         for s in read_sorted(&ws_dir)? {
-            let Ok(session) = SessionId::parse(&s) else { continue };
+            let Ok(session) = SessionId::parse(&s) else {
+                continue;
+            };
             let path = ws_dir.join(&s).join(super::store::SEALED_FILE);
             if path.is_file() {
                 out.push((SessionKey::new(workspace.clone(), session), path));
@@ -62,13 +66,20 @@ fn read_sorted(dir: &Path) -> Result<Vec<String>, VaultError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(VaultError::io(dir, e)),
     };
-    let mut names: Vec<String> = rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
     names.sort();
     Ok(names)
 }
 
 fn store(sessions_root: &Path, keys: &VaultKeys) -> VaultStore {
-    VaultStore::new(&VaultConfig::default(), sessions_root, Arc::new(keys.clone()))
+    VaultStore::new(
+        &VaultConfig::default(),
+        sessions_root,
+        Arc::new(keys.clone()),
+    )
 }
 
 /// Opens every sealed file completely (authenticated and archive checked); writes nothing.
@@ -124,7 +135,12 @@ impl fmt::Display for VerifyReport {
         for (path, why) in &self.failed {
             writeln!(f, "FAILED  {}: {why}", path.display())?;
         }
-        write!(f, "{} sealed files open, {} do not", self.ok.len(), self.failed.len())
+        write!(
+            f,
+            "{} sealed files open, {} do not",
+            self.ok.len(),
+            self.failed.len()
+        )
     }
 }
 
@@ -136,6 +152,12 @@ impl fmt::Display for RotateReport {
         for (path, why) in &self.failed {
             writeln!(f, "FAILED  {}: {why}", path.display())?;
         }
-        write!(f, "{} rotated, {} already current, {} failed", self.rotated.len(), self.current.len(), self.failed.len())
+        write!(
+            f,
+            "{} rotated, {} already current, {} failed",
+            self.rotated.len(),
+            self.current.len(),
+            self.failed.len()
+        )
     }
 }

@@ -62,7 +62,11 @@ fn digest_of_dir(dir: &Path, listing: &archive::Listing) -> Result<[u8; 32], Vau
 }
 
 /// Reseals `key`'s live directory if it holds a newer login, then wipes it. Caller holds the key's lock.
-pub(crate) fn recover_live_dir(store: &VaultStore, key: &SessionKey, st: &mut KeyState) -> Result<Recovered, VaultError> {
+pub(crate) fn recover_live_dir(
+    store: &VaultStore,
+    key: &SessionKey,
+    st: &mut KeyState,
+) -> Result<Recovered, VaultError> {
     let live = store.runtime_path(key);
     let listing = archive::list(&live, store.include())?;
     let outcome = if !archive::has_files(&listing) {
@@ -70,7 +74,9 @@ pub(crate) fn recover_live_dir(store: &VaultStore, key: &SessionKey, st: &mut Ke
     } else {
         let live_digest = digest_of_dir(&live, &listing)?;
         match store.open_sealed(key) {
-            Ok(Some(o)) if <[u8; 32]>::from(Sha256::digest(&o.plaintext[..])) == live_digest => Recovered::AlreadySealed,
+            Ok(Some(o)) if <[u8; 32]>::from(Sha256::digest(&o.plaintext[..])) == live_digest => {
+                Recovered::AlreadySealed
+            }
             Ok(_) => {
                 store.seal_locked(key, &live, st, true)?;
                 Recovered::Resealed
@@ -90,7 +96,10 @@ pub(crate) fn recover_live_dir(store: &VaultStore, key: &SessionKey, st: &mut Ke
 }
 
 fn set_aside(sealed: &Path) -> Result<PathBuf, VaultError> {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let mut name = sealed.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".unreadable-{secs}"));
     let aside = sealed.with_file_name(name);
@@ -106,11 +115,19 @@ fn is_leftover(name: &str) -> bool {
 pub fn sweep_runtime(store: &VaultStore) -> SweepReport {
     let mut report = SweepReport::default();
     let root = store.runtime_root();
-    let Ok(workspaces) = std::fs::read_dir(root) else { return report }; // no runtime dir: nothing left
+    let Ok(workspaces) = std::fs::read_dir(root) else {
+        return report;
+    }; // no runtime dir: nothing left
     for ws in workspaces.flatten() {
         let ws_path = ws.path();
-        let Some(workspace) = ws.file_name().to_str().and_then(|n| WorkspaceId::parse(n).ok()) else {
-            report.failed.push((ws_path, "not a workspace id; left alone".into()));
+        let Some(workspace) = ws
+            .file_name()
+            .to_str()
+            .and_then(|n| WorkspaceId::parse(n).ok())
+        else {
+            report
+                .failed
+                .push((ws_path, "not a workspace id; left alone".into()));
             continue;
         };
         let entries = match std::fs::read_dir(&ws_path) {
@@ -137,7 +154,9 @@ fn sweep_entry(store: &VaultStore, workspace: &WorkspaceId, path: &Path, report:
         return;
     }
     let Ok(session) = SessionId::parse(name) else {
-        report.failed.push((path.to_owned(), "not a session id; left alone".into()));
+        report
+            .failed
+            .push((path.to_owned(), "not a session id; left alone".into()));
         return;
     };
     let key = SessionKey::new(workspace.clone(), session);

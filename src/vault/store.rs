@@ -59,8 +59,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub(crate) fn to_profile(key: &SessionKey, e: VaultError) -> ProfileError {
     match e {
-        VaultError::Io { source, .. } | VaultError::Read(source) => ProfileError::Io { key: key.clone(), source },
-        other => ProfileError::Unreadable { key: key.clone(), reason: other.to_string() },
+        VaultError::Io { source, .. } | VaultError::Read(source) => ProfileError::Io {
+            key: key.clone(),
+            source,
+        },
+        other => ProfileError::Unreadable {
+            key: key.clone(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -78,11 +84,16 @@ impl VaultStore {
     }
 
     pub fn sealed_path(&self, key: &SessionKey) -> PathBuf {
-        self.sessions_root.join(key.workspace.as_str()).join(key.session.as_str()).join(SEALED_FILE)
+        self.sessions_root
+            .join(key.workspace.as_str())
+            .join(key.session.as_str())
+            .join(SEALED_FILE)
     }
 
     pub fn runtime_path(&self, key: &SessionKey) -> PathBuf {
-        self.runtime_root.join(key.workspace.as_str()).join(key.session.as_str())
+        self.runtime_root
+            .join(key.workspace.as_str())
+            .join(key.session.as_str())
     }
 
     pub fn runtime_root(&self) -> &Path {
@@ -122,7 +133,13 @@ impl VaultStore {
         self.seal_locked(key, dir, &mut state, false)
     }
 
-    pub(crate) fn seal_locked(&self, key: &SessionKey, dir: &Path, st: &mut KeyState, force: bool) -> Result<SealOutcome, VaultError> {
+    pub(crate) fn seal_locked(
+        &self,
+        key: &SessionKey,
+        dir: &Path,
+        st: &mut KeyState,
+        force: bool,
+    ) -> Result<SealOutcome, VaultError> {
         let listing = archive::list(dir, &self.include)?;
         if !archive::has_files(&listing) {
             return Ok(SealOutcome::Empty);
@@ -137,21 +154,29 @@ impl VaultStore {
             let mut sw = SealWriter::new(w, &self.keys, key, self.chunk)?;
             let read_whole = archive::write(dir, &before, &mut sw)?;
             sw.finish()?;
-            let stable = read_whole && archive::settled(&before, &archive::list(dir, &self.include)?);
+            let stable =
+                read_whole && archive::settled(&before, &archive::list(dir, &self.include)?);
             sealed_listing = Some(before);
             Ok(stable)
         })?;
         st.last_sealed = sealed_listing;
-        let bytes = std::fs::metadata(&target).map_err(|e| VaultError::io(&target, e))?.len();
+        let bytes = std::fs::metadata(&target)
+            .map_err(|e| VaultError::io(&target, e))?
+            .len();
         tracing::debug!(session = %key, bytes, "profile sealed");
         Ok(SealOutcome::Sealed { bytes })
     }
 
     /// Seals `plaintext` (a checked archive) as `key`'s file under the newest key.
-    pub(crate) fn write_plaintext(&self, key: &SessionKey, plaintext: &[u8]) -> Result<(), VaultError> {
+    pub(crate) fn write_plaintext(
+        &self,
+        key: &SessionKey,
+        plaintext: &[u8],
+    ) -> Result<(), VaultError> {
         durable::replace(&self.sealed_path(key), 1, |w| {
             let mut sw = SealWriter::new(w, &self.keys, key, self.chunk)?;
-            sw.write_all(plaintext).map_err(|e| VaultError::Write(e.to_string()))?;
+            sw.write_all(plaintext)
+                .map_err(|e| VaultError::Write(e.to_string()))?;
             sw.finish()?;
             Ok(true)
         })
@@ -163,7 +188,9 @@ impl VaultStore {
             // Left by a crash or a failed close: keep whatever login it holds, then start clean.
             super::recover::recover_live_dir(self, key, st)?;
         }
-        let parent = live.parent().ok_or_else(|| VaultError::io(&live, std::io::ErrorKind::InvalidInput.into()))?;
+        let parent = live
+            .parent()
+            .ok_or_else(|| VaultError::io(&live, std::io::ErrorKind::InvalidInput.into()))?;
         durable::private_dir(parent)?;
         // Everything is authenticated and checked in memory before the first byte reaches disk.
         match self.open_sealed(key)? {
@@ -217,7 +244,8 @@ impl ProfileStore for VaultStore {
     fn open(&self, key: &SessionKey) -> Result<PathBuf, ProfileError> {
         let state = self.key_state(key);
         let mut st = lock(&state);
-        self.unseal_locked(key, &mut st).map_err(|e| to_profile(key, e))
+        self.unseal_locked(key, &mut st)
+            .map_err(|e| to_profile(key, e))
     }
 
     fn checkpoint(&self, key: &SessionKey) -> Result<(), ProfileError> {
@@ -225,7 +253,9 @@ impl ProfileStore for VaultStore {
         if !live.exists() {
             return Ok(()); // nothing live, so nothing newer than the sealed file
         }
-        self.reseal(key, &live).map(|_| ()).map_err(|e| to_profile(key, e))
+        self.reseal(key, &live)
+            .map(|_| ())
+            .map_err(|e| to_profile(key, e))
     }
 
     fn close(&self, key: &SessionKey) -> Result<(), ProfileError> {
@@ -234,7 +264,8 @@ impl ProfileStore for VaultStore {
         let live = self.runtime_path(key);
         if live.exists() {
             // On failure the live directory stays: the next open or boot sweep reseals it.
-            self.seal_locked(key, &live, &mut st, false).map_err(|e| to_profile(key, e))?;
+            self.seal_locked(key, &live, &mut st, false)
+                .map_err(|e| to_profile(key, e))?;
             self.wipe(&live).map_err(|e| to_profile(key, e))?;
         }
         st.last_sealed = None;
@@ -244,7 +275,8 @@ impl ProfileStore for VaultStore {
     fn destroy(&self, key: &SessionKey) -> Result<(), ProfileError> {
         let state = self.key_state(key);
         let mut st = lock(&state);
-        self.destroy_locked(key, &mut st).map_err(|e| to_profile(key, e))
+        self.destroy_locked(key, &mut st)
+            .map_err(|e| to_profile(key, e))
     }
 
     fn has_login(&self, key: &SessionKey) -> bool {

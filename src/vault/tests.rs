@@ -24,7 +24,10 @@ pub(crate) struct Env {
 impl Env {
     pub fn new() -> Self {
         let root = tempfile::tempdir().unwrap();
-        let cfg = VaultConfig { runtime_dir: root.path().join("run"), ..VaultConfig::default() };
+        let cfg = VaultConfig {
+            runtime_dir: root.path().join("run"),
+            ..VaultConfig::default()
+        };
         Self { root, cfg }
     }
     pub fn sessions(&self) -> PathBuf {
@@ -50,7 +53,11 @@ const IDB_LOG: &str = "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.leve
 /// A profile as Chromium leaves it: login data plus things that must not be sealed.
 pub(crate) fn fake_chromium_writes(live: &Path, login: &[u8]) {
     put(live, IDB_LOG, login);
-    put(live, "Default/Local Storage/leveldb/CURRENT", b"MANIFEST-000001\n");
+    put(
+        live,
+        "Default/Local Storage/leveldb/CURRENT",
+        b"MANIFEST-000001\n",
+    );
     put(live, "Default/Cache/Cache_Data/data_1", b"cached page");
     put(live, "Default/Service Worker/ScriptCache/0", b"sw script");
     put(live, "SingletonLock", b"host-123");
@@ -79,9 +86,17 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// No file anywhere under the test root holds the marker, and the runtime dir holds no file.
 fn assert_no_plaintext(env: &Env) {
     for f in files_under(env.root.path()) {
-        assert!(!contains(&std::fs::read(&f).unwrap(), MARKER), "plaintext marker in {}", f.display());
+        assert!(
+            !contains(&std::fs::read(&f).unwrap(), MARKER),
+            "plaintext marker in {}",
+            f.display()
+        );
     }
-    assert!(files_under(&env.cfg.runtime_dir).is_empty(), "{:?}", files_under(&env.cfg.runtime_dir));
+    assert!(
+        files_under(&env.cfg.runtime_dir).is_empty(),
+        "{:?}",
+        files_under(&env.cfg.runtime_dir)
+    );
 }
 
 /// Seals a login for `key` through the store's own lifecycle and returns the sealed path.
@@ -107,7 +122,10 @@ fn round_trip_keeps_the_login_and_drops_everything_else() {
     assert!(!store.has_login(&key));
     let live = store.open(&key).unwrap();
     assert_eq!(live, env.cfg.runtime_dir.join("acme/main"));
-    assert_eq!(std::fs::metadata(&live).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&live).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     fake_chromium_writes(&live, MARKER);
     store.close(&key).unwrap();
 
@@ -119,7 +137,14 @@ fn round_trip_keeps_the_login_and_drops_everything_else() {
 
     let live = store.open(&key).unwrap();
     assert_eq!(std::fs::read(live.join(IDB_LOG)).unwrap(), MARKER);
-    assert_eq!(std::fs::metadata(live.join(IDB_LOG)).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(live.join(IDB_LOG))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     assert!(live.join("Default/Local Storage/leveldb/CURRENT").is_file());
     for dropped in ["Default/Cache", "Default/Service Worker", "SingletonLock"] {
         assert!(!live.join(dropped).exists(), "{dropped} must not be sealed");
@@ -145,7 +170,10 @@ fn checkpoint_reseals_a_running_profile_and_skips_when_unchanged() {
     let key = sk("acme", "main");
     let live = store.open(&key).unwrap();
     fake_chromium_writes(&live, b"v1");
-    assert!(matches!(store.reseal(&key, &live).unwrap(), SealOutcome::Sealed { .. }));
+    assert!(matches!(
+        store.reseal(&key, &live).unwrap(),
+        SealOutcome::Sealed { .. }
+    ));
     assert_eq!(store.reseal(&key, &live).unwrap(), SealOutcome::Unchanged);
     put(&live, IDB_LOG, b"v2");
     store.checkpoint(&key).unwrap();
@@ -162,7 +190,10 @@ fn wrong_key_is_refused_and_writes_no_plaintext() {
     let reason = unreadable_reason(env.store(&keys("k1", 2)).open(&key));
     assert!(reason.contains("authentication failed"), "{reason}");
     let reason = unreadable_reason(env.store(&keys("k9", 1)).open(&key));
-    assert!(reason.contains("\"k1\", which is not configured"), "{reason}");
+    assert!(
+        reason.contains("\"k1\", which is not configured"),
+        "{reason}"
+    );
     assert_no_plaintext(&env);
 }
 
@@ -196,7 +227,9 @@ fn a_truncated_file_is_refused_and_writes_no_plaintext() {
         std::fs::write(&path, &good[..len]).unwrap();
         let reason = unreadable_reason(store.open(&key));
         assert!(
-            reason.contains("truncated") || reason.contains("authentication failed") || reason.contains("magic"),
+            reason.contains("truncated")
+                || reason.contains("authentication failed")
+                || reason.contains("magic"),
             "len {len}: {reason}"
         );
         assert_no_plaintext(&env);
@@ -240,12 +273,22 @@ fn rotation_keeps_old_files_readable_and_rewrites_them_under_the_new_key() {
     seal_login(&env.store(&old), &a, b"login-a");
     seal_login(&env.store(&old), &b, b"login-b");
     let both = VaultKeys::new(
-        vec![("k1".into(), MasterKey::from_bytes([1; 32])), ("k2".into(), MasterKey::from_bytes([2; 32]))],
+        vec![
+            ("k1".into(), MasterKey::from_bytes([1; 32])),
+            ("k2".into(), MasterKey::from_bytes([2; 32])),
+        ],
         Some("k2"),
     )
     .unwrap();
     let verify = verify_all(&env.sessions(), &both).unwrap();
-    assert_eq!(verify.ok.iter().map(|(_, id)| id.as_str()).collect::<Vec<_>>(), ["k1", "k1"]);
+    assert_eq!(
+        verify
+            .ok
+            .iter()
+            .map(|(_, id)| id.as_str())
+            .collect::<Vec<_>>(),
+        ["k1", "k1"]
+    );
     assert!(verify.failed.is_empty());
 
     let report = rotate_all(&env.sessions(), &both).unwrap();
@@ -260,7 +303,10 @@ fn rotation_keeps_old_files_readable_and_rewrites_them_under_the_new_key() {
         assert_eq!(maintenance::sealed_key_id(&path).unwrap(), "k2");
         let opened = env.store(&only_new).open_sealed(key).unwrap().unwrap();
         assert!(contains(&opened.plaintext, login));
-        assert!(env.store(&old).open_sealed(key).is_err(), "the old key alone no longer opens it");
+        assert!(
+            env.store(&old).open_sealed(key).is_err(),
+            "the old key alone no longer opens it"
+        );
     }
 }
 
@@ -278,13 +324,20 @@ fn verify_and_rotate_report_a_bad_file_and_leave_it_alone() {
     assert_eq!((v.ok.len(), v.failed.len()), (1, 1), "{v}");
     assert_eq!(v.failed[0].0, path);
     let newer = VaultKeys::new(
-        vec![("k1".into(), MasterKey::from_bytes([1; 32])), ("k2".into(), MasterKey::from_bytes([2; 32]))],
+        vec![
+            ("k1".into(), MasterKey::from_bytes([1; 32])),
+            ("k2".into(), MasterKey::from_bytes([2; 32])),
+        ],
         Some("k2"),
     )
     .unwrap();
     let r = rotate_all(&env.sessions(), &newer).unwrap();
     assert_eq!((r.rotated.len(), r.failed.len()), (1, 1), "{r}");
-    assert_eq!(std::fs::read(&path).unwrap(), bytes, "a file that does not open is not rewritten");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a file that does not open is not rewritten"
+    );
 }
 
 #[test]
@@ -299,7 +352,10 @@ fn destroy_removes_sealed_and_live_copies_and_is_idempotent() {
     assert!(!live.exists());
     store.destroy(&key).unwrap();
     let live = store.open(&key).unwrap();
-    assert!(files_under(&live).is_empty(), "a destroyed login is not restored");
+    assert!(
+        files_under(&live).is_empty(),
+        "a destroyed login is not restored"
+    );
 }
 
 #[test]
@@ -314,7 +370,11 @@ fn boot_sweep_reseals_a_newer_crashed_profile_then_wipes_it() {
 
     let store = env.store(&keys("k1", 1)); // the next run
     let report = sweep_runtime(&store);
-    assert_eq!(report.recovered, vec![(key.clone(), Recovered::Resealed)], "{report:?}");
+    assert_eq!(
+        report.recovered,
+        vec![(key.clone(), Recovered::Resealed)],
+        "{report:?}"
+    );
     assert_no_plaintext(&env);
     let live = store.open(&key).unwrap();
     assert_eq!(std::fs::read(live.join(IDB_LOG)).unwrap(), MARKER);
@@ -357,7 +417,9 @@ fn boot_sweep_sets_an_unreadable_sealed_file_aside_and_keeps_the_live_login() {
     put(&live, IDB_LOG, MARKER);
     std::fs::write(store.sealed_path(&key), b"WASEALED garbage").unwrap();
     let report = sweep_runtime(&env.store(&keys("k1", 1)));
-    let Recovered::SetAside(aside) = &report.recovered[0].1 else { panic!("{report:?}") };
+    let Recovered::SetAside(aside) = &report.recovered[0].1 else {
+        panic!("{report:?}")
+    };
     assert_eq!(std::fs::read(aside).unwrap(), b"WASEALED garbage");
     let live = store.open(&key).unwrap();
     assert_eq!(std::fs::read(live.join(IDB_LOG)).unwrap(), MARKER);
@@ -371,8 +433,16 @@ fn boot_sweep_removes_half_made_and_half_wiped_dirs_without_resealing_them() {
     let path = seal_login(&store, &key, MARKER);
     let before = std::fs::read(&path).unwrap();
     let ws = env.cfg.runtime_dir.join("acme");
-    put(&ws.join(".wipe-main-0a0b"), "Default/IndexedDB/partial", b"half deleted");
-    put(&ws.join(".unseal-main-0c0d"), "Default/IndexedDB/partial", b"half written");
+    put(
+        &ws.join(".wipe-main-0a0b"),
+        "Default/IndexedDB/partial",
+        b"half deleted",
+    );
+    put(
+        &ws.join(".unseal-main-0c0d"),
+        "Default/IndexedDB/partial",
+        b"half written",
+    );
     let report = sweep_runtime(&env.store(&keys("k1", 1)));
     assert_eq!(report.leftovers_removed, 2);
     assert!(report.recovered.is_empty());
@@ -399,13 +469,26 @@ const CHILD_ENV: &str = "WA_VAULT_SEAL_LOOP_DIR";
 #[test]
 #[ignore]
 fn seal_loop_child() {
-    let Some(root) = std::env::var_os(CHILD_ENV) else { return };
-    let cfg = VaultConfig { runtime_dir: PathBuf::from(&root).join("run"), ..VaultConfig::default() };
-    let store = VaultStore::new(&cfg, PathBuf::from(&root).join("sessions"), Arc::new(keys("k1", 1)));
+    let Some(root) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let cfg = VaultConfig {
+        runtime_dir: PathBuf::from(&root).join("run"),
+        ..VaultConfig::default()
+    };
+    let store = VaultStore::new(
+        &cfg,
+        PathBuf::from(&root).join("sessions"),
+        Arc::new(keys("k1", 1)),
+    );
     let key = sk("acme", "main");
     let live = store.runtime_path(&key);
     for round in 0u64.. {
-        put(&live, "Default/IndexedDB/round", round.to_string().as_bytes());
+        put(
+            &live,
+            "Default/IndexedDB/round",
+            round.to_string().as_bytes(),
+        );
         store.reseal(&key, &live).unwrap();
     }
 }
@@ -426,7 +509,9 @@ fn kill_9_while_sealing_never_breaks_the_sealed_file() {
     let store = env.store(&keys("k1", 1));
     let live = store.open(&key).unwrap();
     // Big enough that a seal takes a while, so kills land in the middle of writes.
-    let big: Vec<u8> = (0..400_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..400_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     put(&live, "Default/IndexedDB/x.leveldb/000005.ldb", &big);
     put(&live, "Default/IndexedDB/round", b"start");
     let t = std::time::Instant::now();
@@ -438,7 +523,12 @@ fn kill_9_while_sealing_never_breaks_the_sealed_file() {
     for cycle in 0..6u64 {
         let mut child = Child(
             std::process::Command::new(&exe)
-                .args(["--exact", "vault::tests::seal_loop_child", "--ignored", "--nocapture"])
+                .args([
+                    "--exact",
+                    "vault::tests::seal_loop_child",
+                    "--ignored",
+                    "--nocapture",
+                ])
                 .env(CHILD_ENV, env.root.path())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -451,16 +541,32 @@ fn kill_9_while_sealing_never_breaks_the_sealed_file() {
         child.0.kill().unwrap(); // SIGKILL
         child.0.wait().unwrap();
         let sealed_dir = store.sealed_path(&key).parent().unwrap().to_owned();
-        torn += files_under(&sealed_dir).iter().filter(|p| p.to_string_lossy().contains(".tmp-")).count();
-        let opened = env.store(&keys("k1", 1)).open_sealed(&key).expect("sealed file opens after kill -9").unwrap();
+        torn += files_under(&sealed_dir)
+            .iter()
+            .filter(|p| p.to_string_lossy().contains(".tmp-"))
+            .count();
+        let opened = env
+            .store(&keys("k1", 1))
+            .open_sealed(&key)
+            .expect("sealed file opens after kill -9")
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         archive::extract(&opened.plaintext, dir.path()).unwrap();
-        assert_eq!(std::fs::read(dir.path().join("Default/IndexedDB/x.leveldb/000005.ldb")).unwrap(), big);
+        assert_eq!(
+            std::fs::read(dir.path().join("Default/IndexedDB/x.leveldb/000005.ldb")).unwrap(),
+            big
+        );
         let round = std::fs::read_to_string(dir.path().join("Default/IndexedDB/round")).unwrap();
         last_round = round.parse().unwrap_or(-1).max(last_round);
     }
-    assert!(last_round >= 1, "the child sealed several times (seal takes {seal_ms} ms)");
-    assert!(torn >= 1, "at least one kill landed in the middle of a write");
+    assert!(
+        last_round >= 1,
+        "the child sealed several times (seal takes {seal_ms} ms)"
+    );
+    assert!(
+        torn >= 1,
+        "at least one kill landed in the middle of a write"
+    );
 }
 
 mod watcher {
@@ -480,12 +586,19 @@ mod watcher {
         WatcherConfig {
             debounce: Duration::from_millis(debounce_ms),
             max_interval: Duration::from_millis(max_ms),
-            include: config::DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect(),
+            include: config::DEFAULT_INCLUDE
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 
     fn sealed_holds(store: &VaultStore, key: &SessionKey, needle: &[u8]) -> bool {
-        store.open_sealed(key).ok().flatten().is_some_and(|o| contains(&o.plaintext, needle))
+        store
+            .open_sealed(key)
+            .ok()
+            .flatten()
+            .is_some_and(|o| contains(&o.plaintext, needle))
     }
 
     #[test]
@@ -494,15 +607,20 @@ mod watcher {
         let store = Arc::new(env.store(&keys("k1", 1)));
         let key = sk("acme", "main");
         let live = store.open(&key).unwrap();
-        let w = ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), cfg(150, 5_000)).unwrap();
+        let w = ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), cfg(150, 5_000))
+            .unwrap();
         put(&live, IDB_LOG, b"first");
         put(&live, IDB_LOG, b"first and more");
-        wait_for("a reseal", Duration::from_secs(5), || w.stats().reseals >= 1);
+        wait_for("a reseal", Duration::from_secs(5), || {
+            w.stats().reseals >= 1
+        });
         assert!(sealed_holds(&store, &key, b"first and more"));
         std::thread::sleep(Duration::from_millis(400));
         assert_eq!(w.stats().reseals, 1, "no reseal without changes");
         put(&live, "Default/Local Storage/leveldb/000003.log", b"second");
-        wait_for("a second reseal", Duration::from_secs(5), || w.stats().reseals >= 2);
+        wait_for("a second reseal", Duration::from_secs(5), || {
+            w.stats().reseals >= 2
+        });
         assert!(sealed_holds(&store, &key, b"second"));
         let stats = w.stop();
         assert_eq!(stats.failures, 0, "{:?}", stats.last_error);
@@ -514,7 +632,8 @@ mod watcher {
         let store = Arc::new(env.store(&keys("k1", 1)));
         let key = sk("acme", "main");
         let live = store.open(&key).unwrap();
-        let w = ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), cfg(300, 500)).unwrap();
+        let w =
+            ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), cfg(300, 500)).unwrap();
         let start = Instant::now();
         let mut n = 0u32;
         while start.elapsed() < Duration::from_millis(1_800) {
@@ -524,7 +643,9 @@ mod watcher {
         }
         let during = w.stats().reseals;
         assert!(during >= 2, "only {during} reseals during a steady flow");
-        wait_for("the final reseal", Duration::from_secs(5), || sealed_holds(&store, &key, format!("message {n}").as_bytes()));
+        wait_for("the final reseal", Duration::from_secs(5), || {
+            sealed_holds(&store, &key, format!("message {n}").as_bytes())
+        });
         w.stop();
     }
 
@@ -535,7 +656,8 @@ mod watcher {
         let key = sk("acme", "main");
         let live = store.open(&key).unwrap();
         std::fs::create_dir_all(live.join("Default/Cache/Cache_Data")).unwrap(); // as at browser start
-        let w = ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), cfg(50, 200)).unwrap();
+        let w =
+            ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), cfg(50, 200)).unwrap();
         for i in 0..10 {
             put(&live, &format!("Default/Cache/Cache_Data/f{i}"), b"cache");
             put(&live, "Default/GPUCache/index", b"gpu");

@@ -31,7 +31,11 @@ pub struct WatcherConfig {
 
 impl From<&VaultConfig> for WatcherConfig {
     fn from(c: &VaultConfig) -> Self {
-        Self { debounce: c.reseal_debounce, max_interval: c.reseal_max_interval, include: c.include.clone() }
+        Self {
+            debounce: c.reseal_debounce,
+            max_interval: c.reseal_max_interval,
+            include: c.include.clone(),
+        }
     }
 }
 
@@ -62,27 +66,45 @@ pub struct ResealWatcher {
 
 impl ResealWatcher {
     /// Watches `dir` (the live profile of `key`) and checkpoints `store` as configured.
-    pub fn spawn(store: Arc<dyn ProfileStore>, key: SessionKey, dir: PathBuf, cfg: WatcherConfig) -> Result<Self, VaultError> {
+    pub fn spawn(
+        store: Arc<dyn ProfileStore>,
+        key: SessionKey,
+        dir: PathBuf,
+        cfg: WatcherConfig,
+    ) -> Result<Self, VaultError> {
         let (tx, rx) = mpsc::channel();
         let events = tx.clone();
         let root = dir.clone();
         let include = cfg.include.clone();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            Ok(ev) if is_relevant(&root, &include, &ev) => {
-                let _ = events.send(Msg::Change); // the loop has ended: nothing to tell
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "profile watcher error"),
-        })
-        .map_err(|e| VaultError::Watch(e.to_string()))?;
-        watcher.watch(&dir, RecursiveMode::Recursive).map_err(|e| VaultError::Watch(e.to_string()))?;
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+                Ok(ev) if is_relevant(&root, &include, &ev) => {
+                    let _ = events.send(Msg::Change); // the loop has ended: nothing to tell
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "profile watcher error"),
+            })
+            .map_err(|e| VaultError::Watch(e.to_string()))?;
+        watcher
+            .watch(&dir, RecursiveMode::Recursive)
+            .map_err(|e| VaultError::Watch(e.to_string()))?;
         let stats = Arc::new(Mutex::new(WatcherStats::default()));
-        let run = Loop { store, key: key.clone(), cfg, stats: stats.clone() };
+        let run = Loop {
+            store,
+            key: key.clone(),
+            cfg,
+            stats: stats.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("reseal-{key}"))
             .spawn(move || run.run(rx))
             .map_err(|e| VaultError::Watch(e.to_string()))?;
-        Ok(Self { tx, thread: Some(thread), stats, _watcher: watcher })
+        Ok(Self {
+            tx,
+            thread: Some(thread),
+            stats,
+            _watcher: watcher,
+        })
     }
 
     pub fn stats(&self) -> WatcherStats {
@@ -117,8 +139,13 @@ fn is_relevant(root: &Path, include: &[String], ev: &notify::Event) -> bool {
         return false;
     }
     ev.paths.iter().any(|p| {
-        let Ok(rel) = p.strip_prefix(root) else { return false };
-        include.iter().map(Path::new).any(|inc| rel.starts_with(inc) || inc.starts_with(rel))
+        let Ok(rel) = p.strip_prefix(root) else {
+            return false;
+        };
+        include
+            .iter()
+            .map(Path::new)
+            .any(|inc| rel.starts_with(inc) || inc.starts_with(rel))
     })
 }
 
