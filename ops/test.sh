@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Sets up what the tests need, then runs every test of the workspace.
+# Sets up what the tests need, then runs every test of the workspace. Extra arguments go to the
+# test runner (e.g. `ops/test.sh -p wa-sidecar`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/setup.sh
+# A rustup-installed toolchain lives in ~/.cargo/bin.
+export PATH="$HOME/.cargo/bin:$PATH"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
+  # nextest does not run doctests.
+  cargo test --workspace --doc
 else
   cargo test --workspace --no-fail-fast "$@"
 fi

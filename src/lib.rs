@@ -7,15 +7,19 @@
 //! - [`vault`]: sealed login profiles (AES-256-GCM).
 //! - [`callbacks`]: the durable outbox of signed callbacks to the host.
 //!
-//! [`ids`] and [`events`] are the small shared vocabulary between them; [`db`] opens and migrates
-//! `data/sidecar.db`.
+//! [`config`] loads and validates the settings, [`startup`] builds the application from them,
+//! [`telemetry`] sets up logging and [`cli`] is the command line. [`ids`] and [`events`] are the
+//! small shared vocabulary between the parts; [`db`] opens and migrates `data/sidecar.db`.
 
 pub mod api;
 pub mod callbacks;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod engine;
 pub mod events;
 pub mod ids;
 pub mod sessions;
+pub mod startup;
+pub mod telemetry;
 pub mod vault;

@@ -1,3 +1,5 @@
-fn main() {
-    println!("wa-sidecar {}", env!("CARGO_PKG_VERSION"));
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    wa_sidecar::cli::run(wa_sidecar::cli::Cli::parse())
 }

@@ -38,7 +38,11 @@ impl ApiError {
     /// An unexpected failure: the cause goes to the log, the client sees only `INTERNAL`.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(cause = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error; see the sidecar log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error; see the sidecar log",
+        )
     }
 }
 
@@ -63,8 +67,55 @@ pub struct Envelope<'a> {
 pub struct EnvelopeBody<'a> {
     pub code: &'a str,
     pub message: &'a str,
-    /// Filled by the request-id middleware; `None` only outside a request.
+    /// Set by the request-context middleware; `None` only outside a request.
     pub request_id: Option<&'a str>,
+}
+
+/// Marks a response whose body already is the envelope, so the fallback in
+/// [`super::context`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopeRendered;
+
+impl ApiError {
+    /// The envelope as a response, with the current request's id.
+    pub fn render(&self) -> HttpResponse {
+        let request_id = super::context::current_request_id();
+        let body = Envelope {
+            error: EnvelopeBody {
+                code: self.code,
+                message: &self.message,
+                request_id: request_id.as_deref(),
+            },
+        };
+        let mut response = HttpResponse::build(self.status).json(body);
+        response.extensions_mut().insert(EnvelopeRendered);
+        response
+    }
+
+    /// Ends a middleware early with this error as the response (inside the request's scope, so
+    /// the envelope carries the request id and metrics see the route).
+    pub fn respond<B>(
+        &self,
+        req: actix_web::dev::ServiceRequest,
+    ) -> actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>> {
+        req.into_response(self.render()).map_into_right_body()
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or invalid request signature")
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the request body is larger than server.max_body_bytes ({limit} bytes)"),
+        )
+    }
 }
 
 impl ResponseError for ApiError {
@@ -73,9 +124,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = Envelope {
-            error: EnvelopeBody { code: self.code, message: &self.message, request_id: None },
-        };
-        HttpResponse::build(self.status).json(body)
+        self.render()
     }
 }

@@ -5,8 +5,18 @@
 //! The engine reports facts ("the page shows QR X", "the browser is gone"); the session actor
 //! (`crate::sessions`) owns the state machine and decides what they mean.
 
+pub mod bridge;
+mod chromium;
 pub mod config;
+mod launch;
+pub mod process;
+mod pump;
+mod tracker;
+
+pub use bridge::{bridge_info, BridgeInfo};
+pub use chromium::ChromiumEngine;
 pub use config::EngineConfig;
+pub use process::kill_orphans;
 
 use std::path::PathBuf;
 
@@ -40,9 +50,15 @@ pub enum EngineEvent {
     Blocked { state: String },
     /// The managed link-code flow produced or refreshed a code.
     PairingCode { code: String },
+    /// The bridge never reported `WPP.isReady` within `engine.ready_timeout_ms` of the page
+    /// starting to load (WhatsApp changed and the bundle no longer fits: "bridge incompatible").
+    /// The browser keeps running; the session decides (typically `failed`).
+    BridgeNotReady { after_ms: u64 },
     /// The page crashed (`Inspector.targetCrashed`) or stopped answering the bridge probe.
     PageUnresponsive { reason: String },
-    /// The browser process is gone (handler ended or process exited). Always the last event of a run.
+    /// The browser process is gone (handler ended or process exited). The last event of a run,
+    /// sent once: `reason` is "stopped" after [`Engine::stop`] (delivered only if the channel has
+    /// room then). After an unexpected one, call `stop()` to reap the process.
     BrowserGone { reason: String },
 }
 

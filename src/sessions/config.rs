@@ -2,14 +2,56 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct SessionsConfig {}
+pub struct SessionsConfig {
+    /// Sessions this instance runs at most (each is one Chromium, ~200 MiB and more).
+    pub max_sessions: usize,
+    /// Start every session that was running when the sidecar stopped.
+    pub restore_on_boot: bool,
+    /// Backoff before the first automatic restart after a crash; doubles per attempt.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Consecutive crash restarts before the session goes to `failed{browser_crashed}`.
+    pub max_recoveries: u32,
+    /// WhatsApp's QR schedule, used for `attempt n/max` and `expires_at`.
+    pub qr_first_ttl_ms: u64,
+    pub qr_ttl_ms: u64,
+    pub qr_max_attempts: u32,
+    /// How long an API call waits for the session's actor to answer.
+    pub command_timeout_ms: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            max_sessions: 20,
+            restore_on_boot: true,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 60_000,
+            max_recoveries: 5,
+            qr_first_ttl_ms: 60_000,
+            qr_ttl_ms: 20_000,
+            qr_max_attempts: 6,
+            command_timeout_ms: 60_000,
+        }
+    }
+}
 
 impl SessionsConfig {
     /// Problems as (key under `sessions.`, what is wrong). Empty means valid.
-    /// `production` is true when SIDECAR_ENV=production.
     pub fn validate(&self, _production: bool) -> Vec<(String, String)> {
-        Vec::new()
+        let mut problems = Vec::new();
+        let mut need = |ok: bool, key: &str, msg: &str| {
+            if !ok {
+                problems.push((key.to_owned(), msg.to_owned()));
+            }
+        };
+        need(self.max_sessions >= 1, "max_sessions", "must be at least 1");
+        need(self.backoff_initial_ms >= 1, "backoff_initial_ms", "must be at least 1");
+        need(self.backoff_max_ms >= self.backoff_initial_ms, "backoff_max_ms", "must be >= backoff_initial_ms");
+        need(self.qr_max_attempts >= 1, "qr_max_attempts", "must be at least 1");
+        need(self.command_timeout_ms >= 100, "command_timeout_ms", "must be at least 100");
+        problems
     }
 }

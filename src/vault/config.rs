@@ -1,15 +1,168 @@
 //! The `[vault]` section of the configuration. Owned by this module; `crate::config` only nests it.
+//!
+//! Master keys never live in committed config: give them through `SIDECAR__VAULT__MASTER_KEYS`
+//! (entries `id:base64` separated by spaces or commas) or `vault.master_keys_file` (one entry per
+//! line, `#` comments, the file must be mode 0600). `seal_key_id` names the key new seals use;
+//! every configured key can still open files sealed under it, so rotation is a config change
+//! followed by `wa-sidecar vault rotate`.
 
-use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The profile paths sealed by default: what holds a WhatsApp Web login (see docs/vault.md).
+pub const DEFAULT_INCLUDE: [&str; 3] = [
+    "Default/IndexedDB",
+    "Default/Local Storage",
+    "Default/WebStorage",
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct VaultConfig {}
+pub struct VaultConfig {
+    /// Master keys as `id:base64-of-32-bytes`. A list, or one string separated by spaces or commas.
+    /// Meant for the environment (`SIDECAR__VAULT__MASTER_KEYS`), never for a committed file.
+    #[serde(deserialize_with = "string_or_list", skip_serializing)]
+    pub master_keys: Vec<String>,
+    /// A file with more master keys, one `id:base64` per line; must not be readable by group or others.
+    pub master_keys_file: Option<PathBuf>,
+    /// The key new seals use. May be left out when exactly one key is configured.
+    pub seal_key_id: Option<String>,
+    /// Where live (plaintext) profiles are unsealed: `{runtime_dir}/{workspace}/{session}/`.
+    /// Point it at a tmpfs to keep plaintext off disk. Must not be inside the sessions root.
+    pub runtime_dir: PathBuf,
+    /// A running session reseals once its profile has been quiet this long.
+    #[serde(with = "humantime_serde")]
+    pub reseal_debounce: Duration,
+    /// ... and at least this often while changes keep coming.
+    #[serde(with = "humantime_serde")]
+    pub reseal_max_interval: Duration,
+    /// Profile paths (relative, `/`-separated) that are sealed; everything else is dropped.
+    pub include: Vec<String>,
+    /// Reading a live profile is retried this many times when a file other than a LevelDB log
+    /// changes during the read; the last attempt is sealed as read (crash-consistent at worst).
+    pub snapshot_attempts: u32,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            master_keys: Vec::new(),
+            master_keys_file: None,
+            seal_key_id: None,
+            runtime_dir: PathBuf::from("data/runtime"),
+            reseal_debounce: Duration::from_secs(5),
+            reseal_max_interval: Duration::from_secs(60),
+            include: DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect(),
+            snapshot_attempts: 3,
+        }
+    }
+}
 
 impl VaultConfig {
     /// Problems as (key under `vault.`, what is wrong). Empty means valid.
     /// `production` is true when SIDECAR_ENV=production.
-    pub fn validate(&self, _production: bool) -> Vec<(String, String)> {
-        Vec::new()
+    pub fn validate(&self, production: bool) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut add = |k: &str, p: String| problems.push((k.to_owned(), p));
+        if production && self.master_keys.is_empty() && self.master_keys_file.is_none() {
+            add(
+                "master_keys",
+                "production needs a master key: set SIDECAR__VAULT__MASTER_KEYS or vault.master_keys_file".into(),
+            );
+        }
+        for entry in &self.master_keys {
+            if let Err(e) = super::keys::parse_entry(entry) {
+                add("master_keys", e.to_string());
+            }
+        }
+        if let Some(id) = &self.seal_key_id {
+            if !super::keys::is_valid_key_id(id) {
+                add(
+                    "seal_key_id",
+                    format!("{id:?} is not a key id (1-32 of a-z, 0-9, '_', '-')"),
+                );
+            }
+        }
+        if self.runtime_dir.as_os_str().is_empty() {
+            add("runtime_dir", "must name a directory".into());
+        }
+        if self.reseal_debounce.is_zero() {
+            add("reseal_debounce", "must be greater than zero".into());
+        }
+        if self.reseal_max_interval < self.reseal_debounce {
+            add(
+                "reseal_max_interval",
+                "must be at least reseal_debounce".into(),
+            );
+        }
+        if self.include.is_empty() {
+            add(
+                "include",
+                "must name at least one profile path, or no login is kept".into(),
+            );
+        }
+        for p in &self.include {
+            if super::archive::split_rel_path(p.as_bytes()).is_none() {
+                add(
+                    "include",
+                    format!("{p:?} is not a relative path without '.' or '..'"),
+                );
+            }
+        }
+        if self.snapshot_attempts == 0 {
+            add("snapshot_attempts", "must be at least 1".into());
+        }
+        problems
+    }
+}
+
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_in_development_but_not_in_production() {
+        let c = VaultConfig::default();
+        assert!(c.validate(false).is_empty(), "{:?}", c.validate(false));
+        let p = c.validate(true);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, "master_keys");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let c = VaultConfig {
+            master_keys: vec!["nocolon".into()],
+            include: vec!["../etc".into()],
+            reseal_max_interval: Duration::from_millis(1),
+            ..VaultConfig::default()
+        };
+        let keys: Vec<_> = c.validate(false).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["master_keys", "reseal_max_interval", "include"]);
+    }
+
+    #[test]
+    fn keys_from_one_string_are_split() {
+        let c: VaultConfig = toml::from_str(r#"master_keys = "a:AAAA, b:BBBB""#).unwrap();
+        assert_eq!(c.master_keys, ["a:AAAA", "b:BBBB"]);
     }
 }

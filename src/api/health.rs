@@ -1,0 +1,165 @@
+//! `GET /health/live` (the process answers) and `GET /health/ready` (every registered
+//! [`ReadinessCheck`] passes). Modules add checks in `startup` with [`Readiness::register`].
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::api::error::{Envelope, EnvelopeBody, EnvelopeRendered};
+use crate::startup::AppState;
+
+/// Default Chromium path (Debian's package) until the engine's config names one.
+pub const DEFAULT_CHROMIUM: &str = "/usr/lib/chromium/chromium";
+
+/// One named condition the sidecar needs to serve traffic. `Ok` carries a short detail.
+pub trait ReadinessCheck: Send + Sync {
+    fn name(&self) -> &str;
+    fn check(&self) -> BoxFuture<'_, Result<String, String>>;
+}
+
+/// The registered checks, run concurrently, each under a timeout.
+pub struct Readiness {
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+    timeout: Duration,
+}
+
+impl Readiness {
+    pub fn new(timeout: Duration) -> Self {
+        Self { checks: Vec::new(), timeout }
+    }
+
+    pub fn register(&mut self, check: impl ReadinessCheck + 'static) {
+        self.checks.push(Arc::new(check));
+    }
+
+    pub async fn run(&self) -> Vec<CheckResult> {
+        let runs = self.checks.iter().map(|c| async move {
+            let outcome =
+                tokio::time::timeout(self.timeout, c.check()).await.unwrap_or_else(|_| {
+                    Err(format!("no answer within {} ms", self.timeout.as_millis()))
+                });
+            let (ok, detail) = match outcome {
+                Ok(d) => (true, d),
+                Err(d) => (false, d),
+            };
+            CheckResult { name: c.name().to_owned(), ok, detail }
+        });
+        futures::future::join_all(runs).await
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResult {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Live {
+    /// Always "live".
+    status: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// "ready" or "not_ready".
+    status: &'static str,
+    checks: Vec<CheckResult>,
+}
+
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, body = Live)))]
+pub async fn live() -> web::Json<Live> {
+    web::Json(Live { status: "live", version: env!("CARGO_PKG_VERSION") })
+}
+
+#[utoipa::path(get, path = "/health/ready", tag = "operations", responses(
+    (status = 200, body = Ready),
+    (status = 503, description = "A check failed: the same body plus the error envelope")))]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let checks = state.readiness.run().await;
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
+    if failed.is_empty() {
+        return HttpResponse::Ok().json(Ready { status: "ready", checks });
+    }
+    let message = format!("not ready: {}", failed.join(", "));
+    let request_id = super::context::current_request_id();
+    let error = Envelope {
+        error: EnvelopeBody {
+            code: "NOT_READY",
+            message: &message,
+            request_id: request_id.as_deref(),
+        },
+    };
+    let body = serde_json::json!({ "status": "not_ready", "checks": checks, "error": error.error });
+    let mut response = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(body);
+    response.extensions_mut().insert(EnvelopeRendered);
+    response
+}
+
+/// Configuration was validated before the server started, so reaching here means it is valid.
+pub struct ConfigLoaded;
+
+impl ReadinessCheck for ConfigLoaded {
+    fn name(&self) -> &str {
+        "config"
+    }
+    fn check(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async { Ok("validated at start".to_owned()) })
+    }
+}
+
+/// A directory the sidecar writes to: creates and removes a probe file.
+pub struct DirWritable {
+    pub name: &'static str,
+    pub path: PathBuf,
+}
+
+impl ReadinessCheck for DirWritable {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn check(&self) -> BoxFuture<'_, Result<String, String>> {
+        let dir = self.path.clone();
+        Box::pin(async move {
+            let probe = dir.join(format!(".ready-{}", uuid::Uuid::new_v4()));
+            let written = tokio::fs::write(&probe, b"ok").await;
+            let _ = tokio::fs::remove_file(&probe).await;
+            written
+                .map(|()| format!("{} is writable", dir.display()))
+                .map_err(|e| format!("{}: {e}", dir.display()))
+        })
+    }
+}
+
+/// An executable the sidecar launches (Chromium).
+pub struct BinaryPresent {
+    pub name: &'static str,
+    pub path: PathBuf,
+}
+
+impl ReadinessCheck for BinaryPresent {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn check(&self) -> BoxFuture<'_, Result<String, String>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            match tokio::fs::metadata(&path).await {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
+                    Ok(format!("{}", path.display()))
+                }
+                Ok(_) => Err(format!("{} is not an executable file", path.display())),
+                Err(e) => Err(format!("{}: {e}", path.display())),
+            }
+        })
+    }
+}

@@ -1,0 +1,122 @@
+//! Prometheus metrics of the HTTP layer (requests by route/status, latency, auth failures) and
+//! `GET /metrics`. The [`Registry`] is built in `startup` and other modules register their own
+//! metrics into it there, before the server starts.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpResponse};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::api::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone)]
+struct LatencyBuckets;
+
+impl MetricConstructor<Histogram> for LatencyBuckets {
+    fn new_metric(&self) -> Histogram {
+        // 1 ms .. ~16 s
+        Histogram::new(exponential_buckets(0.001, 2.0, 15))
+    }
+}
+
+pub struct HttpMetrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, LatencyBuckets>,
+    auth_failures: Family<ReasonLabels, Counter>,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(LatencyBuckets),
+            auth_failures: Family::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by route pattern and status",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route pattern",
+            metrics.latency.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Refused signed requests by reason",
+            metrics.auth_failures.clone(),
+        );
+        metrics
+    }
+
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    fn observe(&self, method: &str, route: String, status: u16, seconds: f64) {
+        let method = method.to_owned();
+        self.latency
+            .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
+            .observe(seconds);
+        self.requests.get_or_create(&RequestLabels { method, route, status }).inc();
+    }
+}
+
+/// Counts every request under its route pattern (`/v1/workspaces/{workspace}`), never the raw
+/// path, so label cardinality stays bounded.
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let result = next.call(req).await;
+    if let Some(state) = state {
+        let (status, route) = match &result {
+            Ok(res) => (res.status().as_u16(), res.request().match_pattern()),
+            Err(e) => (e.as_response_error().status_code().as_u16(), None),
+        };
+        let route = route.unwrap_or_else(|| "unmatched".into());
+        state.metrics.observe(&method, route, status, started.elapsed().as_secs_f64());
+    }
+    result
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &state.registry)
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
+}

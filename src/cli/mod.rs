@@ -1,0 +1,54 @@
+//! The command line. Each subcommand is a variant of [`Command`] and a module of its own; add new
+//! ones (`qr`, `vault rotate|verify`, `bench`) as variants here and dispatch them in [`run`].
+
+mod config_check;
+mod keygen;
+mod serve;
+pub mod sign;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wa-sidecar",
+    version,
+    about = "WhatsApp Web for a Laravel or Node host, over HMAC-signed REST"
+)]
+pub struct Cli {
+    /// A TOML file applied last, over config/default.toml, config/{SIDECAR_ENV}.toml and SIDECAR__* variables.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve,
+    /// Print a fresh HMAC key and a vault master key (base64, 32 random bytes each).
+    Keygen,
+    /// Print the signature headers for a request (and with --curl, a curl command).
+    Sign(sign::SignArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the merged configuration and print it with secrets redacted.
+    Check,
+}
+
+/// Runs the chosen command; the process exit code follows the result.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => serve::run(cli.config),
+        Command::Keygen => keygen::run(),
+        Command::Sign(args) => sign::run(&args),
+        Command::Config(ConfigCommand::Check) => config_check::run(cli.config),
+    }
+}

@@ -1,1 +1,0 @@
-//! Layered configuration: `config/default.toml`, `config/{SIDECAR_ENV}.toml`, `SIDECAR__SECTION__KEY`, `--config FILE`.

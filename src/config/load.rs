@@ -1,0 +1,155 @@
+//! Merging the layers. Kept apart from the structs so tests can load with an explicit
+//! environment instead of mutating the process's.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use config::{Config, Environment, File, FileFormat};
+
+use super::{RunMode, Settings};
+
+/// `config/default.toml` as committed, compiled in so the binary runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// Where each layer comes from.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub mode: RunMode,
+    /// Holds `default.toml` (optional: the compiled-in copy is used without it) and
+    /// `{SIDECAR_ENV}.toml` (optional).
+    pub config_dir: PathBuf,
+    /// `SIDECAR__SECTION__KEY` variables (others are ignored).
+    pub env: HashMap<String, String>,
+    /// `--config FILE`: the last layer; must exist.
+    pub file: Option<PathBuf>,
+}
+
+impl LoadOptions {
+    /// From the process: `SIDECAR_ENV`, `SIDECAR_CONFIG_DIR` (default `config`), its environment.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self {
+            mode: RunMode::named(env.get("SIDECAR_ENV").map(String::as_str).unwrap_or("")),
+            config_dir: env
+                .get("SIDECAR_CONFIG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "config".into()),
+            env,
+            file,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("configuration file {path} not found")]
+    MissingFile { path: PathBuf },
+    /// The `config` crate's message names the key (unknown field, wrong type).
+    #[error("{0}")]
+    Merge(#[from] config::ConfigError),
+}
+
+pub fn load(options: &LoadOptions) -> Result<Settings, LoadError> {
+    let default_file = options.config_dir.join("default.toml");
+    let mut builder = Config::builder();
+    builder = if default_file.is_file() {
+        builder.add_source(File::from(default_file).format(FileFormat::Toml).required(true))
+    } else {
+        builder.add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+    };
+    let mode_file = options.config_dir.join(format!("{}.toml", options.mode.name()));
+    builder = builder
+        .add_source(File::from(mode_file).format(FileFormat::Toml).required(false))
+        .add_source(environment(&options.env));
+    if let Some(path) = &options.file {
+        if !path.is_file() {
+            return Err(LoadError::MissingFile { path: path.clone() });
+        }
+        builder =
+            builder.add_source(File::from(path.clone()).format(FileFormat::Toml).required(true));
+    }
+    let mut settings: Settings = builder.build()?.try_deserialize()?;
+    settings.mode = options.mode.clone();
+    Ok(settings)
+}
+
+/// `SIDECAR__AUTH__MAX_SKEW_SECS=60` sets `auth.max_skew_secs`; `SIDECAR__AUTH__ALLOW_IPS` takes
+/// a comma-separated list.
+fn environment(vars: &HashMap<String, String>) -> Environment {
+    let ours = vars
+        .iter()
+        .filter(|(k, _)| k.starts_with("SIDECAR__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Environment::with_prefix("SIDECAR")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("auth.allow_ips")
+        .source(Some(ours))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(env: &[(&str, &str)]) -> LoadOptions {
+        LoadOptions {
+            mode: RunMode::development(),
+            config_dir: "/nonexistent".into(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            file: None,
+        }
+    }
+
+    #[test]
+    fn committed_default_toml_equals_the_built_in_defaults() {
+        let loaded = load(&options(&[])).unwrap();
+        let defaults = Settings::default();
+        assert_eq!(toml::to_string(&loaded).unwrap(), toml::to_string(&defaults).unwrap());
+    }
+
+    #[test]
+    fn environment_overrides_the_files_and_parses_types() {
+        let s = load(&options(&[
+            ("SIDECAR__SERVER__BIND", "0.0.0.0:9000"),
+            ("SIDECAR__AUTH__MAX_SKEW_SECS", "60"),
+            ("SIDECAR__AUTH__ALLOW_IPS", "10.0.0.0/8,127.0.0.1"),
+            ("SIDECAR_ENV", "ignored-here"),
+        ]))
+        .unwrap();
+        assert_eq!(s.server.bind, "0.0.0.0:9000");
+        assert_eq!(s.auth.max_skew_secs, 60);
+        assert_eq!(s.auth.allow_ips, vec!["10.0.0.0/8", "127.0.0.1"]);
+    }
+
+    #[test]
+    fn the_config_file_is_the_last_layer_and_unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.toml");
+        std::fs::write(&file, "[server]\nbind = \"127.0.0.1:1\"\n").unwrap();
+        let mut opts = options(&[("SIDECAR__SERVER__BIND", "127.0.0.1:2")]);
+        opts.file = Some(file.clone());
+        assert_eq!(load(&opts).unwrap().server.bind, "127.0.0.1:1");
+
+        std::fs::write(&file, "[server]\nbnid = \"x\"\n").unwrap();
+        let err = load(&opts).unwrap_err().to_string();
+        assert!(err.contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn the_mode_file_overrides_default_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("default.toml"), DEFAULT_TOML).unwrap();
+        std::fs::write(dir.path().join("staging.toml"), "[auth]\nmax_skew_secs = 42\n").unwrap();
+        let opts = LoadOptions {
+            mode: RunMode::named("staging"),
+            config_dir: dir.path().into(),
+            ..options(&[])
+        };
+        let s = load(&opts).unwrap();
+        assert_eq!(s.auth.max_skew_secs, 42);
+        assert!(s.mode.is_production(), "any mode but development is strict");
+    }
+}

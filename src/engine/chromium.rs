@@ -1,0 +1,197 @@
+//! [`ChromiumEngine`]: the [`Engine`] on one headless Chromium per session, driven over CDP
+//! (chromiumoxide), talking to WhatsApp Web through the `WPP` bridge.
+//!
+//! A run is: Chromium spawned by us in its own process group → DevTools connected, handler task
+//! polling → page with binding and init scripts → pump task reporting events. `stop()` closes,
+//! waits, kills the group and reaps, each step bounded.
+
+use std::sync::Arc;
+
+use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+use chromiumoxide::page::ScreenshotParams;
+use chromiumoxide::{Browser, Page};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::bridge::guarded_call;
+use super::launch::{self, cdp};
+use super::process::{self, ChromiumProcess};
+use super::{Engine, EngineConfig, EngineError, EngineEvent, StartSpec};
+use crate::ids::PhoneNumber;
+
+/// One session's browser. Create one per session; `start`/`stop` may alternate any number of times.
+pub struct ChromiumEngine {
+    config: Arc<EngineConfig>,
+    run: Option<Run>,
+}
+
+/// Everything that exists while a browser runs.
+struct Run {
+    browser: Browser,
+    page: Page,
+    process: ChromiumProcess,
+    handler: JoinHandle<()>,
+    pump: JoinHandle<()>,
+    stopping: watch::Sender<bool>,
+}
+
+impl ChromiumEngine {
+    pub fn new(config: Arc<EngineConfig>) -> Self {
+        Self { config, run: None }
+    }
+
+    async fn start_run(&mut self, spec: StartSpec, events: mpsc::Sender<EngineEvent>) -> Result<(), EngineError> {
+        self.stop_run().await;
+        let config = self.config.clone();
+        launch::prepare_profile(&spec.profile_dir)?;
+        let user_agent = launch::user_agent(&config).await?;
+        let args = launch::chromium_args(&config, &spec.profile_dir, &user_agent);
+        let mut process = ChromiumProcess::spawn(&config.chromium_path, &args, config.launch_timeout()).await?;
+        tracing::info!(session = %spec.key, pgid = process.pgid(), "Chromium launched");
+        let (conn, gone) = match launch::connect(&config, &process).await {
+            Ok(c) => c,
+            Err(e) => {
+                process.kill_and_reap(config.close_grace()).await;
+                return Err(e);
+            }
+        };
+        let (stopping, stopping_rx) = watch::channel(false);
+        match launch::wire_and_navigate(&config, &conn, gone, &process, events, stopping_rx).await {
+            Ok(pump) => {
+                let launch::Connected { browser, page, handler } = conn;
+                self.run = Some(Run { browser, page, process, handler, pump, stopping });
+                Ok(())
+            }
+            Err(e) => {
+                conn.handler.abort();
+                process.kill_and_reap(config.close_grace()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Close → wait → kill the group → reap → join tasks. Every step bounded; never fails.
+    async fn stop_run(&mut self) {
+        let Some(mut run) = self.run.take() else { return };
+        let cfg = &self.config;
+        let _ = run.stopping.send(true);
+        let pgid = run.process.pgid();
+        if let Err(e) = cdp(cfg.cdp_timeout(), "Browser.close", run.browser.close()).await {
+            tracing::debug!(pgid, error = %e, "Browser.close did not answer; killing");
+        }
+        if !run.process.wait_exit(cfg.close_grace()).await {
+            tracing::warn!(pgid, "Chromium did not exit within {} ms of Browser.close; killing its group", cfg.close_grace_ms);
+        }
+        // Always, even after a clean exit: helpers (crashpad, zygotes) may outlive the leader.
+        run.process.kill_and_reap(cfg.close_grace()).await;
+        for (name, task) in [("handler", run.handler), ("pump", run.pump)] {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(cfg.cdp_timeout(), task).await.is_err() {
+                tracing::warn!(pgid, "engine {name} task did not end; aborting it");
+                abort.abort();
+            }
+        }
+        tracing::info!(pgid, "Chromium stopped");
+    }
+
+    /// Evaluates a bridge expression; a throw comes back as [`EngineError::Bridge`].
+    async fn bridge_call(&self, call: &'static str, expr: &str) -> Result<serde_json::Value, EngineError> {
+        let run = self.run.as_ref().ok_or(EngineError::NotRunning)?;
+        let params = EvaluateParams::builder()
+            .expression(guarded_call(expr))
+            .await_promise(true)
+            .return_by_value(true)
+            .build()
+            .map_err(EngineError::Cdp)?;
+        let resp = cdp(self.config.cdp_timeout(), call, run.page.execute(params)).await?;
+        if let Some(ex) = &resp.result.exception_details {
+            return Err(EngineError::Bridge { call, code: None, message: ex.text.clone() });
+        }
+        let value = resp.result.result.value.clone().unwrap_or_default();
+        if value["ok"] == serde_json::Value::Bool(true) {
+            return Ok(value["value"].clone());
+        }
+        Err(EngineError::Bridge {
+            call,
+            code: value["code"].as_str().map(str::to_owned),
+            message: value["message"].as_str().unwrap_or("no result").to_owned(),
+        })
+    }
+
+    async fn logout_now(&self) -> Result<(), EngineError> {
+        match self.bridge_call("WPP.conn.logout", "WPP.conn.logout()").await {
+            Ok(_) => Ok(()),
+            // WhatsApp reloads the page as part of a logout, which can take the call's context with it.
+            Err(EngineError::Cdp(msg)) if msg.contains("context") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn pairing_code_now(&self, phone: &PhoneNumber) -> Result<String, EngineError> {
+        let digits = serde_json::Value::String(phone.digits().to_owned());
+        let value = self
+            .bridge_call("WPP.conn.genLinkDeviceCodeForPhoneNumber", &format!("WPP.conn.genLinkDeviceCodeForPhoneNumber({digits})"))
+            .await?;
+        value.as_str().map(str::to_owned).ok_or_else(|| EngineError::Bridge {
+            call: "WPP.conn.genLinkDeviceCodeForPhoneNumber",
+            code: None,
+            message: format!("expected a code, got {value}"),
+        })
+    }
+
+    async fn screenshot_now(&self) -> Result<Vec<u8>, EngineError> {
+        let run = self.run.as_ref().ok_or(EngineError::NotRunning)?;
+        cdp(self.config.cdp_timeout(), "screenshot", run.page.screenshot(ScreenshotParams::builder().build())).await
+    }
+}
+
+impl Engine for ChromiumEngine {
+    fn start(&mut self, spec: StartSpec, events: mpsc::Sender<EngineEvent>) -> BoxFuture<'_, Result<(), EngineError>> {
+        self.start_run(spec, events).boxed()
+    }
+
+    fn stop(&mut self) -> BoxFuture<'_, Result<(), EngineError>> {
+        async move {
+            self.stop_run().await;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn logout(&mut self) -> BoxFuture<'_, Result<(), EngineError>> {
+        self.logout_now().boxed()
+    }
+
+    fn refresh_qr(&mut self) -> BoxFuture<'_, Result<(), EngineError>> {
+        async move { self.bridge_call("WPP.conn.refreshQR", "WPP.conn.refreshQR()").await.map(|_| ()) }.boxed()
+    }
+
+    fn pairing_code(&mut self, phone: &PhoneNumber) -> BoxFuture<'_, Result<String, EngineError>> {
+        let phone = phone.clone();
+        async move { self.pairing_code_now(&phone).await }.boxed()
+    }
+
+    fn screenshot(&mut self) -> BoxFuture<'_, Result<Vec<u8>, EngineError>> {
+        self.screenshot_now().boxed()
+    }
+
+    fn pgid(&self) -> Option<i32> {
+        self.run.as_ref().map(|r| r.process.pgid())
+    }
+}
+
+impl Drop for ChromiumEngine {
+    /// Last resort when a run was never stopped (a panic, a dropped actor): kill the whole group
+    /// now; the child handle's kill-on-drop lets tokio reap the leader.
+    fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            tracing::warn!(pgid = run.process.pgid(), "engine dropped while Chromium ran; killing its group");
+            let _ = run.stopping.send(true);
+            process::kill_group(run.process.pgid());
+            run.handler.abort();
+            run.pump.abort();
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The Chromium process of one run: spawned by us (not by chromiumoxide) in its own process group,
+//! so that the browser and every helper it forks (zygotes, renderers, crashpad) can be killed as
+//! one unit; its DevTools URL read from stderr; closed, killed and reaped within bounds.
+//! Also finds Chromium groups left behind by a previous run of the sidecar that crashed.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStderr, Command};
+use tokio::sync::{oneshot, watch};
+use tracing::Instrument;
+
+use super::EngineError;
+
+/// How many of Chromium's last stderr lines are kept for a launch error.
+const STDERR_TAIL: usize = 20;
+
+/// Chromium prints this line on stderr once its DevTools endpoint listens.
+const DEVTOOLS_LINE: &str = "DevTools listening on ";
+
+/// A running Chromium, leader of its own process group. A reaper task owns the child handle and
+/// publishes its exit, so an unexpected death is noticed at once (chromiumoxide's handler does
+/// not end when the websocket closes; it stays pending).
+pub(crate) struct ChromiumProcess {
+    pgid: i32,
+    pub(crate) ws_url: String,
+    /// `Some(description)` once the leader exited and was reaped.
+    exit: watch::Receiver<Option<String>>,
+}
+
+impl ChromiumProcess {
+    /// Spawns `path args…` as the leader of a new process group and waits (bounded) for its
+    /// DevTools websocket URL. On any failure nothing of it is left running.
+    pub(crate) async fn spawn(path: &Path, args: &[String], timeout: Duration) -> Result<Self, EngineError> {
+        let mut child = Command::new(path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Its own group: killpg reaches the whole browser, never the sidecar.
+            .process_group(0)
+            // Safety net only (a runtime shutting down drops the reaper); stop() kills explicitly.
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| EngineError::Launch(format!("cannot run {}: {e}", path.display())))?;
+        let pid = child.id().ok_or_else(|| EngineError::Launch("Chromium exited at once".into()))?;
+        let pgid = i32::try_from(pid).map_err(|_| EngineError::Launch(format!("pid {pid} out of range")))?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (url_tx, url_rx) = oneshot::channel();
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(read_stderr(stderr, url_tx, tail.clone()).instrument(tracing::debug_span!("chromium-stderr", pgid)));
+        }
+        let (exit_tx, exit) = watch::channel(None);
+        tokio::spawn(reap(child, exit_tx).instrument(tracing::debug_span!("chromium-reaper", pgid)));
+        let mut process = Self { pgid, ws_url: String::new(), exit };
+        let mut exit = process.exit.clone();
+        let outcome = tokio::select! {
+            url = url_rx => url.map_err(|_| "Chromium closed stderr before printing its DevTools URL".to_owned()),
+            _ = exit.wait_for(Option::is_some) => Err("Chromium exited during launch".to_owned()),
+            _ = tokio::time::sleep(timeout) => Err(format!("no DevTools URL within {} ms", timeout.as_millis())),
+        };
+        match outcome {
+            Ok(ws_url) => {
+                process.ws_url = ws_url;
+                Ok(process)
+            }
+            Err(why) => {
+                process.kill_and_reap(timeout).await;
+                let tail: Vec<String> = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+                Err(EngineError::Launch(format!("{why}; stderr: {}", tail.join(" | "))))
+            }
+        }
+    }
+
+    pub(crate) fn pgid(&self) -> i32 {
+        self.pgid
+    }
+
+    /// Resolves with a description once the browser leader has exited (and been reaped).
+    pub(crate) fn exited(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut exit = self.exit.clone();
+        async move {
+            match exit.wait_for(Option::is_some).await {
+                Ok(v) => v.clone().unwrap_or_default(),
+                Err(_) => "reaper gone".to_owned(),
+            }
+        }
+    }
+
+    /// Waits up to `grace` for Chromium to exit by itself (after `Browser.close`).
+    pub(crate) async fn wait_exit(&self, grace: Duration) -> bool {
+        tokio::time::timeout(grace, self.exited()).await.is_ok()
+    }
+
+    /// SIGKILLs the whole group, waits for the leader to be reaped and until no member is left,
+    /// each bounded by `bound`. Safe to call more than once.
+    pub(crate) async fn kill_and_reap(&mut self, bound: Duration) {
+        kill_group(self.pgid);
+        if !self.wait_exit(bound).await {
+            tracing::error!(pgid = self.pgid, "Chromium did not die within {} ms of SIGKILL", bound.as_millis());
+        }
+        // Helpers reparented to init are reaped by init; wait until they are gone so a caller can
+        // rely on "no process of this run is left" when stop() returns.
+        let deadline = Instant::now() + bound;
+        while !group_members(self.pgid).is_empty() && Instant::now() < deadline {
+            kill_group(self.pgid);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = group_members(self.pgid);
+        if !left.is_empty() {
+            tracing::error!(pgid = self.pgid, ?left, "processes of the Chromium group outlived SIGKILL");
+        }
+    }
+}
+
+/// Owns the child: waits for it (which reaps it) and publishes how it ended.
+async fn reap(mut child: Child, exit: watch::Sender<Option<String>>) {
+    let how = match child.wait().await {
+        Ok(status) => format!("Chromium exited ({status})"),
+        Err(e) => format!("waiting for Chromium failed: {e}"),
+    };
+    tracing::debug!("{how}");
+    let _ = exit.send(Some(how));
+}
+
+/// SIGKILL to every process of group `pgid`. ESRCH (already gone) is fine.
+pub(crate) fn kill_group(pgid: i32) {
+    // Never signal group 0/1 or our own group: that would hit the sidecar itself.
+    // SAFETY: getpgrp has no preconditions and cannot fail.
+    let own = unsafe { libc::getpgrp() };
+    if pgid <= 1 || pgid == own {
+        return;
+    }
+    // SAFETY: killpg only sends a signal; a stale group id yields ESRCH, which we ignore.
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
+    }
+}
+
+/// Reads Chromium's stderr until it closes: hands the DevTools URL over once, logs every line at
+/// debug, and keeps the last lines for a launch error. Draining it also keeps Chromium from
+/// blocking on a full pipe.
+async fn read_stderr(stderr: ChildStderr, url_tx: oneshot::Sender<String>, tail: Arc<Mutex<VecDeque<String>>>) {
+    let mut url_tx = Some(url_tx);
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(target: "chromium", "{line}");
+        if let Some(rest) = line.split_once(DEVTOOLS_LINE).map(|(_, r)| r.trim()) {
+            if let Some(tx) = url_tx.take() {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == STDERR_TAIL {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+    }
+}
+
+/// One line of `/proc/PID/stat`: (pid, state, pgrp).
+fn proc_stat(pid: u32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and ')', so parse from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+fn all_pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// Live (not zombie) processes whose process group is `pgid`.
+pub fn group_members(pgid: i32) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| matches!(proc_stat(pid), Some((state, g)) if g == pgid && state != 'Z' && state != 'X'))
+        .collect()
+}
+
+/// Finds Chromium process groups whose `--user-data-dir` lies under one of `roots` (the runtime
+/// and sessions directories of this sidecar) and kills them: leftovers of a previous run that
+/// crashed or was killed with -9. Call once at boot, before any session starts. Waits up to
+/// `bound` for them to disappear; returns the group ids it killed.
+pub fn kill_orphans(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
+    let roots: Vec<PathBuf> = roots.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
+    // SAFETY: getpgrp has no preconditions and cannot fail.
+    let own = unsafe { libc::getpgrp() };
+    let mut groups = BTreeSet::new();
+    for pid in all_pids() {
+        let Some(dir) = user_data_dir_of(pid) else { continue };
+        if !roots.iter().any(|root| dir.starts_with(root)) {
+            continue;
+        }
+        if let Some((_, pgrp)) = proc_stat(pid) {
+            if pgrp > 1 && pgrp != own {
+                groups.insert(pgrp);
+            }
+        }
+    }
+    let deadline = Instant::now() + bound;
+    for &pgid in &groups {
+        tracing::warn!(pgid, "killing an orphaned Chromium process group from a previous run");
+        kill_group(pgid);
+    }
+    while groups.iter().any(|&g| !group_members(g).is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    groups.into_iter().collect()
+}
+
+/// The `--user-data-dir` of a Chromium process, if `pid` is one.
+fn user_data_dir_of(pid: u32) -> Option<PathBuf> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut args = cmdline.split(|&b| b == 0).map(String::from_utf8_lossy);
+    let exe = args.next()?;
+    if !exe.contains("chrom") {
+        return None;
+    }
+    let dir = args.find_map(|a| a.strip_prefix("--user-data-dir=").map(str::to_owned))?;
+    let dir = PathBuf::from(dir);
+    Some(dir.canonicalize().unwrap_or(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_in_its_own_group() {
+        // SAFETY: getpgrp has no preconditions.
+        let own = unsafe { libc::getpgrp() };
+        assert!(group_members(own).contains(&std::process::id()));
+    }
+
+    #[test]
+    fn kill_group_never_targets_our_own_group() {
+        // SAFETY: getpgrp has no preconditions.
+        kill_group(unsafe { libc::getpgrp() });
+        kill_group(0);
+        kill_group(1);
+    }
+}

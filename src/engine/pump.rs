@@ -1,0 +1,129 @@
+//! The event pump of one run: a task that turns what the page and the browser report (binding
+//! calls, `Inspector.targetCrashed`, probe failures, the bridge never becoming ready, the handler
+//! ending) into [`EngineEvent`]s on the session's channel. It ends with exactly one `BrowserGone`.
+
+use std::time::Duration;
+
+use chromiumoxide::cdp::browser_protocol::inspector::EventTargetCrashed;
+use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, EventBindingCalled};
+use chromiumoxide::listeners::EventStream;
+use chromiumoxide::Page;
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::bridge::{BridgeMsg, BINDING};
+use super::tracker::Tracker;
+use super::{process, EngineEvent};
+
+pub(crate) struct Pump {
+    pub page: Page,
+    pub pgid: i32,
+    pub events: mpsc::Sender<EngineEvent>,
+    pub bindings: EventStream<EventBindingCalled>,
+    pub crashes: EventStream<EventTargetCrashed>,
+    /// Fires with a reason when the CDP handler ends (the browser is gone).
+    pub gone: oneshot::Receiver<String>,
+    /// Resolves when the browser process exited.
+    pub exited: BoxFuture<'static, String>,
+    /// Turns true when stop() begins: from then on nothing may block on the session's channel.
+    pub stopping: watch::Receiver<bool>,
+    pub ready_timeout: Duration,
+    pub probe_interval: Option<Duration>,
+    pub cdp_timeout: Duration,
+}
+
+impl Pump {
+    pub(crate) async fn run(mut self) {
+        let mut tracker = Tracker::default();
+        let mut stop_rx = self.stopping.clone();
+        let mut ready_deadline = Some(Instant::now() + self.ready_timeout);
+        let mut unresponsive = false;
+        let probe_every = self.probe_interval.unwrap_or(Duration::from_secs(3600));
+        let mut probe_tick = tokio::time::interval_at(Instant::now() + probe_every, probe_every);
+        let reason = loop {
+            tokio::select! {
+                reason = &mut self.gone => break reason.unwrap_or_else(|_| "CDP handler dropped".into()),
+                reason = &mut self.exited => break reason,
+                _ = stop_requested(&mut stop_rx) => break "stopped".into(),
+                Some(call) = self.bindings.next() => {
+                    if call.name != BINDING {
+                        continue;
+                    }
+                    match serde_json::from_str::<BridgeMsg>(&call.payload) {
+                        Ok(msg) => {
+                            match msg {
+                                BridgeMsg::Boot if ready_deadline.is_none() => ready_deadline = Some(Instant::now() + self.ready_timeout),
+                                BridgeMsg::Ready { .. } => ready_deadline = None,
+                                _ => {}
+                            }
+                            for event in tracker.on_message(msg) {
+                                self.emit(event).await;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "unreadable message from the bridge glue"),
+                    }
+                }
+                Some(_) = self.crashes.next(), if !unresponsive => {
+                    unresponsive = true;
+                    self.emit(EngineEvent::PageUnresponsive { reason: "page crashed (Inspector.targetCrashed)".into() }).await;
+                }
+                _ = sleep_until(ready_deadline) => {
+                    ready_deadline = None;
+                    let after_ms = u64::try_from(self.ready_timeout.as_millis()).unwrap_or(u64::MAX);
+                    self.emit(EngineEvent::BridgeNotReady { after_ms }).await;
+                }
+                _ = probe_tick.tick(), if self.probe_interval.is_some() && !unresponsive => {
+                    if let Err(reason) = probe(&self.page, self.cdp_timeout).await {
+                        unresponsive = true;
+                        self.emit(EngineEvent::PageUnresponsive { reason }).await;
+                    }
+                }
+            }
+        };
+        let stopped = *self.stopping.borrow();
+        let reason = if stopped { "stopped".to_owned() } else { reason };
+        if !stopped {
+            // The browser died on its own: take its helpers down with it now rather than at stop().
+            process::kill_group(self.pgid);
+        }
+        // Never block here: during stop() the session's actor is busy awaiting us.
+        if self.events.try_send(EngineEvent::BrowserGone { reason: reason.clone() }).is_err() && !stopped {
+            let _ = tokio::time::timeout(self.cdp_timeout, self.events.send(EngineEvent::BrowserGone { reason })).await;
+        }
+    }
+
+    /// Sends one event, giving up if stop() begins while the session is not reading.
+    async fn emit(&mut self, event: EngineEvent) {
+        tracing::debug!(?event, "engine event");
+        tokio::select! {
+            _ = self.events.send(event) => {}
+            _ = stop_requested(&mut self.stopping) => {}
+        }
+    }
+
+}
+
+/// A trivial evaluation answered in time means the renderer's main thread is alive.
+async fn probe(page: &Page, timeout: Duration) -> Result<(), String> {
+    let eval = page.execute(EvaluateParams::new("typeof window.WPP"));
+    match tokio::time::timeout(timeout, eval).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("probe failed: {e}")),
+        Err(_) => Err(format!("page did not answer a probe within {} ms", timeout.as_millis())),
+    }
+}
+
+/// Resolves once stop() began (at once if it already has). The guard `wait_for` returns is not
+/// Send, so it is dropped here rather than held in a select.
+async fn stop_requested(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await.map(|_| ());
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,67 @@
+//! Errors of the sessions part, and their stable API codes.
+
+use actix_web::http::StatusCode;
+
+use super::lock::LockError;
+use super::profile::ProfileError;
+use super::record::RecordError;
+use crate::api::ApiError;
+use crate::engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session not found")]
+    NotFound,
+    #[error("a session with this id already exists in the workspace")]
+    Exists,
+    #[error("this sidecar already runs its maximum of {0} sessions")]
+    LimitReached(usize),
+    #[error("the session is {0}; a QR or pairing code is only available while it waits for a login (qr_required or pairing)")]
+    NotAwaitingLogin(&'static str),
+    #[error("the session is {0}; start it first")]
+    NotRunning(&'static str),
+    #[error("no QR right now: the session is {0}")]
+    NoQr(&'static str),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("the session did not answer within {0} ms")]
+    Timeout(u64),
+    #[error("the session is shutting down")]
+    Gone,
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("session files: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        use SessionError as S;
+        let msg = e.to_string();
+        match e {
+            S::NotFound => ApiError::not_found("SESSION_NOT_FOUND", msg),
+            S::Exists => ApiError::conflict("SESSION_EXISTS", msg),
+            S::LimitReached(_) => ApiError::conflict("SESSION_LIMIT_REACHED", msg),
+            S::NotAwaitingLogin(_) => ApiError::conflict("SESSION_NOT_AWAITING_LOGIN", msg),
+            S::NotRunning(_) => ApiError::conflict("SESSION_NOT_RUNNING", msg),
+            S::NoQr(_) => ApiError::not_found("QR_NOT_AVAILABLE", msg),
+            S::InvalidInput(_) => ApiError::bad_request("INVALID_REQUEST", msg),
+            S::Lock(LockError::Held(_)) => ApiError::conflict("SESSION_LOCKED", msg),
+            S::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "SESSION_TIMEOUT", msg),
+            S::Gone => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", msg),
+            S::Engine(EngineError::Bridge { code, message, .. }) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "WHATSAPP_ERROR",
+                format!("WhatsApp refused: {message}{}", code.map(|c| format!(" ({c})")).unwrap_or_default()),
+            ),
+            S::Engine(EngineError::Timeout { .. }) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "ENGINE_TIMEOUT", msg),
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The registry: session keys to handles, and nothing else. Creating, restoring and deleting
+//! sessions goes through here; everything about one session goes to its actor.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::time::timeout;
+
+use super::actor::{Actor, ActorParts, Command, Reply};
+use super::error::SessionError;
+use super::lock::SessionLock;
+use super::profile::ProfileStore;
+use super::record::{self, Desired, SessionRecord};
+use super::snapshot::{unix_ms, Snapshot};
+use super::SessionsConfig;
+use crate::engine::Engine;
+use crate::events::EventBus;
+use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
+
+/// Builds the engine for one session (Chromium in production and tests).
+pub type EngineFactory = Arc<dyn Fn(&SessionKey) -> Box<dyn Engine> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct SessionHandle {
+    commands: mpsc::Sender<Command>,
+    snapshot: watch::Receiver<Snapshot>,
+}
+
+/// What the host may set when it creates a session.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub start: bool,
+    pub callback_url: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct SessionManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sessions: DashMap<SessionKey, SessionHandle>,
+    config: Arc<SessionsConfig>,
+    sessions_root: PathBuf,
+    engines: EngineFactory,
+    profiles: Arc<dyn ProfileStore>,
+    bus: EventBus,
+    /// Serialises create/delete so the limit and "exists" checks cannot race.
+    membership: Mutex<()>,
+}
+
+impl SessionManager {
+    pub fn new(
+        config: SessionsConfig,
+        sessions_root: PathBuf,
+        engines: EngineFactory,
+        profiles: Arc<dyn ProfileStore>,
+        bus: EventBus,
+    ) -> Self {
+        let inner = Inner {
+            sessions: DashMap::new(),
+            config: Arc::new(config),
+            sessions_root,
+            engines,
+            profiles,
+            bus,
+            membership: Mutex::new(()),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    pub fn count_in(&self, workspace: &WorkspaceId) -> usize {
+        self.inner.sessions.iter().filter(|e| &e.key().workspace == workspace).count()
+    }
+
+    pub fn get(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
+        Ok(self.handle(key)?.snapshot.borrow().clone())
+    }
+
+    pub fn list(&self, workspace: &WorkspaceId) -> Vec<Snapshot> {
+        let mut all: Vec<Snapshot> = self
+            .inner
+            .sessions
+            .iter()
+            .filter(|e| &e.key().workspace == workspace)
+            .map(|e| e.value().snapshot.borrow().clone())
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Create a session: validated first, then its folder, lock and record, then its actor.
+    /// Any failure removes what was made, so nothing is half-created.
+    pub async fn create(&self, workspace: WorkspaceId, new: NewSession) -> Result<Snapshot, SessionError> {
+        let key = SessionKey::new(workspace, new.id.clone());
+        {
+            let _guard = self.inner.membership.lock().await;
+            if self.inner.sessions.contains_key(&key) {
+                return Err(SessionError::Exists);
+            }
+            if self.inner.sessions.len() >= self.inner.config.max_sessions {
+                return Err(SessionError::LimitReached(self.inner.config.max_sessions));
+            }
+            let dir = record::session_dir(&self.inner.sessions_root, &key);
+            if dir.join("session.toml").exists() {
+                // Files of a session this process does not run: another sidecar owns them.
+                return Err(SessionError::Exists);
+            }
+            let made = self.make_session(&key, &new);
+            if made.is_err() {
+                let _ = std::fs::remove_dir_all(&dir);
+                if let Some(ws_dir) = dir.parent() {
+                    let _ = std::fs::remove_dir(ws_dir);
+                }
+            }
+            let (record, lock) = made?;
+            self.spawn(record, lock);
+        }
+        if new.start {
+            self.call(&key, Command::Start).await?;
+        }
+        self.get(&key)
+    }
+
+    fn make_session(&self, key: &SessionKey, new: &NewSession) -> Result<(SessionRecord, SessionLock), SessionError> {
+        let dir = record::session_dir(&self.inner.sessions_root, key);
+        std::fs::create_dir_all(&dir)?;
+        let lock = SessionLock::acquire(&dir.join("lock"))?;
+        let record = SessionRecord {
+            workspace: key.workspace.clone(),
+            id: key.session.clone(),
+            desired: Desired::Stopped,
+            callback_url: new.callback_url.clone(),
+            metadata: new.metadata.clone(),
+            created_at_ms: unix_ms(SystemTime::now()),
+            halted: None,
+            phone: None,
+        };
+        record::save(&self.inner.sessions_root, &record)?;
+        Ok((record, lock))
+    }
+
+    fn spawn(&self, record: SessionRecord, lock: SessionLock) {
+        let key = record.key();
+        let parts = ActorParts {
+            record,
+            lock,
+            engine: (self.inner.engines)(&key),
+            profiles: self.inner.profiles.clone(),
+            bus: self.inner.bus.clone(),
+            config: self.inner.config.clone(),
+            sessions_root: self.inner.sessions_root.clone(),
+        };
+        let (actor, snapshot) = Actor::new(parts);
+        let (commands, rx) = mpsc::channel(16);
+        self.inner.sessions.insert(key.clone(), SessionHandle { commands, snapshot });
+        tokio::spawn(actor.run(rx));
+    }
+
+    /// Take over every session found on disk; start those that were running.
+    /// Returns the keys started. A session locked by another process is skipped and logged.
+    pub async fn restore(&self) -> Vec<SessionKey> {
+        let mut to_start = Vec::new();
+        for loaded in record::load_all(&self.inner.sessions_root) {
+            let record = match loaded {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping an unreadable session record");
+                    continue;
+                }
+            };
+            let key = record.key();
+            let lock_path = record::session_dir(&self.inner.sessions_root, &key).join("lock");
+            let lock = match SessionLock::acquire(&lock_path) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(session = %key, error = %e, "not restoring a session");
+                    continue;
+                }
+            };
+            let running = record.desired == Desired::Running;
+            self.spawn(record, lock);
+            if running && self.inner.config.restore_on_boot {
+                to_start.push(key);
+            }
+        }
+        tracing::info!(found = self.count(), starting = to_start.len(), "sessions restored from disk");
+        // Start one after another in the background: launching many browsers at once on a small
+        // machine makes every one of them slow.
+        let manager = self.clone();
+        let keys = to_start.clone();
+        tokio::spawn(async move {
+            for key in keys {
+                if let Err(e) = manager.call(&key, Command::Start).await {
+                    tracing::error!(session = %key, error = %e, "restoring session failed to start");
+                }
+            }
+        });
+        to_start
+    }
+
+    pub async fn start(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
+        self.call(key, Command::Start).await?;
+        self.get(key)
+    }
+
+    pub async fn stop(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
+        self.call(key, Command::Stop).await?;
+        self.get(key)
+    }
+
+    pub async fn restart(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
+        self.call(key, Command::Restart).await?;
+        self.get(key)
+    }
+
+    pub async fn logout(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
+        self.call(key, Command::Logout).await?;
+        self.get(key)
+    }
+
+    pub async fn pairing_code(&self, key: &SessionKey, phone: PhoneNumber) -> Result<String, SessionError> {
+        self.call(key, |r| Command::PairingCode(phone, r)).await
+    }
+
+    pub async fn screenshot(&self, key: &SessionKey) -> Result<Vec<u8>, SessionError> {
+        self.call(key, Command::Screenshot).await
+    }
+
+    /// Stop, unlink and remove a session. Deleting an unknown session is not an error.
+    pub async fn delete(&self, key: &SessionKey) -> Result<(), SessionError> {
+        let _guard = self.inner.membership.lock().await;
+        if !self.inner.sessions.contains_key(key) {
+            return Ok(());
+        }
+        let result = self.call(key, Command::Delete).await;
+        if !matches!(result, Err(SessionError::Timeout(_))) {
+            self.inner.sessions.remove(key);
+        }
+        result
+    }
+
+    /// Close every browser, persisting logins, within `deadline`.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let keys: Vec<SessionKey> = self.inner.sessions.iter().map(|e| e.key().clone()).collect();
+        let closing = keys.iter().map(|key| async move {
+            let (tx, rx) = oneshot::channel();
+            if let Ok(handle) = self.handle(key) {
+                if handle.commands.send(Command::Shutdown(tx)).await.is_ok() {
+                    let _ = rx.await;
+                }
+            }
+        });
+        if timeout(deadline, futures::future::join_all(closing)).await.is_err() {
+            tracing::error!("sessions did not all close within {:?}", deadline);
+        }
+        self.inner.sessions.clear();
+    }
+
+    /// A watch on a session's snapshot, for tests and streaming.
+    pub fn watch(&self, key: &SessionKey) -> Result<watch::Receiver<Snapshot>, SessionError> {
+        Ok(self.handle(key)?.snapshot)
+    }
+
+    fn handle(&self, key: &SessionKey) -> Result<SessionHandle, SessionError> {
+        self.inner.sessions.get(key).map(|h| h.value().clone()).ok_or(SessionError::NotFound)
+    }
+
+    async fn call<T>(&self, key: &SessionKey, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, SessionError> {
+        let handle = self.handle(key)?;
+        let (tx, rx) = oneshot::channel();
+        let wait = Duration::from_millis(self.inner.config.command_timeout_ms);
+        handle.commands.send(make(tx)).await.map_err(|_| SessionError::Gone)?;
+        match timeout(wait, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(SessionError::Gone),
+            Err(_) => Err(SessionError::Timeout(self.inner.config.command_timeout_ms)),
+        }
+    }
+}

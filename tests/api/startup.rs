@@ -1,0 +1,111 @@
+//! Startup rules: production refuses weak or exposed keys (naming the key), development makes
+//! its own key.
+
+use std::os::unix::fs::PermissionsExt;
+
+use reqwest::Method;
+use wa_sidecar::config::{KeyConfig, RunMode};
+use wa_sidecar::startup::Application;
+
+use crate::helpers::{init, spawn_app_in, test_settings, TestKey, TEST_KEY_B64};
+
+async fn production_error(
+    configure: impl FnOnce(&mut wa_sidecar::config::Settings, &std::path::Path),
+) -> String {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.mode = RunMode::production();
+    configure(&mut settings, dir.path());
+    match Application::build(settings).await {
+        Ok(_) => panic!("production started with a bad key"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn key_file(dir: &std::path::Path, contents: &str, mode: u32) -> std::path::PathBuf {
+    let path = dir.join("host.key");
+    std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn production_refuses_to_start_without_a_key() {
+    let err = production_error(|s, _| s.auth.keys.clear()).await;
+    assert!(err.contains("auth.keys: no HMAC key configured"), "{err}");
+}
+
+#[tokio::test]
+async fn production_refuses_a_short_key_and_names_it() {
+    let err = production_error(|s, _| {
+        s.auth.keys = vec![KeyConfig {
+            id: "host".into(),
+            secret: Some("c2hvcnQta2V5".into()),
+            workspaces: vec!["*".into()],
+            ..Default::default()
+        }]
+    })
+    .await;
+    assert!(err.contains("auth.keys[0].secret: key \"host\" is 9 bytes; use at least 32"), "{err}");
+}
+
+#[tokio::test]
+async fn production_refuses_a_world_readable_secret_file_and_names_it() {
+    let err = production_error(|s, dir| {
+        let path = key_file(dir, TEST_KEY_B64, 0o644);
+        s.auth.keys = vec![KeyConfig {
+            id: "host".into(),
+            secret_file: Some(path),
+            workspaces: vec!["*".into()],
+            ..Default::default()
+        }]
+    })
+    .await;
+    assert!(err.contains("auth.keys[0].secret_file: key \"host\": secret file"), "{err}");
+    assert!(err.contains("world-readable (mode 644)"), "{err}");
+}
+
+#[tokio::test]
+async fn production_starts_with_a_private_key_file() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let path = key_file(dir.path(), TEST_KEY_B64, 0o600);
+    let app = spawn_app_in(dir, move |s| {
+        s.mode = RunMode::production();
+        s.auth.keys = vec![KeyConfig {
+            id: "host".into(),
+            secret_file: Some(path),
+            workspaces: vec!["*".into()],
+            ..Default::default()
+        }];
+    })
+    .await;
+    let key = TestKey::new("host", TEST_KEY_B64);
+    assert_eq!(app.signed(Method::GET, "/v1/workspaces/acme").key(&key).send().await.status(), 200);
+}
+
+#[tokio::test]
+async fn development_generates_a_private_key_and_keeps_it_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let app = spawn_app_in(dir, |s| s.auth.keys.clear()).await;
+    let path = root.join("data").join("dev-hmac.key");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(root.join("data")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700, "the data dir is private");
+    let dev = TestKey::new("dev", std::fs::read_to_string(&path).unwrap().trim());
+    assert_eq!(dev.secret.len(), 32);
+    assert_eq!(app.signed(Method::GET, "/v1/workspaces/acme").key(&dev).send().await.status(), 200);
+
+    // A second start on the same data dir reuses the key instead of making a new one.
+    let mut settings = test_settings(&root);
+    settings.auth.keys.clear();
+    let again = Application::build(settings).await.unwrap();
+    drop(again);
+    assert_eq!(
+        TestKey::new("dev", std::fs::read_to_string(&path).unwrap().trim()).secret,
+        dev.secret
+    );
+}

@@ -1,0 +1,194 @@
+//! The engine against local pages (no simulator): bridge injection, process ownership, stale locks.
+
+use std::time::{Duration, Instant};
+
+use wa_sidecar::engine::process::group_members;
+use wa_sidecar::engine::{kill_orphans, Engine, EngineEvent};
+
+use crate::support::*;
+
+/// The real wa-js bundle, injected at document start into a blank local page: `WPP` exists and is
+/// not ready (no WhatsApp there), analytics is off, and nothing leaves localhost. Every request
+/// not addressed to 127.0.0.1 goes through the test's proxy and is logged; the page's own beacon
+/// to a non-local host afterwards proves that log would catch one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_bridge_defines_wpp_and_stays_local() {
+    if chromium_missing() {
+        return;
+    }
+    assert!(repo_bridge().is_file(), "run ops/fetch-bridge.sh first: {} is missing", repo_bridge().display());
+    let server = PageServer::start().await;
+    let mut config = test_config(server.url());
+    config.inject_bridge = true;
+    config.extra_args = vec![format!("proxy-server=http://127.0.0.1:{}", server.port)];
+    let mut t = TestEngine::new(config);
+    t.start().await.expect("start");
+
+    let report = eventually(Duration::from_secs(15), "the page's report", || server.reports().into_iter().next()).await;
+    assert_eq!(report["wpp"], "object", "{report}");
+    assert_eq!(report["isReady"], false, "{report}");
+    assert_eq!(report["version"], "4.6.0", "{report}");
+    assert_eq!(report["analyticsOff"], true, "{report}");
+    assert_eq!(report["webdriver"], false, "{report}");
+    let ua = report["ua"].as_str().unwrap();
+    assert!(ua.contains("Chrome/") && !ua.contains("Headless"), "{ua}");
+    assert_eq!(server.proxied(), Vec::<String>::new(), "requests left localhost");
+
+    let control = eventually(Duration::from_secs(10), "the control beacon at the proxy", || {
+        let p = server.proxied();
+        (!p.is_empty()).then_some(p)
+    })
+    .await;
+    assert!(control.iter().all(|l| l.contains("beacon-control.example")), "{control:?}");
+    t.engine.stop().await.unwrap();
+}
+
+/// Launch → the group has processes → stop → none left, the leader reaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_leaves_no_process_in_the_group() {
+    if chromium_missing() {
+        return;
+    }
+    let server = PageServer::start().await;
+    let mut t = TestEngine::new(test_config(server.url()));
+    t.start().await.expect("start");
+    let pgid = t.engine.pgid().expect("pgid while running");
+    // SAFETY: getpgrp has no preconditions.
+    assert_ne!(pgid, unsafe { libc::getpgrp() }, "Chromium must not share the test's group");
+    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next()).await;
+    assert!(group_members(pgid).len() >= 3, "browser, zygote, renderer…: {:?}", group_members(pgid));
+
+    let started = Instant::now();
+    t.engine.stop().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "graceful stop took {:?}", started.elapsed());
+    assert_eq!(group_members(pgid), Vec::<u32>::new());
+    assert_eq!(t.engine.pgid(), None);
+    let last = t.wait_for(Duration::from_secs(2), |e| matches!(e, EngineEvent::BrowserGone { .. })).await;
+    assert_eq!(last.last(), Some(&EngineEvent::BrowserGone { reason: "stopped".into() }));
+    t.engine.stop().await.expect("stop is idempotent");
+}
+
+/// The browser is SIGKILLed: the engine reports BrowserGone by itself, stop() cleans up the
+/// group, and a new start on the same profile (now holding stale Singleton files) works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_browser_is_reported_and_profile_relaunches() {
+    if chromium_missing() {
+        return;
+    }
+    let server = PageServer::start().await;
+    let mut t = TestEngine::new(test_config(server.url()));
+    t.start().await.expect("start");
+    let pgid = t.engine.pgid().unwrap();
+    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next()).await;
+    assert!(t.profile.join("SingletonLock").symlink_metadata().is_ok(), "Chromium holds its profile lock");
+
+    // SAFETY: kill only signals the browser leader we spawned.
+    unsafe { libc::kill(pgid, libc::SIGKILL) };
+    let seen = t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::BrowserGone { .. })).await;
+    assert!(matches!(seen.last(), Some(EngineEvent::BrowserGone { reason }) if reason != "stopped"), "{seen:?}");
+    t.engine.stop().await.unwrap();
+    assert_eq!(group_members(pgid), Vec::<u32>::new());
+    assert!(t.profile.join("SingletonLock").symlink_metadata().is_ok(), "a killed browser leaves its lock");
+
+    t.start().await.expect("relaunch on the same profile");
+    eventually(Duration::from_secs(15), "second page report", || (server.reports().len() >= 2).then_some(())).await;
+    let pgid2 = t.engine.pgid().unwrap();
+    t.engine.stop().await.unwrap();
+    assert_eq!(group_members(pgid2), Vec::<u32>::new());
+}
+
+/// A lock left by "another machine" (what a copied profile looks like) makes Chromium refuse the
+/// profile unless it is removed; the engine removes stale Singleton files before launch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_singleton_files_do_not_block_launch() {
+    if chromium_missing() {
+        return;
+    }
+    let server = PageServer::start().await;
+    let mut t = TestEngine::new(test_config(server.url()));
+    std::fs::create_dir_all(&t.profile).unwrap();
+    std::os::unix::fs::symlink("another-host-4242", t.profile.join("SingletonLock")).unwrap();
+    std::os::unix::fs::symlink("/tmp/nowhere/SingletonSocket", t.profile.join("SingletonSocket")).unwrap();
+    std::os::unix::fs::symlink("1234567890", t.profile.join("SingletonCookie")).unwrap();
+    std::fs::write(t.profile.join("DevToolsActivePort"), "1\n/devtools/browser/stale\n").unwrap();
+    t.start().await.expect("start despite stale locks");
+    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next()).await;
+    let lock = std::fs::read_link(t.profile.join("SingletonLock")).unwrap();
+    assert_ne!(lock.to_string_lossy(), "another-host-4242");
+    t.engine.stop().await.unwrap();
+}
+
+/// Browser.close is never answered (the browser is frozen with SIGSTOP): stop() still returns
+/// within its bounds and leaves no process. Then a page with no bridge: BridgeNotReady in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_browser_is_killed_and_missing_bridge_times_out() {
+    if chromium_missing() {
+        return;
+    }
+    let server = PageServer::start().await;
+    let mut config = test_config(server.url());
+    config.cdp_timeout_ms = 1_000;
+    config.close_grace_ms = 1_000;
+    config.ready_timeout_ms = 2_000;
+    let mut t = TestEngine::new(config);
+    let started = Instant::now();
+    t.start().await.expect("start");
+    let seen = t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::BridgeNotReady { .. })).await;
+    assert_eq!(seen.last(), Some(&EngineEvent::BridgeNotReady { after_ms: 2_000 }));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(2_000) && waited < Duration::from_secs(8), "{waited:?}");
+
+    let pgid = t.engine.pgid().unwrap();
+    // SAFETY: signals only the browser leader we spawned.
+    unsafe { libc::kill(pgid, libc::SIGSTOP) };
+    let stopping = Instant::now();
+    t.engine.stop().await.unwrap();
+    let took = stopping.elapsed();
+    // close (1 s) + grace (1 s) + kill/reap, well under the 3 × bound ceiling.
+    assert!(took >= Duration::from_millis(1_000) && took < Duration::from_secs(5), "stop took {took:?}");
+    assert_eq!(group_members(pgid), Vec::<u32>::new());
+}
+
+/// A Chromium left running by a "crashed" sidecar (spawned here outside any engine, in its own
+/// group, with a profile under our root) is found and killed; one outside the root is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_under_our_roots_are_killed() {
+    if chromium_missing() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let spawn = |dir: &std::path::Path| {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(CHROMIUM)
+            .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0"])
+            .arg(format!("--user-data-dir={}", dir.display()))
+            .arg("about:blank")
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let mut orphan = spawn(&root.path().join("acme/s1"));
+    let mut bystander = spawn(&elsewhere.path().join("p"));
+    struct Reap<'a>(&'a mut std::process::Child, &'a mut std::process::Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            for c in [&mut *self.0, &mut *self.1] {
+                // SAFETY: signals only groups this test spawned.
+                unsafe { libc::killpg(c.id() as i32, libc::SIGKILL) };
+                let _ = c.wait();
+            }
+        }
+    }
+    let (opid, bpid) = (orphan.id() as i32, bystander.id() as i32);
+    let _reap = Reap(&mut orphan, &mut bystander);
+    eventually(Duration::from_secs(10), "both browsers up", || {
+        (group_members(opid).len() > 1 && group_members(bpid).len() > 1).then_some(())
+    })
+    .await;
+    let killed = kill_orphans(&[root.path().to_path_buf()], Duration::from_secs(5));
+    assert_eq!(killed, vec![opid]);
+    assert!(group_members(opid).is_empty() || group_members(opid) == vec![opid as u32], "only the unreaped leader may remain");
+    assert!(group_members(bpid).len() > 1, "a browser outside our roots is left alone");
+}
