@@ -1,15 +1,242 @@
 //! The `[callbacks]` section of the configuration. Owned by this module; `crate::config` only nests it.
+//!
+//! Secrets never live in committed config: give them through `SIDECAR__CALLBACKS__SECRETS`
+//! (space- or comma-separated) or `callbacks.secrets_file` (one per line). The first secret is the
+//! current one; the others are kept only while the host rotates keys.
 
-use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::endpoint;
+use super::sign::{Secret, SecretError};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct CallbacksConfig {}
+pub struct CallbacksConfig {
+    /// The host's webhook endpoint for every session without its own `callback_url`. Empty: none,
+    /// and events wait in the outbox until an endpoint exists.
+    pub url: String,
+    /// `whsec_…` secrets; one `v1` signature each. A list, or one string separated by spaces or commas.
+    #[serde(deserialize_with = "string_or_list")]
+    pub secrets: Vec<String>,
+    /// A file holding more secrets, one per line (`#` comments and blank lines ignored).
+    pub secrets_file: Option<PathBuf>,
+    /// Also send spatie's `Signature` header: hex HMAC-SHA256 of the body keyed with the first
+    /// secret's full `whsec_…` text, so `spatie/laravel-webhook-client` verifies it as is.
+    pub spatie_signature: bool,
+    /// Whole-request timeout of one delivery attempt.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Deliveries in flight at once (each session still sends one at a time).
+    pub workers: usize,
+    /// Delay before each retry, after the first attempt; attempts = 1 + its length. Standard
+    /// Webhooks ladder by default (about 3 days).
+    #[serde(with = "duration_list")]
+    pub retry_schedule: Vec<Duration>,
+    /// ± share of each scheduled delay chosen at random, so a recovering host is not stampeded.
+    pub jitter: f64,
+    /// A receiver's `Retry-After` replaces the scheduled delay, clamped to these bounds.
+    #[serde(with = "humantime_serde")]
+    pub retry_after_min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_after_max: Duration,
+    /// Longest time the dispatcher sleeps without being woken (a safety net, not a poll rate).
+    #[serde(with = "humantime_serde")]
+    pub idle_wakeup: Duration,
+    /// How long shutdown waits for deliveries in flight before leaving them to the next start.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for CallbacksConfig {
+    fn default() -> Self {
+        let mins = |m: u64| Duration::from_secs(m * 60);
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        Self {
+            url: String::new(),
+            secrets: Vec::new(),
+            secrets_file: None,
+            spatie_signature: false,
+            timeout: Duration::from_secs(15),
+            workers: 8,
+            retry_schedule: vec![
+                Duration::from_secs(5),
+                mins(5),
+                mins(30),
+                hours(2),
+                hours(5),
+                hours(10),
+                hours(14),
+                hours(20),
+                hours(24),
+            ],
+            jitter: 0.2,
+            retry_after_min: Duration::from_secs(1),
+            retry_after_max: hours(1),
+            idle_wakeup: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the callbacks configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("callbacks.secrets_file {path}: {source}")]
+    SecretsFile { path: PathBuf, source: std::io::Error },
+    #[error("callbacks.secrets: {0}")]
+    Secret(#[from] SecretError),
+    #[error("callbacks.url: {0}")]
+    Url(#[from] endpoint::InvalidEndpoint),
+}
 
 impl CallbacksConfig {
     /// Problems as (key under `callbacks.`, what is wrong). Empty means valid.
     /// `production` is true when SIDECAR_ENV=production.
-    pub fn validate(&self, _production: bool) -> Vec<(String, String)> {
-        Vec::new()
+    pub fn validate(&self, production: bool) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut bad = |key: &str, problem: String| problems.push((key.to_owned(), problem));
+        if !self.url.is_empty() {
+            if let Err(e) = endpoint::parse(&self.url) {
+                bad("url", e.to_string());
+            }
+        }
+        match self.load_secrets() {
+            Err(ConfigError::SecretsFile { source, .. }) => bad("secrets_file", source.to_string()),
+            Err(e) => bad("secrets", e.to_string()),
+            Ok(s) if s.is_empty() && production => {
+                bad("secrets", "at least one whsec_ secret is required in production".into())
+            }
+            Ok(_) => {}
+        }
+        if self.workers == 0 || self.workers > 1024 {
+            bad("workers", "must be between 1 and 1024".into());
+        }
+        if self.timeout.is_zero() {
+            bad("timeout", "must be greater than zero".into());
+        }
+        if !(0.0..=0.5).contains(&self.jitter) {
+            bad("jitter", "must be between 0.0 and 0.5".into());
+        }
+        if self.retry_after_min > self.retry_after_max {
+            bad("retry_after_min", "must not exceed retry_after_max".into());
+        }
+        if self.idle_wakeup.is_zero() {
+            bad("idle_wakeup", "must be greater than zero".into());
+        }
+        problems
+    }
+
+    /// Every configured secret, decoded: `secrets` first, then `secrets_file`.
+    pub fn load_secrets(&self) -> Result<Vec<Secret>, ConfigError> {
+        let mut texts = self.secrets.clone();
+        if let Some(path) = &self.secrets_file {
+            let content = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::SecretsFile { path: path.clone(), source })?;
+            texts.extend(
+                content
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+        Ok(texts.iter().map(|t| Secret::parse(t)).collect::<Result<_, _>>()?)
+    }
+
+    /// Total attempts per event: the first one plus one per schedule step.
+    pub fn max_attempts(&self) -> u32 {
+        u32::try_from(self.retry_schedule.len()).unwrap_or(u32::MAX - 1) + 1
+    }
+}
+
+/// `secrets` from TOML is a list; from the environment it is one string.
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// `["5s", "5m"]` in TOML, or `"5s 5m"` / `"5s,5m"` from the environment.
+mod duration_list {
+    use std::time::Duration;
+
+    use humantime_serde::Serde;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|d| Serde::from(*d)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<Serde<Duration>>),
+        }
+        match OneOrMany::deserialize(d)? {
+            OneOrMany::Many(v) => Ok(v.into_iter().map(Serde::into_inner).collect()),
+            OneOrMany::One(s) => s
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+                .map(|p| humantime_serde::re::humantime::parse_duration(p).map_err(serde::de::Error::custom))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_outside_production_and_ask_for_a_secret_in_it() {
+        let cfg = CallbacksConfig::default();
+        assert!(cfg.validate(false).is_empty());
+        let problems = cfg.validate(true);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "secrets");
+        assert_eq!(cfg.max_attempts(), 10);
+    }
+
+    #[test]
+    fn secrets_come_from_one_string_or_a_list_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secrets");
+        std::fs::write(&file, "# rotated in\nwhsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n\n").unwrap();
+        let cfg: CallbacksConfig = toml::from_str(&format!(
+            "secrets = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD, whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\n\
+             secrets_file = {file:?}\nurl = \"https://host.test/hook\"\nretry_schedule = [\"5ms\"]"
+        ))
+        .unwrap();
+        assert_eq!(cfg.load_secrets().unwrap().len(), 3);
+        assert!(cfg.validate(true).is_empty());
+        assert_eq!(cfg.max_attempts(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_named_by_key() {
+        let cfg = CallbacksConfig {
+            url: "ftp://user:pw@host/x".into(),
+            secrets: vec!["not-a-secret".into()],
+            workers: 0,
+            ..Default::default()
+        };
+        let keys: Vec<String> = cfg.validate(false).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["url", "secrets", "workers"]);
     }
 }

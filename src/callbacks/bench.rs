@@ -1,0 +1,195 @@
+//! `wa-sidecar bench callbacks`: events per second delivered to a local receiver with durable
+//! (fsynced) commits, and enqueue → receipt latency percentiles. The CLI or `benches/callbacks.rs`
+//! calls [`run`]; nothing here runs in the service.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::{CallbacksConfig, Outbox, OutboxError};
+use crate::events::kind;
+use crate::ids::{SessionId, SessionKey, WorkspaceId};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub events: usize,
+    pub sessions: usize,
+    pub workers: usize,
+    /// Events per second offered; `None`: as fast as commits allow.
+    pub rate: Option<f64>,
+    /// Where the database goes; a temp dir when `None`.
+    pub dir: Option<PathBuf>,
+    /// Give up waiting for deliveries after this long.
+    pub deadline: Duration,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self { events: 5000, sessions: 50, workers: 8, rate: None, dir: None, deadline: Duration::from_secs(300) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error("bench I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("only {delivered} of {events} events arrived within the deadline")]
+    Incomplete { delivered: usize, events: usize },
+    #[error("bench producer failed: {0}")]
+    Producer(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub options: BenchOptions,
+    pub enqueue_per_sec: f64,
+    pub delivered_per_sec: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = &self.options;
+        let rate = o.rate.map_or("max".to_owned(), |r| format!("{r:.0}/s"));
+        writeln!(f, "callbacks bench: {} events, {} sessions, {} workers, offered rate {rate}", o.events, o.sessions, o.workers)?;
+        writeln!(f, "  enqueue (durable commit):  {:>9.0} events/s", self.enqueue_per_sec)?;
+        writeln!(f, "  delivered (2xx received):  {:>9.0} events/s", self.delivered_per_sec)?;
+        write!(f, "  enqueue -> delivery latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", ms(self.p50), ms(self.p99), ms(self.max))
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Run the bench on the current tokio runtime.
+pub async fn run(options: BenchOptions) -> Result<BenchReport, BenchError> {
+    let (url, mut arrivals) = receiver().await?;
+    let temp = options.dir.is_none().then(|| std::env::temp_dir().join(format!("wa-sidecar-bench-{}", uuid::Uuid::now_v7())));
+    let dir = options.dir.clone().or_else(|| temp.clone()).unwrap_or_default();
+    let result = measure(options, url, &mut arrivals, &dir).await;
+    if let Some(temp) = temp {
+        let _ = std::fs::remove_dir_all(temp);
+    }
+    result
+}
+
+async fn measure(
+    options: BenchOptions,
+    url: String,
+    arrivals: &mut mpsc::UnboundedReceiver<(String, Instant)>,
+    dir: &std::path::Path,
+) -> Result<BenchReport, BenchError> {
+    let cfg = CallbacksConfig {
+        url,
+        secrets: vec![format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()))],
+        workers: options.workers,
+        ..CallbacksConfig::default()
+    };
+    let outbox = Outbox::open(&cfg, &crate::db::path_in(dir))?;
+    outbox.start();
+    let enqueued: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let started = Instant::now();
+    let producer = tokio::task::spawn_blocking({
+        let (outbox, enqueued, options) = (outbox.clone(), enqueued.clone(), options.clone());
+        move || produce(&outbox, &enqueued, &options)
+    });
+    let mut received = HashMap::new();
+    let waiting = async {
+        while received.len() < options.events {
+            let Some((id, at)) = arrivals.recv().await else { break };
+            received.entry(id).or_insert(at);
+        }
+    };
+    let _ = tokio::time::timeout(options.deadline, waiting).await;
+    let delivered_in = started.elapsed();
+    let enqueue_time = producer.await.map_err(|e| BenchError::Producer(e.to_string()))??;
+    outbox.shutdown();
+    if received.len() < options.events {
+        return Err(BenchError::Incomplete { delivered: received.len(), events: options.events });
+    }
+    let sent = enqueued.lock().unwrap_or_else(|p| p.into_inner());
+    let mut latencies: Vec<Duration> = received.iter().filter_map(|(id, at)| Some(at.saturating_duration_since(*sent.get(id)?))).collect();
+    latencies.sort();
+    let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    Ok(BenchReport {
+        enqueue_per_sec: options.events as f64 / enqueue_time.as_secs_f64(),
+        delivered_per_sec: options.events as f64 / delivered_in.as_secs_f64(),
+        p50: pick(0.5),
+        p99: pick(0.99),
+        max: pick(1.0),
+        options,
+    })
+}
+
+/// Enqueue every event (round-robin over sessions, paced when a rate is set); returns the time taken.
+fn produce(outbox: &Outbox, enqueued: &Mutex<HashMap<String, Instant>>, o: &BenchOptions) -> Result<Duration, BenchError> {
+    let workspace = WorkspaceId::parse("bench").map_err(|e| BenchError::Producer(e.to_string()))?;
+    let keys: Vec<SessionKey> = (0..o.sessions.max(1))
+        .map(|i| SessionId::parse(&format!("s{i}")).map(|s| SessionKey::new(workspace.clone(), s)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| BenchError::Producer(e.to_string()))?;
+    let start = Instant::now();
+    for n in 0..o.events {
+        if let Some(rate) = o.rate {
+            let due = start + Duration::from_secs_f64(n as f64 / rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+        let data = serde_json::json!({ "status": "connected", "n": n });
+        let at = Instant::now();
+        let queued = outbox.enqueue(kind::SESSION_STATUS, &keys[n % keys.len()], &data, SystemTime::now())?;
+        enqueued.lock().unwrap_or_else(|p| p.into_inner()).insert(queued.id, at);
+    }
+    Ok(start.elapsed())
+}
+
+/// A minimal keep-alive HTTP/1.1 receiver answering 204 and reporting (webhook-id, arrival).
+async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<(String, Instant)>), BenchError> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/bench", listener.local_addr()?);
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, tx.clone()));
+        }
+    });
+    Ok((url, rx))
+}
+
+async fn serve(stream: TcpStream, tx: mpsc::UnboundedSender<(String, Instant)>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if read.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let (mut len, mut id) = (0usize, String::new());
+        loop {
+            line.clear();
+            read.read_line(&mut line).await?;
+            let Some((k, v)) = line.trim_end().split_once(':') else { break };
+            match k.trim().to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().unwrap_or(0),
+                "webhook-id" => id = v.trim().to_owned(),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; len];
+        read.read_exact(&mut body).await?;
+        let _ = tx.send((id, Instant::now()));
+        write.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await?;
+    }
+}

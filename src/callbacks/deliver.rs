@@ -1,0 +1,108 @@
+//! One delivery attempt: sign the stored body, POST it, report what happened. No redirects are
+//! followed (a 3xx is a failed attempt, per Standard Webhooks); the whole attempt has a timeout.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+
+use super::policy::parse_retry_after;
+use super::sign::Signer;
+
+pub const USER_AGENT_VALUE: &str = concat!("wa-sidecar/", env!("CARGO_PKG_VERSION"));
+
+/// Keep this much of a failing response body for the attempt log.
+const ERROR_BODY_LIMIT: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// What one attempt produced.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub status: Option<u16>,
+    /// Transport error, or the start of a non-2xx body.
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub duration: Duration,
+}
+
+pub struct Deliverer {
+    client: reqwest::Client,
+    signer: Signer,
+}
+
+impl Deliverer {
+    pub fn new(signer: Signer, timeout: Duration) -> Result<Self, ClientError> {
+        // Tolerates a provider installed earlier by another part of the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { client, signer })
+    }
+
+    pub async fn attempt(&self, url: &str, id: &str, body: &str) -> AttemptOutcome {
+        let started = Instant::now();
+        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let mut request = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string());
+        let signature = self.signer.webhook_signature(id, timestamp, body.as_bytes());
+        if !signature.is_empty() {
+            request = request.header("webhook-signature", signature);
+        }
+        if let Some(spatie) = self.signer.spatie_signature(body.as_bytes()) {
+            request = request.header("Signature", spatie);
+        }
+        let (status, error, retry_after) = match request.body(body.to_owned()).send().await {
+            Ok(response) => read_response(response).await,
+            Err(e) => (None, Some(describe(&e)), None),
+        };
+        AttemptOutcome { status, error, retry_after, duration: started.elapsed() }
+    }
+}
+
+async fn read_response(mut response: reqwest::Response) -> (Option<u16>, Option<String>, Option<Duration>) {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    if status.is_success() {
+        return (Some(status.as_u16()), None, None);
+    }
+    let mut kept = Vec::new();
+    while kept.len() < ERROR_BODY_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    kept.truncate(ERROR_BODY_LIMIT);
+    let text = String::from_utf8_lossy(&kept).trim().to_owned();
+    let error = format!("HTTP {}{}", status.as_u16(), if text.is_empty() { String::new() } else { format!(": {text}") });
+    (Some(status.as_u16()), Some(error), retry_after)
+}
+
+/// The error and its causes on one line ("error sending request: connection refused").
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() { "timed out: " } else { "" };
+    let mut out = format!("{kind}{e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

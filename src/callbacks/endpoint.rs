@@ -1,0 +1,66 @@
+//! Webhook endpoint URLs: the only shape we will POST to. Checked at config load and at session
+//! create, so a bad URL is a 400 or a start-up error, never a delivery failure days later.
+
+use url::Url;
+
+/// Why a callback URL was refused; the API maps it to `INVALID_CALLBACK_URL`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEndpoint {
+    #[error("callback URL {0:?} is not a valid absolute URL")]
+    Unparsable(String),
+    #[error("callback URL must use http or https, not {0:?}")]
+    Scheme(String),
+    #[error("callback URL must not carry a user name or password; callbacks are authenticated by their signature")]
+    Credentials,
+    #[error("callback URL must name a host")]
+    NoHost,
+    #[error("callback URL must not carry a #fragment")]
+    Fragment,
+}
+
+/// Parse and check a callback URL: http or https, a host, no credentials, no fragment.
+pub fn parse(raw: &str) -> Result<Url, InvalidEndpoint> {
+    let url = Url::parse(raw.trim())
+        .map_err(|_| InvalidEndpoint::Unparsable(raw.chars().take(200).collect()))?;
+    check(&url)?;
+    Ok(url)
+}
+
+/// The same checks for a URL parsed elsewhere.
+pub fn check(url: &Url) -> Result<(), InvalidEndpoint> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(InvalidEndpoint::Scheme(url.scheme().to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InvalidEndpoint::Credentials);
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(InvalidEndpoint::NoHost);
+    }
+    if url.fragment().is_some() {
+        return Err(InvalidEndpoint::Fragment);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_http_and_https() {
+        for ok in ["https://host.test/hooks/wa", "http://127.0.0.1:8080/cb?x=1"] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_other_schemes_credentials_and_fragments() {
+        assert_eq!(parse("ftp://h/x"), Err(InvalidEndpoint::Scheme("ftp".into())));
+        assert_eq!(parse("https://u:p@h/x"), Err(InvalidEndpoint::Credentials));
+        assert_eq!(parse("https://u@h/x"), Err(InvalidEndpoint::Credentials));
+        assert_eq!(parse("https://h/x#y"), Err(InvalidEndpoint::Fragment));
+        assert!(matches!(parse("/relative"), Err(InvalidEndpoint::Unparsable(_))));
+        assert!(matches!(parse("file:///etc/passwd"), Err(InvalidEndpoint::Scheme(_))));
+    }
+}

@@ -1,0 +1,253 @@
+//! The outbox handle: commits events, answers the API, and owns the delivery task's lifecycle.
+//!
+//! Durability contract: [`Outbox::enqueue`] (and so [`EventSink::accept`]) returns only after the
+//! event's row is committed with a full fsync. A row leaves the outbox only after a 2xx or when
+//! it moves to dead letters in the same transaction.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::registry::Registry;
+use rusqlite::Connection;
+use serde::Serialize;
+use tokio::sync::Notify;
+use url::Url;
+
+use super::config::CallbacksConfig;
+use super::dead::{self, DeadFilter, DeadPage};
+use super::deliver::Deliverer;
+use super::error::OutboxError;
+use super::metrics::Metrics;
+use super::policy::RetryPolicy;
+use super::sign::Signer;
+use super::store::{self, Counts, DisabledEndpoint, NewEvent};
+use super::{endpoint, worker};
+use crate::events::{Event, EventSink, kind};
+use crate::ids::SessionKey;
+
+/// The `type` of the event `POST /v1/callbacks/test` sends.
+pub const CALLBACK_TEST: &str = "callback.test";
+
+#[derive(Clone)]
+pub struct Outbox {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    conn: Mutex<Connection>,
+    pub(super) global_url: Option<String>,
+    pub(super) policy: RetryPolicy,
+    pub(super) workers: usize,
+    pub(super) idle_wakeup: Duration,
+    pub(super) shutdown_timeout: Duration,
+    pub(super) deliverer: Deliverer,
+    pub(super) metrics: Metrics,
+    /// Rouses the dispatcher: new event, finished attempt, endpoint change, shutdown.
+    pub(super) wake: Notify,
+    pub(super) stopping: AtomicBool,
+    started: AtomicBool,
+}
+
+/// What was committed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Enqueued {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub workspace: String,
+    pub session: String,
+    /// RFC 3339.
+    pub timestamp: String,
+}
+
+/// `GET /v1/callbacks/stats`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub delivered_since_start: u64,
+    pub retried_since_start: u64,
+    pub dead_since_start: u64,
+    pub disabled_endpoints: Vec<DisabledEndpoint>,
+    /// `callbacks.url`, if any.
+    pub default_endpoint: Option<String>,
+}
+
+/// The callback body. Field order is the documented one.
+#[derive(Serialize)]
+struct Body<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    timestamp: &'a str,
+    workspace: &'a str,
+    session: &'a str,
+    data: &'a serde_json::Value,
+}
+
+impl Outbox {
+    /// Open the database at `db_path`, load secrets, and make earlier claims claimable again.
+    /// Nothing is sent until [`Outbox::start`].
+    pub fn open(cfg: &CallbacksConfig, db_path: &Path) -> Result<Self, OutboxError> {
+        let global_url = match cfg.url.trim() {
+            "" => None,
+            url => Some(endpoint::parse(url)?.to_string()),
+        };
+        let signer = Signer::new(cfg.load_secrets()?, cfg.spatie_signature);
+        let conn = crate::db::open(db_path)?;
+        let released = store::release_all(&conn)?;
+        if released > 0 {
+            tracing::info!(released, "callbacks claimed by the previous run are queued again");
+        }
+        let metrics = Metrics::default();
+        let counts = store::counts(&conn)?;
+        metrics.queued.set(counts.queued);
+        metrics.disabled_endpoints.set(store::disabled_endpoints(&conn)?.len() as i64);
+        let inner = Inner {
+            conn: Mutex::new(conn),
+            global_url,
+            policy: RetryPolicy {
+                schedule: cfg.retry_schedule.clone(),
+                jitter: cfg.jitter,
+                retry_after_min: cfg.retry_after_min,
+                retry_after_max: cfg.retry_after_max,
+            },
+            workers: cfg.workers.max(1),
+            idle_wakeup: cfg.idle_wakeup,
+            shutdown_timeout: cfg.shutdown_timeout,
+            deliverer: Deliverer::new(signer, cfg.timeout)?,
+            metrics,
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Start delivering on the current tokio runtime. Calling it again does nothing.
+    pub fn start(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if self.inner.started.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(tokio::spawn(worker::dispatch(self.inner.clone())))
+    }
+
+    /// Stop claiming, wait up to `shutdown_timeout` for attempts in flight. Whatever is still in
+    /// flight is sent again at the next start (same `webhook-id`).
+    pub fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_one();
+    }
+
+    /// Commit one event; returns after the commit. A `session.qr` replaces the session's older
+    /// undelivered QR events that are not in flight.
+    pub fn enqueue(&self, kind: &str, key: &SessionKey, data: &serde_json::Value, at: SystemTime) -> Result<Enqueued, OutboxError> {
+        let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+        let timestamp = humantime::format_rfc3339_millis(at).to_string();
+        let (workspace, session) = (key.workspace.as_str(), key.session.as_str());
+        let body = serde_json::to_string(&Body { id: &id, kind, timestamp: &timestamp, workspace, session, data })?;
+        let ev = NewEvent { id: &id, kind, workspace, session, body: &body, now: now_ms() };
+        let dropped = store::insert(&mut self.inner.lock(), &ev, kind == kind::SESSION_QR)?;
+        let m = &self.inner.metrics;
+        m.queued.inc();
+        if dropped > 0 {
+            m.queued.dec_by(dropped as i64);
+            m.superseded.inc_by(dropped as u64);
+        }
+        self.inner.wake.notify_one();
+        Ok(Enqueued { id, kind: kind.to_owned(), workspace: workspace.to_owned(), session: session.to_owned(), timestamp })
+    }
+
+    /// Set (or with `None`, remove) a session's own endpoint, persisted. Call at session create.
+    pub fn set_session_endpoint(&self, key: &SessionKey, url: Option<&Url>) -> Result<(), OutboxError> {
+        if let Some(url) = url {
+            endpoint::check(url)?;
+        }
+        let conn = self.inner.lock();
+        store::set_session_endpoint(&conn, key.workspace.as_str(), key.session.as_str(), url.map(Url::as_str))?;
+        drop(conn);
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// The endpoint this session's events go to: its own, else `callbacks.url`.
+    pub fn endpoint_for(&self, key: &SessionKey) -> Result<Option<String>, OutboxError> {
+        let own = store::session_endpoint(&self.inner.lock(), key.workspace.as_str(), key.session.as_str())?;
+        Ok(own.or_else(|| self.inner.global_url.clone()))
+    }
+
+    /// Re-enable one endpoint (or all with `None`); their queued events go out again.
+    pub fn enable_endpoints(&self, url: Option<&str>) -> Result<Vec<String>, OutboxError> {
+        let enabled = store::enable(&mut self.inner.lock(), url)?;
+        self.inner.metrics.disabled_endpoints.dec_by(enabled.len() as i64);
+        for url in &enabled {
+            tracing::info!(%url, "callback endpoint enabled again");
+        }
+        self.inner.wake.notify_one();
+        Ok(enabled)
+    }
+
+    pub fn dead_letters(&self, filter: &DeadFilter) -> Result<DeadPage, OutboxError> {
+        Ok(dead::page(&self.inner.lock(), filter)?)
+    }
+
+    /// Queue a dead letter again, same `id`, at the end of its session's queue.
+    pub fn redeliver(&self, id: &str) -> Result<(), OutboxError> {
+        if !store::redeliver(&mut self.inner.lock(), id, now_ms())? {
+            return Err(OutboxError::DeadLetterNotFound(id.chars().take(80).collect()));
+        }
+        self.inner.metrics.queued.inc();
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Result<Stats, OutboxError> {
+        let conn = self.inner.lock();
+        let m = &self.inner.metrics;
+        Ok(Stats {
+            counts: store::counts(&conn)?,
+            delivered_since_start: m.delivered.get(),
+            retried_since_start: m.retried.get(),
+            dead_since_start: m.dead.get(),
+            disabled_endpoints: store::disabled_endpoints(&conn)?,
+            default_endpoint: self.inner.global_url.clone(),
+        })
+    }
+
+    /// Add the `callbacks_…` metrics to the process registry.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.inner.metrics.register(registry);
+    }
+}
+
+impl Inner {
+    /// The connection. A panic while it was held leaves no open transaction (rusqlite rolls back
+    /// on drop), so a poisoned lock is still safe to use.
+    pub(super) fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Run a statement off the async threads.
+    pub(super) async fn db<T, F>(self: &Arc<Self>, f: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let inner = self.clone();
+        let run = move || f(&mut inner.lock());
+        Ok(tokio::task::spawn_blocking(run).await.map_err(|e| OutboxError::Task(e.to_string()))??)
+    }
+}
+
+impl EventSink for Outbox {
+    fn accept(&self, event: &Event) -> anyhow::Result<()> {
+        self.enqueue(event.kind, &event.key, &event.data, event.at)?;
+        Ok(())
+    }
+}
+
+pub(super) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

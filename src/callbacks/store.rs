@@ -1,0 +1,260 @@
+//! Every SQL statement of the outbox. Plain functions over a [`Connection`]; the caller owns
+//! locking and runs them off the async threads. Times are Unix milliseconds.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+pub type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+/// An event as committed by `accept`.
+pub struct NewEvent<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub workspace: &'a str,
+    pub session: &'a str,
+    pub body: &'a str,
+    pub now: i64,
+}
+
+/// A session's head event, claimed for one attempt, with the endpoint it goes to.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub body: String,
+    pub enqueued_at: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub url: String,
+}
+
+/// One attempt as kept in the attempt log and shown with dead letters.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct AttemptRecord {
+    /// RFC 3339.
+    pub at: String,
+    pub url: String,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// Commit an event. A `session.qr` first drops the session's undelivered QR events that are not
+/// in flight; returns how many were dropped.
+pub fn insert(conn: &mut Connection, ev: &NewEvent<'_>, supersede: bool) -> Result<usize> {
+    let tx = conn.transaction()?;
+    let dropped = if supersede {
+        tx.execute(
+            "DELETE FROM callback_outbox WHERE workspace = ?1 AND session = ?2 AND type = ?3 AND in_flight = 0",
+            params![ev.workspace, ev.session, ev.kind],
+        )?
+    } else {
+        0
+    };
+    tx.execute(
+        "INSERT INTO callback_outbox (id, type, workspace, session, body, enqueued_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![ev.id, ev.kind, ev.workspace, ev.session, ev.body, ev.now],
+    )?;
+    tx.commit()?;
+    Ok(dropped)
+}
+
+/// Heads of sessions whose endpoint is known and enabled. `?1` is the global URL (or NULL).
+const ELIGIBLE_HEADS: &str = "
+    FROM callback_outbox o
+    LEFT JOIN callback_session_endpoints e ON e.workspace = o.workspace AND e.session = o.session
+    WHERE o.seq IN (SELECT MIN(seq) FROM callback_outbox GROUP BY workspace, session)
+      AND o.in_flight = 0
+      AND COALESCE(e.url, ?1) IS NOT NULL
+      AND COALESCE(e.url, ?1) NOT IN (SELECT url FROM callback_disabled_endpoints)";
+
+/// Claim up to `limit` due heads (marking them in flight) in one transaction.
+pub fn claim_due(conn: &mut Connection, global_url: Option<&str>, now: i64, limit: usize) -> Result<Vec<Claimed>> {
+    let tx = conn.transaction()?;
+    let claimed = {
+        let sql = format!(
+            "SELECT o.seq, o.id, o.type, o.body, o.enqueued_at, o.attempts, COALESCE(e.url, ?1)
+             {ELIGIBLE_HEADS} AND o.next_attempt_at <= ?2 ORDER BY o.next_attempt_at, o.seq LIMIT ?3"
+        );
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![global_url, now, limit as i64], |r| {
+            Ok(Claimed {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                kind: r.get(2)?,
+                body: r.get(3)?,
+                enqueued_at: r.get(4)?,
+                attempts: r.get(5)?,
+                url: r.get(6)?,
+            })
+        })?;
+        rows.collect::<Result<Vec<_>>>()?
+    };
+    for c in &claimed {
+        tx.execute("UPDATE callback_outbox SET in_flight = 1 WHERE seq = ?1", [c.seq])?;
+    }
+    tx.commit()?;
+    Ok(claimed)
+}
+
+/// When the earliest eligible head becomes due, if any.
+pub fn next_due(conn: &Connection, global_url: Option<&str>) -> Result<Option<i64>> {
+    let sql = format!("SELECT MIN(o.next_attempt_at) {ELIGIBLE_HEADS}");
+    conn.prepare_cached(&sql)?.query_row([global_url], |r| r.get(0))
+}
+
+/// Claims of a previous process can never complete: make them claimable again.
+pub fn release_all(conn: &Connection) -> Result<usize> {
+    conn.execute("UPDATE callback_outbox SET in_flight = 0 WHERE in_flight = 1", [])
+}
+
+pub fn delete_delivered(conn: &Connection, seq: i64) -> Result<()> {
+    conn.execute("DELETE FROM callback_outbox WHERE seq = ?1", [seq]).map(drop)
+}
+
+/// After a failed attempt of a QR that was in flight while a newer QR of its session arrived:
+/// drop it instead of retrying (a stale QR is useless). Returns whether it was dropped.
+pub fn drop_if_superseded(conn: &Connection, seq: i64) -> Result<bool> {
+    let n = conn.execute(
+        "DELETE FROM callback_outbox AS o WHERE o.seq = ?1 AND EXISTS (
+             SELECT 1 FROM callback_outbox n
+             WHERE n.workspace = o.workspace AND n.session = o.session AND n.type = o.type AND n.seq > o.seq)",
+        [seq],
+    )?;
+    Ok(n == 1)
+}
+
+/// Log a failed attempt and release the event, due again at `next_at`.
+pub fn schedule_retry(conn: &Connection, seq: i64, attempt: &AttemptRecord, next_at: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE callback_outbox SET attempts = attempts + 1, in_flight = 0, next_attempt_at = ?2,
+                attempt_log = json_insert(attempt_log, '$[#]', json(?3))
+         WHERE seq = ?1",
+        params![seq, next_at, to_json(attempt)],
+    )
+    .map(drop)
+}
+
+/// 410: log the attempt, keep the event (due as soon as the endpoint is enabled again) and
+/// disable the endpoint. Returns whether the endpoint was newly disabled.
+pub fn disable_after_gone(conn: &mut Connection, seq: i64, attempt: &AttemptRecord, now: i64) -> Result<bool> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE callback_outbox SET attempts = attempts + 1, in_flight = 0, next_attempt_at = ?2,
+                attempt_log = json_insert(attempt_log, '$[#]', json(?3))
+         WHERE seq = ?1",
+        params![seq, now, to_json(attempt)],
+    )?;
+    let added = tx.execute(
+        "INSERT OR IGNORE INTO callback_disabled_endpoints (url, disabled_at, reason) VALUES (?1, ?2, ?3)",
+        params![attempt.url, now, "410 Gone"],
+    )?;
+    tx.commit()?;
+    Ok(added == 1)
+}
+
+/// Move an event to dead letters with its full attempt log, the last attempt included.
+pub fn bury(conn: &mut Connection, seq: i64, attempt: &AttemptRecord, reason: &str, now: i64) -> Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO callback_dead (id, type, workspace, session, body, enqueued_at, died_at, reason, attempt_log)
+         SELECT id, type, workspace, session, body, enqueued_at, ?2, ?3, json_insert(attempt_log, '$[#]', json(?4))
+         FROM callback_outbox WHERE seq = ?1",
+        params![seq, now, reason, to_json(attempt)],
+    )?;
+    tx.execute("DELETE FROM callback_outbox WHERE seq = ?1", [seq])?;
+    tx.commit()
+}
+
+/// Put a dead letter back at the end of its session's queue, same `id`, attempts reset.
+/// `false` when there is no dead letter with that id.
+pub fn redeliver(conn: &mut Connection, id: &str, now: i64) -> Result<bool> {
+    let tx = conn.transaction()?;
+    let moved = tx.execute(
+        "INSERT INTO callback_outbox (id, type, workspace, session, body, enqueued_at, next_attempt_at, attempt_log)
+         SELECT id, type, workspace, session, body, enqueued_at, ?2, attempt_log FROM callback_dead WHERE id = ?1",
+        params![id, now],
+    )?;
+    tx.execute("DELETE FROM callback_dead WHERE id = ?1", [id])?;
+    tx.commit()?;
+    Ok(moved == 1)
+}
+
+pub fn set_session_endpoint(conn: &Connection, workspace: &str, session: &str, url: Option<&str>) -> Result<()> {
+    match url {
+        Some(url) => conn.execute(
+            "INSERT INTO callback_session_endpoints (workspace, session, url) VALUES (?1, ?2, ?3)
+             ON CONFLICT (workspace, session) DO UPDATE SET url = excluded.url",
+            params![workspace, session, url],
+        ),
+        None => conn.execute(
+            "DELETE FROM callback_session_endpoints WHERE workspace = ?1 AND session = ?2",
+            params![workspace, session],
+        ),
+    }
+    .map(drop)
+}
+
+pub fn session_endpoint(conn: &Connection, workspace: &str, session: &str) -> Result<Option<String>> {
+    conn.query_row(
+        "SELECT url FROM callback_session_endpoints WHERE workspace = ?1 AND session = ?2",
+        params![workspace, session],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DisabledEndpoint {
+    pub url: String,
+    /// Unix milliseconds.
+    pub disabled_at: i64,
+    pub reason: String,
+}
+
+pub fn disabled_endpoints(conn: &Connection) -> Result<Vec<DisabledEndpoint>> {
+    let mut stmt = conn.prepare_cached("SELECT url, disabled_at, reason FROM callback_disabled_endpoints ORDER BY url")?;
+    let rows = stmt.query_map([], |r| Ok(DisabledEndpoint { url: r.get(0)?, disabled_at: r.get(1)?, reason: r.get(2)? }))?;
+    rows.collect()
+}
+
+/// Enable one endpoint, or every disabled one when `url` is `None`; returns those enabled.
+pub fn enable(conn: &mut Connection, url: Option<&str>) -> Result<Vec<String>> {
+    let tx = conn.transaction()?;
+    let urls: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT url FROM callback_disabled_endpoints WHERE ?1 IS NULL OR url = ?1")?;
+        let rows = stmt.query_map([url], |r| r.get(0))?;
+        rows.collect::<Result<_>>()?
+    };
+    tx.execute("DELETE FROM callback_disabled_endpoints WHERE ?1 IS NULL OR url = ?1", [url])?;
+    tx.commit()?;
+    Ok(urls)
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub queued: i64,
+    pub in_flight: i64,
+    /// Queued events that already failed at least once.
+    pub retrying: i64,
+    pub dead: i64,
+    /// Unix milliseconds of the oldest queued event.
+    pub oldest_queued_at: Option<i64>,
+}
+
+pub fn counts(conn: &Connection) -> Result<Counts> {
+    let (queued, in_flight, retrying, oldest_queued_at) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(in_flight), 0), COALESCE(SUM(attempts > 0), 0), MIN(enqueued_at) FROM callback_outbox",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let dead = conn.query_row("SELECT COUNT(*) FROM callback_dead", [], |r| r.get(0))?;
+    Ok(Counts { queued, in_flight, retrying, dead, oldest_queued_at })
+}
+
+fn to_json(attempt: &AttemptRecord) -> String {
+    // A struct of strings and numbers always serializes.
+    serde_json::to_string(attempt).unwrap_or_else(|_| "{}".to_owned())
+}
