@@ -9,7 +9,8 @@
 //!
 //! [`config`] loads and validates the settings, [`startup`] builds the application from them,
 //! [`telemetry`] sets up logging and [`cli`] is the command line. [`ids`] and [`events`] are the
-//! small shared vocabulary between the parts; [`db`] opens and migrates `data/sidecar.db`.
+//! small shared vocabulary between the parts; [`db`] opens and
+//! migrates `data/sidecar.db`.
 
 pub mod api;
 pub mod callbacks;

@@ -102,6 +102,11 @@ pub fn step(state: State, seen_ready: bool, event: &EngineEvent) -> Step {
         E::Blocked { state: s } => {
             Step::Halt { state: State::Failed, reason: Some(format!("{}:{}", reason::BLOCKED, s.to_lowercase())), wipe_login: false }
         }
+        E::BridgeNotReady { after_ms } => Step::Halt {
+            state: State::Failed,
+            reason: Some(format!("{}: WhatsApp Web was not usable within {after_ms} ms", reason::BRIDGE_NOT_READY)),
+            wipe_login: false,
+        },
         E::PageUnresponsive { reason: why } if !seen_ready => Step::Halt {
             state: State::Failed,
             reason: Some(format!("{}: {why}", reason::BRIDGE_NOT_READY)),
@@ -146,6 +151,14 @@ mod tests {
         assert_eq!(step(State::Connected, true, &E::Online(false)), Step::Go(State::Disconnected));
         assert_eq!(step(State::Disconnected, true, &E::Online(true)), Step::Go(State::Connected));
         assert_eq!(step(State::QrRequired, true, &E::Online(false)), Step::Stay);
+    }
+
+    #[test]
+    fn a_bridge_that_never_gets_ready_fails_with_a_reason() {
+        assert!(matches!(
+            step(State::Starting, false, &E::BridgeNotReady { after_ms: 500 }),
+            Step::Halt { state: State::Failed, reason: Some(r), .. } if r.starts_with("bridge_not_ready") && r.contains("500 ms")
+        ));
     }
 
     #[test]
