@@ -135,3 +135,4 @@ async fn send_test(outbox: web::Data<Outbox>, body: web::Json<TestIn>) -> Result
     let queued = blocking(&outbox, move |o| o.enqueue(CALLBACK_TEST, &key, &data, at)).await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(queued))
 }
+

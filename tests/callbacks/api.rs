@@ -17,8 +17,9 @@ async fn a_test_callback_is_signed_delivered_and_counted() {
     let app = spawn_app_with(|s| s.callbacks = cfg).await;
 
     let response = app.signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": "main"})).await;
-    assert_eq!(response.status(), 202);
+    let status = response.status();
     let queued: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{queued}");
     assert_eq!(queued["type"], "callback.test");
 
     let got = rx.next(WAIT).await;
