@@ -3,6 +3,7 @@
 
 mod api;
 mod delivery;
+mod durability;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod receiver;
