@@ -96,7 +96,11 @@ impl Outbox {
             "" => None,
             url => Some(endpoint::parse(url)?.to_string()),
         };
-        let signer = Signer::new(cfg.load_secrets()?, cfg.spatie_signature);
+        let secrets = cfg.load_secrets()?;
+        if secrets.is_empty() {
+            tracing::warn!("no callbacks.secrets configured: callbacks are sent unsigned");
+        }
+        let signer = Signer::new(secrets, cfg.spatie_signature);
         let conn = crate::db::open(db_path)?;
         let released = store::release_all(&conn)?;
         if released > 0 {
