@@ -103,8 +103,16 @@ pub fn test_settings(dir: &Path) -> Settings {
     settings.server.workers = 1;
     settings.server.shutdown_timeout_secs = 1;
     settings.auth.keys = vec![test_key().config(&["*"])];
+    settings.vault.master_keys = vec![format!("test:{TEST_VAULT_KEY_B64}")];
+    settings.callbacks.secrets = vec![TEST_CALLBACK_SECRET.into()];
     settings
 }
+
+/// The Standard Webhooks secret tests sign callbacks with (production requires one).
+pub const TEST_CALLBACK_SECRET: &str = "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtMzItYnl0ZXMhISE=";
+
+/// The vault master key tests seal with (32 bytes, base64), so production-mode tests start.
+pub const TEST_VAULT_KEY_B64: &str = "dmF1bHQtdGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
