@@ -56,7 +56,10 @@ impl Shared {
             "t": "hello", "never_ready": w.faults.never_ready, "timings": w.cfg.page_timings(),
         });
         match hello.creds {
-            Some(creds) => w.hello_with_creds(&hello.page, creds, base),
+            Some(creds) => {
+                w.hello_with_creds(&hello.page, creds, base);
+                drop(w);
+            }
             None => {
                 drop(w);
                 self.hello_unpaired(&hello.page, base);

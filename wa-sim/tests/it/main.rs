@@ -1,0 +1,4 @@
+//! wa-sim end to end: real headless Chromium drives the simulator over CDP.
+
+mod harness;
+mod boot;
