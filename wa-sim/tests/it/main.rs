@@ -3,3 +3,4 @@
 mod harness;
 mod boot;
 mod linking;
+mod messaging;
