@@ -43,6 +43,7 @@ pub enum StartupError {
     CreateDir { path: PathBuf, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    // Modules built in `build_state` add their error here, e.g. `Sessions(#[from] SessionsError)`.
 }
 
 pub struct Application {
@@ -58,7 +59,7 @@ impl Application {
         create_dir(&settings.server.sessions_dir)?;
         let keys = load_keys(&settings, true).map_err(InvalidConfig)?;
         announce_keys(&keys);
-        let state = web::Data::new(build_state(settings, keys)?);
+        let state = web::Data::new(build_state(settings, keys).await?);
         let listener = bind(&state.settings)?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: state.settings.server.bind.clone(),
@@ -87,7 +88,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM or [`Application::handle`]`.stop()`.
+    /// Serves until SIGINT/SIGTERM or [`Application::handle`]`.stop()`. Once the server has
+    /// drained, the stateful modules (sessions, outbox) are stopped here, after it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
@@ -95,7 +97,7 @@ impl Application {
 
 /// The shared state. Modules that need state or metrics are built here, in this order, and
 /// register their metrics and readiness checks before the registry is frozen.
-fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, StartupError> {
+async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, StartupError> {
     let mut registry = Registry::with_prefix("wa_sidecar");
     let metrics = HttpMetrics::register(&mut registry);
     let mut readiness =
