@@ -69,7 +69,7 @@ impl Application {
         create_dir(&settings.server.sessions_dir)?;
         let keys = load_keys(&settings, true).map_err(InvalidConfig)?;
         announce_keys(&keys);
-        let state = web::Data::new(build_state(settings, keys)?);
+        let state = web::Data::new(build_state(settings, keys).await?);
         recover_sessions(&state).await;
         let listener = bind(&state.settings)?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind {
@@ -111,7 +111,7 @@ impl Application {
 
 /// The shared state. Modules that need state or metrics are built here, in this order, and
 /// register their metrics and readiness checks before the registry is frozen.
-fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, StartupError> {
+async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, StartupError> {
     let mut registry = Registry::with_prefix("wa_sidecar");
     let metrics = HttpMetrics::register(&mut registry);
     let mut readiness =

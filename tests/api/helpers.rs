@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use actix_web::dev::ServerHandle;
+use actix_web::web;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -17,7 +18,7 @@ use reqwest::Method;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use wa_sidecar::config::{KeyConfig, Settings};
-use wa_sidecar::startup::Application;
+use wa_sidecar::startup::{AppState, Application};
 
 /// DESIGN.md's test key: ASCII "sidecar-test-secret-32-bytes-!!!".
 pub const TEST_KEY_B64: &str = "c2lkZWNhci10ZXN0LXNlY3JldC0zMi1ieXRlcy0hISE=";
@@ -71,6 +72,8 @@ pub struct TestApp {
     pub key: TestKey,
     pub client: reqwest::Client,
     pub dir: TempDir,
+    /// The app's shared state, for tests that look behind the HTTP surface.
+    pub state: web::Data<AppState>,
     handle: ServerHandle,
 }
 
@@ -138,6 +141,7 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
     let app = Application::build(settings.clone()).await.expect("the app builds");
     let port = app.port();
     let handle = app.handle();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -150,6 +154,7 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
         key,
         client,
         dir,
+        state,
         handle,
     }
 }
