@@ -15,9 +15,9 @@ use crate::helpers::{init, TEST_KEY_B64};
 const BIN: &str = env!("CARGO_BIN_EXE_wa-sidecar");
 
 /// The running sidecar; killed and reaped on drop, even when the test fails.
-struct Sidecar {
-    child: Child,
-    address: String,
+pub struct Sidecar {
+    pub child: Child,
+    pub address: String,
     /// Every stdout line (the log) after the listening line.
     log: mpsc::Receiver<String>,
 }
@@ -30,7 +30,7 @@ impl Drop for Sidecar {
 }
 
 /// A command run in `dir` with a clean slate: no inherited SIDECAR_* settings.
-fn command(dir: &Path) -> Command {
+pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {
@@ -66,7 +66,7 @@ fn write_config_logging(dir: &Path, log_format: &str) -> (PathBuf, PathBuf) {
     (config, key)
 }
 
-fn serve(dir: &Path, config: &Path) -> Sidecar {
+pub fn serve(dir: &Path, config: &Path) -> Sidecar {
     let mut child = command(dir)
         .args(["serve", "--config"])
         .arg(config)
@@ -100,7 +100,7 @@ fn serve(dir: &Path, config: &Path) -> Sidecar {
 
 impl Sidecar {
     /// The first log line containing `needle`, waiting up to 10 s for it.
-    fn wait_for_log(&self, needle: &str) -> String {
+    pub fn wait_for_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

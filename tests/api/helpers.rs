@@ -75,6 +75,7 @@ pub struct TestApp {
     /// The app's shared state, for tests that look behind the HTTP surface.
     pub state: web::Data<AppState>,
     handle: ServerHandle,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -142,7 +143,7 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
     let port = app.port();
     let handle = app.handle();
     let state = app.state();
-    tokio::spawn(app.run_until_stopped());
+    let serving = Some(tokio::spawn(app.run_until_stopped()));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -156,10 +157,21 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
         dir,
         state,
         handle,
+        serving,
     }
 }
 
 impl TestApp {
+    /// Stops the app gracefully, as SIGTERM would (the server drains, every browser closes and
+    /// its login is stored), and hands back its folder to start another app on the same data.
+    pub async fn stop(mut self) -> TempDir {
+        self.handle.stop(true).await;
+        if let Some(serving) = self.serving.take() {
+            let _ = serving.await;
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
