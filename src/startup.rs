@@ -219,6 +219,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
     let openapi = web::Data::new(api::openapi::document());
     let mut http = HttpServer::new(move || {
         let max_body = state.settings.server.max_body_bytes;
+        // Handlers that take a module's own `web::Data<T>` (e.g. `web::Data<SessionManager>`) need
+        // it registered here, cloned from a `web::Data` field of `AppState`.
         App::new()
             .app_data(state.clone())
             .app_data(web::Data::new(state.sessions.clone()))

@@ -84,7 +84,10 @@ fn production_accepts_a_private_key_file() {
     assert!(auth_problems.is_empty(), "{auth_problems:?}");
     let keys = load_keys(&settings, false).expect("the key loads");
     assert_eq!(keys.keys.len(), 1);
-    assert_eq!(keys.keys[0].secret.as_slice(), TestKey::new("host", TEST_KEY_B64).secret.as_slice());
+    assert_eq!(
+        keys.keys[0].secret.as_slice(),
+        TestKey::new("host", TEST_KEY_B64).secret.as_slice()
+    );
     assert!(keys.warnings.is_empty() && keys.generated.is_none());
 }
 
