@@ -103,7 +103,7 @@ impl Application {
     /// browser (persisting logins) before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        let deadline = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs.max(1));
+        let deadline = Duration::from_millis(self.state.settings.sessions.shutdown_timeout_ms);
         self.state.sessions.shutdown(deadline).await;
         served
     }

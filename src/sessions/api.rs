@@ -14,20 +14,19 @@ use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 
 /// Mounted inside the authenticated `/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `web::resource(..).route(..)`: a wrong method on a known path is 405, not 404.
+    let session = |tail: &str| web::resource(format!("/workspaces/{{workspace}}/sessions/{{session}}{tail}"));
     cfg.service(
-        web::scope("/workspaces/{workspace}/sessions")
-            .route("", web::post().to(create))
-            .route("", web::get().to(list))
-            .route("/{session}", web::get().to(get))
-            .route("/{session}", web::delete().to(delete))
-            .route("/{session}/start", web::post().to(start))
-            .route("/{session}/stop", web::post().to(stop))
-            .route("/{session}/restart", web::post().to(restart))
-            .route("/{session}/logout", web::post().to(logout))
-            .route("/{session}/qr", web::get().to(qr_code))
-            .route("/{session}/pairing-code", web::post().to(pairing_code))
-            .route("/{session}/screenshot", web::get().to(screenshot)),
-    );
+        web::resource("/workspaces/{workspace}/sessions").route(web::post().to(create)).route(web::get().to(list)),
+    )
+    .service(session("").route(web::get().to(get)).route(web::delete().to(delete)))
+    .service(session("/start").route(web::post().to(start)))
+    .service(session("/stop").route(web::post().to(stop)))
+    .service(session("/restart").route(web::post().to(restart)))
+    .service(session("/logout").route(web::post().to(logout)))
+    .service(session("/qr").route(web::get().to(qr_code)))
+    .service(session("/pairing-code").route(web::post().to(pairing_code)))
+    .service(session("/screenshot").route(web::get().to(screenshot)));
 }
 
 type Sessions = web::Data<SessionManager>;

@@ -54,9 +54,14 @@ struct Inner {
     bus: EventBus,
     /// Serialises create/delete so the limit and "exists" checks cannot race.
     membership: Mutex<()>,
+    /// The runtime the registry was built on. Actors run there, not on the HTTP worker that
+    /// happened to handle `create`: a worker's runtime ends with the HTTP server, and the
+    /// actors must outlive it to close their browsers and store their logins.
+    runtime: tokio::runtime::Handle,
 }
 
 impl SessionManager {
+    /// Must be called inside the Tokio runtime the sessions should live on.
     pub fn new(
         config: SessionsConfig,
         sessions_root: PathBuf,
@@ -74,6 +79,7 @@ impl SessionManager {
             watch,
             bus,
             membership: Mutex::new(()),
+            runtime: tokio::runtime::Handle::current(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -172,7 +178,7 @@ impl SessionManager {
         let (actor, snapshot) = Actor::new(parts);
         let (commands, rx) = mpsc::channel(16);
         self.inner.sessions.insert(key.clone(), SessionHandle { commands, snapshot });
-        tokio::spawn(actor.run(rx));
+        self.inner.runtime.spawn(actor.run(rx));
     }
 
     /// Take over every session found on disk; start those that were running.
@@ -207,7 +213,7 @@ impl SessionManager {
         // machine makes every one of them slow.
         let manager = self.clone();
         let keys = to_start.clone();
-        tokio::spawn(async move {
+        self.inner.runtime.spawn(async move {
             for key in keys {
                 if let Err(e) = manager.call(&key, Command::Start).await {
                     tracing::error!(session = %key, error = %e, "restoring session failed to start");

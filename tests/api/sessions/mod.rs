@@ -29,7 +29,7 @@ pub fn sim_settings(s: &mut Settings, sim: &SimServer) {
     s.engine.cdp_timeout_ms = 5_000;
     s.engine.ready_timeout_ms = 15_000;
     s.engine.close_grace_ms = 2_000;
-    s.engine.probe_interval_ms = 1_000;
+    s.engine.probe_interval_ms = 5_000;
     s.sessions.backoff_initial_ms = 200;
     s.sessions.backoff_max_ms = 1_000;
     s.sessions.command_timeout_ms = 30_000;
@@ -38,6 +38,7 @@ pub fn sim_settings(s: &mut Settings, sim: &SimServer) {
 }
 
 pub fn sim() -> SimServer {
+    crate::helpers::init();
     SimServer::start(SimConfig::fast()).expect("wa-sim starts")
 }
 
