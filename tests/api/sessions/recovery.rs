@@ -61,7 +61,7 @@ async fn a_killed_chromium_is_replaced_and_reconnects_by_itself() {
 }
 
 /// A config file for the binary against `sim`, in `dir`.
-fn binary_config(dir: &Path, sim: &wa_sim::SimServer) -> std::path::PathBuf {
+pub(super) fn binary_config(dir: &Path, sim: &wa_sim::SimServer) -> std::path::PathBuf {
     let key = dir.join("host.key");
     std::fs::write(&key, TEST_KEY_B64).unwrap();
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -103,7 +103,7 @@ reseal_max_interval = "2s"
 }
 
 /// A signed request to a sidecar process (the test key, id "host").
-async fn call(sidecar: &Sidecar, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(super) async fn call(sidecar: &Sidecar, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let secret = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, TEST_KEY_B64).unwrap();
     let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let (ts, nonce) = (unix_now(), format!("{:032x}", rand::random::<u128>()));
@@ -123,7 +123,7 @@ async fn call(sidecar: &Sidecar, method: &str, path: &str, body: Option<Value>) 
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn binary_wait(sidecar: &Sidecar, id: &str, state: &str, within: Duration) -> Vec<String> {
+pub(super) async fn binary_wait(sidecar: &Sidecar, id: &str, state: &str, within: Duration) -> Vec<String> {
     let deadline = Instant::now() + within;
     let mut seen: Vec<String> = Vec::new();
     loop {
