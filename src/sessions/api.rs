@@ -6,44 +6,75 @@ use std::collections::BTreeMap;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::registry::{NewSession, SessionManager};
 use super::{qr, SessionError};
-use crate::api::ApiError;
+use crate::api::{ApiError, Json};
+use crate::callbacks::{self, Outbox};
 use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 
 /// Mounted inside the authenticated `/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `web::resource(..).route(..)`: a wrong method on a known path is 405, not 404.
+    let session = |tail: &str| web::resource(format!("/workspaces/{{workspace}}/sessions/{{session}}{tail}"));
     cfg.service(
-        web::scope("/workspaces/{workspace}/sessions")
-            .route("", web::post().to(create))
-            .route("", web::get().to(list))
-            .route("/{session}", web::get().to(get))
-            .route("/{session}", web::delete().to(delete))
-            .route("/{session}/start", web::post().to(start))
-            .route("/{session}/stop", web::post().to(stop))
-            .route("/{session}/restart", web::post().to(restart))
-            .route("/{session}/logout", web::post().to(logout))
-            .route("/{session}/qr", web::get().to(qr_code))
-            .route("/{session}/pairing-code", web::post().to(pairing_code))
-            .route("/{session}/screenshot", web::get().to(screenshot)),
-    );
+        web::resource("/workspaces/{workspace}/sessions").route(web::post().to(create)).route(web::get().to(list)),
+    )
+    .service(session("").route(web::get().to(get)).route(web::delete().to(delete)))
+    .service(session("/start").route(web::post().to(start)))
+    .service(session("/stop").route(web::post().to(stop)))
+    .service(session("/restart").route(web::post().to(restart)))
+    .service(session("/logout").route(web::post().to(logout)))
+    .service(session("/qr").route(web::get().to(qr_code)))
+    .service(session("/pairing-code").route(web::post().to(pairing_code)))
+    .service(session("/screenshot").route(web::get().to(screenshot)));
 }
 
 type Sessions = web::Data<SessionManager>;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(create, list, get, delete, start, stop, restart, logout, qr_code, pairing_code, screenshot),
+    components(schemas(CreateSession, PairingRequest, PairingCode, SessionList, super::Snapshot, super::snapshot::QrView, super::State)),
+    tags((name = "sessions", description = "WhatsApp accounts: one headless Chromium each"))
+)]
+pub struct ApiDoc;
+
+/// `GET …/sessions`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionList {
+    sessions: Vec<super::Snapshot>,
+}
+
+/// `POST …/pairing-code`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PairingCode {
+    /// The 8-character code to type on the phone.
+    code: String,
+    /// The phone number, digits only.
+    phone: String,
+}
 
 const MAX_METADATA_KEYS: usize = 20;
 const MAX_METADATA_KEY_LEN: usize = 40;
 const MAX_METADATA_VALUE_LEN: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
+    /// `[a-z0-9][a-z0-9_-]{0,62}`, unique in the workspace.
+    #[schema(example = "main")]
     pub id: String,
+    /// Start the browser at once (default true).
     #[serde(default = "yes")]
     pub start: bool,
+    /// This session's callbacks go here instead of `callbacks.url` (http/https, no credentials).
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Up to 20 string keys (40 chars) and values (500 chars), echoed back.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
@@ -52,14 +83,16 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PairingRequest {
+    /// International format, e.g. "+15551234567".
     pub phone: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 pub struct QrQuery {
+    /// `png` (default), `raw` or `data-url`; `Accept: application/json` gives JSON.
     pub format: Option<String>,
 }
 
@@ -99,49 +132,79 @@ fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError
     Ok(())
 }
 
-async fn create(sessions: Sessions, path: web::Path<String>, body: web::Json<CreateSession>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions", tag = "sessions", params(("workspace" = String, Path)), request_body = CreateSession,
+    responses((status = 201, body = super::Snapshot), (status = 400, description = "INVALID_ID, INVALID_CALLBACK_URL, INVALID_METADATA, INVALID_FIELD"), (status = 409, description = "SESSION_EXISTS, SESSION_LIMIT_REACHED, SESSION_LOCKED")), security(("hmac" = [])))]
+async fn create(
+    sessions: Sessions,
+    outbox: web::Data<Outbox>,
+    path: web::Path<String>,
+    body: Json<CreateSession>,
+) -> Result<HttpResponse, ApiError> {
     let workspace = WorkspaceId::parse(&path)?;
     let body = body.into_inner();
     let id = SessionId::parse(&body.id)?;
     let callback_url = body.callback_url.as_deref().map(validate_callback_url).transpose()?;
     validate_metadata(&body.metadata)?;
+    let key = SessionKey::new(workspace.clone(), id.clone());
+    // The outbox learns the endpoint before the session can emit anything; an existing session's
+    // endpoint is left alone (create then fails with SESSION_EXISTS).
+    let fresh = sessions.get(&key).is_err();
+    if fresh {
+        callbacks::api::set_session_endpoint(&outbox, key.clone(), callback_url.as_deref()).await?;
+    }
     let new = NewSession { id, start: body.start, callback_url, metadata: body.metadata };
     let snapshot = sessions.create(workspace.clone(), new).await?;
     let location = format!("/v1/workspaces/{workspace}/sessions/{}", snapshot.id);
     Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(snapshot))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions", tag = "sessions", params(("workspace" = String, Path)),
+    responses((status = 200, body = SessionList)), security(("hmac" = [])))]
 async fn list(sessions: Sessions, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let workspace = WorkspaceId::parse(&path)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": sessions.list(&workspace) })))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn get(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.get(&key(&path)?)?))
 }
 
+#[utoipa::path(delete, path = "/v1/workspaces/{workspace}/sessions/{session}", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 204, description = "Stopped, unlinked and removed (also when it did not exist)")), security(("hmac" = [])))]
 async fn delete(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     sessions.delete(&key(&path)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/start", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn start(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.start(&key(&path)?).await?))
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/stop", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn stop(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.stop(&key(&path)?).await?))
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/restart", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn restart(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.restart(&key(&path)?).await?))
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/logout", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn logout(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.logout(&key(&path)?).await?))
 }
 
 /// PNG by default; `?format=raw` (the text), `?format=data-url`, or JSON on `Accept: application/json`.
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/qr", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path), QrQuery),
+    responses((status = 200, description = "image/png; text/plain for raw and data-url; JSON (raw, data_url, attempt, max_attempts, issued_at, expires_at) with Accept: application/json"), (status = 400, description = "INVALID_FORMAT"), (status = 404, description = "SESSION_NOT_FOUND, QR_NOT_AVAILABLE")), security(("hmac" = [])))]
 async fn qr_code(
     sessions: Sessions,
     path: web::Path<(String, String)>,
@@ -173,17 +236,21 @@ async fn qr_code(
     }
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/pairing-code", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)), request_body = PairingRequest,
+    responses((status = 200, body = PairingCode), (status = 400, description = "INVALID_PHONE"), (status = 409, description = "SESSION_NOT_AWAITING_LOGIN")), security(("hmac" = [])))]
 async fn pairing_code(
     sessions: Sessions,
     path: web::Path<(String, String)>,
-    body: web::Json<PairingRequest>,
+    body: Json<PairingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key(&path)?;
-    let phone = PhoneNumber::parse(&body.phone).map_err(|e| ApiError::bad_request("INVALID_PHONE", e.to_string()))?;
+    let phone = PhoneNumber::parse(&body.0.phone).map_err(|e| ApiError::bad_request("INVALID_PHONE", e.to_string()))?;
     let code = sessions.pairing_code(&key, phone.clone()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "code": code, "phone": phone.digits() })))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/screenshot", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, description = "image/png"), (status = 409, description = "SESSION_NOT_RUNNING")), security(("hmac" = [])))]
 async fn screenshot(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let png = sessions.screenshot(&key(&path)?).await?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))

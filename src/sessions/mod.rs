@@ -15,7 +15,7 @@ pub mod profile;
 pub mod qr;
 pub mod record;
 mod registry;
-mod snapshot;
+pub mod snapshot;
 pub mod state;
 
 pub use config::SessionsConfig;

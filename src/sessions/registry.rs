@@ -13,7 +13,7 @@ use tokio::time::timeout;
 use super::actor::{Actor, ActorParts, Command, Reply};
 use super::error::SessionError;
 use super::lock::SessionLock;
-use super::profile::ProfileStore;
+use super::profile::{ProfileStore, ProfileWatch};
 use super::record::{self, Desired, SessionRecord};
 use super::snapshot::{unix_ms, Snapshot};
 use super::SessionsConfig;
@@ -50,17 +50,24 @@ struct Inner {
     sessions_root: PathBuf,
     engines: EngineFactory,
     profiles: Arc<dyn ProfileStore>,
+    watch: Option<ProfileWatch>,
     bus: EventBus,
     /// Serialises create/delete so the limit and "exists" checks cannot race.
     membership: Mutex<()>,
+    /// The runtime the registry was built on. Actors run there, not on the HTTP worker that
+    /// happened to handle `create`: a worker's runtime ends with the HTTP server, and the
+    /// actors must outlive it to close their browsers and store their logins.
+    runtime: tokio::runtime::Handle,
 }
 
 impl SessionManager {
+    /// Must be called inside the Tokio runtime the sessions should live on.
     pub fn new(
         config: SessionsConfig,
         sessions_root: PathBuf,
         engines: EngineFactory,
         profiles: Arc<dyn ProfileStore>,
+        watch: Option<ProfileWatch>,
         bus: EventBus,
     ) -> Self {
         let inner = Inner {
@@ -69,8 +76,10 @@ impl SessionManager {
             sessions_root,
             engines,
             profiles,
+            watch,
             bus,
             membership: Mutex::new(()),
+            runtime: tokio::runtime::Handle::current(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -161,6 +170,7 @@ impl SessionManager {
             lock,
             engine: (self.inner.engines)(&key),
             profiles: self.inner.profiles.clone(),
+            watch: self.inner.watch.clone(),
             bus: self.inner.bus.clone(),
             config: self.inner.config.clone(),
             sessions_root: self.inner.sessions_root.clone(),
@@ -168,7 +178,7 @@ impl SessionManager {
         let (actor, snapshot) = Actor::new(parts);
         let (commands, rx) = mpsc::channel(16);
         self.inner.sessions.insert(key.clone(), SessionHandle { commands, snapshot });
-        tokio::spawn(actor.run(rx));
+        self.inner.runtime.spawn(actor.run(rx));
     }
 
     /// Take over every session found on disk; start those that were running.
@@ -203,7 +213,7 @@ impl SessionManager {
         // machine makes every one of them slow.
         let manager = self.clone();
         let keys = to_start.clone();
-        tokio::spawn(async move {
+        self.inner.runtime.spawn(async move {
             for key in keys {
                 if let Err(e) = manager.call(&key, Command::Start).await {
                     tracing::error!(session = %key, error = %e, "restoring session failed to start");
