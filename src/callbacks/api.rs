@@ -2,12 +2,12 @@
 //! Thin handlers over [`Outbox`]; its blocking SQLite calls run on actix's blocking pool.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::dead::DeadFilter;
-use super::outbox::{CALLBACK_TEST, Outbox};
-use super::{OutboxError, endpoint};
+use super::outbox::{Outbox, CALLBACK_TEST};
+use super::{endpoint, OutboxError};
 use crate::api::ApiError;
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
 
@@ -28,10 +28,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 impl From<OutboxError> for ApiError {
     fn from(e: OutboxError) -> Self {
         match e {
-            OutboxError::InvalidEndpoint(e) => ApiError::bad_request("INVALID_CALLBACK_URL", e.to_string()),
-            OutboxError::DeadLetterNotFound(id) => {
-                ApiError::not_found("DEAD_LETTER_NOT_FOUND", format!("no dead letter with id {id:?}"))
+            OutboxError::InvalidEndpoint(e) => {
+                ApiError::bad_request("INVALID_CALLBACK_URL", e.to_string())
             }
+            OutboxError::DeadLetterNotFound(id) => ApiError::not_found(
+                "DEAD_LETTER_NOT_FOUND",
+                format!("no dead letter with id {id:?}"),
+            ),
             other => ApiError::internal(other),
         }
     }
@@ -60,8 +63,10 @@ pub struct DeadQuery {
 
 impl DeadQuery {
     fn into_filter(self) -> Result<DeadFilter, ApiError> {
-        let workspace = self.workspace.map(|w| WorkspaceId::parse(&w).map(|w| w.to_string())).transpose()?;
-        let session = self.session.map(|s| SessionId::parse(&s).map(|s| s.to_string())).transpose()?;
+        let workspace =
+            self.workspace.map(|w| WorkspaceId::parse(&w).map(|w| w.to_string())).transpose()?;
+        let session =
+            self.session.map(|s| SessionId::parse(&s).map(|s| s.to_string())).transpose()?;
         let limit = self.limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
             return Err(ApiError::bad_request("INVALID_LIMIT", "limit must be between 1 and 500"));
@@ -69,20 +74,29 @@ impl DeadQuery {
         let before = match self.cursor {
             None => None,
             Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                ApiError::bad_request("INVALID_CURSOR", "cursor must be a next_cursor value from a previous page")
+                ApiError::bad_request(
+                    "INVALID_CURSOR",
+                    "cursor must be a next_cursor value from a previous page",
+                )
             })?),
         };
         Ok(DeadFilter { workspace, session, kind: self.kind, before, limit })
     }
 }
 
-async fn list_dead(outbox: web::Data<Outbox>, query: web::Query<DeadQuery>) -> Result<HttpResponse, ApiError> {
+async fn list_dead(
+    outbox: web::Data<Outbox>,
+    query: web::Query<DeadQuery>,
+) -> Result<HttpResponse, ApiError> {
     let filter = query.into_inner().into_filter()?;
     let page = blocking(&outbox, move |o| o.dead_letters(&filter)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
-async fn redeliver(outbox: web::Data<Outbox>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn redeliver(
+    outbox: web::Data<Outbox>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let echoed = id.clone();
     blocking(&outbox, move |o| o.redeliver(&id)).await?;
@@ -98,11 +112,15 @@ pub struct EnableIn {
 
 /// Body `{"url": "…"}`, or `{}` / no body for every disabled endpoint. Parsed by hand so a
 /// malformed body is a 400, never silently "enable all".
-async fn enable_endpoints(outbox: web::Data<Outbox>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn enable_endpoints(
+    outbox: web::Data<Outbox>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let request: EnableIn = if body.iter().all(u8::is_ascii_whitespace) {
         EnableIn::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
     };
     let url = match request.url {
         Some(raw) => Some(endpoint::parse(&raw).map_err(OutboxError::from)?.to_string()),
@@ -127,19 +145,28 @@ pub struct TestIn {
 }
 
 /// Enqueue a `callback.test` event, signed and delivered like any other; answers 202 with its id.
-async fn send_test(outbox: web::Data<Outbox>, body: web::Json<TestIn>) -> Result<HttpResponse, ApiError> {
+async fn send_test(
+    outbox: web::Data<Outbox>,
+    body: web::Json<TestIn>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let key = SessionKey::new(WorkspaceId::parse(&body.workspace)?, SessionId::parse(&body.session)?);
-    let data = body.data.unwrap_or_else(|| serde_json::json!({ "message": "test callback from wa-sidecar" }));
+    let key =
+        SessionKey::new(WorkspaceId::parse(&body.workspace)?, SessionId::parse(&body.session)?);
+    let data = body
+        .data
+        .unwrap_or_else(|| serde_json::json!({ "message": "test callback from wa-sidecar" }));
     let at = std::time::SystemTime::now();
     let queued = blocking(&outbox, move |o| o.enqueue(CALLBACK_TEST, &key, &data, at)).await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(queued))
 }
 
-
 /// For the sessions create handler: record the session's own endpoint (or clear a stale one
 /// with `None`) before the session can emit its first event.
-pub async fn set_session_endpoint(outbox: &web::Data<Outbox>, key: SessionKey, url: Option<&str>) -> Result<(), ApiError> {
+pub async fn set_session_endpoint(
+    outbox: &web::Data<Outbox>,
+    key: SessionKey,
+    url: Option<&str>,
+) -> Result<(), ApiError> {
     let url = url.map(endpoint::parse).transpose().map_err(OutboxError::from)?;
     blocking(outbox, move |o| o.set_session_endpoint(&key, url.as_ref())).await
 }

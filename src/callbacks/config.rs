@@ -196,7 +196,10 @@ mod duration_list {
             OneOrMany::One(s) => s
                 .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|p| !p.is_empty())
-                .map(|p| humantime_serde::re::humantime::parse_duration(p).map_err(serde::de::Error::custom))
+                .map(|p| {
+                    humantime_serde::re::humantime::parse_duration(p)
+                        .map_err(serde::de::Error::custom)
+                })
                 .collect(),
         }
     }

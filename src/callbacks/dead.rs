@@ -1,6 +1,6 @@
 //! Reading dead letters: filtered, newest first, paged by an opaque cursor.
 
-use rusqlite::{Connection, params};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use super::store::{AttemptRecord, Result};

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 use wa_sim::{SimConfig, SimServer};
 
 use super::helpers::{init, spawn_app_with};
@@ -20,7 +20,9 @@ fn chromium_under(root: &Path) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
         let under = cmdline.split(|b| *b == 0).any(|a| {
-            String::from_utf8_lossy(a).strip_prefix("--user-data-dir=").is_some_and(|d| Path::new(d).starts_with(&root))
+            String::from_utf8_lossy(a)
+                .strip_prefix("--user-data-dir=")
+                .is_some_and(|d| Path::new(d).starts_with(&root))
         });
         let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| s[s.rfind(')').unwrap_or(0) + 2..].starts_with('Z'))
@@ -59,15 +61,24 @@ async fn a_session_calls_back_its_own_endpoint_and_links_from_the_callback_qr() 
         let got = own.next(Duration::from_secs(40)).await;
         verify::standard_webhooks(SECRET_A, &got).expect("session callbacks are signed");
         let body = got.json();
-        assert_eq!((body["workspace"].as_str(), body["session"].as_str()), (Some("acme"), Some("main")));
+        assert_eq!(
+            (body["workspace"].as_str(), body["session"].as_str()),
+            (Some("acme"), Some("main"))
+        );
         match body["type"].as_str() {
-            Some("session.status") => states.push(body["data"]["state"].as_str().unwrap().to_owned()),
+            Some("session.status") => {
+                states.push(body["data"]["state"].as_str().unwrap().to_owned())
+            }
             Some("session.qr") => break body["data"].clone(),
             other => panic!("unexpected callback type {other:?}"),
         }
     };
     assert_eq!(states.first().map(String::as_str), Some("starting"), "{states:?}");
-    assert_eq!(states.last().map(String::as_str), Some("qr_required"), "the QR follows its status: {states:?}");
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("qr_required"),
+        "the QR follows its status: {states:?}"
+    );
     assert!(qr["data_url"].as_str().unwrap().starts_with("data:image/png;base64,"));
     assert_eq!(qr["attempt"], 1);
 
@@ -88,8 +99,13 @@ async fn a_session_calls_back_its_own_endpoint_and_links_from_the_callback_qr() 
             }
         }
     }
-    let at = |s: &str| states.iter().position(|x| x == s).unwrap_or_else(|| panic!("{s} missing from {states:?}"));
-    assert!(at("starting") < at("qr_required") && at("qr_required") < at("connected"), "{states:?}");
+    let at = |s: &str| {
+        states.iter().position(|x| x == s).unwrap_or_else(|| panic!("{s} missing from {states:?}"))
+    };
+    assert!(
+        at("starting") < at("qr_required") && at("qr_required") < at("connected"),
+        "{states:?}"
+    );
     global.expect_nothing(Duration::from_millis(200)).await;
 
     let runtime = app.data_dir().join("runtime");
