@@ -4,11 +4,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::dead::DeadFilter;
-use super::outbox::{Outbox, CALLBACK_TEST};
+use super::dead::{DeadFilter, DeadLetter, DeadPage};
+use super::outbox::{Enqueued, Outbox, Stats, CALLBACK_TEST};
+use super::store::{AttemptRecord, Counts, DisabledEndpoint};
 use super::{endpoint, OutboxError};
-use crate::api::ApiError;
+use crate::api::{ApiError, Json};
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
 
 /// The routes, relative to the signed `/v1` scope: `cfg.configure(callbacks::api::configure)`
@@ -24,6 +26,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/test").route(web::post().to(send_test))),
     );
 }
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_dead, redeliver, enable_endpoints, stats, send_test),
+    components(schemas(DeadPage, DeadLetter, AttemptRecord, Stats, Counts, DisabledEndpoint, Enqueued, TestIn, EnableIn, Redelivered, Enabled)),
+    tags((name = "callbacks", description = "The signed, durable callbacks to the host: dead letters, endpoints, stats, a test event"))
+)]
+pub struct ApiDoc;
 
 impl From<OutboxError> for ApiError {
     fn from(e: OutboxError) -> Self {
@@ -50,14 +60,20 @@ where
     web::block(move || f(&outbox)).await.map_err(ApiError::internal)?.map_err(ApiError::from)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DeadQuery {
+    /// Only this workspace.
     workspace: Option<String>,
+    /// Only this session id.
     session: Option<String>,
+    /// Only this event type, e.g. `session.qr`.
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     kind: Option<String>,
+    /// 1-500, default 50.
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -84,6 +100,8 @@ impl DeadQuery {
     }
 }
 
+#[utoipa::path(get, path = "/v1/callbacks/dead", tag = "callbacks", params(DeadQuery),
+    responses((status = 200, body = DeadPage), (status = 400, description = "INVALID_ID, INVALID_LIMIT, INVALID_CURSOR")), security(("hmac" = [])))]
 async fn list_dead(
     outbox: web::Data<Outbox>,
     query: web::Query<DeadQuery>,
@@ -93,6 +111,17 @@ async fn list_dead(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// `POST /v1/callbacks/dead/{id}/redeliver`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Redelivered {
+    id: String,
+    /// Always `queued`.
+    status: String,
+}
+
+#[utoipa::path(post, path = "/v1/callbacks/dead/{id}/redeliver", tag = "callbacks", params(("id" = String, Path, description = "The event id (webhook-id)")),
+    responses((status = 202, body = Redelivered, description = "Queued again at the end of its session's queue, same id"), (status = 404, description = "DEAD_LETTER_NOT_FOUND")), security(("hmac" = [])))]
 async fn redeliver(
     outbox: web::Data<Outbox>,
     id: web::Path<String>,
@@ -103,15 +132,25 @@ async fn redeliver(
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": echoed, "status": "queued" })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnableIn {
     /// The endpoint to enable; omitted: every disabled endpoint.
     url: Option<String>,
 }
 
+/// `POST /v1/callbacks/endpoints/enable`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Enabled {
+    /// The endpoints enabled by this call (empty when none was disabled).
+    enabled: Vec<String>,
+}
+
 /// Body `{"url": "…"}`, or `{}` / no body for every disabled endpoint. Parsed by hand so a
 /// malformed body is a 400, never silently "enable all".
+#[utoipa::path(post, path = "/v1/callbacks/endpoints/enable", tag = "callbacks", request_body(content = Option<EnableIn>, description = "Omit or {} to enable every endpoint disabled by 410"),
+    responses((status = 200, body = Enabled), (status = 400, description = "INVALID_JSON, INVALID_CALLBACK_URL")), security(("hmac" = [])))]
 async fn enable_endpoints(
     outbox: web::Data<Outbox>,
     body: web::Bytes,
@@ -130,24 +169,30 @@ async fn enable_endpoints(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "enabled": enabled })))
 }
 
+#[utoipa::path(get, path = "/v1/callbacks/stats", tag = "callbacks", responses((status = 200, body = Stats)), security(("hmac" = [])))]
 async fn stats(outbox: web::Data<Outbox>) -> Result<HttpResponse, ApiError> {
     let stats = blocking(&outbox, |o| o.stats()).await?;
     Ok(HttpResponse::Ok().json(stats))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestIn {
+    #[schema(example = "acme")]
     workspace: String,
+    #[schema(example = "main")]
     session: String,
     /// Sent as the event's `data`; defaults to a short note.
+    #[schema(value_type = Option<Object>)]
     data: Option<serde_json::Value>,
 }
 
 /// Enqueue a `callback.test` event, signed and delivered like any other; answers 202 with its id.
+#[utoipa::path(post, path = "/v1/callbacks/test", tag = "callbacks", request_body = TestIn,
+    responses((status = 202, body = Enqueued, description = "Committed to the outbox; delivered to the session's endpoint"), (status = 400, description = "INVALID_ID, INVALID_JSON, INVALID_FIELD")), security(("hmac" = [])))]
 async fn send_test(
     outbox: web::Data<Outbox>,
-    body: web::Json<TestIn>,
+    body: Json<TestIn>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let key =

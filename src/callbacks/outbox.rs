@@ -52,7 +52,7 @@ pub(super) struct Inner {
 }
 
 /// What was committed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enqueued {
     pub id: String,
     #[serde(rename = "type")]
@@ -64,7 +64,7 @@ pub struct Enqueued {
 }
 
 /// `GET /v1/callbacks/stats`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     #[serde(flatten)]
     pub counts: Counts,

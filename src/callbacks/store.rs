@@ -30,7 +30,7 @@ pub struct Claimed {
 }
 
 /// One attempt as kept in the attempt log and shown with dead letters.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     /// RFC 3339.
     pub at: String,
@@ -236,7 +236,7 @@ pub fn session_endpoint(
     .optional()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DisabledEndpoint {
     pub url: String,
     /// Unix milliseconds.
@@ -268,7 +268,7 @@ pub fn enable(conn: &mut Connection, url: Option<&str>) -> Result<Vec<String>> {
     Ok(urls)
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     pub queued: i64,
     pub in_flight: i64,

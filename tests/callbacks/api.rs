@@ -160,3 +160,19 @@ async fn an_endpoint_disabled_by_410_is_shown_and_enabled_over_http() {
     assert_eq!(r.json::<Value>().await.unwrap()["enabled"], json!([rx.url]));
     assert_eq!(rx.next(WAIT).await.header("webhook-id"), id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_the_callbacks_routes() {
+    let app = spawn_app_with(|_| {}).await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for path in [
+        "/v1/callbacks/dead",
+        "/v1/callbacks/dead/{id}/redeliver",
+        "/v1/callbacks/endpoints/enable",
+        "/v1/callbacks/stats",
+        "/v1/callbacks/test",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing from /openapi.json");
+    }
+    assert!(doc["components"]["schemas"]["DeadLetter"].is_object());
+}
