@@ -106,9 +106,12 @@ impl CallbacksConfig {
         match self.load_secrets() {
             Err(ConfigError::SecretsFile { source, .. }) => bad("secrets_file", source.to_string()),
             Err(e) => bad("secrets", e.to_string()),
-            Ok(s) if s.is_empty() && production => {
-                bad("secrets", "at least one whsec_ secret is required in production".into())
-            }
+            Ok(s) if s.is_empty() && production && !self.url.is_empty() => bad(
+                "secrets",
+                "callbacks.url is set: at least one whsec_ secret is required in production \
+                 (SIDECAR__CALLBACKS__SECRETS or callbacks.secrets_file)"
+                    .into(),
+            ),
             Ok(_) => {}
         }
         if self.workers == 0 || self.workers > 1024 {
@@ -204,8 +207,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid_outside_production_and_ask_for_a_secret_in_it() {
-        let cfg = CallbacksConfig::default();
+    fn defaults_are_valid_and_production_with_a_url_asks_for_a_secret() {
+        let mut cfg = CallbacksConfig::default();
+        assert!(cfg.validate(false).is_empty());
+        assert!(cfg.validate(true).is_empty());
+        cfg.url = "https://host.test/hook".into();
         assert!(cfg.validate(false).is_empty());
         let problems = cfg.validate(true);
         assert_eq!(problems.len(), 1);
