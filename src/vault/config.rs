@@ -118,6 +118,25 @@ impl VaultConfig {
     }
 }
 
+impl VaultConfig {
+    /// A problem with `runtime_dir` relative to the sessions root (owned by `[sessions]`, so the
+    /// caller that knows both asks): plaintext must never live inside it.
+    pub fn runtime_dir_problem(&self, sessions_root: &std::path::Path) -> Option<(String, String)> {
+        let norm = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        norm(&self.runtime_dir)
+            .starts_with(norm(sessions_root))
+            .then(|| {
+                (
+                    "runtime_dir".to_owned(),
+                    format!(
+                        "must not be inside the sessions root {}",
+                        sessions_root.display()
+                    ),
+                )
+            })
+    }
+}
+
 fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -158,6 +177,20 @@ mod tests {
         };
         let keys: Vec<_> = c.validate(false).into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["master_keys", "reseal_max_interval", "include"]);
+    }
+
+    #[test]
+    fn the_runtime_dir_may_not_be_inside_the_sessions_root() {
+        let c = VaultConfig {
+            runtime_dir: PathBuf::from("sessions/run"),
+            ..VaultConfig::default()
+        };
+        assert!(c
+            .runtime_dir_problem(std::path::Path::new("sessions"))
+            .is_some());
+        assert!(VaultConfig::default()
+            .runtime_dir_problem(std::path::Path::new("sessions"))
+            .is_none());
     }
 
     #[test]

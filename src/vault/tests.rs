@@ -341,6 +341,24 @@ fn verify_and_rotate_report_a_bad_file_and_leave_it_alone() {
 }
 
 #[test]
+fn verify_lists_plaintext_left_under_the_sessions_root() {
+    let env = Env::new();
+    let store = env.store(&keys("k1", 1));
+    seal_login(&store, &sk("acme", "main"), MARKER);
+    let dir = store
+        .sealed_path(&sk("acme", "main"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    std::fs::write(dir.join("session.toml"), "name = 'x'").unwrap();
+    std::fs::write(dir.join("lock"), "").unwrap();
+    assert!(maintenance::stray_files(&env.sessions()).is_empty());
+    put(&dir, "Default/IndexedDB/x/CURRENT", b"MANIFEST-1");
+    let v = verify_all(&env.sessions(), &keys("k1", 1)).unwrap();
+    assert_eq!(v.strays, [dir.join("Default/IndexedDB/x/CURRENT")], "{v}");
+}
+
+#[test]
 fn destroy_removes_sealed_and_live_copies_and_is_idempotent() {
     let env = Env::new();
     let store = env.store(&keys("k1", 1));
