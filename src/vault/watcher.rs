@@ -142,6 +142,9 @@ fn is_relevant(root: &Path, include: &[String], ev: &notify::Event) -> bool {
         let Ok(rel) = p.strip_prefix(root) else {
             return false;
         };
+        if rel.as_os_str().is_empty() {
+            return false; // the profile root itself (e.g. its times changed)
+        }
         include
             .iter()
             .map(Path::new)
