@@ -38,6 +38,10 @@ pub struct VaultConfig {
     /// ... and at least this often while changes keep coming.
     #[serde(with = "humantime_serde")]
     pub reseal_max_interval: Duration,
+    /// ... but never sooner than this after the previous reseal ended: bounds the disk writes of a
+    /// chatty session (each reseal rewrites the whole login, tens of MB).
+    #[serde(with = "humantime_serde")]
+    pub reseal_min_interval: Duration,
     /// Profile paths (relative, `/`-separated) that are sealed; everything else is dropped.
     pub include: Vec<String>,
     /// Reading a live profile is retried this many times when a file other than a LevelDB log
@@ -54,6 +58,7 @@ impl Default for VaultConfig {
             runtime_dir: PathBuf::from("data/runtime"),
             reseal_debounce: Duration::from_secs(5),
             reseal_max_interval: Duration::from_secs(60),
+            reseal_min_interval: Duration::from_secs(15),
             include: DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect(),
             snapshot_attempts: 3,
         }
@@ -95,6 +100,12 @@ impl VaultConfig {
             add(
                 "reseal_max_interval",
                 "must be at least reseal_debounce".into(),
+            );
+        }
+        if self.reseal_min_interval > self.reseal_max_interval {
+            add(
+                "reseal_min_interval",
+                "must be at most reseal_max_interval".into(),
             );
         }
         if self.include.is_empty() {
@@ -176,7 +187,7 @@ mod tests {
             ..VaultConfig::default()
         };
         let keys: Vec<_> = c.validate(false).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["master_keys", "reseal_max_interval", "include"]);
+        assert_eq!(keys, ["master_keys", "reseal_max_interval", "reseal_min_interval", "include"]);
     }
 
     #[test]
