@@ -39,6 +39,10 @@ pub struct VaultConfig {
     /// ... and at least this often while changes keep coming.
     #[serde(with = "humantime_serde")]
     pub reseal_max_interval: Duration,
+    /// ... but never sooner than this after the previous reseal ended: bounds the disk writes of a
+    /// chatty session (each reseal rewrites the whole login, tens of MB).
+    #[serde(with = "humantime_serde")]
+    pub reseal_min_interval: Duration,
     /// Profile paths (relative, `/`-separated) that are sealed; everything else is dropped.
     pub include: Vec<String>,
     /// Reading a live profile is retried this many times when a file other than a LevelDB log
@@ -55,6 +59,7 @@ impl Default for VaultConfig {
             runtime_dir: PathBuf::from("runtime"),
             reseal_debounce: Duration::from_secs(5),
             reseal_max_interval: Duration::from_secs(60),
+            reseal_min_interval: Duration::from_secs(15),
             include: DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect(),
             snapshot_attempts: 3,
         }
@@ -98,6 +103,12 @@ impl VaultConfig {
                 "must be at least reseal_debounce".into(),
             );
         }
+        if self.reseal_min_interval > self.reseal_max_interval {
+            add(
+                "reseal_min_interval",
+                "must be at most reseal_max_interval".into(),
+            );
+        }
         if self.include.is_empty() {
             add(
                 "include",
@@ -116,6 +127,25 @@ impl VaultConfig {
             add("snapshot_attempts", "must be at least 1".into());
         }
         problems
+    }
+}
+
+impl VaultConfig {
+    /// A problem with `runtime_dir` relative to the sessions root (owned by `[sessions]`, so the
+    /// caller that knows both asks): plaintext must never live inside it.
+    pub fn runtime_dir_problem(&self, sessions_root: &std::path::Path) -> Option<(String, String)> {
+        let norm = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        norm(&self.runtime_dir)
+            .starts_with(norm(sessions_root))
+            .then(|| {
+                (
+                    "runtime_dir".to_owned(),
+                    format!(
+                        "must not be inside the sessions root {}",
+                        sessions_root.display()
+                    ),
+                )
+            })
     }
 }
 
@@ -158,7 +188,21 @@ mod tests {
             ..VaultConfig::default()
         };
         let keys: Vec<_> = c.validate(false).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["master_keys", "reseal_max_interval", "include"]);
+        assert_eq!(keys, ["master_keys", "reseal_max_interval", "reseal_min_interval", "include"]);
+    }
+
+    #[test]
+    fn the_runtime_dir_may_not_be_inside_the_sessions_root() {
+        let c = VaultConfig {
+            runtime_dir: PathBuf::from("sessions/run"),
+            ..VaultConfig::default()
+        };
+        assert!(c
+            .runtime_dir_problem(std::path::Path::new("sessions"))
+            .is_some());
+        assert!(VaultConfig::default()
+            .runtime_dir_problem(std::path::Path::new("sessions"))
+            .is_none());
     }
 
     #[test]
