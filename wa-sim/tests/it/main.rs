@@ -4,3 +4,4 @@ mod harness;
 mod boot;
 mod linking;
 mod messaging;
+mod hostile;

@@ -47,6 +47,7 @@ async fn every_send_function_returns_the_documented_shape_and_reaches_the_phone(
     let loc = page.ok(&format!("WPP.chat.sendLocationMessage('{to}', {{lat: '52.37', lng: 4.89, name: 'Dam', address: 'Amsterdam'}})")).await;
     assert_eq!(keys(&loc), ["ack", "from", "id", "sendMsgResult", "to"]);
     let card = page.ok(&format!("WPP.chat.sendVCardContactMessage('{to}', {{id: '15550005002@c.us', name: 'Carol'}})")).await;
+    assert_eq!(keys(&card), ["ack", "from", "id", "sendMsgResult", "to"]);
     let poll = page.ok(&format!("WPP.chat.sendCreatePollMessage('{to}', 'Lunch?', ['pizza', 'sushi'], {{selectableCount: 1}})")).await;
     assert_eq!(poll["sendMsgResult"]["messageSendResult"], "OK");
     let react = page.ok(&format!("WPP.chat.sendReactionToMessage('{id}', '👍')")).await;
@@ -213,15 +214,15 @@ async fn incoming_messages_of_every_kind_and_the_ack_progression() {
     assert_eq!(v["type"], "revoke");
 
     // Our message to a phone without a web session: server ack, then the phone drives the rest.
+    let mark = page.mark();
     let out = page.ok(&format!("WPP.chat.sendTextMessage('{from}@c.us', 'ack me')")).await;
     let id = out["id"].as_str().unwrap().to_string();
-    let mark = page.mark();
     for ack in [2, 3, 4] {
         ctl.post(&format!("/messages/{id}/ack"), json!({"ack": ack})).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let acks: Vec<Value> = page.all("chat.msg_ack_change", mark).iter().map(|(a, _)| a[0]["ack"].clone()).collect();
-    assert_eq!(acks, [json!(2), json!(3), json!(4)]);
+    assert_eq!(acks, [json!(1), json!(2), json!(3), json!(4)], "server, device, read, played");
     assert_eq!(page.all("chat.msg_ack_change", mark)[0].0[0]["ids"][0]["_serialized"], id.as_str());
     let got = page.ok(&format!("WPP.chat.getMessageById('{id}')")).await;
     assert_eq!(got["ack"], 4);
