@@ -134,6 +134,10 @@ async fn send_faults_fail_with_a_code_or_never_settle_and_unknown_calls_throw() 
     let nowait = page.ok(&format!("WPP.chat.sendTextMessage('{to}', 'z', {{waitForAck: false}})")).await;
     assert_eq!(nowait["sendMsgResult"], Value::Null);
     assert_eq!(nowait["ack"], 0);
+    // Give the server time to (not) answer, then look: still the clock ack.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ack = page.ok(&format!("WPP.chat.getMessageById('{}').then(m => m.ack)", nowait["id"].as_str().unwrap())).await;
+    assert_eq!(ack, 0);
     ctl.post("/faults", json!({"send_hang": false})).await;
     assert!(ctl.get("/accounts/15550006001/messages").await["received"].as_array().unwrap().is_empty());
     let ok = page.ok(&format!("WPP.chat.sendTextMessage('{to}', 'fine')")).await;
