@@ -438,13 +438,34 @@ impl World {
     }
 }
 
-/// Which pages or devices a control call is about.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+/// Which pages or devices a control call is about; all `None` selects every page.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Target {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub page: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+}
+
+impl Target {
+    pub fn all() -> Self {
+        Target::default()
+    }
+
+    pub fn page(id: impl Into<String>) -> Self {
+        Target { page: Some(id.into()), ..Target::default() }
+    }
+
+    pub fn device(id: impl Into<String>) -> Self {
+        Target { device: Some(id.into()), ..Target::default() }
+    }
+
+    pub fn phone(phone: impl Into<String>) -> Self {
+        Target { phone: Some(phone.into()), ..Target::default() }
+    }
 }
 
 fn new_qr() -> QrCode {
