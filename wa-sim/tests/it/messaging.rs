@@ -268,6 +268,32 @@ async fn two_linked_accounts_exchange_messages_with_delivery_and_read_acks() {
     let (_, back) = a.wait_event_from("chat.new_message", ma, T).await;
     assert_eq!(back[0]["body"], "hi A");
     assert_eq!(back[0]["quotedMsgId"], sent["id"]);
+
+    // A group: created by A with B, both see the change; a message reaches B with its author.
+    let (ma, mb) = (a.mark(), b.mark());
+    let g = a.ok("WPP.group.create('Team', ['15550008002@c.us'])").await;
+    let gid = g["gid"].as_str().unwrap().to_string();
+    assert!(gid.starts_with("120363") && gid.ends_with("@g.us"), "{gid}");
+    assert_eq!(g["participants"]["15550008002@c.us"]["code"], 200);
+    let (_, change) = b.wait_event_from("group.participant_changed", mb, T).await;
+    assert_eq!(change[0]["groupId"], gid.as_str());
+    assert_eq!(change[0]["action"], "add");
+    assert_eq!(change[0]["participants"], json!(["15550008002@c.us"]));
+    a.wait_event_from("group.participant_changed", ma, T).await;
+    let parts = a.ok(&format!("WPP.group.getParticipants('{gid}')")).await;
+    assert_eq!(parts.as_array().unwrap().len(), 2);
+    let again = a.ok(&format!("WPP.group.addParticipants('{gid}', ['15550008002'])")).await;
+    assert_eq!(again["15550008002@c.us"]["code"], 409);
+    assert_eq!(a.ok(&format!("WPP.group.getInviteCode('{gid}')")).await.as_str().unwrap().len(), 22);
+    let mb = b.mark();
+    let gs = a.ok(&format!("WPP.chat.sendTextMessage('{gid}', 'hello team')")).await;
+    let (_, gm) = b.wait_event_from("chat.new_message", mb, T).await;
+    assert_eq!(gm[0]["body"], "hello team");
+    assert_eq!(gm[0]["from"], gid.as_str());
+    assert_eq!(gm[0]["author"], "15550008001@c.us");
+    let raw = gs["id"].as_str().unwrap().split('_').nth(2).unwrap().to_string();
+    assert_eq!(gm[0]["id"]["_serialized"], format!("false_{gid}_{raw}_15550008001@c.us"));
+    assert_eq!(b.ok("WPP.group.getAllGroups().then(g => g.length)").await, 1);
     drop((a, b));
     tokio::join!(ca.close(), cb.close());
 }
