@@ -27,6 +27,14 @@ async fn csp_refuses_inline_scripts_while_init_scripts_run_and_a_service_worker_
 
     let sw = page.ok("navigator.serviceWorker.getRegistrations().then(r => r.map(x => x.active && x.active.scriptURL))").await;
     assert_eq!(sw, json!([format!("{}sw.js", sim.base_url())]));
+
+    // The server going away is a network loss for the page, and stopping does not wait on it.
+    let mark = page.mark();
+    let started = std::time::Instant::now();
+    sim.stop();
+    assert!(started.elapsed() < Duration::from_secs(3), "stop took {:?}", started.elapsed());
+    let (_, online) = page.wait_event_from("conn.online", mark, T).await;
+    assert_eq!(online, json!([false]));
     chrome.close().await;
 }
 

@@ -5,3 +5,4 @@ mod boot;
 mod linking;
 mod messaging;
 mod hostile;
+mod binary;
