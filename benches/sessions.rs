@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     // Before any thread exists: every browser of this run inherits it (see procs::RUN_MARK).
     std::env::set_var(procs::RUN_MARK, &mark);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,chromiumoxide=error".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let root = match tempfile::Builder::new().prefix("wa-sidecar-bench-").tempdir() {

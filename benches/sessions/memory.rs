@@ -2,7 +2,7 @@
 //! browser, summed over the browser's process group, plus its share of the crashpad handlers
 //! that live outside the group.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{anyhow, bail};
@@ -23,6 +23,11 @@ pub struct SideMem {
     pub crashpad_inside: usize,
     /// Memory of the handlers outside every group, shared evenly among the browsers.
     pub crashpad_outside: Mem,
+    /// Memory by process kind (`renderer`, `gpu-process`, ...) over all browsers of the side.
+    pub by_kind: BTreeMap<String, Mem>,
+    /// Chromium processes on the whole machine at the reading (other users' too): PSS splits
+    /// shared pages among all of them.
+    pub chromium_on_machine: usize,
 }
 
 impl SideMem {
@@ -93,14 +98,22 @@ pub fn baseline(all: &[Proc], pids: &[u32], mark: &str) -> anyhow::Result<SideMe
 fn side(all: &[Proc], leaders: Vec<(String, u32)>, mark: &str) -> SideMem {
     let mut counted = BTreeSet::new();
     let mut browsers = Vec::new();
+    let mut by_kind: BTreeMap<String, Mem> = BTreeMap::new();
+    let kind_of = |pid: u32| all.iter().find(|p| p.pid == pid).map_or_else(|| "gone".to_owned(), Proc::kind);
     for (label, leader) in leaders {
         let (grouping, pids) = procs::browser_processes(all, leader);
         counted.extend(pids.iter().copied());
+        for &pid in &pids {
+            *by_kind.entry(kind_of(pid)).or_default() += procs::sum(&[pid]);
+        }
         browsers.push(Browser { label, grouping, mem: procs::sum(&pids) });
     }
     let handlers = procs::crashpad_handlers(all, mark);
     let outside: Vec<u32> = handlers.iter().map(|p| p.pid).filter(|pid| !counted.contains(pid)).collect();
+    *by_kind.entry("crashpad".into()).or_default() += procs::sum(&outside);
     SideMem {
+        by_kind,
+        chromium_on_machine: all.iter().filter(|p| p.is_chromium()).count(),
         browsers,
         crashpad_found: handlers.len(),
         crashpad_inside: handlers.len() - outside.len(),

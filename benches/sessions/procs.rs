@@ -30,6 +30,26 @@ impl Proc {
         Some(dir.canonicalize().unwrap_or(dir))
     }
 
+    /// What the process is for: `browser`, `renderer`, `gpu-process`, `zygote`, `network`, ...
+    pub fn kind(&self) -> String {
+        if self.is_crashpad() {
+            return "crashpad".into();
+        }
+        let flag = |name: &str| self.args.iter().find_map(|a| a.strip_prefix(name)).map(str::to_owned);
+        match flag("--type=").as_deref() {
+            None => "browser".into(),
+            Some("utility") => flag("--utility-sub-type=")
+                .map(|s| s.split('.').next().unwrap_or_default().to_owned())
+                .unwrap_or_else(|| "utility".into()),
+            Some(t) => t.to_owned(),
+        }
+    }
+
+    /// Any Chromium process, of whoever started it.
+    pub fn is_chromium(&self) -> bool {
+        self.args.first().is_some_and(|exe| exe.starts_with("/usr/lib/chromium/"))
+    }
+
     fn is_crashpad(&self) -> bool {
         self.args.first().is_some_and(|exe| exe.ends_with("chrome_crashpad_handler"))
     }

@@ -90,6 +90,26 @@ fn procs_row(ours: &Measured<SideMem>, base: &Measured<SideMem>) -> String {
 }
 
 impl Report {
+    /// PSS per browser by process kind, connected, both sides: where the difference is.
+    fn print_kinds(&self) {
+        let (Some(Ok(ours)), Some(Ok(base))) = (&self.ours_connected, &self.baseline_connected) else { return };
+        println!("PSS connected by process kind, MiB per browser (processes per browser), ours | baseline:");
+        let kinds: std::collections::BTreeSet<&String> = ours.by_kind.keys().chain(base.by_kind.keys()).collect();
+        for kind in kinds {
+            let cell = |s: &SideMem| {
+                let n = s.browsers.len().max(1) as f64;
+                s.by_kind.get(kind).map_or("—".to_owned(), |m| {
+                    format!("{:.1} ({:.1})", crate::procs::mib(m.pss_kib) / n, m.procs as f64 / n)
+                })
+            };
+            println!("  {kind:<24} {:>14} | {:<14}", cell(ours), cell(base));
+        }
+        println!(
+            "  Chromium processes on the whole machine at that reading: {} (PSS splits shared pages among all of them)",
+            ours.chromium_on_machine
+        );
+    }
+
     pub fn print(&self, count: usize) {
         for line in &self.header {
             println!("{line}");
@@ -127,6 +147,7 @@ impl Report {
                 println!("  {who}: PSS connected per browser (MiB): {}", each.join(", "));
             }
         }
+        self.print_kinds();
         for note in &self.notes {
             println!("note: {note}");
         }
