@@ -35,7 +35,9 @@ impl Proc {
         if self.is_crashpad() {
             return "crashpad".into();
         }
-        let flag = |name: &str| self.args.iter().find_map(|a| a.strip_prefix(name)).map(str::to_owned);
+        // Zygote-forked helpers rewrite their title, so their cmdline is one string with spaces.
+        let line = self.args.join(" ");
+        let flag = |name: &str| line.split_whitespace().find_map(|a| a.strip_prefix(name)).map(str::to_owned);
         match flag("--type=").as_deref() {
             None => "browser".into(),
             Some("utility") => flag("--utility-sub-type=")
@@ -129,7 +131,7 @@ pub fn leaders_under(procs: &[Proc], root: &Path) -> BTreeMap<PathBuf, Proc> {
     for p in procs {
         let Some(dir) = p.user_data_dir() else { continue };
         // Only the browser process itself has no `--type=`; its helpers may repeat the flag.
-        if dir.starts_with(&root) && !p.args.iter().any(|a| a.starts_with("--type=")) {
+        if dir.starts_with(&root) && p.kind() == "browser" {
             out.insert(dir, p.clone());
         }
     }
