@@ -92,7 +92,14 @@ fn main() -> ExitCode {
     let mut report = Report::default();
     let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => {
-            let r = rt.block_on(run(&options, root.path(), &mark, &mut report));
+            let r = rt.block_on(async {
+                // Ctrl-C or SIGTERM ends the run early; the cleanup below still closes every
+                // browser (they sit in process groups of their own and would not get the signal).
+                tokio::select! {
+                    r = run(&options, root.path(), &mark, &mut report) => r,
+                    why = interrupted() => Err(anyhow!("interrupted by {why}")),
+                }
+            });
             // Ends every task; a Chromium spawned by the sidecar is killed with its handle.
             rt.shutdown_timeout(Duration::from_secs(10));
             r
@@ -108,6 +115,18 @@ fn main() -> ExitCode {
     }
     report.print(options.count);
     if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 /// Kills whatever browser of this run is still alive: the last line of defence, also on panic.
