@@ -26,6 +26,7 @@ use anyhow::{anyhow, bail, Context};
 use wa_sim::{SimConfig, SimServer};
 
 use baseline::Baseline;
+use memory::SideMem;
 use report::Report;
 use sidecar::Sidecar;
 
@@ -138,7 +139,7 @@ struct Sweeper {
 impl Sweeper {
     /// Returns how many groups it had to kill (0 when everything closed properly).
     fn sweep(&self) -> usize {
-        let killed = wa_sidecar::engine::kill_orphans(&[self.root.clone()], Duration::from_secs(5)).len();
+        let killed = wa_sidecar::engine::kill_orphans(std::slice::from_ref(&self.root), Duration::from_secs(5)).len();
         let all = procs::snapshot();
         for side in [self.mark.clone(), format!("{}-baseline", self.mark)] {
             for p in procs::crashpad_handlers(&all, &side) {
@@ -163,9 +164,10 @@ async fn run(o: &Options, root: &Path, mark: &str, r: &mut Report) -> anyhow::Re
     let settings = sidecar::settings(root, &sim, o.count);
     let mut app = Some(Sidecar::start(settings.clone()).await?);
     let mut base = None;
-    let outcome = phases(o, root, mark, r, &sim, &settings, &mut app, &mut base, installed).await;
+    let cx = Ctx { o, root, mark, sim: &sim, settings: &settings, runtime_root: sidecar::runtime_root(&settings) };
+    let outcome = phases(&cx, r, &mut app, &mut base, installed).await;
     if let Some(b) = base.take() {
-        b_close(b, r).await;
+        close_baseline(b, r).await;
     }
     if let Some(app) = app.take() {
         app.stop().await;
@@ -175,89 +177,97 @@ async fn run(o: &Options, root: &Path, mark: &str, r: &mut Report) -> anyhow::Re
     outcome
 }
 
-async fn b_close(b: Baseline, r: &mut Report) {
+async fn close_baseline(b: Baseline, r: &mut Report) {
     let killed = b.close(Duration::from_secs(15)).await;
     if killed > 0 {
         r.notes.push(format!("{killed} baseline browsers did not close on browser.close() and were killed"));
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every step needs.
+struct Ctx<'a> {
+    o: &'a Options,
+    root: &'a Path,
+    mark: &'a str,
+    sim: &'a SimServer,
+    settings: &'a wa_sidecar::config::Settings,
+    runtime_root: PathBuf,
+}
+
 async fn phases(
-    o: &Options,
-    root: &Path,
-    mark: &str,
+    cx: &Ctx<'_>,
     r: &mut Report,
-    sim: &SimServer,
-    settings: &wa_sidecar::config::Settings,
     app: &mut Option<Sidecar>,
     base: &mut Option<Baseline>,
     installed: anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let runtime_root = sidecar::runtime_root(settings);
     let current = app.as_ref().context("no sidecar")?;
-    for i in 0..o.count {
+    for i in 0..cx.o.count {
         let took = current.create_until_qr(i, STEP_TIMEOUT).await?;
         eprintln!("create -> first QR, {}: {} ms", sidecar::key(i), took.as_millis());
         r.create_to_qr.push(took);
     }
+    *base = start_baseline(cx, r, installed).await;
+    let (ours, baseline) = read_memory(cx, base.as_ref()).await;
+    r.ours_qr = Some(ours);
+    r.baseline_qr = baseline.or(r.baseline_qr.take());
 
-    *base = match installed {
-        Ok(()) => match launch_baseline(o, root, mark, sim).await {
-            Ok(b) => Some(b),
-            Err(e) => {
-                r.baseline_qr = Some(Err(format!("{e:#}")));
-                r.baseline_connected = Some(Err("the baseline did not start".into()));
-                None
-            }
-        },
-        Err(e) => {
-            let e = format!("puppeteer-core is not installed: {e:#}");
-            r.baseline_qr = Some(Err(e.clone()));
-            r.baseline_connected = Some(Err(e));
-            None
-        }
-    };
-
-    tokio::time::sleep(o.settle).await;
-    let all = procs::snapshot();
-    r.ours_qr = Some(memory::ours(&all, &runtime_root, o.count, mark).map_err(|e| format!("{e:#}")));
-    if let Some(b) = base.as_ref() {
-        r.baseline_qr = Some(memory::baseline(&all, &b.pids, mark).map_err(|e| format!("{e:#}")));
-    }
-
-    for i in 0..o.count {
-        let took = current.scan_until_connected(sim, i, &phone(0, i), STEP_TIMEOUT).await?;
+    for i in 0..cx.o.count {
+        let took = current.scan_until_connected(cx.sim, i, &phone(0, i), STEP_TIMEOUT).await?;
         eprintln!("scan -> connected, {}: {} ms", sidecar::key(i), took.as_millis());
         r.scan_to_connected.push(took);
     }
+    let mut linked = true;
     if base.is_some() {
-        if let Err(e) = connect_baseline(sim, o.count).await {
-            r.baseline_connected = Some(Err(format!("{e:#}")));
-            r.notes.push("the baseline's pages could not all be linked; its connected figures are missing".into());
+        if let Err(e) = connect_baseline(cx.sim, cx.o.count).await {
+            r.baseline_connected = Some(Err(format!("the baseline's pages could not all be linked: {e:#}")));
+            linked = false;
         }
     }
-
-    tokio::time::sleep(o.settle).await;
-    let all = procs::snapshot();
-    r.ours_connected = Some(memory::ours(&all, &runtime_root, o.count, mark).map_err(|e| format!("{e:#}")));
-    if let (Some(b), None) = (base.as_ref(), &r.baseline_connected) {
-        r.baseline_connected = Some(memory::baseline(&all, &b.pids, mark).map_err(|e| format!("{e:#}")));
-    }
+    let (ours, baseline) = read_memory(cx, base.as_ref().filter(|_| linked)).await;
+    r.ours_connected = Some(ours);
+    r.baseline_connected = baseline.or(r.baseline_connected.take());
     // The restart is timed without the baseline's browsers competing for the two cores.
     if let Some(b) = base.take() {
-        b_close(b, r).await;
+        close_baseline(b, r).await;
     }
+    restart(cx, r, app).await
+}
 
+/// Launches the baseline if puppeteer-core is installed; records why not otherwise.
+async fn start_baseline(cx: &Ctx<'_>, r: &mut Report, installed: anyhow::Result<()>) -> Option<Baseline> {
+    let why = match installed {
+        Ok(()) => match launch_baseline(cx.o, cx.root, cx.mark, cx.sim).await {
+            Ok(b) => return Some(b),
+            Err(e) => format!("the baseline did not start: {e:#}"),
+        },
+        Err(e) => format!("puppeteer-core is not installed: {e:#}"),
+    };
+    r.baseline_qr = Some(Err(why.clone()));
+    r.baseline_connected = Some(Err(why));
+    None
+}
+
+/// After the settle time, both sides from one /proc snapshot (the same instant).
+async fn read_memory(cx: &Ctx<'_>, base: Option<&Baseline>) -> (Result<SideMem, String>, Option<Result<SideMem, String>>) {
+    tokio::time::sleep(cx.o.settle).await;
+    let all = procs::snapshot();
+    let ours = memory::ours(&all, &cx.runtime_root, cx.o.count, cx.mark).map_err(|e| format!("{e:#}"));
+    let baseline = base.map(|b| memory::baseline(&all, &b.pids, cx.mark).map_err(|e| format!("{e:#}")));
+    (ours, baseline)
+}
+
+/// Graceful stop, then a new sidecar on the same data dir, timed until every session is back.
+async fn restart(cx: &Ctx<'_>, r: &mut Report, app: &mut Option<Sidecar>) -> anyhow::Result<()> {
     let old = app.take().context("no sidecar")?;
     r.stop = Some(old.stop().await);
-    let left = procs::leaders_under(&procs::snapshot(), &runtime_root);
+    let left = procs::leaders_under(&procs::snapshot(), &cx.runtime_root);
     if !left.is_empty() {
         bail!("{} Chromium still running after the graceful stop", left.len());
     }
     let t0 = SystemTime::now();
-    let restarted = Sidecar::start(settings.clone()).await?;
-    let again = restarted.wait_all_connected(o.count, t0, STEP_TIMEOUT).await;
+    let restarted = Sidecar::start(cx.settings.clone()).await?;
+    let again = restarted.wait_all_connected(cx.o.count, t0, STEP_TIMEOUT).await;
     *app = Some(restarted);
     r.restart = Some(again.map_err(|e| format!("{e:#}")));
     Ok(())

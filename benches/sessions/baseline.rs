@@ -138,7 +138,7 @@ impl Baseline {
             unsafe { libc::killpg(self.node_pgid, libc::SIGKILL) };
         }
         let _ = self.child.start_kill();
-        wa_sidecar::engine::kill_orphans(&[self.profiles.clone()], Duration::from_secs(5)).len()
+        wa_sidecar::engine::kill_orphans(std::slice::from_ref(&self.profiles), Duration::from_secs(5)).len()
     }
 }
 
