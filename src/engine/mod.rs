@@ -91,7 +91,11 @@ pub struct StartSpec {
 /// that session's actor only, so no two calls race.
 pub trait Engine: Send + Sync {
     /// Launch and navigate. Returns once the page is loading; everything after arrives as events.
-    fn start(&mut self, spec: StartSpec, events: mpsc::Sender<EngineEvent>) -> BoxFuture<'_, Result<(), EngineError>>;
+    fn start(
+        &mut self,
+        spec: StartSpec,
+        events: mpsc::Sender<EngineEvent>,
+    ) -> BoxFuture<'_, Result<(), EngineError>>;
     /// Close the browser gracefully, then kill its process group if it does not exit in time.
     /// Idempotent. When it returns, no process of this run is left.
     fn stop(&mut self) -> BoxFuture<'_, Result<(), EngineError>>;

@@ -35,7 +35,11 @@ pub(crate) struct ChromiumProcess {
 impl ChromiumProcess {
     /// Spawns `path args…` as the leader of a new process group and waits (bounded) for its
     /// DevTools websocket URL. On any failure nothing of it is left running.
-    pub(crate) async fn spawn(path: &Path, args: &[String], timeout: Duration) -> Result<Self, EngineError> {
+    pub(crate) async fn spawn(
+        path: &Path,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<Self, EngineError> {
         let mut child = Command::new(path)
             .args(args)
             .stdin(Stdio::null())
@@ -47,15 +51,22 @@ impl ChromiumProcess {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| EngineError::Launch(format!("cannot run {}: {e}", path.display())))?;
-        let pid = child.id().ok_or_else(|| EngineError::Launch("Chromium exited at once".into()))?;
-        let pgid = i32::try_from(pid).map_err(|_| EngineError::Launch(format!("pid {pid} out of range")))?;
+        let pid =
+            child.id().ok_or_else(|| EngineError::Launch("Chromium exited at once".into()))?;
+        let pgid = i32::try_from(pid)
+            .map_err(|_| EngineError::Launch(format!("pid {pid} out of range")))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let (url_tx, url_rx) = oneshot::channel();
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(read_stderr(stderr, url_tx, tail.clone()).instrument(tracing::debug_span!("chromium-stderr", pgid)));
+            tokio::spawn(
+                read_stderr(stderr, url_tx, tail.clone())
+                    .instrument(tracing::debug_span!("chromium-stderr", pgid)),
+            );
         }
         let (exit_tx, exit) = watch::channel(None);
-        tokio::spawn(reap(child, exit_tx).instrument(tracing::debug_span!("chromium-reaper", pgid)));
+        tokio::spawn(
+            reap(child, exit_tx).instrument(tracing::debug_span!("chromium-reaper", pgid)),
+        );
         let mut process = Self { pgid, ws_url: String::new(), exit };
         let mut exit = process.exit.clone();
         let outcome = tokio::select! {
@@ -70,7 +81,8 @@ impl ChromiumProcess {
             }
             Err(why) => {
                 process.kill_and_reap(timeout).await;
-                let tail: Vec<String> = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+                let tail: Vec<String> =
+                    tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
                 Err(EngineError::Launch(format!("{why}; stderr: {}", tail.join(" | "))))
             }
         }
@@ -101,7 +113,11 @@ impl ChromiumProcess {
     pub(crate) async fn kill_and_reap(&mut self, bound: Duration) {
         kill_group(self.pgid);
         if !self.wait_exit(bound).await {
-            tracing::error!(pgid = self.pgid, "Chromium did not die within {} ms of SIGKILL", bound.as_millis());
+            tracing::error!(
+                pgid = self.pgid,
+                "Chromium did not die within {} ms of SIGKILL",
+                bound.as_millis()
+            );
         }
         // Helpers reparented to init are reaped by init; wait until they are gone so a caller can
         // rely on "no process of this run is left" when stop() returns.
@@ -112,7 +128,11 @@ impl ChromiumProcess {
         }
         let left = group_members(self.pgid);
         if !left.is_empty() {
-            tracing::error!(pgid = self.pgid, ?left, "processes of the Chromium group outlived SIGKILL");
+            tracing::error!(
+                pgid = self.pgid,
+                ?left,
+                "processes of the Chromium group outlived SIGKILL"
+            );
         }
     }
 }
@@ -144,7 +164,11 @@ pub(crate) fn kill_group(pgid: i32) {
 /// Reads Chromium's stderr until it closes: hands the DevTools URL over once, logs every line at
 /// debug, and keeps the last lines for a launch error. Draining it also keeps Chromium from
 /// blocking on a full pipe.
-async fn read_stderr(stderr: ChildStderr, url_tx: oneshot::Sender<String>, tail: Arc<Mutex<VecDeque<String>>>) {
+async fn read_stderr(
+    stderr: ChildStderr,
+    url_tx: oneshot::Sender<String>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
     let mut url_tx = Some(url_tx);
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -193,7 +217,8 @@ pub fn group_members(pgid: i32) -> Vec<u32> {
 /// crashed or was killed with -9. Call once at boot, before any session starts. Waits up to
 /// `bound` for them to disappear; returns the group ids it killed.
 pub fn kill_orphans(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
-    let roots: Vec<PathBuf> = roots.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
+    let roots: Vec<PathBuf> =
+        roots.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
     // SAFETY: getpgrp has no preconditions and cannot fail.
     let own = unsafe { libc::getpgrp() };
     let mut groups = BTreeSet::new();

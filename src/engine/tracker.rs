@@ -6,7 +6,8 @@
 use super::bridge::{BridgeMsg, Snapshot};
 use super::EngineEvent;
 
-const BLOCKING_MODES: [&str; 4] = ["PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"];
+const BLOCKING_MODES: [&str; 4] =
+    ["PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"];
 
 /// What the page has said so far in the current document.
 #[derive(Debug, Default)]
@@ -101,7 +102,9 @@ impl Tracker {
                 *self = Self::default();
                 out.push(EngineEvent::LoggedOut { reason });
             }
-            "conn.link_code_error" => tracing::warn!(error = ?text, "link code error reported by the bridge"),
+            "conn.link_code_error" => {
+                tracing::warn!(error = ?text, "link code error reported by the bridge")
+            }
             _ => {}
         }
     }
@@ -113,7 +116,9 @@ impl Tracker {
         self.acted_mode = Some(mode.clone());
         match mode.as_str() {
             "CONFLICT" if changed => out.push(EngineEvent::Conflict),
-            m if changed && BLOCKING_MODES.contains(&m) => out.push(EngineEvent::Blocked { state: mode.clone() }),
+            m if changed && BLOCKING_MODES.contains(&m) => {
+                out.push(EngineEvent::Blocked { state: mode.clone() })
+            }
             "SYNCING" if changed && self.login_offered => self.authenticating(out),
             _ => {}
         }
@@ -147,13 +152,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ev(name: &str, payload: serde_json::Value, auth: Option<bool>, mode: Option<&str>) -> BridgeMsg {
-        let snapshot = Snapshot { authenticated: auth, mode: mode.map(Into::into), phone: auth.filter(|a| *a).map(|_| "15551234567".into()) };
+    fn ev(
+        name: &str,
+        payload: serde_json::Value,
+        auth: Option<bool>,
+        mode: Option<&str>,
+    ) -> BridgeMsg {
+        let snapshot = Snapshot {
+            authenticated: auth,
+            mode: mode.map(Into::into),
+            phone: auth.filter(|a| *a).map(|_| "15551234567".into()),
+        };
         BridgeMsg::Ev { name: name.into(), payload, snapshot }
     }
 
     fn ready(auth: bool, mode: &str) -> BridgeMsg {
-        BridgeMsg::Ready { version: Some("4.6.0".into()), snapshot: Snapshot { authenticated: Some(auth), mode: Some(mode.into()), phone: None } }
+        BridgeMsg::Ready {
+            version: Some("4.6.0".into()),
+            snapshot: Snapshot { authenticated: Some(auth), mode: Some(mode.into()), phone: None },
+        }
     }
 
     fn run(msgs: Vec<BridgeMsg>) -> Vec<EngineEvent> {
@@ -206,7 +223,10 @@ mod tests {
 
     #[test]
     fn main_ready_on_the_qr_screen_is_not_a_login() {
-        let events = run(vec![ready(false, "QR"), ev("conn.main_ready", json!(null), Some(false), Some("QR"))]);
+        let events = run(vec![
+            ready(false, "QR"),
+            ev("conn.main_ready", json!(null), Some(false), Some("QR")),
+        ]);
         assert!(!events.iter().any(|e| matches!(e, EngineEvent::Connected { .. })), "{events:?}");
     }
 
