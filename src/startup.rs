@@ -4,6 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -16,6 +17,12 @@ use crate::api::health::{self, Readiness};
 use crate::api::metrics::HttpMetrics;
 use crate::api::{self, context, ip_allow};
 use crate::config::{load_keys, InvalidConfig, LoadedKeys, Settings, DEV_KEY_ID};
+use crate::engine::{ChromiumEngine, Engine, EngineConfig};
+use crate::events::EventBus;
+use crate::ids::SessionKey;
+use crate::sessions::profile::{ProfileStore, ProfileWatch};
+use crate::sessions::SessionManager;
+use crate::vault::{ResealWatcher, VaultError, VaultKeys, VaultStore, WatcherConfig};
 
 /// Everything handlers share, behind one `web::Data<AppState>`.
 pub struct AppState {
@@ -26,7 +33,9 @@ pub struct AppState {
     /// Frozen once the server starts; register metrics in [`build_state`].
     pub registry: Registry,
     pub readiness: Readiness,
-    // The session registry and the callbacks outbox join here (built in `build_state`).
+    pub sessions: SessionManager,
+    /// The sealed-profile store, also used at boot to sweep plaintext left by a crash.
+    pub vault: Arc<VaultStore>,
 }
 
 impl AppState {
@@ -41,6 +50,8 @@ pub enum StartupError {
     Config(#[from] InvalidConfig),
     #[error("cannot create {path}: {source}")]
     CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("vault: {0}")]
+    Vault(#[from] VaultError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -58,7 +69,8 @@ impl Application {
         create_dir(&settings.server.sessions_dir)?;
         let keys = load_keys(&settings, true).map_err(InvalidConfig)?;
         announce_keys(&keys);
-        let state = web::Data::new(build_state(settings, keys)?);
+        let state = web::Data::new(build_state(settings, keys).await?);
+        recover_sessions(&state).await;
         let listener = bind(&state.settings)?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: state.settings.server.bind.clone(),
@@ -87,15 +99,19 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM or [`Application::handle`]`.stop()`.
+    /// Serves until SIGINT/SIGTERM or [`Application::handle`]`.stop()`, then closes every
+    /// browser (persisting logins) before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let deadline = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs.max(1));
+        self.state.sessions.shutdown(deadline).await;
+        served
     }
 }
 
 /// The shared state. Modules that need state or metrics are built here, in this order, and
 /// register their metrics and readiness checks before the registry is frozen.
-fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, StartupError> {
+async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, StartupError> {
     let mut registry = Registry::with_prefix("wa_sidecar");
     let metrics = HttpMetrics::register(&mut registry);
     let mut readiness =
@@ -109,15 +125,93 @@ fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, Startup
     });
     readiness.register(health::BinaryPresent {
         name: "chromium",
-        path: health::DEFAULT_CHROMIUM.into(),
+        path: settings.engine.chromium_path.clone(),
     });
+    if settings.engine.inject_bridge {
+        readiness.register(BridgeFile(settings.engine.clone()));
+    }
+    let vault_keys = VaultKeys::load_or_generate(
+        &settings.vault,
+        &settings.server.data_dir,
+        settings.mode.is_production(),
+    )?;
+    let mut vault_cfg = settings.vault.clone();
+    vault_cfg.runtime_dir = settings.server.data_dir.join(&vault_cfg.runtime_dir);
+    let vault = Arc::new(VaultStore::new(
+        &vault_cfg,
+        settings.server.sessions_dir.clone(),
+        Arc::new(vault_keys),
+    ));
+    let sessions = build_sessions(&settings, vault.clone(), EventBus::new(Vec::new()));
     let auth = Authenticator::new(
         keys.keys,
         settings.auth.max_skew_secs,
         settings.auth.nonce_cache_entries,
     );
     let allow_ips = settings.auth.allow_nets();
-    Ok(AppState { settings, auth, allow_ips, metrics, registry, readiness })
+    Ok(AppState { settings, auth, allow_ips, metrics, registry, readiness, sessions, vault })
+}
+
+/// The session registry: one Chromium engine per session, logins in the vault, reseals while a
+/// browser runs, events on `bus`.
+fn build_sessions(settings: &Settings, vault: Arc<VaultStore>, bus: EventBus) -> SessionManager {
+    let engine_cfg = Arc::new(settings.engine.clone());
+    let engines = Arc::new(move |_: &SessionKey| Box::new(ChromiumEngine::new(engine_cfg.clone())) as Box<dyn Engine>);
+    let profiles: Arc<dyn ProfileStore> = vault;
+    let watch_cfg = WatcherConfig::from(&settings.vault);
+    let watched = profiles.clone();
+    let watch: ProfileWatch = Arc::new(move |key: &SessionKey, dir: &std::path::Path| {
+        match ResealWatcher::spawn(watched.clone(), key.clone(), dir.to_owned(), watch_cfg.clone()) {
+            Ok(w) => Some(Box::new(w) as Box<dyn Send>),
+            Err(e) => {
+                tracing::error!(session = %key, error = %e, "cannot watch the live profile; it is sealed on stop only");
+                None
+            }
+        }
+    });
+    SessionManager::new(
+        settings.sessions.clone(),
+        settings.server.sessions_dir.clone(),
+        engines,
+        profiles,
+        Some(watch),
+        bus,
+    )
+}
+
+/// Boot: kill browsers a crashed run left behind, reseal and wipe the plaintext profiles it left,
+/// then take over the sessions on disk and start those that were running.
+async fn recover_sessions(state: &AppState) {
+    let roots = [state.vault.runtime_root().to_owned(), state.settings.server.sessions_dir.clone()];
+    let killed = tokio::task::spawn_blocking(move || {
+        crate::engine::kill_orphans(&roots, Duration::from_secs(5))
+    })
+    .await
+    .unwrap_or_default();
+    if !killed.is_empty() {
+        tracing::warn!(groups = killed.len(), "killed Chromium left by a previous run");
+    }
+    let sweep = crate::vault::sweep_runtime(&state.vault);
+    tracing::info!(report = ?sweep, "runtime directory swept");
+    state.sessions.restore().await;
+}
+
+/// `/health/ready`: the wa-js bundle the engine injects is present (and which version).
+struct BridgeFile(EngineConfig);
+
+impl health::ReadinessCheck for BridgeFile {
+    fn name(&self) -> &str {
+        "bridge"
+    }
+
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            match crate::engine::bridge_info(&self.0) {
+                Some(info) => Ok(format!("{} (wa-js {})", info.path.display(), info.version.as_deref().unwrap_or("unknown version"))),
+                None => Err(format!("{} is missing: run ops/fetch-bridge.sh", self.0.bridge_path.display())),
+            }
+        })
+    }
 }
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
@@ -125,8 +219,11 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
     let openapi = web::Data::new(api::openapi::document());
     let mut http = HttpServer::new(move || {
         let max_body = state.settings.server.max_body_bytes;
+        // Handlers that take a module's own `web::Data<T>` (e.g. `web::Data<SessionManager>`) need
+        // it registered here, cloned from a `web::Data` field of `AppState`.
         App::new()
             .app_data(state.clone())
+            .app_data(web::Data::new(state.sessions.clone()))
             .app_data(openapi.clone())
             .configure(|cfg| api::routes::extractor_config(cfg, max_body))
             .configure(api::routes::configure)

@@ -163,3 +163,32 @@ impl ReadinessCheck for BinaryPresent {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Stuck;
+
+    impl ReadinessCheck for Stuck {
+        fn name(&self) -> &str {
+            "stuck"
+        }
+        fn check(&self) -> BoxFuture<'_, Result<String, String>> {
+            Box::pin(futures::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_check_that_hangs_fails_after_the_timeout_and_others_still_report() {
+        let mut readiness = Readiness::new(Duration::from_millis(50));
+        readiness.register(Stuck);
+        readiness.register(ConfigLoaded);
+        readiness.register(BinaryPresent { name: "missing", path: "/nonexistent/bin".into() });
+        let results = readiness.run().await;
+        let by_name = |n: &str| results.iter().find(|r| r.name == n).unwrap();
+        assert!(!by_name("stuck").ok && by_name("stuck").detail.contains("50 ms"));
+        assert!(by_name("config").ok);
+        assert!(!by_name("missing").ok && by_name("missing").detail.contains("/nonexistent/bin"));
+    }
+}

@@ -27,10 +27,12 @@ pub struct Workspace {
     responses((status = 200, body = Workspace), (status = 400, description = "INVALID_ID"),
               (status = 401, description = "Missing or invalid signature"), (status = 403, description = "Key not allowed for this workspace")),
     security(("hmac" = [])))]
-pub async fn get_workspace(workspace: web::Path<String>) -> Result<web::Json<Workspace>, ApiError> {
+pub async fn get_workspace(
+    workspace: web::Path<String>,
+    registry: web::Data<crate::sessions::SessionManager>,
+) -> Result<web::Json<Workspace>, ApiError> {
     let id = WorkspaceId::parse(&workspace)?;
-    // The sessions work replaces this with the registry's count for `id`.
-    let sessions = 0;
+    let sessions = registry.count_in(&id);
     Ok(web::Json(Workspace { id, sessions }))
 }
 

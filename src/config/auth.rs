@@ -227,7 +227,21 @@ fn secret_of(
     let (key, text) = match (&entry.secret, &entry.secret_file, &entry.secret_env) {
         (Some(s), None, None) => (format!("{at}.secret"), Zeroizing::new(s.clone())),
         (None, Some(path), None) => {
-            (format!("{at}.secret_file"), read_secret_file(id, path, production, at, problems)?)
+            let key = format!("{at}.secret_file");
+            match read_secret_file(id, path, &key) {
+                Ok((text, exposed)) => {
+                    match exposed {
+                        Some(p) if production => problems.push(p),
+                        Some(p) => warnings.push(p),
+                        None => {}
+                    }
+                    (key, text)
+                }
+                Err(p) => {
+                    problems.push(p);
+                    return None;
+                }
+            }
         }
         (None, None, Some(var)) => match std::env::var(var) {
             Ok(v) => (format!("{at}.secret_env"), Zeroizing::new(v)),
@@ -268,39 +282,26 @@ fn secret_of(
     Some(bytes)
 }
 
+/// Reads a secret file, and reports (separately) when it is world-readable: production refuses
+/// that, development only warns.
 fn read_secret_file(
     id: &str,
     path: &Path,
-    production: bool,
-    at: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<Zeroizing<String>> {
-    let key = format!("{at}.secret_file");
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => {
-            problems.push(problem(key, format!("key {id:?}: cannot read {}: {e}", path.display())));
-            return None;
-        }
+    key: &str,
+) -> Result<(Zeroizing<String>, Option<Problem>), Problem> {
+    let unreadable = |e: std::io::Error| {
+        problem(key, format!("key {id:?}: cannot read {}: {e}", path.display()))
     };
-    let mode = meta.permissions().mode() & 0o777;
-    if production && mode & 0o004 != 0 {
-        problems.push(problem(
-            key,
-            format!(
-                "key {id:?}: secret file {} is world-readable (mode {mode:o}); run chmod 600 on it",
-                path.display()
-            ),
-        ));
-        return None;
-    }
-    match std::fs::read_to_string(path) {
-        Ok(text) => Some(Zeroizing::new(text)),
-        Err(e) => {
-            problems.push(problem(key, format!("key {id:?}: cannot read {}: {e}", path.display())));
-            None
-        }
-    }
+    let mode = std::fs::metadata(path).map_err(unreadable)?.permissions().mode() & 0o777;
+    let exposed = (mode & 0o004 != 0).then(|| {
+        let message = format!(
+            "key {id:?}: secret file {} is world-readable (mode {mode:o}); run chmod 600 on it",
+            path.display()
+        );
+        problem(key, message)
+    });
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    Ok((Zeroizing::new(text), exposed))
 }
 
 /// Development only: reuse `{data_dir}/dev-hmac.key`, or create it (0600) when `generate`.

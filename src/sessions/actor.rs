@@ -12,7 +12,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use super::error::SessionError;
 use super::lock::SessionLock;
-use super::profile::ProfileStore;
+use super::profile::{ProfileStore, ProfileWatch};
 use super::record::{self, Desired, Halted, SessionRecord};
 use super::snapshot::{rfc3339, QrView, Snapshot};
 use super::state::{self, reason, State, Step};
@@ -44,6 +44,7 @@ pub struct ActorParts {
     pub lock: SessionLock,
     pub engine: Box<dyn Engine>,
     pub profiles: Arc<dyn ProfileStore>,
+    pub watch: Option<ProfileWatch>,
     pub bus: EventBus,
     pub config: Arc<SessionsConfig>,
     pub sessions_root: PathBuf,
@@ -57,6 +58,8 @@ pub struct Actor {
     seen_ready: bool,
     retry_at: Option<Instant>,
     last_pairing_code: Option<String>,
+    /// Keeps the stored login fresh while the browser of the current run lives.
+    watcher: Option<Box<dyn Send>>,
 }
 
 enum Flow {
@@ -87,7 +90,7 @@ impl Actor {
             qr_code: None,
         };
         let (snap, rx) = watch::channel(snapshot);
-        let actor = Self { key: record.key(), parts, snap, events: None, seen_ready: false, retry_at: None, last_pairing_code: None };
+        let actor = Self { key: record.key(), parts, snap, events: None, seen_ready: false, retry_at: None, last_pairing_code: None, watcher: None };
         (actor, rx)
     }
 
@@ -239,9 +242,12 @@ impl Actor {
             }
         };
         let (tx, rx) = mpsc::channel(64);
-        let spec = StartSpec { key: self.key.clone(), profile_dir };
+        let spec = StartSpec { key: self.key.clone(), profile_dir: profile_dir.clone() };
         match self.parts.engine.start(spec, tx).await {
-            Ok(()) => self.events = Some(rx),
+            Ok(()) => {
+                self.events = Some(rx);
+                self.watcher = self.parts.watch.as_ref().and_then(|w| w(&self.key, &profile_dir));
+            }
             Err(e) => {
                 tracing::warn!(session = %self.key, error = %e, "browser launch failed");
                 self.recover(format!("{}: {e}", reason::LAUNCH_FAILED), reason::LAUNCH_FAILED).await;
@@ -362,6 +368,10 @@ impl Actor {
     /// Stop the engine of the current run, if any. Its late events are dropped with the channel.
     async fn stop_engine(&mut self) {
         self.events = None;
+        if let Some(watcher) = self.watcher.take() {
+            // Joining the watcher waits for a reseal in progress: keep that off the async threads.
+            let _ = tokio::task::spawn_blocking(move || drop(watcher)).await;
+        }
         if let Err(e) = self.parts.engine.stop().await {
             tracing::warn!(session = %self.key, error = %e, "engine stop reported an error");
         }

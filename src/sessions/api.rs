@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::registry::{NewSession, SessionManager};
 use super::{qr, SessionError};
-use crate::api::ApiError;
+use crate::api::{ApiError, Json};
 use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 
 /// Mounted inside the authenticated `/v1` scope.
@@ -99,7 +99,7 @@ fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError
     Ok(())
 }
 
-async fn create(sessions: Sessions, path: web::Path<String>, body: web::Json<CreateSession>) -> Result<HttpResponse, ApiError> {
+async fn create(sessions: Sessions, path: web::Path<String>, body: Json<CreateSession>) -> Result<HttpResponse, ApiError> {
     let workspace = WorkspaceId::parse(&path)?;
     let body = body.into_inner();
     let id = SessionId::parse(&body.id)?;
@@ -176,10 +176,10 @@ async fn qr_code(
 async fn pairing_code(
     sessions: Sessions,
     path: web::Path<(String, String)>,
-    body: web::Json<PairingRequest>,
+    body: Json<PairingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key(&path)?;
-    let phone = PhoneNumber::parse(&body.phone).map_err(|e| ApiError::bad_request("INVALID_PHONE", e.to_string()))?;
+    let phone = PhoneNumber::parse(&body.0.phone).map_err(|e| ApiError::bad_request("INVALID_PHONE", e.to_string()))?;
     let code = sessions.pairing_code(&key, phone.clone()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "code": code, "phone": phone.digits() })))
 }

@@ -3,7 +3,8 @@
 //! The plain store keeps the profile under `sessions/{workspace}/{session}/`; the vault replaces it
 //! with sealed files and a private runtime directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::ids::SessionKey;
 
@@ -29,3 +30,8 @@ pub trait ProfileStore: Send + Sync {
     /// Whether a stored login exists (a restart should then reach `connected` without a QR).
     fn has_login(&self, key: &SessionKey) -> bool;
 }
+
+/// Starts keeping the stored copy of a live profile fresh while its browser runs (the vault
+/// reseals on change). The returned guard stops it when dropped; dropping may block while a
+/// reseal finishes, so the actor drops it on a blocking thread. `None`: nothing to watch.
+pub type ProfileWatch = Arc<dyn Fn(&SessionKey, &Path) -> Option<Box<dyn Send>> + Send + Sync>;

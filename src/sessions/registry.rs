@@ -13,7 +13,7 @@ use tokio::time::timeout;
 use super::actor::{Actor, ActorParts, Command, Reply};
 use super::error::SessionError;
 use super::lock::SessionLock;
-use super::profile::ProfileStore;
+use super::profile::{ProfileStore, ProfileWatch};
 use super::record::{self, Desired, SessionRecord};
 use super::snapshot::{unix_ms, Snapshot};
 use super::SessionsConfig;
@@ -50,6 +50,7 @@ struct Inner {
     sessions_root: PathBuf,
     engines: EngineFactory,
     profiles: Arc<dyn ProfileStore>,
+    watch: Option<ProfileWatch>,
     bus: EventBus,
     /// Serialises create/delete so the limit and "exists" checks cannot race.
     membership: Mutex<()>,
@@ -61,6 +62,7 @@ impl SessionManager {
         sessions_root: PathBuf,
         engines: EngineFactory,
         profiles: Arc<dyn ProfileStore>,
+        watch: Option<ProfileWatch>,
         bus: EventBus,
     ) -> Self {
         let inner = Inner {
@@ -69,6 +71,7 @@ impl SessionManager {
             sessions_root,
             engines,
             profiles,
+            watch,
             bus,
             membership: Mutex::new(()),
         };
@@ -161,6 +164,7 @@ impl SessionManager {
             lock,
             engine: (self.inner.engines)(&key),
             profiles: self.inner.profiles.clone(),
+            watch: self.inner.watch.clone(),
             bus: self.inner.bus.clone(),
             config: self.inner.config.clone(),
             sessions_root: self.inner.sessions_root.clone(),

@@ -30,7 +30,8 @@ pub struct VaultConfig {
     /// The key new seals use. May be left out when exactly one key is configured.
     pub seal_key_id: Option<String>,
     /// Where live (plaintext) profiles are unsealed: `{runtime_dir}/{workspace}/{session}/`.
-    /// Point it at a tmpfs to keep plaintext off disk. Must not be inside the sessions root.
+    /// A relative path is under `server.data_dir` (default `{data_dir}/runtime`). Point it at a
+    /// tmpfs to keep plaintext off disk. Must not be inside the sessions root.
     pub runtime_dir: PathBuf,
     /// A running session reseals once its profile has been quiet this long.
     #[serde(with = "humantime_serde")]
@@ -51,7 +52,7 @@ impl Default for VaultConfig {
             master_keys: Vec::new(),
             master_keys_file: None,
             seal_key_id: None,
-            runtime_dir: PathBuf::from("data/runtime"),
+            runtime_dir: PathBuf::from("runtime"),
             reseal_debounce: Duration::from_secs(5),
             reseal_max_interval: Duration::from_secs(60),
             include: DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect(),

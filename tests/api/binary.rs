@@ -15,9 +15,9 @@ use crate::helpers::{init, TEST_KEY_B64};
 const BIN: &str = env!("CARGO_BIN_EXE_wa-sidecar");
 
 /// The running sidecar; killed and reaped on drop, even when the test fails.
-struct Sidecar {
-    child: Child,
-    address: String,
+pub struct Sidecar {
+    pub child: Child,
+    pub address: String,
     /// Every stdout line (the log) after the listening line.
     log: mpsc::Receiver<String>,
 }
@@ -30,7 +30,7 @@ impl Drop for Sidecar {
 }
 
 /// A command run in `dir` with a clean slate: no inherited SIDECAR_* settings.
-fn command(dir: &Path) -> Command {
+pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {
@@ -66,7 +66,7 @@ fn write_config_logging(dir: &Path, log_format: &str) -> (PathBuf, PathBuf) {
     (config, key)
 }
 
-fn serve(dir: &Path, config: &Path) -> Sidecar {
+pub fn serve(dir: &Path, config: &Path) -> Sidecar {
     let mut child = command(dir)
         .args(["serve", "--config"])
         .arg(config)
@@ -100,7 +100,7 @@ fn serve(dir: &Path, config: &Path) -> Sidecar {
 
 impl Sidecar {
     /// The first log line containing `needle`, waiting up to 10 s for it.
-    fn wait_for_log(&self, needle: &str) -> String {
+    pub fn wait_for_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -281,4 +281,47 @@ async fn json_logs_carry_one_request_span_with_its_id() {
     assert_eq!(served["span"]["request_id"], "trace-me-42");
     assert_eq!(served["span"]["path"], "/v1/workspaces/acme");
     assert_eq!(served["fields"]["status"], 401);
+}
+
+#[test]
+fn keys_can_come_from_the_environment_and_a_missing_variable_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sidecar.toml");
+    let text = "[[auth.keys]]\nid = \"host\"\nsecret_env = \"WA_SIDECAR_TEST_KEY\"\nworkspaces = [\"*\"]\n";
+    std::fs::write(&config, text).unwrap();
+    let check = |cmd: &mut Command| run(cmd.args(["config", "check", "--config"]).arg(&config));
+
+    // Development mode, so other sections' production secrets are not needed here.
+    let out = check(command(dir.path()).env("WA_SIDECAR_TEST_KEY", TEST_KEY_B64));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = check(
+        command(dir.path()).env("SIDECAR_ENV", "production").env_remove("WA_SIDECAR_TEST_KEY"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("auth.keys[0].secret_env: key \"host\": environment variable WA_SIDECAR_TEST_KEY is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn development_only_warns_about_a_world_readable_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, key) = write_config(dir.path());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(command(dir.path()).args(["config", "check", "--config"]).arg(&config));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: auth.keys[0].secret_file") && stderr.contains("world-readable"),
+        "{stderr}"
+    );
+
+    let out = run(command(dir.path())
+        .env("SIDECAR_ENV", "production")
+        .args(["config", "check", "--config"])
+        .arg(&config));
+    assert!(!out.status.success(), "production refuses the same file");
 }

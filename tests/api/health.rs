@@ -23,8 +23,19 @@ async fn ready_names_every_check_and_its_state() {
     assert_eq!(body["status"], "ready");
     let names: Vec<&str> =
         body["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "data_dir", "sessions_dir", "chromium"]);
+    assert_eq!(names, ["config", "data_dir", "sessions_dir", "chromium", "bridge"]);
     assert!(body["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{body}");
+    let bridge = &body["checks"][4];
+    assert!(bridge["detail"].as_str().unwrap().contains("wa-js 4.6.0"), "{bridge}");
+}
+
+#[tokio::test]
+async fn ready_is_503_naming_the_bridge_when_the_wa_js_file_is_missing() {
+    let app = spawn_app_with(|s| s.engine.bridge_path = "/nonexistent/wppconnect-wa.js".into()).await;
+    let body = assert_envelope(app.get("/health/ready").await, 503, "NOT_READY").await;
+    let bridge = body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "bridge").unwrap();
+    assert_eq!(bridge["ok"], false);
+    assert!(bridge["detail"].as_str().unwrap().contains("ops/fetch-bridge.sh"), "{bridge}");
 }
 
 #[tokio::test]

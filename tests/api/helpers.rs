@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use actix_web::dev::ServerHandle;
+use actix_web::web;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -17,7 +18,7 @@ use reqwest::Method;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use wa_sidecar::config::{KeyConfig, Settings};
-use wa_sidecar::startup::Application;
+use wa_sidecar::startup::{AppState, Application};
 
 /// DESIGN.md's test key: ASCII "sidecar-test-secret-32-bytes-!!!".
 pub const TEST_KEY_B64: &str = "c2lkZWNhci10ZXN0LXNlY3JldC0zMi1ieXRlcy0hISE=";
@@ -71,7 +72,10 @@ pub struct TestApp {
     pub key: TestKey,
     pub client: reqwest::Client,
     pub dir: TempDir,
+    /// The app's shared state, for tests that look behind the HTTP surface.
+    pub state: web::Data<AppState>,
     handle: ServerHandle,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -103,8 +107,16 @@ pub fn test_settings(dir: &Path) -> Settings {
     settings.server.workers = 1;
     settings.server.shutdown_timeout_secs = 1;
     settings.auth.keys = vec![test_key().config(&["*"])];
+    settings.vault.master_keys = vec![format!("test:{TEST_VAULT_KEY_B64}")];
+    settings.callbacks.secrets = vec![TEST_CALLBACK_SECRET.into()];
     settings
 }
+
+/// The Standard Webhooks secret tests sign callbacks with (production requires one).
+pub const TEST_CALLBACK_SECRET: &str = "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtMzItYnl0ZXMhISE=";
+
+/// The vault master key tests seal with (32 bytes, base64), so production-mode tests start.
+pub const TEST_VAULT_KEY_B64: &str = "dmF1bHQtdGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -130,7 +142,8 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
     let app = Application::build(settings.clone()).await.expect("the app builds");
     let port = app.port();
     let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
+    let state = app.state();
+    let serving = Some(tokio::spawn(app.run_until_stopped()));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -142,11 +155,23 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
         key,
         client,
         dir,
+        state,
         handle,
+        serving,
     }
 }
 
 impl TestApp {
+    /// Stops the app gracefully, as SIGTERM would (the server drains, every browser closes and
+    /// its login is stored), and hands back its folder to start another app on the same data.
+    pub async fn stop(mut self) -> TempDir {
+        self.handle.stop(true).await;
+        if let Some(serving) = self.serving.take() {
+            let _ = serving.await;
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

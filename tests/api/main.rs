@@ -8,5 +8,6 @@ mod health;
 mod helpers;
 mod ip_allow;
 mod operations;
+mod sessions;
 mod startup;
 mod workspaces;

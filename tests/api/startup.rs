@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use reqwest::Method;
-use wa_sidecar::config::{KeyConfig, RunMode};
+use wa_sidecar::config::{load_keys, KeyConfig, RunMode};
 use wa_sidecar::startup::Application;
 
 use crate::helpers::{init, spawn_app_in, test_settings, TestKey, TEST_KEY_B64};
@@ -66,23 +66,29 @@ async fn production_refuses_a_world_readable_secret_file_and_names_it() {
     assert!(err.contains("world-readable (mode 644)"), "{err}");
 }
 
-#[tokio::test]
-async fn production_starts_with_a_private_key_file() {
-    init();
+#[test]
+fn production_accepts_a_private_key_file() {
     let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.mode = RunMode::production();
     let path = key_file(dir.path(), TEST_KEY_B64, 0o600);
-    let app = spawn_app_in(dir, move |s| {
-        s.mode = RunMode::production();
-        s.auth.keys = vec![KeyConfig {
-            id: "host".into(),
-            secret_file: Some(path),
-            workspaces: vec!["*".into()],
-            ..Default::default()
-        }];
-    })
-    .await;
-    let key = TestKey::new("host", TEST_KEY_B64);
-    assert_eq!(app.signed(Method::GET, "/v1/workspaces/acme").key(&key).send().await.status(), 200);
+    settings.auth.keys = vec![KeyConfig {
+        id: "host".into(),
+        secret_file: Some(path),
+        workspaces: vec!["acme".into()],
+        ..Default::default()
+    }];
+    // Other sections have production requirements of their own; none may concern auth.
+    let auth_problems: Vec<_> =
+        settings.validate().into_iter().filter(|p| p.key.starts_with("auth")).collect();
+    assert!(auth_problems.is_empty(), "{auth_problems:?}");
+    let keys = load_keys(&settings, false).expect("the key loads");
+    assert_eq!(keys.keys.len(), 1);
+    assert_eq!(
+        keys.keys[0].secret.as_slice(),
+        TestKey::new("host", TEST_KEY_B64).secret.as_slice()
+    );
+    assert!(keys.warnings.is_empty() && keys.generated.is_none());
 }
 
 #[tokio::test]

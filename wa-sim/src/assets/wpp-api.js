@@ -1,0 +1,570 @@
+  /* Part 2: the message store, server events, and the WPP object itself. */
+
+  // ---------------------------------------------------------------- message store
+  const MEDIA_TYPES = ['image', 'video', 'audio', 'ptt', 'document', 'sticker'];
+  const CORE = ['id', 'sender', 'chat', 'type', 'body', 't', 'ack', 'notifyName'];
+  const meWid = () => createWid(S.me.phone + '@c.us');
+
+  function keyOf(w) {
+    const fromMe = !!S.me && w.sender === S.me.phone;
+    const group = w.chat.endsWith('@g.us');
+    const remote = group || fromMe ? w.chat : w.sender + '@c.us';
+    return new MsgKey(fromMe, remote, w.id, group ? w.sender + '@c.us' : undefined);
+  }
+
+  function modelFrom(w) {
+    const key = keyOf(w);
+    const group = key.remote.isGroup();
+    const m = {};
+    for (const k of Object.keys(w)) if (!CORE.includes(k)) m[k] = w[k];
+    Object.assign(m, {
+      id: key, body: w.body, type: w.type, t: w.t, timestamp: w.t, notifyName: w.notifyName,
+      from: key.fromMe ? meWid() : key.remote, to: key.fromMe ? key.remote : meWid(),
+      author: group ? createWid(w.sender + '@c.us') : undefined,
+      ack: w.ack, isNewMsg: true, star: false, recvFresh: !key.fromMe, mentionedJidList: w.mentionedJidList || [],
+      isForwarded: false, latestEditMsgKey: null, fromMe: key.fromMe, isSentByMe: key.fromMe, isGroupMsg: group,
+      isStatusV3: false, chatId: key.remote, isMedia: MEDIA_TYPES.includes(w.type), sender: createWid(w.sender + '@c.us'),
+    });
+    if (w.latestEditMsgKey && w.latestEditMsgKey.id) m.latestEditMsgKey = new MsgKey(key.fromMe, key.remote, w.latestEditMsgKey.id);
+    if (w.quotedStanzaID) {
+      const qMe = w.quotedParticipant === S.me.phone + '@c.us';
+      m.quotedParticipant = createWid(w.quotedParticipant);
+      m.quotedMsgId = new MsgKey(qMe, key.remote, w.quotedStanzaID, group ? w.quotedParticipant : undefined)._serialized;
+    }
+    return m;
+  }
+
+  function chatOf(wid) {
+    const id = wid._serialized;
+    let c = S.chats.get(id);
+    if (c) return { chat: c, created: false };
+    const g = wid.isGroup();
+    const meta = S.groups.get(id);
+    const name = g ? (meta ? meta.subject : id) : ((S.contacts.get(id) || {}).pushname || wid.user);
+    c = {
+      id: wid, name, formattedTitle: name, isGroup: g, isUser: !g, kind: g ? 'group' : 'chat',
+      unreadCount: 0, t: 0, timestamp: 0, archive: false, pin: 0, muteExpiration: 0, notSpam: true,
+      isReadOnly: false, lastReceivedKey: null,
+    };
+    if (g) c.groupMetadata = groupMeta(id);
+    S.chats.set(id, c);
+    S.chatMsgs.set(id, []);
+    return { chat: c, created: true };
+  }
+
+  function groupMeta(id) {
+    const g = S.groups.get(id);
+    if (!g) return undefined;
+    return {
+      id: createWid(id), subject: g.subject, owner: createWid(g.admins[0] + '@c.us'),
+      participants: g.members.map((p) => ({ id: createWid(p + '@c.us'), isAdmin: g.admins.includes(p), isSuperAdmin: g.admins[0] === p })),
+    };
+  }
+
+  /** Add a server message to the store. Returns {model, fresh, chatCreated}. */
+  function addMsg(w, silent) {
+    const key = keyOf(w);
+    const existing = S.msgs.get(key._serialized);
+    if (existing) return { model: existing, fresh: false, chatCreated: false };
+    const model = modelFrom(w);
+    if (silent) model.isNewMsg = false;
+    S.msgs.set(key._serialized, model);
+    S.byRaw.set(w.id, key._serialized);
+    if (!key.fromMe) S.contacts.set(w.sender + '@c.us', { pushname: w.notifyName });
+    const { chat, created } = chatOf(key.remote);
+    S.chatMsgs.get(chat.id._serialized).push(key._serialized);
+    chat.t = chat.timestamp = Math.max(chat.t, w.t);
+    if (!key.fromMe) { chat.lastReceivedKey = key; if (!silent && w.ack < 3) chat.unreadCount += 1; }
+    return { model, fresh: true, chatCreated: created };
+  }
+
+  function findModel(id) {
+    if (id && typeof id === 'object' && id.id instanceof MsgKey) return id;
+    const s = String(id && id._serialized ? id._serialized : id);
+    return S.msgs.get(s) || S.msgs.get(S.byRaw.get(s)) || (s.includes('_') ? S.msgs.get(S.byRaw.get(s.split('_')[2])) : undefined);
+  }
+
+  function loadHistory(h) {
+    if (!h) return;
+    for (const g of h.groups || []) S.groups.set(g.id, g);
+    for (const w of h.msgs || []) addMsg(w, true);
+  }
+
+  function handleEv(f) {
+    switch (f.kind) {
+      case 'msg': {
+        const r = addMsg(f.msg, false);
+        if (!r.fresh) return;
+        if (r.chatCreated) emit('chat.new_chat', S.chats.get(r.model.id.remote._serialized));
+        return emit('chat.new_message', r.model);
+      }
+      case 'ack': {
+        const m = addMsg(f.msg, true).model;
+        m.ack = f.ack;
+        return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, ids: [m.id] });
+      }
+      case 'revoke': {
+        const m = addMsg(f.msg, true).model;
+        m.type = 'revoked';
+        m.body = '';
+        const from = createWid(f.by + '@c.us');
+        return emit('chat.msg_revoke', {
+          author: m.isGroupMsg ? from : undefined, from, to: m.id.remote,
+          id: new MsgKey(m.id.fromMe, m.id.remote, f.revoke_id), refId: m.id, type: m.id.fromMe ? 'sender_revoke' : 'revoke',
+        });
+      }
+      case 'edit': {
+        const m = addMsg(f.msg, true).model;
+        m.body = f.msg.body;
+        m.latestEditMsgKey = new MsgKey(m.id.fromMe, m.id.remote, f.edit_id);
+        return emit('chat.msg_edited', { chat: m.id.remote, id: m.id._serialized, msg: m });
+      }
+      case 'reaction': {
+        const target = addMsg(f.target, true).model;
+        const byMe = f.sender === S.me.phone;
+        return emit('chat.new_reaction', {
+          id: new MsgKey(byMe, target.id.remote, f.id), msgId: target.id, reactionText: f.text || '', read: false,
+          sender: createWid(f.sender + '@c.us'), orphan: 0, orphanReason: null, timestamp: f.timestamp,
+        });
+      }
+      case 'presence': {
+        const id = createWid(f.from + '@c.us');
+        return emit('chat.presence_change', {
+          id, isOnline: f.state !== 'unavailable', isGroup: false, isUser: true,
+          shortName: (S.contacts.get(id._serialized) || {}).pushname || f.from, state: f.state, t: f.t_ms, isContact: false,
+        });
+      }
+      case 'group': {
+        S.groups.set(f.gid, { id: f.gid, subject: f.subject, members: f.members, admins: f.admins });
+        const { chat, created } = chatOf(createWid(f.gid));
+        chat.groupMetadata = groupMeta(f.gid);
+        if (created) emit('chat.new_chat', chat);
+        return emit('group.participant_changed', {
+          groupId: f.gid, action: f.action, operation: f.action,
+          participants: f.participants.map((p) => p + '@c.us'), author: f.author + '@c.us',
+        });
+      }
+      default: return undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- sending
+  function assertAuth() {
+    if (!S.authenticated || !S.me) throw new WPPError('not_authenticated', 'WhatsApp Web is not logged in');
+  }
+
+  const defaultSendMessageOptions = { createChat: false, detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, delay: 0 };
+
+  /** Common path of every send: echo (ack 0), server, ack 1. `spec` = {type, body, extra, media}. */
+  async function sendMsg(chatIn, spec, options) {
+    assertAuth();
+    const chat = createWid(chatIn);
+    const opts = Object.assign({}, defaultSendMessageOptions, options || {});
+    let rawId = genId();
+    if (opts.messageId) {
+      const k = parseKey(opts.messageId);
+      if (!k.fromMe || k.remote._serialized !== chat._serialized) throw new WPPError('invalid_message_id', 'messageId must be fromMe and of the same chat');
+      rawId = k.id;
+    }
+    const extra = Object.assign({}, spec.extra || {});
+    if (opts.quotedMsg) {
+      const q = findModel(opts.quotedMsg);
+      if (!q) throw new WPPError('msg_not_found', 'Message not found: ' + opts.quotedMsg, { id: String(opts.quotedMsg) });
+      extra.quotedStanzaID = q.id.id;
+      extra.quotedParticipant = q.sender._serialized;
+      extra.quotedMsgBody = q.body;
+    }
+    if (spec.type === 'chat' && opts.detectMentioned) {
+      extra.mentionedJidList = (spec.body.match(/@(\d{5,})/g) || []).map((s) => s.slice(1) + '@c.us');
+    }
+    if (opts.delay > 0) await sleep(opts.delay);
+    const wire = Object.assign({}, extra, { id: rawId, sender: S.me.phone, chat: chat._serialized, type: spec.type, body: spec.body || '', t: nowS(), ack: 0, notifyName: S.me.pushname });
+    const r = addMsg(wire, false);
+    const model = r.model;
+    if (r.fresh) {
+      if (r.chatCreated) emit('chat.new_chat', S.chats.get(chat._serialized));
+      emit('chat.new_message', model);
+    }
+    const pending = rpc('send', { msg: { id: rawId, chat: chat._serialized, type: spec.type, body: spec.body || '', extra }, media: spec.media || null });
+    const settle = (res) => {
+      for (const k of ['mimetype', 'size', 'filehash', 'mediaKey', 'directPath', 'deprecatedMms3Url']) if (res.msg && res.msg[k] !== undefined) model[k] = res.msg[k];
+      if (res.ack > model.ack) { model.ack = res.ack; emit('chat.msg_ack_change', { ack: res.ack, chat, ids: [model.id] }); }
+      model.t = res.t;
+      return res;
+    };
+    const base = { id: model.id._serialized, from: meWid()._serialized, to: chat._serialized };
+    if (!opts.waitForAck) {
+      pending.then(settle, () => { model.ack = -1; });
+      return Object.assign(base, { ack: model.ack, sendMsgResult: null });
+    }
+    let res;
+    try { res = await pending; } catch (e) { model.ack = -1; throw e; }
+    settle(res);
+    return Object.assign(base, { ack: model.ack, sendMsgResult: { messageSendResult: 'OK', t: res.t, count: null } });
+  }
+
+  function blobToBase64(blob) {
+    return new Promise((resolve, reject) => {
+      const fr = new FileReader();
+      fr.onload = () => resolve(fr.result);
+      fr.onerror = () => reject(fr.error);
+      fr.readAsDataURL(blob);
+    });
+  }
+
+  async function fileParts(content, mimetype) {
+    if (content instanceof Blob) content = await blobToBase64(content);
+    if (typeof content !== 'string') throw new WPPError('invalid_data_url', 'content must be a data URL, base64 or URL');
+    if (/^https?:\/\//.test(content)) content = await blobToBase64(await (await fetch(content)).blob());
+    const m = /^data:([^;,]*)(;[^,]*)?,(.*)$/s.exec(content);
+    const data = m ? m[3] : content;
+    if (!/^[A-Za-z0-9+/=\s]*$/.test(data)) throw new WPPError('invalid_data_url', 'content is not base64');
+    return { mimetype: mimetype || (m && m[1]) || 'application/octet-stream', data };
+  }
+
+  function vcardOf(name, phone) {
+    return `BEGIN:VCARD\nVERSION:3.0\nN:;${name};;;\nFN:${name}\nTEL;type=CELL;type=VOICE;waid=${phone}:+${phone}\nEND:VCARD`;
+  }
+
+  const chat = {
+    defaultSendMessageOptions,
+    generateMessageID(chatId) { return new MsgKey(true, createWid(chatId), genId()); },
+    async sendTextMessage(chatId, content, options) {
+      return sendMsg(chatId, { type: 'chat', body: String(content) }, options);
+    },
+    async sendFileMessage(chatId, content, options) {
+      options = options || {};
+      const f = await fileParts(content, options.mimetype);
+      let type = options.type && options.type !== 'auto-detect' ? options.type : null;
+      if (!type) type = /^image\//.test(f.mimetype) ? 'image' : /^video\//.test(f.mimetype) ? 'video' : /^audio\//.test(f.mimetype) ? 'audio' : 'document';
+      if (type === 'audio' && options.isPtt) type = 'ptt';
+      const size = Math.floor((f.data.replace(/[\s=]/g, '').length * 3) / 4);
+      const limit = T('max_media_bytes', 16 * 1024 * 1024);
+      if (size > limit) throw new WPPError('file_too_large', `File size of ${size} is bigger than the ${limit} limit`, { fileSize: size, limit, mediaType: type });
+      const filename = options.filename || undefined;
+      const caption = options.caption != null ? options.caption : filename;
+      const extra = { caption, filename, isViewOnce: !!options.isViewOnce, isGif: !!options.isGif };
+      const r = await sendMsg(chatId, { type, body: '', extra, media: { data: f.data, mimetype: f.mimetype, filename, caption } }, options);
+      return { id: r.id, ack: r.ack, sendMsgResult: r.sendMsgResult };
+    },
+    async sendLocationMessage(chatId, options) {
+      options = options || {};
+      const lat = parseFloat(options.lat), lng = parseFloat(options.lng);
+      if (Number.isNaN(lat) || Number.isNaN(lng)) throw new WPPError('invalid_location', 'lat and lng are required');
+      const loc = [options.name, options.address].filter(Boolean).join('\n');
+      return sendMsg(chatId, { type: 'location', body: '', extra: { lat, lng, loc, name: options.name, address: options.address, url: options.url } }, options);
+    },
+    async sendVCardContactMessage(chatId, contacts, options) {
+      const list = (Array.isArray(contacts) ? contacts : [contacts]).map((c) => {
+        const wid = createWid(c && c.id ? c.id : c);
+        const name = (c && c.name) || (S.contacts.get(wid._serialized) || {}).pushname || wid.user;
+        return { wid, name };
+      });
+      if (list.length === 1) {
+        return sendMsg(chatId, { type: 'vcard', body: vcardOf(list[0].name, list[0].wid.user), extra: { vcardFormattedName: list[0].name } }, options);
+      }
+      const vcardList = list.map((c) => ({ displayName: c.name, vcard: vcardOf(c.name, c.wid.user) }));
+      return sendMsg(chatId, { type: 'multi_vcard', body: '', extra: { vcardList } }, options);
+    },
+    async sendReactionToMessage(messageId, reaction) {
+      assertAuth();
+      const m = findModel(messageId);
+      if (!m) throw new WPPError('msg_not_found', 'Message not found: ' + messageId, { id: String(messageId) });
+      await rpc('react', { msg_id: m.id.id, text: reaction || '' });
+      return { sendMsgResult: 'OK' };
+    },
+    async sendCreatePollMessage(chatId, name, choices, options) {
+      options = options || {};
+      if (!Array.isArray(choices) || choices.length < 2) throw new WPPError('invalid_poll', 'a poll needs at least two choices');
+      const extra = { pollName: String(name), pollOptions: choices.map((c, i) => ({ name: String(c), localId: i })), pollSelectableOptionsCount: options.selectableCount || 0 };
+      return sendMsg(chatId, { type: 'poll_creation', body: '', extra }, options);
+    },
+    async editMessage(msgId, newText, options) {
+      assertAuth();
+      const m = findModel(msgId);
+      if (!m || !m.id.fromMe || m.type !== 'chat') throw new WPPError('edit_message_error', 'Cannot edit message ' + msgId);
+      const res = await rpc('edit', { msg_id: m.id.id, body: String(newText) });
+      m.body = String(newText);
+      m.latestEditMsgKey = new MsgKey(true, m.id.remote, res.latestEditMsgKey.id);
+      return { id: m.id._serialized, ack: m.ack, from: meWid()._serialized, to: m.id.remote._serialized, latestEditMsgKey: m.latestEditMsgKey, sendMsgResult: { messageSendResult: 'OK', t: nowS(), count: null } };
+    },
+    async deleteMessage(chatId, ids, deleteMediaInDevice, revoke) {
+      assertAuth();
+      const c = createWid(chatId);
+      const out = [];
+      for (const id of Array.isArray(ids) ? ids : [ids]) {
+        const m = findModel(id);
+        if (!m || m.id.remote._serialized !== c._serialized) throw new WPPError('msg_not_found', 'Message not found: ' + id, { id: String(id) });
+        if (revoke && m.id.fromMe) {
+          await rpc('revoke', { msg_id: m.id.id });
+          m.type = 'revoked';
+          m.body = '';
+          out.push({ id: m.id._serialized, sendMsgResult: 'OK', isRevoked: true, isDeleted: false, isSentByMe: true });
+        } else {
+          S.msgs.delete(m.id._serialized);
+          const list = S.chatMsgs.get(c._serialized) || [];
+          const i = list.indexOf(m.id._serialized);
+          if (i >= 0) list.splice(i, 1);
+          out.push({ id: m.id._serialized, sendMsgResult: 'OK', isRevoked: false, isDeleted: true, isSentByMe: m.id.fromMe });
+        }
+      }
+      return Array.isArray(ids) ? out : out[0];
+    },
+    async markIsRead(chatId) {
+      assertAuth();
+      const { chat: c } = chatOf(createWid(chatId));
+      const unreadCount = c.unreadCount;
+      c.unreadCount = 0;
+      await rpc('read', { chat: c.id._serialized });
+      return { wid: c.id, unreadCount };
+    },
+    async getMessages(chatId, options) {
+      const o = Object.assign({ count: 20, direction: 'before' }, options || {});
+      let list = (S.chatMsgs.get(createWid(chatId)._serialized) || []).map((k) => S.msgs.get(k)).filter(Boolean);
+      if (o.onlyUnread) list = list.filter((m) => !m.id.fromMe && m.ack < 3);
+      if (o.media) list = list.filter((m) => m.isMedia && (o.media === 'all' || o.media === 'url' || m.type === o.media));
+      if (o.id) {
+        const i = list.findIndex((m) => m.id._serialized === String(o.id));
+        if (i >= 0) list = o.direction === 'after' ? list.slice(i + 1) : list.slice(0, i);
+      }
+      if (o.count >= 0) list = o.direction === 'after' ? list.slice(0, o.count) : list.slice(Math.max(0, list.length - o.count));
+      return list;
+    },
+    async getMessageById(ids) {
+      const one = async (id) => {
+        const local = findModel(id);
+        if (local) return local;
+        try {
+          return addMsg(await rpc('get_msg', { id: String(id) }), true).model;
+        } catch (e) {
+          throw new WPPError('msg_not_found', 'Message not found: ' + id, { id: String(id) });
+        }
+      };
+      return Array.isArray(ids) ? Promise.all(ids.map(one)) : one(ids);
+    },
+    async list(options) {
+      const o = options || {};
+      let list = Array.from(S.chats.values()).sort((a, b) => b.t - a.t);
+      if (o.onlyUsers) list = list.filter((c) => c.isUser);
+      if (o.onlyGroups) list = list.filter((c) => c.isGroup);
+      if (o.onlyCommunities || o.onlyNewsletter || o.onlyArchived) list = [];
+      if (o.onlyWithUnreadMessage) list = list.filter((c) => c.unreadCount > 0);
+      if (o.count != null && o.count >= 0) list = list.slice(0, o.count);
+      return list;
+    },
+    get(chatId) { return S.chats.get(createWid(chatId)._serialized); },
+    async find(chatId) { assertAuth(); return chatOf(createWid(chatId)).chat; },
+    async downloadMedia(msgId) {
+      let m = findModel(msgId);
+      if (!m) {
+        try { m = await chat.getMessageById(msgId); } catch (e) { throw { error: true, code: 'media_not_found', message: 'Media not found for ' + msgId }; }
+      }
+      if (!m.isMedia) throw new WPPError('message_not_contains_media', 'Message not contains media: ' + msgId, { id: String(msgId) });
+      const r = await rpc('media', { id: m.id.id });
+      const bin = atob(r.data);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      return new Blob([bytes], { type: r.mimetype });
+    },
+  };
+
+  // ---------------------------------------------------------------- conn
+  function armLinkTimer() {
+    if (!S.link) return;
+    clearTimeout(S.link.timer);
+    S.link.timer = setTimeout(async () => {
+      if (!S.link) return;
+      if (S.link.refreshes >= T('link_code_refreshes', 5)) return emit('conn.link_code_expired');
+      S.link.refreshes += 1;
+      try { await conn.refreshLinkDeviceCode(); } catch (e) { emit('conn.link_code_error', e); }
+    }, T('link_code_ttl_ms', 195000));
+  }
+
+  const conn = {
+    isAuthenticated: () => S.authenticated,
+    isRegistered: () => S.registered,
+    isMainInit: () => S.mainInit,
+    isMainLoaded: () => S.mainLoaded,
+    isMainReady: () => S.mainReady,
+    isIdle: () => S.socketState === 'UNPAIRED_IDLE',
+    isOnline: () => S.online,
+    isMultiDevice: () => true,
+    needsUpdate: () => false,
+    getStreamData: () => ({ mode: S.streamMode, info: S.streamInfo || undefined }),
+    async getAuthCode() { return S.authenticated || S.registered || S.idle || !S.authCode ? null : S.authCode; },
+    async refreshQR() {
+      if (S.authenticated) return null;
+      clearLink();
+      S.idle = false;
+      S.socketState = 'UNPAIRED';
+      setAuthCode(await rpc('refresh_qr'));
+      return S.authCode;
+    },
+    logout() {
+      return new Promise((resolve) => {
+        S.logoutWaiters.push(resolve);
+        rpc('logout').catch(() => undefined).then(() => doLogout('user_initiated'));
+      });
+    },
+    getMyUserId: () => (S.me ? meWid() : undefined),
+    getMyUserWid: () => (S.me ? meWid() : undefined),
+    getMyUserLid() { if (!S.me) throw new WPPError('lid_not_found', 'own lid is unknown'); return createWid(S.me.lid + '@lid'); },
+    getMyDeviceId: () => (S.me ? createWid(S.me.device_id + '@c.us') : undefined),
+    getPlatform: () => 'android',
+    getBuildConstants() {
+      if (!S.mainInit) return null;
+      const [a, b, c] = VERSION_STR.split('.').map(Number);
+      return { VERSION_STR, VERSION_BASE: VERSION_STR, VERSION_PRIMARY: a, VERSION_SECONDARY: b, VERSION_TERTIARY: c, PARSED: { PRIMARY: a, SECONDARY: b, TERTIARY: c } };
+    },
+    setKeepAlive(enable) { S.keepAlive = enable === undefined ? true : !!enable; return S.keepAlive; },
+    async markAvailable() { return true; },
+    async markUnavailable() { return true; },
+    async genLinkDeviceCodeForPhoneNumber(phone, sendPushNotification) {
+      if (!phone) throw new WPPError('send_the_phone_number_to_connect', 'Send the phone number to connect');
+      if (S.authenticated) throw new WPPError('cannot_get_code_for_already_authenticated', 'Cannot get code for already authenticated');
+      const code = await rpc('link_code', { phone: String(phone), push: sendPushNotification !== false });
+      S.authCode = null;
+      if (!S.link || S.link.phone !== String(phone)) { clearLink(); S.link = { phone: String(phone), refreshes: 0 }; }
+      S.link.code = code;
+      renderLink();
+      return code;
+    },
+    async startLinkDeviceCodeForPhoneNumber(phone, sendPushNotification) {
+      if (S.link && S.link.managed && S.link.phone === String(phone) && S.link.code) {
+        emit('conn.link_code_change', S.link.code);
+        return S.link.code;
+      }
+      const code = await conn.genLinkDeviceCodeForPhoneNumber(phone, sendPushNotification);
+      S.link.managed = true;
+      armLinkTimer();
+      emit('conn.link_code_change', code);
+      return code;
+    },
+    async refreshLinkDeviceCode() {
+      if (!S.link || !S.link.phone) throw new WPPError('link_code_not_active', 'No active link code');
+      const code = await rpc('link_code', { phone: S.link.phone });
+      S.link.code = code;
+      renderLink();
+      armLinkTimer();
+      emit('conn.link_code_change', code);
+      return code;
+    },
+    async cancelLinkDeviceCode() {
+      clearLink();
+      await rpc('link_cancel');
+      return true;
+    },
+  };
+
+  // ---------------------------------------------------------------- contact, group, util
+  function contactModel(wid, pushname) {
+    return { id: wid, name: pushname || undefined, shortName: pushname || undefined, pushname: pushname || undefined, isBusiness: false, isMyContact: true, isMe: false, isUser: true, isGroup: false, verifiedName: undefined, labels: [], username: undefined };
+  }
+
+  const contact = {
+    async list(options) {
+      if (S.authenticated) for (const c of await rpc('contacts')) S.contacts.set(c.phone + '@c.us', { pushname: c.pushname });
+      return Array.from(S.contacts.entries()).map(([id, c]) => contactModel(createWid(id), c.pushname));
+    },
+    async get(id) {
+      const wid = createWid(id);
+      const c = S.contacts.get(wid._serialized);
+      return c ? contactModel(wid, c.pushname) : undefined;
+    },
+    async queryWidExists(id) {
+      const wid = createWid(id);
+      const r = await rpc('exists', { id: wid._serialized });
+      if (!r) return null;
+      return { wid: createWid(r.phone + '@c.us'), biz: false, lid: createWid(r.lid + '@lid'), disappearingMode: { duration: 0, settingTimestamp: 0 } };
+    },
+    async queryExists(id) { return contact.queryWidExists(id); },
+    async getProfilePictureUrl(id, full) { return rpc('picture', { id: createWid(id)._serialized }); },
+    async getPnLidEntry(id) {
+      const wid = createWid(id);
+      if (!wid.isUser()) throw new WPPError('invalid_wid', 'getPnLidEntry takes a @c.us or @lid id');
+      const r = await rpc('exists', { id: wid._serialized });
+      if (!r) return {};
+      const name = r.pushname || undefined;
+      return {
+        lid: { id: r.lid, server: 'lid', _serialized: r.lid + '@lid' },
+        phoneNumber: { id: r.phone, server: 'c.us', _serialized: r.phone + '@c.us' },
+        contact: { name, shortName: name, pushname: name, type: 'in', verifiedName: undefined, isBusiness: false },
+      };
+    },
+  };
+
+  const digitsOf = (x) => createWid(x).user;
+  const group = {
+    async create(name, participants, parentGroup) {
+      assertAuth();
+      const list = (Array.isArray(participants) ? participants : [participants]).map(digitsOf);
+      const r = await rpc('group_create', { name: String(name), participants: list });
+      const parts = {};
+      for (const [k, v] of Object.entries(r.participants)) parts[k] = Object.assign({}, v, { wid: createWid(v.wid) });
+      return { gid: createWid(r.gid), participants: parts };
+    },
+    async getAllGroups() { return Array.from(S.chats.values()).filter((c) => c.isGroup); },
+    async getParticipants(groupId) {
+      const r = await rpc('group_participants', { gid: createWid(groupId)._serialized });
+      return r.map((p) => ({ id: createWid(p.id), isAdmin: p.isAdmin, isSuperAdmin: p.isSuperAdmin }));
+    },
+    async addParticipants(groupId, ids) {
+      const list = (Array.isArray(ids) ? ids : [ids]).map(digitsOf);
+      const r = await rpc('group_add', { gid: createWid(groupId)._serialized, participants: list });
+      for (const v of Object.values(r)) v.wid = createWid(v.wid);
+      return r;
+    },
+    async getInviteCode(groupId) { return rpc('group_invite', { gid: createWid(groupId)._serialized }); },
+  };
+
+  const util = { blobToBase64 };
+
+  // ---------------------------------------------------------------- WPP
+  // WPPConfig is read once, when this script runs (the engine sets it in an init script before).
+  const config = Object.assign({
+    deviceName: false, liveLocationLimit: 10, disableGoogleAnalytics: false, googleAnalyticsId: null,
+    googleAnalyticsUserProperty: {}, linkPreviewApiServers: null, poweredBy: 'WA-JS', sendStatusToDevice: false, syncAllStatus: true,
+  }, (window.WPPConfig && typeof window.WPPConfig === 'object') ? window.WPPConfig : {});
+  window.WPPConfig = config;
+
+  const nextOf = (name) => (fn, delay) => { once(name, () => setTimeout(fn, delay || 0)); };
+  const loader = { onInjected: nextOf('loader.injected'), onReady: nextOf('loader.ready'), onFullReady: nextOf('loader.full_ready') };
+
+  // Reads of names outside the contract throw, so an engine that strays fails loudly.
+  const TOLERATED = new Set(['then', 'toJSON', 'constructor', 'valueOf', 'toString', 'inspect', 'nodeType', '$$typeof', 'asymmetricMatch', 'hasOwnProperty', 'length', 'prototype']);
+  function strict(path, target) {
+    return new Proxy(target, {
+      get(t, k, r) {
+        if (typeof k === 'symbol' || k in t) return Reflect.get(t, k, r);
+        if (TOLERATED.has(k)) return undefined;
+        throw new WPPError('wa_sim_not_implemented', `WPP.${path ? path + '.' : ''}${k} is not part of the wa-sim contract (wa-bridge-contract.md, Appendix A)`);
+      },
+    });
+  }
+
+  const root = {
+    version: '4.6.0', supportedWhatsappWeb: '>=2.3000.1038792969-alpha', license: 'Apache-2.0',
+    isInjected: false, isReady: false, isFullReady: false,
+    on, once, off, onAny, offAny, waitFor, emit,
+    config, loader: strict('loader', loader), conn: strict('conn', conn), chat: strict('chat', chat),
+    contact: strict('contact', contact), group: strict('group', group), util: strict('util', util),
+  };
+  const WPP = strict('', root);
+  Object.defineProperty(window, 'WPP', { value: WPP, writable: true, configurable: true, enumerable: true });
+
+  // Simulator-only view for debugging; the control API is the way to drive it.
+  window.__sim = Object.freeze({ pageId: S.pageId, state: () => ({ socketState: S.socketState, streamMode: S.streamMode, streamInfo: S.streamInfo, me: S.me, authenticated: S.authenticated }) });
+
+  async function start() {
+    if (T('require_service_worker', true) && navigator.serviceWorker) {
+      try {
+        await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+        await navigator.serviceWorker.ready;
+      } catch (e) { console.warn('wa-sim: service worker', e); }
+    }
+    S.creds = await loadCreds();
+    if (S.creds) S.registered = true;
+    connect();
+  }
+  start();
+})();

@@ -1,0 +1,255 @@
+//! The control API under `/_sim`: it plays the phone (scan, link code, unlink), everyone else
+//! (incoming messages, acks, presence), and the network (offline, conflict, faults).
+//! Documented with curl examples in docs/simulator.md.
+
+use crate::error::SimError;
+use crate::world::{messages::digits, Faults, Incoming, Shared, Target};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+type Resp = Result<HttpResponse, SimError>;
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024 * 1024)
+        .error_handler(|e, _| SimError::BadJson(e.to_string()).into())
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/_sim")
+            .route("/state", web::get().to(state))
+            .route("/pages", web::get().to(pages))
+            .route("/devices", web::get().to(devices))
+            .route("/scan", web::post().to(scan))
+            .route("/link-code", web::post().to(link_code))
+            .route("/unlink", web::post().to(unlink))
+            .route("/conflict", web::post().to(conflict))
+            .route("/offline", web::post().to(offline))
+            .route("/online", web::post().to(online))
+            .route("/crash", web::post().to(crash))
+            .route("/faults", web::get().to(get_faults))
+            .route("/faults", web::post().to(set_faults))
+            .route("/faults", web::delete().to(clear_faults))
+            .route("/messages", web::post().to(incoming))
+            .route("/messages/{id}", web::get().to(get_message))
+            .route("/messages/{id}/ack", web::post().to(ack))
+            .route("/messages/{id}/revoke", web::post().to(revoke))
+            .route("/messages/{id}/edit", web::post().to(edit))
+            .route("/media/{id}", web::get().to(media))
+            .route("/presence", web::post().to(presence))
+            .route("/accounts/{phone}", web::post().to(set_account))
+            .route("/accounts/{phone}/messages", web::get().to(account_messages))
+            .route("/numbers/{phone}", web::post().to(set_number))
+            .route("/avatar/{file}", web::get().to(avatar)),
+    );
+}
+
+fn ok(v: Value) -> Resp {
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn state(s: web::Data<Shared>) -> Resp {
+    let w = s.lock();
+    ok(json!({
+        "pages": w.pages_json(), "devices": w.devices_json(),
+        "accounts": w.accounts.values().map(|a| json!({"phone": a.phone, "pushname": a.pushname})).collect::<Vec<_>>(),
+        "faults": w.faults, "offline": w.offline,
+    }))
+}
+
+async fn pages(s: web::Data<Shared>) -> Resp {
+    ok(s.lock().pages_json())
+}
+
+async fn devices(s: web::Data<Shared>) -> Resp {
+    ok(s.lock().devices_json())
+}
+
+#[derive(Deserialize)]
+struct ScanReq {
+    code: String,
+    phone: String,
+    pushname: Option<String>,
+}
+
+async fn scan(s: web::Data<Shared>, body: web::Json<ScanReq>) -> Resp {
+    let phone = digits(&body.phone).ok_or(SimError::Bad("`phone` must be digits"))?;
+    ok(s.scan(&body.code, &phone, body.pushname.as_deref())?)
+}
+
+#[derive(Deserialize)]
+struct LinkReq {
+    phone: String,
+    code: String,
+}
+
+async fn link_code(s: web::Data<Shared>, body: web::Json<LinkReq>) -> Resp {
+    let phone = digits(&body.phone).ok_or(SimError::Bad("`phone` must be digits"))?;
+    ok(s.accept_link_code(&phone, &body.code)?)
+}
+
+#[derive(Deserialize)]
+struct UnlinkReq {
+    #[serde(flatten)]
+    target: Target,
+    reason: Option<String>,
+}
+
+async fn unlink(s: web::Data<Shared>, body: web::Json<UnlinkReq>) -> Resp {
+    if body.target.device.is_none() && body.target.phone.is_none() {
+        return Err(SimError::Bad("name a `device` or a `phone`"));
+    }
+    let reason = body.reason.clone().unwrap_or_else(|| "user_initiated".into());
+    let ids = s.lock().unlink(&body.target, &reason);
+    if ids.is_empty() {
+        return Err(SimError::NotFound("DEVICE_NOT_FOUND", "no linked device matches"));
+    }
+    ok(json!({"unlinked": ids, "reason": reason}))
+}
+
+fn target(body: Option<web::Json<Target>>) -> Target {
+    body.map(|b| b.into_inner()).unwrap_or_default()
+}
+
+async fn conflict(s: web::Data<Shared>, body: Option<web::Json<Target>>) -> Resp {
+    ok(json!({"pages": s.lock().conflict(&target(body))}))
+}
+
+async fn offline(s: web::Data<Shared>, body: Option<web::Json<Target>>) -> Resp {
+    ok(json!({"pages": s.lock().set_offline(&target(body))}))
+}
+
+async fn online(s: web::Data<Shared>, body: Option<web::Json<Target>>) -> Resp {
+    s.lock().set_online(&target(body));
+    ok(json!({"offline": s.lock().offline}))
+}
+
+async fn crash(s: web::Data<Shared>, body: Option<web::Json<Target>>) -> Resp {
+    ok(json!({"pages": s.lock().crash(&target(body))}))
+}
+
+async fn get_faults(s: web::Data<Shared>) -> Resp {
+    ok(json!(s.lock().faults))
+}
+
+/// Merge: only the keys present change; `send_error: null` clears it.
+async fn set_faults(s: web::Data<Shared>, body: web::Json<Value>) -> Resp {
+    let mut w = s.lock();
+    let mut current = serde_json::to_value(&w.faults).unwrap_or(Value::Null);
+    if let (Some(cur), Some(new)) = (current.as_object_mut(), body.as_object()) {
+        for (k, v) in new {
+            if !cur.contains_key(k) {
+                return Err(SimError::Bad("unknown fault (never_ready, send_error, send_hang)"));
+            }
+            cur.insert(k.clone(), v.clone());
+        }
+    }
+    w.faults = serde_json::from_value::<Faults>(current).map_err(|e| SimError::BadJson(e.to_string()))?;
+    ok(json!(w.faults))
+}
+
+async fn clear_faults(s: web::Data<Shared>) -> Resp {
+    let mut w = s.lock();
+    w.faults = Faults::default();
+    ok(json!(w.faults))
+}
+
+async fn incoming(s: web::Data<Shared>, body: web::Json<Incoming>) -> Resp {
+    ok(s.lock().incoming(body.into_inner())?)
+}
+
+async fn get_message(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
+    let w = s.lock();
+    let m = w.find_msg(&id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+    ok(json!(m))
+}
+
+#[derive(Deserialize)]
+struct AckReq {
+    ack: i64,
+}
+
+async fn ack(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<AckReq>) -> Resp {
+    if !(-7..=5).contains(&body.ack) {
+        return Err(SimError::Bad("`ack` must be an ACK value from -7 to 5"));
+    }
+    let m = s.lock().set_ack(&id, body.ack).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+    ok(json!(m))
+}
+
+async fn revoke(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
+    ok(json!(s.lock().revoke(&id, None)?))
+}
+
+#[derive(Deserialize)]
+struct EditReq {
+    text: String,
+}
+
+async fn edit(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<EditReq>) -> Resp {
+    ok(json!(s.lock().edit(&id, &body.text, None)?))
+}
+
+async fn media(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
+    let w = s.lock();
+    let raw = crate::world::messages::raw_id(&id);
+    let m = w.media.get(raw).ok_or(SimError::NotFound("MEDIA_NOT_FOUND", "no media for this message"))?;
+    Ok(HttpResponse::Ok().content_type(m.mimetype.clone()).body(m.bytes.clone()))
+}
+
+#[derive(Deserialize)]
+struct PresenceReq {
+    from: String,
+    to: String,
+    state: String,
+}
+
+async fn presence(s: web::Data<Shared>, body: web::Json<PresenceReq>) -> Resp {
+    let from = digits(&body.from).ok_or(SimError::Bad("`from` must be digits"))?;
+    let to = digits(&body.to).ok_or(SimError::Bad("`to` must be digits"))?;
+    s.lock().presence(&from, &to, &body.state);
+    ok(json!({"ok": true}))
+}
+
+#[derive(Deserialize)]
+struct AccountReq {
+    pushname: String,
+}
+
+async fn set_account(s: web::Data<Shared>, phone: web::Path<String>, body: web::Json<AccountReq>) -> Resp {
+    let phone = digits(&phone).ok_or(SimError::Bad("phone must be digits"))?;
+    s.lock().account(&phone).pushname = body.pushname.clone();
+    ok(json!({"phone": phone, "pushname": body.pushname}))
+}
+
+async fn account_messages(s: web::Data<Shared>, phone: web::Path<String>) -> Resp {
+    let phone = digits(&phone).ok_or(SimError::Bad("phone must be digits"))?;
+    ok(s.lock().account_messages(&phone))
+}
+
+#[derive(Deserialize)]
+struct NumberReq {
+    exists: bool,
+}
+
+async fn set_number(s: web::Data<Shared>, phone: web::Path<String>, body: web::Json<NumberReq>) -> Resp {
+    let phone = digits(&phone).ok_or(SimError::Bad("phone must be digits"))?;
+    let mut w = s.lock();
+    if body.exists {
+        w.missing.remove(&phone);
+    } else {
+        w.missing.insert(phone.clone());
+    }
+    ok(json!({"phone": phone, "exists": body.exists}))
+}
+
+async fn avatar(file: web::Path<String>) -> HttpResponse {
+    let phone: String = file.chars().filter(|c| c.is_ascii_digit()).collect();
+    let hue = phone.bytes().fold(0u32, |a, b| (a * 31 + u32::from(b)) % 360);
+    let svg = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='64' height='64'><rect width='64' height='64' fill='hsl({hue},60%,50%)'/></svg>"
+    );
+    HttpResponse::Ok().content_type("image/svg+xml").body(svg)
+}

@@ -1,0 +1,345 @@
+//! Messages between accounts: storing, routing to linked devices, acks, read receipts, revokes,
+//! edits, reactions, presence, and what the control API injects "from a phone".
+
+use super::*;
+use crate::error::SimError;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Map;
+
+/// A message some phone sends, as the control API takes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Incoming {
+    pub from: String,
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub text: Option<String>,
+    pub media: Option<MediaIn>,
+    pub location: Option<LocationIn>,
+    pub contact: Option<ContactIn>,
+    pub reaction: Option<ReactionIn>,
+    /// Reply to this message (raw id or serialized key).
+    pub quoted_id: Option<String>,
+    pub id: Option<String>,
+    pub pushname: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MediaIn {
+    /// Base64 bytes, or a `data:` URL.
+    pub data: String,
+    pub mimetype: Option<String>,
+    pub filename: Option<String>,
+    pub caption: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LocationIn {
+    pub lat: f64,
+    pub lng: f64,
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ContactIn {
+    pub name: String,
+    pub phone: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReactionIn {
+    pub message_id: String,
+    pub text: String,
+}
+
+/// The raw message id inside a serialized key (`true_123@c.us_ABC[_participant]`), or the id.
+pub(crate) fn raw_id(id: &str) -> &str {
+    let parts: Vec<&str> = id.split('_').collect();
+    if parts.len() >= 3 && (parts[0] == "true" || parts[0] == "false") {
+        parts[2]
+    } else {
+        id
+    }
+}
+
+pub(crate) fn decode_b64(data: &str) -> Option<(Option<String>, Vec<u8>)> {
+    let (mime, b64) = match data.strip_prefix("data:") {
+        Some(rest) => {
+            let (head, body) = rest.split_once(',')?;
+            (head.strip_suffix(";base64").map(String::from), body)
+        }
+        None => (None, data),
+    };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    Some((mime, bytes))
+}
+
+impl World {
+    pub(crate) fn find_msg(&self, id: &str) -> Option<&Msg> {
+        let id = raw_id(id);
+        self.msgs.iter().rev().find(|m| m.id == id)
+    }
+
+    fn find_msg_mut(&mut self, id: &str) -> Option<&mut Msg> {
+        let id = raw_id(id);
+        self.msgs.iter_mut().rev().find(|m| m.id == id)
+    }
+
+    /// Phones that receive a message (not its author).
+    pub(crate) fn recipients(&self, m: &Msg) -> Vec<String> {
+        match m.chat_phone() {
+            Some(p) => vec![p.to_string()],
+            None => self
+                .groups
+                .get(&m.chat)
+                .map(|g| g.members.iter().filter(|x| **x != m.sender).cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn visible_to(&self, m: &Msg, phone: &str) -> bool {
+        m.sender == phone || self.recipients(m).iter().any(|r| r == phone)
+    }
+
+    /// The last messages an account can see, for a page that just logged in.
+    pub(crate) fn history(&self, phone: &str, skip: &[String]) -> Value {
+        let mut out: Vec<&Msg> =
+            self.msgs.iter().filter(|m| self.visible_to(m, phone) && !skip.contains(&m.id)).collect();
+        let start = out.len().saturating_sub(500);
+        out.drain(..start);
+        let groups: Vec<Value> = self
+            .groups
+            .values()
+            .filter(|g| g.members.iter().any(|m| m == phone))
+            .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins}))
+            .collect();
+        json!({"msgs": out, "groups": groups})
+    }
+
+    /// Store a new message and deliver it to everyone in its chat; `from_page` (the sender's
+    /// page) does not get it back from the server.
+    pub(crate) fn route(&mut self, m: Msg, from_page: Option<&str>) {
+        let ev = json!({"t": "ev", "kind": "msg", "msg": m});
+        self.msgs.push(m.clone());
+        self.account(&m.sender);
+        self.push_account(&m.sender, ev.clone(), from_page);
+        let recipients = self.recipients(&m);
+        for r in &recipients {
+            self.account(r);
+            self.push_account(r, ev.clone(), None);
+        }
+        if self.cfg.auto_delivery_ack && m.ack < 2 && recipients.iter().any(|r| self.has_live_device(r)) {
+            self.set_ack(&m.id, 2);
+        }
+    }
+
+    /// Set a message's ack and tell its author's devices.
+    pub fn set_ack(&mut self, id: &str, ack: i64) -> Option<Msg> {
+        let m = self.find_msg_mut(id)?;
+        m.ack = ack;
+        let m = m.clone();
+        let ev = json!({"t": "ev", "kind": "ack", "ack": ack, "msg": m});
+        self.push_account(&m.sender, ev, None);
+        Some(m)
+    }
+
+    /// `phone` read its chat with `chat_phone`: their messages to it become READ.
+    pub(crate) fn read_chat(&mut self, phone: &str, chat: &str) -> usize {
+        let Some(other) = chat.strip_suffix("@c.us") else { return 0 };
+        let my_chat = format!("{phone}@c.us");
+        let ids: Vec<String> = self
+            .msgs
+            .iter()
+            .filter(|m| m.sender == other && m.chat == my_chat && m.ack < 3 && m.ack >= 0)
+            .map(|m| m.id.clone())
+            .collect();
+        for id in &ids {
+            self.set_ack(id, 3);
+        }
+        ids.len()
+    }
+
+    /// Everyone in a message's chat (author included).
+    fn parties(&self, m: &Msg) -> Vec<String> {
+        let mut all = self.recipients(m);
+        all.push(m.sender.clone());
+        all
+    }
+
+    pub(crate) fn revoke(&mut self, id: &str, from_page: Option<&str>) -> Result<Msg, SimError> {
+        let m = self.find_msg_mut(id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+        m.extra.insert("revokedType".into(), json!(m.kind));
+        m.kind = "revoked".into();
+        m.body = String::new();
+        let m = m.clone();
+        let ev = json!({"t": "ev", "kind": "revoke", "msg": m, "revoke_id": random_hex_upper(32), "by": m.sender});
+        for p in self.parties(&m) {
+            self.push_account(&p, ev.clone(), from_page);
+        }
+        Ok(m)
+    }
+
+    pub(crate) fn edit(&mut self, id: &str, body: &str, from_page: Option<&str>) -> Result<Msg, SimError> {
+        let edit_id = random_hex_upper(20);
+        let m = self.find_msg_mut(id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+        if m.kind != "chat" {
+            return Err(SimError::Conflict("NOT_EDITABLE", "only text messages can be edited"));
+        }
+        m.body = body.to_string();
+        m.extra.insert("latestEditMsgKey".into(), json!({"id": edit_id}));
+        m.extra.insert("latestEditSenderTimestampMs".into(), json!(now_ms()));
+        let m = m.clone();
+        let ev = json!({"t": "ev", "kind": "edit", "msg": m, "edit_id": edit_id});
+        for p in self.parties(&m) {
+            self.push_account(&p, ev.clone(), from_page);
+        }
+        Ok(m)
+    }
+
+    pub(crate) fn react(&mut self, reactor: &str, id: &str, text: &str, from_page: Option<&str>) -> Result<(), SimError> {
+        let target = self.find_msg(id).cloned().ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+        let ev = json!({
+            "t": "ev", "kind": "reaction", "id": random_hex_upper(32), "target": target,
+            "text": text, "sender": reactor, "timestamp": now_ms(),
+        });
+        for p in self.parties(&target) {
+            self.push_account(&p, ev.clone(), from_page);
+        }
+        Ok(())
+    }
+
+    pub fn presence(&mut self, from: &str, to: &str, state: &str) {
+        let ev = json!({"t": "ev", "kind": "presence", "from": from, "state": state, "t_ms": now_ms()});
+        self.push_account(to, ev, None);
+    }
+
+    /// A phone sends a message to an account (or group). Returns the stored message.
+    pub fn incoming(&mut self, inc: Incoming) -> Result<Value, SimError> {
+        let from = digits(&inc.from).ok_or(SimError::Bad("`from` must be a phone number (digits)"))?;
+        let chat = if inc.to.ends_with("@g.us") {
+            if !self.groups.contains_key(&inc.to) {
+                return Err(SimError::NotFound("GROUP_NOT_FOUND", "no such group"));
+            }
+            inc.to.clone()
+        } else {
+            format!("{}@c.us", digits(&inc.to).ok_or(SimError::Bad("`to` must be a phone number or a group id"))?)
+        };
+        if let Some(name) = &inc.pushname {
+            self.account(&from).pushname = name.clone();
+        }
+        let kind = inc.kind.clone().unwrap_or_else(|| "text".into());
+        if kind == "reaction" {
+            let r = inc.reaction.ok_or(SimError::Bad("a reaction needs `reaction`"))?;
+            self.react(&from, &r.message_id, &r.text, None)?;
+            return Ok(json!({"reacted": r.message_id}));
+        }
+        let id = inc.id.clone().unwrap_or_else(|| random_hex_upper(32));
+        let mut m = Msg {
+            id,
+            sender: from.clone(),
+            chat,
+            kind: String::new(),
+            body: String::new(),
+            t: now_s(),
+            ack: 1,
+            notify_name: self.account(&from).pushname.clone(),
+            extra: Map::new(),
+        };
+        self.fill_incoming(&mut m, &kind, inc)?;
+        let out = json!({"id": m.id, "key": m.recipient_key(), "sender_key": m.sender_key(), "t": m.t});
+        self.route(m, None);
+        Ok(out)
+    }
+
+    fn fill_incoming(&mut self, m: &mut Msg, kind: &str, inc: Incoming) -> Result<(), SimError> {
+        if let Some(q) = inc.quoted_id.as_deref() {
+            let quoted = self.find_msg(q).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "quoted message not found"))?;
+            m.extra.insert("quotedStanzaID".into(), json!(quoted.id));
+            m.extra.insert("quotedParticipant".into(), json!(format!("{}@c.us", quoted.sender)));
+            m.extra.insert("quotedMsgBody".into(), json!(quoted.body));
+        }
+        match kind {
+            "text" | "chat" => {
+                m.kind = "chat".into();
+                m.body = inc.text.ok_or(SimError::Bad("a text message needs `text`"))?;
+            }
+            "image" | "video" | "audio" | "ptt" | "document" | "sticker" => {
+                let media = inc.media.ok_or(SimError::Bad("a media message needs `media`"))?;
+                let (mime, bytes) = decode_b64(&media.data).ok_or(SimError::Bad("`media.data` is not base64"))?;
+                let mimetype = media.mimetype.or(mime).unwrap_or_else(|| "application/octet-stream".into());
+                m.kind = kind.into();
+                self.attach_media(m, mimetype, bytes, media.filename, media.caption);
+            }
+            "location" => {
+                let l = inc.location.ok_or(SimError::Bad("a location message needs `location`"))?;
+                m.kind = "location".into();
+                m.extra.insert("lat".into(), json!(l.lat));
+                m.extra.insert("lng".into(), json!(l.lng));
+                let loc = [l.name.clone(), l.address.clone()].into_iter().flatten().collect::<Vec<_>>().join("\n");
+                m.extra.insert("loc".into(), json!(loc));
+                m.extra.insert("name".into(), json!(l.name));
+                m.extra.insert("address".into(), json!(l.address));
+            }
+            "contact" | "vcard" => {
+                let c = inc.contact.ok_or(SimError::Bad("a contact message needs `contact`"))?;
+                m.kind = "vcard".into();
+                m.body = vcard(&c.name, &c.phone);
+                m.extra.insert("vcardFormattedName".into(), json!(c.name));
+            }
+            _ => return Err(SimError::Bad("unknown `type` (text, image, video, audio, ptt, document, sticker, location, contact, reaction)")),
+        }
+        Ok(())
+    }
+
+    /// Keep a media file and describe it on the message the way WhatsApp does.
+    pub(crate) fn attach_media(&mut self, m: &mut Msg, mimetype: String, bytes: Vec<u8>, filename: Option<String>, caption: Option<String>) {
+        use sha2::Digest;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes));
+        m.extra.insert("mimetype".into(), json!(mimetype));
+        m.extra.insert("size".into(), json!(bytes.len()));
+        m.extra.insert("filehash".into(), json!(hash));
+        m.extra.insert("mediaKey".into(), json!(random_b64(32)));
+        m.extra.insert("directPath".into(), json!(format!("/v/t62.7118-24/{}", random_hex_upper(16))));
+        m.extra.insert("filename".into(), json!(filename));
+        m.extra.insert("caption".into(), json!(caption));
+        m.extra.insert("isViewOnce".into(), json!(false));
+        m.extra.insert("isGif".into(), json!(false));
+        m.extra.insert("deprecatedMms3Url".into(), json!(format!("{}/_sim/media/{}", self.base_url, m.id)));
+        self.media.insert(m.id.clone(), Media { mimetype, bytes });
+    }
+
+    /// What an account sent and received, as its phone would show it.
+    pub fn account_messages(&self, phone: &str) -> Value {
+        let view = |m: &Msg, key: String| {
+            let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+            v["key"] = json!(key);
+            v
+        };
+        let sent: Vec<Value> = self.msgs.iter().filter(|m| m.sender == phone).map(|m| view(m, m.sender_key())).collect();
+        let received: Vec<Value> = self
+            .msgs
+            .iter()
+            .filter(|m| m.sender != phone && self.recipients(m).iter().any(|r| r == phone))
+            .map(|m| view(m, m.recipient_key()))
+            .collect();
+        json!({"phone": phone, "sent": sent, "received": received})
+    }
+}
+
+pub(crate) fn digits(s: &str) -> Option<String> {
+    let s = s.trim().trim_start_matches('+');
+    let s = s.strip_suffix("@c.us").unwrap_or(s);
+    (!s.is_empty() && s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit())).then(|| s.to_string())
+}
+
+pub(crate) fn vcard(name: &str, phone: &str) -> String {
+    let d: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
+    format!("BEGIN:VCARD\nVERSION:3.0\nN:;{name};;;\nFN:{name}\nTEL;type=CELL;type=VOICE;waid={d}:+{d}\nEND:VCARD")
+}

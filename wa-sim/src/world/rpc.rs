@@ -1,0 +1,293 @@
+//! Calls a page makes to "WhatsApp's servers" over its WebSocket (`{t:"rpc", id, m, a}`), each
+//! answered with `{t:"res", id, ok}` or `{t:"res", id, err:{code, message}}`, or never (a hung send).
+
+use super::messages::{decode_b64, digits};
+use super::*;
+use crate::error::SimError;
+use serde_json::Map;
+
+type RpcResult = Result<Value, (String, String)>;
+
+fn err(code: &str, message: impl Into<String>) -> (String, String) {
+    (code.to_string(), message.into())
+}
+
+impl From<SimError> for (String, String) {
+    fn from(e: SimError) -> Self {
+        let code = match &e {
+            SimError::NotFound("MESSAGE_NOT_FOUND", _) => "msg_not_found".to_string(),
+            SimError::Conflict("NOT_EDITABLE", _) => "edit_message_error".to_string(),
+            other => other.code().to_ascii_lowercase(),
+        };
+        (code, e.to_string())
+    }
+}
+
+impl Shared {
+    /// Run one call from a page and answer it on the page's own connection.
+    pub fn rpc(&self, page_id: &str, req: u64, method: &str, args: Value) {
+        let outcome = match method {
+            "link_code" => self.rpc_link_code(page_id, &args),
+            "link_cancel" => {
+                self.cancel_link_code(page_id);
+                Ok(json!(true))
+            }
+            "refresh_qr" => Ok(json!(self.start_qr_cycle(page_id))),
+            "send" => return self.rpc_send(page_id, req, args),
+            _ => self.lock().rpc_linked(page_id, method, &args),
+        };
+        self.reply(page_id, req, outcome);
+    }
+
+    fn reply(&self, page_id: &str, req: u64, outcome: RpcResult) {
+        let frame = match outcome {
+            Ok(v) => json!({"t": "res", "id": req, "ok": v}),
+            Err((code, message)) => json!({"t": "res", "id": req, "err": {"code": code, "message": message}}),
+        };
+        self.lock().send_page(page_id, &frame);
+    }
+
+    fn rpc_link_code(&self, page_id: &str, args: &Value) -> RpcResult {
+        let phone = args["phone"].as_str().and_then(digits).ok_or_else(|| {
+            err("send_the_phone_number_to_connect", "send the phone number to connect")
+        })?;
+        self.new_link_code(page_id, &phone).map(|c| json!(c))
+    }
+
+    /// A send: faults first, then store, answer, and only then route (so the page sees its
+    /// send resolve before the delivery ack).
+    fn rpc_send(&self, page_id: &str, req: u64, args: Value) {
+        let mut w = self.lock();
+        if w.faults.send_hang {
+            return;
+        }
+        let built = w.build_sent(page_id, &args);
+        let m = match built {
+            Ok(m) => m,
+            Err(e) => {
+                drop(w);
+                return self.reply(page_id, req, Err(e));
+            }
+        };
+        if let Some(old) = w.find_msg(&m.id).filter(|o| o.sender == m.sender) {
+            // A retry with the same messageId: answer as the first time, deliver nothing twice.
+            let frame = json!({"t": "res", "id": req, "ok": {"t": old.t, "ack": old.ack, "msg": old}});
+            w.send_page(page_id, &frame);
+            return;
+        }
+        w.send_page(page_id, &json!({"t": "res", "id": req, "ok": {"t": m.t, "ack": m.ack, "msg": m}}));
+        w.route(m, Some(page_id));
+    }
+}
+
+impl World {
+    fn me(&self, page_id: &str) -> Result<(String, String), (String, String)> {
+        let device = self
+            .pages
+            .get(page_id)
+            .and_then(|p| p.device.clone())
+            .ok_or_else(|| err("not_authenticated", "this page is not logged in"))?;
+        let phone = self
+            .devices
+            .get(&device)
+            .map(|d| d.phone.clone())
+            .ok_or_else(|| err("not_authenticated", "this device was unlinked"))?;
+        Ok((phone, device))
+    }
+
+    fn build_sent(&mut self, page_id: &str, args: &Value) -> Result<Msg, (String, String)> {
+        let (phone, _) = self.me(page_id)?;
+        if let Some(code) = self.faults.send_error.clone() {
+            return Err(err(&code, format!("wa-sim fault: send fails with {code}")));
+        }
+        let spec = &args["msg"];
+        let chat = spec["chat"].as_str().unwrap_or_default().to_string();
+        self.check_chat(&chat)?;
+        let mut extra: Map<String, Value> = spec["extra"].as_object().cloned().unwrap_or_default();
+        extra.remove("id");
+        let mut m = Msg {
+            id: spec["id"].as_str().filter(|s| !s.is_empty()).map(String::from).unwrap_or_else(|| random_hex_upper(20)),
+            sender: phone.clone(),
+            chat,
+            kind: spec["type"].as_str().unwrap_or("chat").to_string(),
+            body: spec["body"].as_str().unwrap_or_default().to_string(),
+            t: now_s(),
+            ack: 1,
+            notify_name: self.account(&phone).pushname.clone(),
+            extra,
+        };
+        if let Some(media) = args.get("media").filter(|v| v.is_object()) {
+            let (mime, bytes) = decode_b64(media["data"].as_str().unwrap_or_default())
+                .ok_or_else(|| err("invalid_data_url", "the file is not valid base64"))?;
+            let mimetype = media["mimetype"].as_str().map(String::from).or(mime).unwrap_or_else(|| "application/octet-stream".into());
+            if bytes.len() > self.cfg.max_media_bytes {
+                return Err(err("file_too_large", format!("file of {} bytes exceeds {}", bytes.len(), self.cfg.max_media_bytes)));
+            }
+            let filename = media["filename"].as_str().map(String::from);
+            let caption = media["caption"].as_str().map(String::from);
+            self.attach_media(&mut m, mimetype, bytes, filename, caption);
+        }
+        Ok(m)
+    }
+
+    fn check_chat(&self, chat: &str) -> Result<(), (String, String)> {
+        if chat.ends_with("@g.us") {
+            return match self.groups.contains_key(chat) {
+                true => Ok(()),
+                false => Err(err("chat_not_found", format!("chat {chat} not found"))),
+            };
+        }
+        let phone = chat.strip_suffix("@c.us").and_then(digits).ok_or_else(|| err("invalid_wid", format!("invalid chat id {chat}")))?;
+        if self.missing.contains(&phone) {
+            return Err(err("wid_not_found", format!("{chat} is not on WhatsApp")));
+        }
+        Ok(())
+    }
+
+    /// Calls that need a logged-in page.
+    fn rpc_linked(&mut self, page_id: &str, method: &str, a: &Value) -> RpcResult {
+        let (me, device) = self.me(page_id)?;
+        let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+        match method {
+            "logout" => {
+                self.drop_device(&device, "user_initiated");
+                Ok(json!(true))
+            }
+            "react" => self.react(&me, &s("msg_id"), &s("text"), Some(page_id)).map(|_| json!("OK")).map_err(Into::into),
+            "edit" => self.rpc_edit(&me, page_id, &s("msg_id"), &s("body")),
+            "revoke" => self.rpc_revoke(&me, page_id, &s("msg_id")),
+            "read" => Ok(json!(self.read_chat(&me, &s("chat")))),
+            "get_msg" => match self.find_msg(&s("id")).filter(|m| self.visible_to(m, &me)) {
+                Some(m) => Ok(json!(m)),
+                None => Err(err("msg_not_found", format!("message {} not found", s("id")))),
+            },
+            "media" => self.rpc_media(&me, &s("id")),
+            "exists" => Ok(self.rpc_exists(&s("id"))),
+            "picture" => Ok(self.rpc_exists(&s("id")).get("phone").map(|p| {
+                json!(format!("{}/_sim/avatar/{}.svg", self.base_url, p.as_str().unwrap_or_default()))
+            }).unwrap_or(Value::Null)),
+            "contacts" => Ok(self.accounts.values().filter(|x| x.phone != me).map(|x| json!({"phone": x.phone, "pushname": x.pushname})).collect()),
+            "group_create" => self.group_create(&me, &s("name"), &a["participants"]),
+            "group_participants" => self.group_participants(&s("gid")),
+            "group_add" => self.group_add(&me, &s("gid"), &a["participants"]),
+            "group_invite" => self.groups.get(&s("gid")).map(|g| json!(g.invite_code)).ok_or_else(|| err("group_not_found", "no such group")),
+            _ => Err(err("sim_unknown_rpc", format!("wa-sim server has no call {method}"))),
+        }
+    }
+
+    fn rpc_edit(&mut self, me: &str, page_id: &str, id: &str, body: &str) -> RpcResult {
+        match self.find_msg(id) {
+            Some(m) if m.sender == me => {}
+            _ => return Err(err("edit_message_error", "only your own text messages can be edited")),
+        }
+        self.edit(id, body, Some(page_id)).map(|m| json!(m)).map_err(Into::into)
+    }
+
+    fn rpc_revoke(&mut self, me: &str, page_id: &str, id: &str) -> RpcResult {
+        match self.find_msg(id) {
+            Some(m) if m.sender == me => {}
+            Some(_) => return Err(err("not_allowed", "only your own messages can be revoked")),
+            None => return Err(err("msg_not_found", format!("message {id} not found"))),
+        }
+        self.revoke(id, Some(page_id)).map(|m| json!(m)).map_err(Into::into)
+    }
+
+    fn rpc_media(&self, me: &str, id: &str) -> RpcResult {
+        let m = self.find_msg(id).filter(|m| self.visible_to(m, me)).ok_or_else(|| err("media_not_found", "message not found"))?;
+        let media = self.media.get(&m.id).ok_or_else(|| err("message_not_contains_media", "message has no media"))?;
+        use base64::Engine;
+        Ok(json!({"mimetype": media.mimetype, "data": base64::engine::general_purpose::STANDARD.encode(&media.bytes)}))
+    }
+
+    /// `null` when the number is not on WhatsApp; otherwise its phone and lid.
+    fn rpc_exists(&mut self, id: &str) -> Value {
+        let phone = match id.strip_suffix("@lid") {
+            Some(lid) => self.lids.get(lid).cloned(),
+            None => digits(id),
+        };
+        match phone {
+            Some(p) if !self.missing.contains(&p) => {
+                let lid = self.lid_of(&p);
+                let name = self.accounts.get(&p).map(|a| a.pushname.clone());
+                json!({"phone": p, "lid": lid, "pushname": name})
+            }
+            _ => Value::Null,
+        }
+    }
+
+    fn group_create(&mut self, me: &str, name: &str, parts: &Value) -> RpcResult {
+        let phones = self.group_phones(parts)?;
+        let gid = format!("120363{}@g.us", random_from(b"0123456789", 12));
+        let mut members = vec![me.to_string()];
+        members.extend(phones.iter().filter(|p| p.as_str() != me).cloned());
+        self.groups.insert(gid.clone(), Group {
+            id: gid.clone(),
+            subject: name.to_string(),
+            owner: me.to_string(),
+            admins: vec![me.to_string()],
+            members: members.clone(),
+            invite_code: random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 22),
+        });
+        self.group_event(&gid, "add", me, &phones);
+        let mut result = Map::new();
+        for p in &phones {
+            let wid = format!("{p}@c.us");
+            result.insert(wid.clone(), json!({"wid": wid, "code": 200, "invite_code": null, "invite_code_exp": null}));
+        }
+        Ok(json!({"gid": gid, "participants": result}))
+    }
+
+    fn group_phones(&self, parts: &Value) -> Result<Vec<String>, (String, String)> {
+        let list: Vec<Value> = match parts {
+            Value::Array(v) => v.clone(),
+            Value::String(_) => vec![parts.clone()],
+            _ => vec![],
+        };
+        let mut out = Vec::new();
+        for p in list {
+            let phone = p.as_str().and_then(digits).filter(|p| !self.missing.contains(p));
+            out.push(phone.ok_or_else(|| err("participant_not_exists", format!("participant {p} does not exist")))?);
+        }
+        Ok(out)
+    }
+
+    fn group_participants(&self, gid: &str) -> RpcResult {
+        let g = self.groups.get(gid).ok_or_else(|| err("group_not_found", "no such group"))?;
+        Ok(g.members
+            .iter()
+            .map(|m| json!({"id": format!("{m}@c.us"), "isAdmin": g.admins.contains(m), "isSuperAdmin": &g.owner == m}))
+            .collect())
+    }
+
+    fn group_add(&mut self, me: &str, gid: &str, parts: &Value) -> RpcResult {
+        let phones = self.group_phones(parts)?;
+        let g = self.groups.get_mut(gid).ok_or_else(|| err("group_not_found", "no such group"))?;
+        let mut result = Map::new();
+        let mut added = Vec::new();
+        for p in phones {
+            let wid = format!("{p}@c.us");
+            let code = if g.members.contains(&p) { 409 } else { 200 };
+            if code == 200 {
+                g.members.push(p.clone());
+                added.push(p);
+            }
+            result.insert(wid.clone(), json!({"wid": wid, "code": code, "message": if code == 200 {"OK"} else {"already a participant"}, "invite_code": null, "invite_code_exp": null}));
+        }
+        if !added.is_empty() {
+            self.group_event(gid, "add", me, &added);
+        }
+        Ok(Value::Object(result))
+    }
+
+    /// Tell every member of a group that its participants changed.
+    pub(crate) fn group_event(&mut self, gid: &str, action: &str, author: &str, who: &[String]) {
+        let Some(g) = self.groups.get(gid) else { return };
+        let ev = json!({
+            "t": "ev", "kind": "group", "gid": gid, "action": action, "author": author,
+            "participants": who, "subject": g.subject, "members": g.members, "admins": g.admins,
+        });
+        for m in g.members.clone() {
+            self.push_account(&m, ev.clone(), None);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! wa-sim end to end: real headless Chromium drives the simulator over CDP.
+
+mod harness;
+mod boot;
+mod linking;
+mod messaging;
