@@ -88,6 +88,9 @@ pub(crate) enum BridgeMsg {
     /// `WPP.isReady` turned true.
     Ready {
         version: Option<String>,
+        /// `WPP.conn.isRegistered()`: the profile holds a login (restoring it may be under way).
+        #[serde(default)]
+        registered: Option<bool>,
         #[serde(flatten)]
         snapshot: Snapshot,
     },
@@ -132,6 +135,7 @@ mod tests {
             m,
             BridgeMsg::Ready {
                 version: Some("4.6.0".into()),
+                registered: None,
                 snapshot: Snapshot {
                     authenticated: Some(true),
                     mode: Some("MAIN".into()),

@@ -31,9 +31,10 @@ impl Tracker {
         match msg {
             // A new document (first load, or WhatsApp's reload after a logout): start over.
             BridgeMsg::Boot => *self = Self::default(),
-            BridgeMsg::Ready { version, snapshot } => {
+            BridgeMsg::Ready { version, registered, snapshot } => {
                 self.absorb(snapshot);
-                out.push(EngineEvent::BridgeReady { authenticated: self.authenticated, version });
+                let authenticated = self.authenticated || registered == Some(true);
+                out.push(EngineEvent::BridgeReady { authenticated, version });
             }
             BridgeMsg::Ev { name, payload, snapshot } => {
                 self.absorb(snapshot);
@@ -169,6 +170,7 @@ mod tests {
     fn ready(auth: bool, mode: &str) -> BridgeMsg {
         BridgeMsg::Ready {
             version: Some("4.6.0".into()),
+            registered: Some(auth),
             snapshot: Snapshot { authenticated: Some(auth), mode: Some(mode.into()), phone: None },
         }
     }
@@ -216,6 +218,27 @@ mod tests {
             events,
             vec![
                 EngineEvent::BridgeReady { authenticated: true, version: Some("4.6.0".into()) },
+                EngineEvent::Connected { phone: Some("15551234567".into()) },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stored_login_counts_as_authenticated_at_ready() {
+        let early = BridgeMsg::Ready {
+            version: None,
+            registered: Some(true),
+            snapshot: Snapshot { authenticated: Some(false), mode: None, phone: None },
+        };
+        let events = run(vec![
+            early,
+            ev("conn.stream_mode_changed", json!("SYNCING"), Some(true), Some("SYNCING")),
+            ev("conn.stream_mode_changed", json!("MAIN"), Some(true), Some("MAIN")),
+        ]);
+        assert_eq!(
+            events,
+            vec![
+                EngineEvent::BridgeReady { authenticated: true, version: None },
                 EngineEvent::Connected { phone: Some("15551234567".into()) },
             ]
         );
