@@ -47,6 +47,8 @@ async fn real_bridge_defines_wpp_and_stays_local() {
     })
     .await;
     assert!(control.iter().all(|l| l.contains("beacon-control.example")), "{control:?}");
+    // No WhatsApp behind the page, so the bridge never became ready and reported nothing.
+    assert!(t.events.try_recv().is_err(), "no engine event expected on a blank page");
     t.engine.stop().await.unwrap();
 }
 
