@@ -28,9 +28,9 @@ use crate::ids::{PhoneNumber, SessionKey};
 /// Facts an engine reports while it runs. Sent on the channel given to [`Engine::start`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
-    /// The bridge is usable (`WPP.isReady`). `authenticated` is `WPP.conn.isAuthenticated()` at
-    /// that moment: a login restored from the profile shows up here (it emits no
-    /// `conn.authenticated`).
+    /// The bridge is usable (`WPP.isReady`). `authenticated` is `WPP.conn.isAuthenticated() ||
+    /// WPP.conn.isRegistered()` at that moment: a login stored in the profile shows up here, even
+    /// while WhatsApp is still restoring it (a restore emits no `conn.authenticated`).
     BridgeReady { authenticated: bool, version: Option<String> },
     /// A QR to show (`conn.auth_code_change` with a code; the text is `fullCode`, opaque).
     Qr { code: String },
