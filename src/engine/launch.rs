@@ -183,22 +183,21 @@ pub(crate) async fn connect(
     )
     .await?;
     let (gone_tx, gone) = oneshot::channel();
+    let exited = process.exited();
     let task = async move {
-        let mut last_error = None;
-        while let Some(item) = handler.next().await {
-            match item {
-                // The websocket broke: chromiumoxide would stay pending from here on.
-                Err(e @ CdpError::Ws(_)) => {
-                    last_error = Some(e.to_string());
-                    break;
-                }
-                Err(e) => tracing::debug!(error = %e, "CDP handler error"),
-                Ok(()) => {}
+        tokio::pin!(exited);
+        let reason = loop {
+            tokio::select! {
+                item = handler.next() => match item {
+                    None => break "browser connection closed".to_owned(),
+                    // The websocket broke: chromiumoxide would stay pending from here on.
+                    Some(Err(e @ CdpError::Ws(_))) => break format!("browser connection closed ({e})"),
+                    Some(Err(e)) => tracing::debug!(error = %e, "CDP handler error"),
+                    Some(Ok(())) => {}
+                },
+                // A closed socket alone leaves chromiumoxide's handler pending forever.
+                how = &mut exited => break how,
             }
-        }
-        let reason = match last_error {
-            Some(e) => format!("browser connection closed ({e})"),
-            None => "browser connection closed".to_owned(),
         };
         tracing::info!(%reason, "CDP handler ended");
         let _ = gone_tx.send(reason);
