@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::bridge::{self, BINDING};
-use super::process::ChromiumProcess;
+use super::process::{self, ChromiumProcess};
 use super::pump::Pump;
 use super::{EngineConfig, EngineError, EngineEvent};
 
@@ -124,6 +124,8 @@ pub(crate) fn chromium_args(
     args.push(format!("--gaia-url={DEAD_END}"));
     args.push(format!("--user-agent={user_agent}"));
     args.push(format!("--user-data-dir={}", profile_dir.display()));
+    // Lets a later sidecar tell our live browsers from orphans (see process::kill_orphans).
+    args.push(format!("{}{}", process::OWNER_SWITCH, process::owner_mark()));
     args.extend(extra);
     // A blank start tab rather than the new-tab page (one renderer less); closed once ours is open.
     args.push("about:blank".into());

@@ -187,16 +187,37 @@ async fn read_stderr(
     }
 }
 
-/// One line of `/proc/PID/stat`: (pid, state, pgrp).
-fn proc_stat(pid: u32) -> Option<(char, i32)> {
+/// From `/proc/PID/stat`: (state, ppid, pgrp, starttime).
+fn proc_stat(pid: u32) -> Option<(char, u32, i32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and ')', so parse from the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // Fields 3.. of proc(5): state, ppid, pgrp, …, starttime (field 22).
+    let state = fields.first()?.chars().next()?;
+    Some((
+        state,
+        fields.get(1)?.parse().ok()?,
+        fields.get(2)?.parse().ok()?,
+        fields.get(19)?.parse().ok()?,
+    ))
+}
+
+/// The Chromium switch that names the sidecar process owning a browser: `pid:starttime`.
+/// Chromium ignores switches it does not know; `kill_orphans` reads it back from `/proc`.
+pub const OWNER_SWITCH: &str = "--wa-sidecar-owner=";
+
+/// This process as an owner mark (pid plus start time, so a reused pid does not match).
+pub fn owner_mark() -> String {
+    let pid = std::process::id();
+    let start = proc_stat(pid).map(|s| s.3).unwrap_or(0);
+    format!("{pid}:{start}")
+}
+
+/// Whether the process an owner mark names still runs.
+fn owner_alive(mark: &str) -> bool {
+    let Some((pid, start)) = mark.split_once(':') else { return false };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { return false };
+    matches!(proc_stat(pid), Some((state, _, _, s)) if s == start && state != 'Z')
 }
 
 fn all_pids() -> Vec<u32> {
@@ -208,14 +229,18 @@ fn all_pids() -> Vec<u32> {
 pub fn group_members(pgid: i32) -> Vec<u32> {
     all_pids()
         .into_iter()
-        .filter(|&pid| matches!(proc_stat(pid), Some((state, g)) if g == pgid && state != 'Z' && state != 'X'))
+        .filter(|&pid| {
+            matches!(proc_stat(pid), Some((state, _, g, _)) if g == pgid && state != 'Z' && state != 'X')
+        })
         .collect()
 }
 
-/// Finds Chromium process groups whose `--user-data-dir` lies under one of `roots` (the runtime
-/// and sessions directories of this sidecar) and kills them: leftovers of a previous run that
-/// crashed or was killed with -9. Call once at boot, before any session starts. Waits up to
-/// `bound` for them to disappear; returns the group ids it killed.
+/// Finds Chromium browsers whose `--user-data-dir` lies under one of `roots` (the runtime and
+/// sessions directories of this sidecar) and whose owning sidecar is gone, and kills their
+/// process groups: leftovers of a previous run that crashed or was killed with -9. A browser
+/// whose owner still runs (another sidecar on the same folders, or this one) is left alone; one
+/// without an owner mark counts as orphaned only once reparented to init. Call at boot, before
+/// any session starts. Blocks up to `bound` waiting for them to go; returns the killed group ids.
 pub fn kill_orphans(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
     let roots: Vec<PathBuf> =
         roots.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
@@ -223,14 +248,17 @@ pub fn kill_orphans(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
     let own = unsafe { libc::getpgrp() };
     let mut groups = BTreeSet::new();
     for pid in all_pids() {
-        let Some(dir) = user_data_dir_of(pid) else { continue };
-        if !roots.iter().any(|root| dir.starts_with(root)) {
+        let Some(browser) = browser_of(pid) else { continue };
+        if !roots.iter().any(|root| browser.dir.starts_with(root)) {
             continue;
         }
-        if let Some((_, pgrp)) = proc_stat(pid) {
-            if pgrp > 1 && pgrp != own {
-                groups.insert(pgrp);
-            }
+        let Some((_, ppid, pgrp, _)) = proc_stat(pid) else { continue };
+        let orphaned = match &browser.owner {
+            Some(mark) => !owner_alive(mark),
+            None => ppid == 1,
+        };
+        if orphaned && pgrp > 1 && pgrp != own {
+            groups.insert(pgrp);
         }
     }
     let deadline = Instant::now() + bound;
@@ -244,17 +272,23 @@ pub fn kill_orphans(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
     groups.into_iter().collect()
 }
 
-/// The `--user-data-dir` of a Chromium process, if `pid` is one.
-fn user_data_dir_of(pid: u32) -> Option<PathBuf> {
+/// A Chromium browser process (not one of its `--type=` helpers) as seen in `/proc`.
+struct BrowserProc {
+    dir: PathBuf,
+    owner: Option<String>,
+}
+
+fn browser_of(pid: u32) -> Option<BrowserProc> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let mut args = cmdline.split(|&b| b == 0).map(String::from_utf8_lossy);
-    let exe = args.next()?;
-    if !exe.contains("chrom") {
+    let args: Vec<String> =
+        cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    if !args.first()?.contains("chrom") || args.iter().any(|a| a.starts_with("--type=")) {
         return None;
     }
-    let dir = args.find_map(|a| a.strip_prefix("--user-data-dir=").map(str::to_owned))?;
+    let dir = args.iter().find_map(|a| a.strip_prefix("--user-data-dir="))?;
     let dir = PathBuf::from(dir);
-    Some(dir.canonicalize().unwrap_or(dir))
+    let owner = args.iter().find_map(|a| a.strip_prefix(OWNER_SWITCH)).map(str::to_owned);
+    Some(BrowserProc { dir: dir.canonicalize().unwrap_or(dir), owner })
 }
 
 #[cfg(test)]
@@ -266,6 +300,15 @@ mod tests {
         // SAFETY: getpgrp has no preconditions.
         let own = unsafe { libc::getpgrp() };
         assert!(group_members(own).contains(&std::process::id()));
+    }
+
+    #[test]
+    fn owner_marks_tell_live_from_gone() {
+        assert!(owner_alive(&owner_mark()));
+        let pid = std::process::id();
+        assert!(!owner_alive(&format!("{pid}:1")), "same pid, other start time: a reused pid");
+        assert!(!owner_alive("4194304999:0"));
+        assert!(!owner_alive("garbage"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use wa_sidecar::engine::process::group_members;
+use wa_sidecar::engine::process::{group_members, owner_mark, OWNER_SWITCH};
 use wa_sidecar::engine::{kill_orphans, Engine, EngineEvent};
 
 use crate::support::*;
@@ -192,8 +192,9 @@ async fn frozen_browser_is_killed_and_missing_bridge_times_out() {
     assert_eq!(group_members(pgid), Vec::<u32>::new());
 }
 
-/// A Chromium left running by a "crashed" sidecar (spawned here outside any engine, in its own
-/// group, with a profile under our root) is found and killed; one outside the root is not.
+/// Browsers left running by a "crashed" sidecar (an owner mark naming a process that is gone) are
+/// found and killed; a browser under the same root whose owner still runs (a second sidecar on
+/// the same folders; here, this test process) and one outside the roots are left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphans_under_our_roots_are_killed() {
     if chromium_missing() {
@@ -201,40 +202,48 @@ async fn orphans_under_our_roots_are_killed() {
     }
     let root = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    let spawn = |dir: &std::path::Path| {
+    let gone_owner = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        format!("{}:1", c.id())
+    };
+    let spawn = |dir: &std::path::Path, owner: &str| {
         use std::os::unix::process::CommandExt;
         std::process::Command::new(CHROMIUM)
             .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0"])
             .arg(format!("--user-data-dir={}", dir.display()))
+            .arg(format!("{OWNER_SWITCH}{owner}"))
             .arg("about:blank")
             .stderr(std::process::Stdio::null())
             .process_group(0)
             .spawn()
             .unwrap()
     };
-    let mut orphan = spawn(&root.path().join("acme/s1"));
-    let mut bystander = spawn(&elsewhere.path().join("p"));
-    struct Reap<'a>(&'a mut std::process::Child, &'a mut std::process::Child);
-    impl Drop for Reap<'_> {
+    struct Reap(Vec<std::process::Child>);
+    impl Drop for Reap {
         fn drop(&mut self) {
-            for c in [&mut *self.0, &mut *self.1] {
+            for c in &mut self.0 {
                 // SAFETY: signals only groups this test spawned.
                 unsafe { libc::killpg(c.id() as i32, libc::SIGKILL) };
                 let _ = c.wait();
             }
         }
     }
-    let (opid, bpid) = (orphan.id() as i32, bystander.id() as i32);
-    let _reap = Reap(&mut orphan, &mut bystander);
-    eventually(Duration::from_secs(10), "both browsers up", || {
-        (group_members(opid).len() > 1 && group_members(bpid).len() > 1).then_some(())
+    let browsers = Reap(vec![
+        spawn(&root.path().join("acme/s1"), &gone_owner),
+        spawn(&root.path().join("acme/s2"), &owner_mark()),
+        spawn(&elsewhere.path().join("p"), &gone_owner),
+    ]);
+    let pgids: Vec<i32> = browsers.0.iter().map(|c| c.id() as i32).collect();
+    eventually(Duration::from_secs(10), "three browsers up", || {
+        pgids.iter().all(|&g| group_members(g).len() > 1).then_some(())
     })
     .await;
     let killed = kill_orphans(&[root.path().to_path_buf()], Duration::from_secs(5));
-    assert_eq!(killed, vec![opid]);
-    assert!(
-        group_members(opid).is_empty() || group_members(opid) == vec![opid as u32],
-        "only the unreaped leader may remain"
-    );
-    assert!(group_members(bpid).len() > 1, "a browser outside our roots is left alone");
+    assert_eq!(killed, vec![pgids[0]]);
+    // The leader is this test's child, so it stays a zombie until reaped: not a live member.
+    assert_eq!(group_members(pgids[0]), Vec::<u32>::new());
+    assert!(group_members(pgids[1]).len() > 1, "a browser whose owner runs is left alone");
+    assert!(group_members(pgids[2]).len() > 1, "a browser outside our roots is left alone");
+    drop(browsers);
 }
