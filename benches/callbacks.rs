@@ -1,21 +1,29 @@
-//! `cargo bench --bench callbacks -- [events] [sessions] [workers] [rate]`: the outbox bench
-//! (see `wa_sidecar::callbacks::bench`). Positional numbers keep it dependency-free; `rate` 0 = max.
+//! `cargo bench --bench callbacks -- [--events N] [--sessions N] [--workers N] [--rate R] [--backlog]`:
+//! the outbox bench (see `wa_sidecar::callbacks::bench`). Without `--rate`, events are offered
+//! as fast as durable commits allow; `--backlog` commits them all before delivery starts.
 
 use wa_sidecar::callbacks::bench::{BenchOptions, run};
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let d = BenchOptions::default();
-    let arg = |i: usize, default: usize| args.get(i).map_or(default, |v| *v as usize);
-    let options = BenchOptions {
-        events: arg(0, d.events),
-        sessions: arg(1, d.sessions),
-        workers: arg(2, d.workers),
-        rate: args.get(3).copied().filter(|r| *r > 0.0),
-        ..d
-    };
+    let mut o = BenchOptions::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = || -> anyhow::Result<f64> {
+            let v = args.next().ok_or_else(|| anyhow::anyhow!("{arg} needs a value"))?;
+            Ok(v.parse()?)
+        };
+        match arg.as_str() {
+            "--events" => o.events = number()? as usize,
+            "--sessions" => o.sessions = number()? as usize,
+            "--workers" => o.workers = number()? as usize,
+            "--rate" => o.rate = Some(number()?),
+            "--backlog" => o.backlog = true,
+            "--bench" => {} // added by `cargo bench`
+            other => anyhow::bail!("unknown argument {other:?}"),
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let report = runtime.block_on(run(options))?;
+    let report = runtime.block_on(run(o))?;
     println!("{report}");
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::api::auth::Authenticator;
 use crate::api::health::{self, Readiness};
 use crate::api::metrics::HttpMetrics;
 use crate::api::{self, context, ip_allow};
+use crate::callbacks::{Outbox, OutboxError};
 use crate::config::{load_keys, InvalidConfig, LoadedKeys, Settings, DEV_KEY_ID};
 use crate::engine::{ChromiumEngine, Engine, EngineConfig};
 use crate::events::EventBus;
@@ -23,6 +24,7 @@ use crate::ids::SessionKey;
 use crate::sessions::profile::{ProfileStore, ProfileWatch};
 use crate::sessions::SessionManager;
 use crate::vault::{ResealWatcher, VaultError, VaultKeys, VaultStore, WatcherConfig};
+use crate::db;
 
 /// Everything handlers share, behind one `web::Data<AppState>`.
 pub struct AppState {
@@ -36,6 +38,8 @@ pub struct AppState {
     pub sessions: SessionManager,
     /// The sealed-profile store, also used at boot to sweep plaintext left by a crash.
     pub vault: Arc<VaultStore>,
+    /// The durable callbacks outbox; also served to its routes as `web::Data<Outbox>`.
+    pub outbox: Outbox,
 }
 
 impl AppState {
@@ -54,6 +58,8 @@ pub enum StartupError {
     Vault(#[from] VaultError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("callbacks: {0}")]
+    Callbacks(#[from] OutboxError),
 }
 
 pub struct Application {
@@ -70,6 +76,7 @@ impl Application {
         let keys = load_keys(&settings, true).map_err(InvalidConfig)?;
         announce_keys(&keys);
         let state = web::Data::new(build_state(settings, keys).await?);
+        state.outbox.start();
         recover_sessions(&state).await;
         let listener = bind(&state.settings)?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind {
@@ -103,8 +110,10 @@ impl Application {
     /// browser (persisting logins) before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        let deadline = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs.max(1));
+        // Sessions first: their last status events go into the outbox, which then stops.
+        let deadline = Duration::from_millis(self.state.settings.sessions.shutdown_timeout_ms);
         self.state.sessions.shutdown(deadline).await;
+        self.state.outbox.stop().await;
         served
     }
 }
@@ -137,24 +146,33 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     )?;
     let mut vault_cfg = settings.vault.clone();
     vault_cfg.runtime_dir = settings.server.data_dir.join(&vault_cfg.runtime_dir);
+    if let Some((key, problem)) = vault_cfg.runtime_dir_problem(&settings.server.sessions_dir) {
+        // Plaintext profiles must never sit where sealed files live.
+        let problem = crate::config::Problem { key: format!("vault.{key}"), problem };
+        return Err(InvalidConfig(vec![problem]).into());
+    }
     let vault = Arc::new(VaultStore::new(
         &vault_cfg,
         settings.server.sessions_dir.clone(),
         Arc::new(vault_keys),
     ));
-    let sessions = build_sessions(&settings, vault.clone(), EventBus::new(Vec::new()));
+    let outbox = Outbox::open(&settings.callbacks, &db::path_in(&settings.server.data_dir))?;
+    outbox.register_metrics(&mut registry);
+    // Every session event is committed to the outbox before anything else sees it.
+    let bus = EventBus::new(vec![Arc::new(outbox.clone())]);
+    let sessions = build_sessions(&settings, vault.clone(), bus, &outbox);
     let auth = Authenticator::new(
         keys.keys,
         settings.auth.max_skew_secs,
         settings.auth.nonce_cache_entries,
     );
     let allow_ips = settings.auth.allow_nets();
-    Ok(AppState { settings, auth, allow_ips, metrics, registry, readiness, sessions, vault })
+    Ok(AppState { settings, auth, allow_ips, metrics, registry, readiness, sessions, vault, outbox })
 }
 
 /// The session registry: one Chromium engine per session, logins in the vault, reseals while a
 /// browser runs, events on `bus`.
-fn build_sessions(settings: &Settings, vault: Arc<VaultStore>, bus: EventBus) -> SessionManager {
+fn build_sessions(settings: &Settings, vault: Arc<VaultStore>, bus: EventBus, outbox: &Outbox) -> SessionManager {
     let engine_cfg = Arc::new(settings.engine.clone());
     let engines = Arc::new(move |_: &SessionKey| Box::new(ChromiumEngine::new(engine_cfg.clone())) as Box<dyn Engine>);
     let profiles: Arc<dyn ProfileStore> = vault;
@@ -175,8 +193,20 @@ fn build_sessions(settings: &Settings, vault: Arc<VaultStore>, bus: EventBus) ->
         engines,
         profiles,
         Some(watch),
+        Some(Arc::new(CallbackRouting(outbox.clone()))),
         bus,
     )
+}
+
+/// A session's own `callback_url` becomes its endpoint in the outbox before its first event.
+struct CallbackRouting(Outbox);
+
+impl crate::sessions::SessionObserver for CallbackRouting {
+    fn created(&self, key: &SessionKey, callback_url: Option<&str>) -> anyhow::Result<()> {
+        let url = callback_url.map(crate::callbacks::endpoint::parse).transpose()?;
+        self.0.set_session_endpoint(key, url.as_ref())?;
+        Ok(())
+    }
 }
 
 /// Boot: kill browsers a crashed run left behind, reseal and wipe the plaintext profiles it left,
@@ -217,6 +247,7 @@ impl health::ReadinessCheck for BridgeFile {
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     let server_cfg = state.settings.server.clone();
     let openapi = web::Data::new(api::openapi::document());
+    let outbox = web::Data::new(state.outbox.clone());
     let mut http = HttpServer::new(move || {
         let max_body = state.settings.server.max_body_bytes;
         // Handlers that take a module's own `web::Data<T>` (e.g. `web::Data<SessionManager>`) need
@@ -225,6 +256,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
             .app_data(state.clone())
             .app_data(web::Data::new(state.sessions.clone()))
             .app_data(openapi.clone())
+            .app_data(outbox.clone())
             .configure(|cfg| api::routes::extractor_config(cfg, max_body))
             .configure(api::routes::configure)
             .wrap(from_fn(ip_allow::ip_allow))

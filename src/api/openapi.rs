@@ -53,7 +53,9 @@ impl Modify for HmacScheme {
 /// The whole document. Add other modules' docs here, e.g.
 /// `doc.merge(crate::sessions::api::ApiDoc::openapi())`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::sessions::api::ApiDoc::openapi());
+    doc
 }
 
 pub async fn serve(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {

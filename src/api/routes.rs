@@ -20,7 +20,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Every authenticated route, relative to `/v1`. Add a module's routes here, e.g.
 /// `.configure(crate::sessions::api::configure)`.
 pub fn v1(cfg: &mut web::ServiceConfig) {
-    cfg.configure(workspaces::configure).configure(crate::sessions::api::configure);
+    cfg.configure(workspaces::configure)
+        .configure(crate::sessions::api::configure)
+        .configure(crate::callbacks::api::configure);
 }
 
 /// Error handlers for actix's own extractors (`web::Path`, `web::Query`, `web::Json`), so a

@@ -11,14 +11,17 @@ use super::{OutboxError, endpoint};
 use crate::api::ApiError;
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
 
+/// The routes, relative to the signed `/v1` scope: `cfg.configure(callbacks::api::configure)`
+/// inside it serves `/v1/callbacks/...`. The outbox must be in app data as `web::Data<Outbox>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `resource(..).route(..)` so a wrong method is a 405, not a 404.
     cfg.service(
-        web::scope("/v1/callbacks")
-            .route("/dead", web::get().to(list_dead))
-            .route("/dead/{id}/redeliver", web::post().to(redeliver))
-            .route("/endpoints/enable", web::post().to(enable_endpoints))
-            .route("/stats", web::get().to(stats))
-            .route("/test", web::post().to(send_test)),
+        web::scope("/callbacks")
+            .service(web::resource("/dead").route(web::get().to(list_dead)))
+            .service(web::resource("/dead/{id}/redeliver").route(web::post().to(redeliver)))
+            .service(web::resource("/endpoints/enable").route(web::post().to(enable_endpoints)))
+            .service(web::resource("/stats").route(web::get().to(stats)))
+            .service(web::resource("/test").route(web::post().to(send_test))),
     );
 }
 
@@ -93,8 +96,15 @@ pub struct EnableIn {
     url: Option<String>,
 }
 
-async fn enable_endpoints(outbox: web::Data<Outbox>, body: Option<web::Json<EnableIn>>) -> Result<HttpResponse, ApiError> {
-    let url = match body.and_then(|b| b.into_inner().url) {
+/// Body `{"url": "…"}`, or `{}` / no body for every disabled endpoint. Parsed by hand so a
+/// malformed body is a 400, never silently "enable all".
+async fn enable_endpoints(outbox: web::Data<Outbox>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let request: EnableIn = if body.iter().all(u8::is_ascii_whitespace) {
+        EnableIn::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+    };
+    let url = match request.url {
         Some(raw) => Some(endpoint::parse(&raw).map_err(OutboxError::from)?.to_string()),
         None => None,
     };
@@ -125,3 +135,4 @@ async fn send_test(outbox: web::Data<Outbox>, body: web::Json<TestIn>) -> Result
     let queued = blocking(&outbox, move |o| o.enqueue(CALLBACK_TEST, &key, &data, at)).await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(queued))
 }
+

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::endpoint;
 use super::sign::{Secret, SecretError};
@@ -19,7 +19,7 @@ pub struct CallbacksConfig {
     /// and events wait in the outbox until an endpoint exists.
     pub url: String,
     /// `whsec_…` secrets; one `v1` signature each. A list, or one string separated by spaces or commas.
-    #[serde(deserialize_with = "string_or_list")]
+    #[serde(deserialize_with = "crate::config::serde_list::string_or_list")]
     pub secrets: Vec<String>,
     /// A file holding more secrets, one per line (`#` comments and blank lines ignored).
     pub secrets_file: Option<PathBuf>,
@@ -106,9 +106,12 @@ impl CallbacksConfig {
         match self.load_secrets() {
             Err(ConfigError::SecretsFile { source, .. }) => bad("secrets_file", source.to_string()),
             Err(e) => bad("secrets", e.to_string()),
-            Ok(s) if s.is_empty() && production => {
-                bad("secrets", "at least one whsec_ secret is required in production".into())
-            }
+            Ok(s) if s.is_empty() && production && !self.url.is_empty() => bad(
+                "secrets",
+                "callbacks.url is set: at least one whsec_ secret is required in production \
+                 (SIDECAR__CALLBACKS__SECRETS or callbacks.secrets_file)"
+                    .into(),
+            ),
             Ok(_) => {}
         }
         if self.workers == 0 || self.workers > 1024 {
@@ -152,24 +155,6 @@ impl CallbacksConfig {
     }
 }
 
-/// `secrets` from TOML is a list; from the environment it is one string.
-fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        OneOrMany::Many(v) => v,
-    })
-}
-
 /// `["5s", "5m"]` in TOML, or `"5s 5m"` / `"5s,5m"` from the environment.
 mod duration_list {
     use std::time::Duration;
@@ -204,8 +189,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid_outside_production_and_ask_for_a_secret_in_it() {
-        let cfg = CallbacksConfig::default();
+    fn defaults_are_valid_and_production_with_a_url_asks_for_a_secret() {
+        let mut cfg = CallbacksConfig::default();
+        assert!(cfg.validate(false).is_empty());
+        assert!(cfg.validate(true).is_empty());
+        cfg.url = "https://host.test/hook".into();
         assert!(cfg.validate(false).is_empty());
         let problems = cfg.validate(true);
         assert_eq!(problems.len(), 1);

@@ -48,6 +48,7 @@ pub(super) struct Inner {
     pub(super) wake: Notify,
     pub(super) stopping: AtomicBool,
     started: AtomicBool,
+    dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// What was committed.
@@ -95,7 +96,11 @@ impl Outbox {
             "" => None,
             url => Some(endpoint::parse(url)?.to_string()),
         };
-        let signer = Signer::new(cfg.load_secrets()?, cfg.spatie_signature);
+        let secrets = cfg.load_secrets()?;
+        if secrets.is_empty() {
+            tracing::warn!("no callbacks.secrets configured: callbacks are sent unsigned");
+        }
+        let signer = Signer::new(secrets, cfg.spatie_signature);
         let conn = crate::db::open(db_path)?;
         let released = store::release_all(&conn)?;
         if released > 0 {
@@ -122,23 +127,38 @@ impl Outbox {
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
             started: AtomicBool::new(false),
+            dispatcher: Mutex::new(None),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
 
     /// Start delivering on the current tokio runtime. Calling it again does nothing.
-    pub fn start(&self) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn start(&self) {
         if self.inner.started.swap(true, Ordering::SeqCst) {
-            return None;
+            return;
         }
-        Some(tokio::spawn(worker::dispatch(self.inner.clone())))
+        let task = tokio::spawn(worker::dispatch(self.inner.clone()));
+        *self.inner.dispatcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     }
 
-    /// Stop claiming, wait up to `shutdown_timeout` for attempts in flight. Whatever is still in
-    /// flight is sent again at the next start (same `webhook-id`).
+    /// Ask delivery to stop without waiting: no new claims; attempts in flight finish within
+    /// `shutdown_timeout`, or are sent again at the next start (same `webhook-id`).
     pub fn shutdown(&self) {
         self.inner.stopping.store(true, Ordering::SeqCst);
         self.inner.wake.notify_one();
+    }
+
+    /// [`Outbox::shutdown`], then wait for the dispatcher (bounded by `shutdown_timeout` plus a
+    /// margin for the last bookkeeping).
+    pub async fn stop(&self) {
+        self.shutdown();
+        let task = self.inner.dispatcher.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let limit = self.inner.shutdown_timeout + Duration::from_secs(2);
+            if tokio::time::timeout(limit, task).await.is_err() {
+                tracing::warn!("callback dispatcher did not stop in time");
+            }
+        }
     }
 
     /// Commit one event; returns after the commit. A `session.qr` replaces the session's older
@@ -149,7 +169,7 @@ impl Outbox {
         let (workspace, session) = (key.workspace.as_str(), key.session.as_str());
         let body = serde_json::to_string(&Body { id: &id, kind, timestamp: &timestamp, workspace, session, data })?;
         let ev = NewEvent { id: &id, kind, workspace, session, body: &body, now: now_ms() };
-        let dropped = store::insert(&mut self.inner.lock(), &ev, kind == kind::SESSION_QR)?;
+        let dropped = store::insert(&mut *self.inner.durable()?, &ev, kind == kind::SESSION_QR)?;
         let m = &self.inner.metrics;
         m.queued.inc();
         if dropped > 0 {
@@ -165,7 +185,7 @@ impl Outbox {
         if let Some(url) = url {
             endpoint::check(url)?;
         }
-        let conn = self.inner.lock();
+        let conn = self.inner.durable()?;
         store::set_session_endpoint(&conn, key.workspace.as_str(), key.session.as_str(), url.map(Url::as_str))?;
         drop(conn);
         self.inner.wake.notify_one();
@@ -180,7 +200,7 @@ impl Outbox {
 
     /// Re-enable one endpoint (or all with `None`); their queued events go out again.
     pub fn enable_endpoints(&self, url: Option<&str>) -> Result<Vec<String>, OutboxError> {
-        let enabled = store::enable(&mut self.inner.lock(), url)?;
+        let enabled = store::enable(&mut *self.inner.durable()?, url)?;
         self.inner.metrics.disabled_endpoints.dec_by(enabled.len() as i64);
         for url in &enabled {
             tracing::info!(%url, "callback endpoint enabled again");
@@ -195,7 +215,7 @@ impl Outbox {
 
     /// Queue a dead letter again, same `id`, at the end of its session's queue.
     pub fn redeliver(&self, id: &str) -> Result<(), OutboxError> {
-        if !store::redeliver(&mut self.inner.lock(), id, now_ms())? {
+        if !store::redeliver(&mut *self.inner.durable()?, id, now_ms())? {
             return Err(OutboxError::DeadLetterNotFound(id.chars().take(80).collect()));
         }
         self.inner.metrics.queued.inc();
@@ -229,14 +249,34 @@ impl Inner {
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Run a statement off the async threads.
+    /// The connection, with commits fsynced before they return (see [`Inner::db`] for the
+    /// exception). Set on every use so a failed reset elsewhere can never weaken a promise.
+    pub(super) fn durable(&self) -> Result<MutexGuard<'_, Connection>, OutboxError> {
+        let conn = self.lock();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(conn)
+    }
+
+    /// Run delivery bookkeeping off the async threads, committed without waiting for fsync.
+    ///
+    /// Only [`Outbox::enqueue`] and the API's changes need a commit that survives a power cut.
+    /// Everything the dispatcher writes (claims, retries, deletions after a 2xx, moves to dead
+    /// letters) is safe to lose: the event is simply sent again with the same `webhook-id`. WAL
+    /// with `synchronous=NORMAL` still survives a process crash and never corrupts; the next
+    /// fsynced commit makes these durable too.
     pub(super) async fn db<T, F>(self: &Arc<Self>, f: F) -> Result<T, OutboxError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let inner = self.clone();
-        let run = move || f(&mut inner.lock());
+        let run = move || {
+            let mut conn = inner.lock();
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let result = f(&mut conn);
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            result
+        };
         Ok(tokio::task::spawn_blocking(run).await.map_err(|e| OutboxError::Task(e.to_string()))??)
     }
 }

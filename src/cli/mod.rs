@@ -3,6 +3,7 @@
 
 mod config_check;
 mod keygen;
+mod qr;
 mod serve;
 pub mod sign;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Keygen,
     /// Print the signature headers for a request (and with --curl, a curl command).
     Sign(sign::SignArgs),
+    /// Draw a session's current QR in the terminal (asks the running sidecar).
+    Qr(qr::QrArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -50,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen => keygen::run(),
         Command::Sign(args) => sign::run(&args),
         Command::Config(ConfigCommand::Check) => config_check::run(cli.config),
+        Command::Qr(args) => qr::run(cli.config, &args),
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::registry::{NewSession, SessionManager};
 use super::{qr, SessionError};
@@ -14,36 +15,65 @@ use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 
 /// Mounted inside the authenticated `/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `web::resource(..).route(..)`: a wrong method on a known path is 405, not 404.
+    let session = |tail: &str| web::resource(format!("/workspaces/{{workspace}}/sessions/{{session}}{tail}"));
     cfg.service(
-        web::scope("/workspaces/{workspace}/sessions")
-            .route("", web::post().to(create))
-            .route("", web::get().to(list))
-            .route("/{session}", web::get().to(get))
-            .route("/{session}", web::delete().to(delete))
-            .route("/{session}/start", web::post().to(start))
-            .route("/{session}/stop", web::post().to(stop))
-            .route("/{session}/restart", web::post().to(restart))
-            .route("/{session}/logout", web::post().to(logout))
-            .route("/{session}/qr", web::get().to(qr_code))
-            .route("/{session}/pairing-code", web::post().to(pairing_code))
-            .route("/{session}/screenshot", web::get().to(screenshot)),
-    );
+        web::resource("/workspaces/{workspace}/sessions").route(web::post().to(create)).route(web::get().to(list)),
+    )
+    .service(session("").route(web::get().to(get)).route(web::delete().to(delete)))
+    .service(session("/start").route(web::post().to(start)))
+    .service(session("/stop").route(web::post().to(stop)))
+    .service(session("/restart").route(web::post().to(restart)))
+    .service(session("/logout").route(web::post().to(logout)))
+    .service(session("/qr").route(web::get().to(qr_code)))
+    .service(session("/pairing-code").route(web::post().to(pairing_code)))
+    .service(session("/screenshot").route(web::get().to(screenshot)));
 }
 
 type Sessions = web::Data<SessionManager>;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(create, list, get, delete, start, stop, restart, logout, qr_code, pairing_code, screenshot),
+    components(schemas(CreateSession, PairingRequest, PairingCode, SessionList, super::Snapshot, super::snapshot::QrView, super::State)),
+    tags((name = "sessions", description = "WhatsApp accounts: one headless Chromium each"))
+)]
+pub struct ApiDoc;
+
+/// `GET …/sessions`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionList {
+    sessions: Vec<super::Snapshot>,
+}
+
+/// `POST …/pairing-code`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PairingCode {
+    /// The 8-character code to type on the phone.
+    code: String,
+    /// The phone number, digits only.
+    phone: String,
+}
 
 const MAX_METADATA_KEYS: usize = 20;
 const MAX_METADATA_KEY_LEN: usize = 40;
 const MAX_METADATA_VALUE_LEN: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
+    /// `[a-z0-9][a-z0-9_-]{0,62}`, unique in the workspace.
+    #[schema(example = "main")]
     pub id: String,
+    /// Start the browser at once (default true).
     #[serde(default = "yes")]
     pub start: bool,
+    /// This session's callbacks go here instead of `callbacks.url` (http/https, no credentials).
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// Up to 20 string keys (40 chars) and values (500 chars), echoed back.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
@@ -52,14 +82,16 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PairingRequest {
+    /// International format, e.g. "+15551234567".
     pub phone: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 pub struct QrQuery {
+    /// `png` (default), `raw` or `data-url`; `Accept: application/json` gives JSON.
     pub format: Option<String>,
 }
 
@@ -67,20 +99,12 @@ fn key(path: &(String, String)) -> Result<SessionKey, ApiError> {
     Ok(SessionKey::new(WorkspaceId::parse(&path.0)?, SessionId::parse(&path.1)?))
 }
 
-/// An http(s) URL without credentials: the host's webhook endpoint for this session.
+/// An http(s) URL without credentials: the host's webhook endpoint for this session. The check
+/// is the callbacks module's own, so what is accepted here is what it will deliver to.
 pub fn validate_callback_url(raw: &str) -> Result<String, ApiError> {
-    let bad = |why: &str| ApiError::bad_request("INVALID_CALLBACK_URL", format!("callback_url {why}"));
-    let url = url::Url::parse(raw).map_err(|e| bad(&format!("is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must use http or https"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not carry credentials; callbacks are signed instead"));
-    }
-    if url.host_str().is_none() {
-        return Err(bad("needs a host"));
-    }
-    Ok(url.to_string())
+    crate::callbacks::endpoint::parse(raw)
+        .map(|url| url.to_string())
+        .map_err(|e| ApiError::bad_request("INVALID_CALLBACK_URL", e.to_string()))
 }
 
 fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError> {
@@ -99,6 +123,8 @@ fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions", tag = "sessions", params(("workspace" = String, Path)), request_body = CreateSession,
+    responses((status = 201, body = super::Snapshot), (status = 400, description = "INVALID_ID, INVALID_CALLBACK_URL, INVALID_METADATA, INVALID_FIELD"), (status = 409, description = "SESSION_EXISTS, SESSION_LIMIT_REACHED, SESSION_LOCKED")), security(("hmac" = [])))]
 async fn create(sessions: Sessions, path: web::Path<String>, body: Json<CreateSession>) -> Result<HttpResponse, ApiError> {
     let workspace = WorkspaceId::parse(&path)?;
     let body = body.into_inner();
@@ -111,37 +137,53 @@ async fn create(sessions: Sessions, path: web::Path<String>, body: Json<CreateSe
     Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(snapshot))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions", tag = "sessions", params(("workspace" = String, Path)),
+    responses((status = 200, body = SessionList)), security(("hmac" = [])))]
 async fn list(sessions: Sessions, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let workspace = WorkspaceId::parse(&path)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": sessions.list(&workspace) })))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn get(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.get(&key(&path)?)?))
 }
 
+#[utoipa::path(delete, path = "/v1/workspaces/{workspace}/sessions/{session}", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 204, description = "Stopped, unlinked and removed (also when it did not exist)")), security(("hmac" = [])))]
 async fn delete(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     sessions.delete(&key(&path)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/start", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn start(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.start(&key(&path)?).await?))
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/stop", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn stop(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.stop(&key(&path)?).await?))
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/restart", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn restart(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.restart(&key(&path)?).await?))
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/logout", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
 async fn logout(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.logout(&key(&path)?).await?))
 }
 
 /// PNG by default; `?format=raw` (the text), `?format=data-url`, or JSON on `Accept: application/json`.
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/qr", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path), QrQuery),
+    responses((status = 200, description = "image/png; text/plain for raw and data-url; JSON (raw, data_url, attempt, max_attempts, issued_at, expires_at) with Accept: application/json"), (status = 400, description = "INVALID_FORMAT"), (status = 404, description = "SESSION_NOT_FOUND, QR_NOT_AVAILABLE")), security(("hmac" = [])))]
 async fn qr_code(
     sessions: Sessions,
     path: web::Path<(String, String)>,
@@ -173,6 +215,8 @@ async fn qr_code(
     }
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/pairing-code", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)), request_body = PairingRequest,
+    responses((status = 200, body = PairingCode), (status = 400, description = "INVALID_PHONE"), (status = 409, description = "SESSION_NOT_AWAITING_LOGIN")), security(("hmac" = [])))]
 async fn pairing_code(
     sessions: Sessions,
     path: web::Path<(String, String)>,
@@ -184,6 +228,8 @@ async fn pairing_code(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "code": code, "phone": phone.digits() })))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/screenshot", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, description = "image/png"), (status = 409, description = "SESSION_NOT_RUNNING")), security(("hmac" = [])))]
 async fn screenshot(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let png = sessions.screenshot(&key(&path)?).await?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))

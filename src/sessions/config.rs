@@ -20,6 +20,10 @@ pub struct SessionsConfig {
     pub qr_max_attempts: u32,
     /// How long an API call waits for the session's actor to answer.
     pub command_timeout_ms: u64,
+    /// At shutdown, how long every session together gets to close its browser and store its
+    /// login (after the HTTP server has drained). A browser's own close is bounded by the engine's
+    /// timeouts; this is the overall cap.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for SessionsConfig {
@@ -34,6 +38,7 @@ impl Default for SessionsConfig {
             qr_ttl_ms: 20_000,
             qr_max_attempts: 6,
             command_timeout_ms: 60_000,
+            shutdown_timeout_ms: 30_000,
         }
     }
 }
@@ -52,6 +57,7 @@ impl SessionsConfig {
         need(self.backoff_max_ms >= self.backoff_initial_ms, "backoff_max_ms", "must be >= backoff_initial_ms");
         need(self.qr_max_attempts >= 1, "qr_max_attempts", "must be at least 1");
         need(self.command_timeout_ms >= 100, "command_timeout_ms", "must be at least 100");
+        need(self.shutdown_timeout_ms >= 100, "shutdown_timeout_ms", "must be at least 100");
         problems
     }
 }

@@ -15,11 +15,11 @@ pub mod profile;
 pub mod qr;
 pub mod record;
 mod registry;
-mod snapshot;
+pub mod snapshot;
 pub mod state;
 
 pub use config::SessionsConfig;
 pub use error::SessionError;
-pub use registry::{EngineFactory, NewSession, SessionManager};
+pub use registry::{EngineFactory, NewSession, SessionManager, SessionObserver};
 pub use snapshot::Snapshot;
 pub use state::State;

@@ -24,6 +24,12 @@ use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 /// Builds the engine for one session (Chromium in production and tests).
 pub type EngineFactory = Arc<dyn Fn(&SessionKey) -> Box<dyn Engine> + Send + Sync>;
 
+/// Told of each new session before it publishes anything, so what is set up per session (the
+/// callbacks endpoint) is in place for its first event. An error undoes the create.
+pub trait SessionObserver: Send + Sync {
+    fn created(&self, key: &SessionKey, callback_url: Option<&str>) -> anyhow::Result<()>;
+}
+
 #[derive(Clone)]
 pub struct SessionHandle {
     commands: mpsc::Sender<Command>,
@@ -51,18 +57,25 @@ struct Inner {
     engines: EngineFactory,
     profiles: Arc<dyn ProfileStore>,
     watch: Option<ProfileWatch>,
+    observer: Option<Arc<dyn SessionObserver>>,
     bus: EventBus,
     /// Serialises create/delete so the limit and "exists" checks cannot race.
     membership: Mutex<()>,
+    /// The runtime the registry was built on. Actors run there, not on the HTTP worker that
+    /// happened to handle `create`: a worker's runtime ends with the HTTP server, and the
+    /// actors must outlive it to close their browsers and store their logins.
+    runtime: tokio::runtime::Handle,
 }
 
 impl SessionManager {
+    /// Must be called inside the Tokio runtime the sessions should live on.
     pub fn new(
         config: SessionsConfig,
         sessions_root: PathBuf,
         engines: EngineFactory,
         profiles: Arc<dyn ProfileStore>,
         watch: Option<ProfileWatch>,
+        observer: Option<Arc<dyn SessionObserver>>,
         bus: EventBus,
     ) -> Self {
         let inner = Inner {
@@ -72,8 +85,10 @@ impl SessionManager {
             engines,
             profiles,
             watch,
+            observer,
             bus,
             membership: Mutex::new(()),
+            runtime: tokio::runtime::Handle::current(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -154,6 +169,9 @@ impl SessionManager {
             phone: None,
         };
         record::save(&self.inner.sessions_root, &record)?;
+        if let Some(observer) = &self.inner.observer {
+            observer.created(key, new.callback_url.as_deref()).map_err(|e| SessionError::Setup(e.to_string()))?;
+        }
         Ok((record, lock))
     }
 
@@ -172,7 +190,7 @@ impl SessionManager {
         let (actor, snapshot) = Actor::new(parts);
         let (commands, rx) = mpsc::channel(16);
         self.inner.sessions.insert(key.clone(), SessionHandle { commands, snapshot });
-        tokio::spawn(actor.run(rx));
+        self.inner.runtime.spawn(actor.run(rx));
     }
 
     /// Take over every session found on disk; start those that were running.
@@ -207,7 +225,7 @@ impl SessionManager {
         // machine makes every one of them slow.
         let manager = self.clone();
         let keys = to_start.clone();
-        tokio::spawn(async move {
+        self.inner.runtime.spawn(async move {
             for key in keys {
                 if let Err(e) = manager.call(&key, Command::Start).await {
                     tracing::error!(session = %key, error = %e, "restoring session failed to start");

@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::state::State;
 use crate::ids::{SessionId, WorkspaceId};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Snapshot {
+    #[schema(value_type = String, example = "main")]
     pub id: SessionId,
+    #[schema(value_type = String, example = "acme")]
     pub workspace: WorkspaceId,
     pub state: State,
     pub reason: Option<String>,
@@ -27,7 +30,7 @@ pub struct Snapshot {
     pub qr_code: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QrView {
     pub attempt: u32,
     pub max_attempts: u32,

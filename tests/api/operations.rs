@@ -39,9 +39,21 @@ async fn openapi_describes_the_routes_and_the_signature() {
         "/metrics",
         "/v1/workspaces/{workspace}",
         "/v1/workspaces/{workspace}/ping",
+        "/v1/workspaces/{workspace}/sessions",
+        "/v1/workspaces/{workspace}/sessions/{session}",
+        "/v1/workspaces/{workspace}/sessions/{session}/start",
+        "/v1/workspaces/{workspace}/sessions/{session}/stop",
+        "/v1/workspaces/{workspace}/sessions/{session}/restart",
+        "/v1/workspaces/{workspace}/sessions/{session}/logout",
+        "/v1/workspaces/{workspace}/sessions/{session}/qr",
+        "/v1/workspaces/{workspace}/sessions/{session}/pairing-code",
+        "/v1/workspaces/{workspace}/sessions/{session}/screenshot",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
     assert_eq!(doc["components"]["securitySchemes"]["hmac"]["name"], "X-HMAC-Signature");
     assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
+    let states = &doc["components"]["schemas"]["State"]["enum"];
+    assert!(states.as_array().unwrap().iter().any(|s| s == "qr_required"), "{states}");
+    assert!(doc["paths"]["/v1/workspaces/{workspace}/sessions"]["post"]["requestBody"].is_object());
 }

@@ -1,7 +1,11 @@
 //! Integration tests of the callbacks outbox against a real HTTP receiver, real SQLite and, for
 //! durability, the built binary. Each test has its own temp dir and ports.
 
+mod api;
 mod delivery;
+mod durability;
+#[path = "../api/helpers.rs"]
+mod helpers;
 mod receiver;
 mod verify;
 

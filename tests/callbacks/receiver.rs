@@ -55,7 +55,6 @@ impl Reply {
 type Script = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
 
 pub struct TestReceiver {
-    pub addr: SocketAddr,
     pub url: String,
     rx: mpsc::UnboundedReceiver<Received>,
     script: Arc<Mutex<Script>>,
@@ -79,7 +78,7 @@ impl TestReceiver {
                 tokio::spawn(serve(stream, tx.clone(), s.clone()));
             }
         });
-        Self { addr, url: format!("http://{addr}/hooks/wa"), rx, script, task }
+        Self { url: format!("http://{addr}/hooks/wa"), rx, script, task }
     }
 
     pub fn respond_with(&self, f: impl Fn(&Received) -> Reply + Send + Sync + 'static) {

@@ -3,6 +3,8 @@
 //! at the end that no Chromium of its own is left.
 
 mod bad_input;
+mod callbacks;
+mod cli;
 mod lifecycle;
 mod recovery;
 
@@ -29,15 +31,17 @@ pub fn sim_settings(s: &mut Settings, sim: &SimServer) {
     s.engine.cdp_timeout_ms = 5_000;
     s.engine.ready_timeout_ms = 15_000;
     s.engine.close_grace_ms = 2_000;
-    s.engine.probe_interval_ms = 1_000;
+    s.engine.probe_interval_ms = 5_000;
     s.sessions.backoff_initial_ms = 200;
     s.sessions.backoff_max_ms = 1_000;
     s.sessions.command_timeout_ms = 30_000;
     s.vault.reseal_debounce = Duration::from_millis(200);
     s.vault.reseal_max_interval = Duration::from_secs(2);
+    s.vault.reseal_min_interval = Duration::from_millis(500);
 }
 
 pub fn sim() -> SimServer {
+    crate::helpers::init();
     SimServer::start(SimConfig::fast()).expect("wa-sim starts")
 }
 

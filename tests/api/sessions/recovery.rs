@@ -61,7 +61,7 @@ async fn a_killed_chromium_is_replaced_and_reconnects_by_itself() {
 }
 
 /// A config file for the binary against `sim`, in `dir`.
-fn binary_config(dir: &Path, sim: &wa_sim::SimServer) -> std::path::PathBuf {
+pub(super) fn binary_config(dir: &Path, sim: &wa_sim::SimServer) -> std::path::PathBuf {
     let key = dir.join("host.key");
     std::fs::write(&key, TEST_KEY_B64).unwrap();
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -94,6 +94,7 @@ backoff_max_ms = 1000
 [vault]
 reseal_debounce = "200ms"
 reseal_max_interval = "2s"
+reseal_min_interval = "500ms"
 "#,
         k = key.display(),
         url = sim.base_url()
@@ -103,7 +104,7 @@ reseal_max_interval = "2s"
 }
 
 /// A signed request to a sidecar process (the test key, id "host").
-async fn call(sidecar: &Sidecar, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(super) async fn call(sidecar: &Sidecar, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let secret = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, TEST_KEY_B64).unwrap();
     let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let (ts, nonce) = (unix_now(), format!("{:032x}", rand::random::<u128>()));
@@ -123,7 +124,7 @@ async fn call(sidecar: &Sidecar, method: &str, path: &str, body: Option<Value>) 
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn binary_wait(sidecar: &Sidecar, id: &str, state: &str, within: Duration) -> Vec<String> {
+pub(super) async fn binary_wait(sidecar: &Sidecar, id: &str, state: &str, within: Duration) -> Vec<String> {
     let deadline = Instant::now() + within;
     let mut seen: Vec<String> = Vec::new();
     loop {
@@ -196,4 +197,23 @@ fn wait_child(child: &mut std::process::Child, within: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+#[tokio::test]
+async fn a_second_sidecar_on_the_same_data_does_not_take_a_running_session() {
+    let sim = sim();
+    let first = app_for(&sim, |_| {}).await;
+    create(&first, "owned").await;
+    wait_state(&first, "owned", "qr_required", Duration::from_secs(30)).await;
+
+    // Same sessions folder, own data dir: the lock, not the folder, decides who runs it.
+    let sessions_dir = first.settings.server.sessions_dir.clone();
+    let second = app_for(&sim, move |s| s.server.sessions_dir = sessions_dir).await;
+    crate::helpers::assert_envelope(second.signed_get(&session_path("owned")).await, 404, "SESSION_NOT_FOUND").await;
+    let again = second.signed_post(&format!("/v1/workspaces/{WS}/sessions"), &json!({"id": "owned"})).await;
+    crate::helpers::assert_envelope(again, 409, "SESSION_EXISTS").await;
+    assert_eq!(chromium_groups_under(&second.data_dir().join("runtime")).len(), 0, "the second one launched nothing");
+    assert_eq!(get(&first, "owned").await["state"], "qr_required", "the owner kept it");
+    stop_and_check(second).await;
+    stop_and_check(first).await;
 }

@@ -1,0 +1,126 @@
+//! `/v1/callbacks/*` through the real application (signed requests, the error envelope), with a
+//! real receiver behind the outbox.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::helpers::{assert_envelope, spawn_app_with};
+use super::receiver::{Reply, TestReceiver};
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_callback_is_signed_delivered_and_counted() {
+    let mut rx = TestReceiver::start().await;
+    let cfg = config(&rx.url);
+    let app = spawn_app_with(|s| s.callbacks = cfg).await;
+
+    let response = app.signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": "main"})).await;
+    let status = response.status();
+    let queued: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["type"], "callback.test");
+
+    let got = rx.next(WAIT).await;
+    verify::standard_webhooks(SECRET_A, &got).unwrap();
+    assert_eq!(got.header("webhook-id"), queued["id"].as_str().unwrap());
+    assert_eq!(got.json()["session"], "main");
+
+    let stats: Value = app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
+    assert_eq!(stats["delivered_since_start"], 1);
+    assert_eq!(stats["queued"], 0);
+    let metrics = app.metrics().await;
+    assert!(metrics.lines().any(|l| l.ends_with("callbacks_delivered_total 1")), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_an_actionable_4xx() {
+    let rx = TestReceiver::start().await;
+    let cfg = config(&rx.url);
+    let app = spawn_app_with(|s| s.callbacks = cfg).await;
+    let bad_id = app.signed_post("/v1/callbacks/test", &json!({"workspace": "Acme!", "session": "main"})).await;
+    assert_envelope(bad_id, 400, "INVALID_ID").await;
+    let bad_url = app.signed_post("/v1/callbacks/endpoints/enable", &json!({"url": "ftp://x/y"})).await;
+    assert_envelope(bad_url, 400, "INVALID_CALLBACK_URL").await;
+    let typo = app.signed_post("/v1/callbacks/endpoints/enable", &json!({"ur": "https://x/y"})).await;
+    assert_envelope(typo, 400, "INVALID_JSON").await;
+    let missing = app.signed_post("/v1/callbacks/dead/msg_nope/redeliver", &json!({})).await;
+    assert_envelope(missing, 404, "DEAD_LETTER_NOT_FOUND").await;
+    let limit = app.signed(Method::GET, "/v1/callbacks/dead").query("limit", "0").send().await;
+    assert_envelope(limit, 400, "INVALID_LIMIT").await;
+    let unsigned = app.get("/v1/callbacks/stats").await;
+    assert_eq!(unsigned.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_filtered_paged_and_redelivered_over_http() {
+    let mut rx = TestReceiver::start().await;
+    rx.respond_with(|_| Reply::status(400));
+    let cfg = config(&rx.url);
+    let app = spawn_app_with(|s| s.callbacks = cfg).await;
+    let mut ids = Vec::new();
+    for session in ["a", "b", "c"] {
+        let r = app.signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": session, "data": {"s": session}})).await;
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+        rx.next(WAIT).await;
+    }
+    let dead = || async {
+        let v: Value = app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
+        v["dead"].as_i64().unwrap()
+    };
+    for _ in 0..200 {
+        if dead().await == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead().await, 3);
+
+    let page: Value = app.signed(Method::GET, "/v1/callbacks/dead").query("limit", "2").send().await.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().expect("a second page").to_owned();
+    let rest: Value = app.signed(Method::GET, "/v1/callbacks/dead").query("limit", "2").query("cursor", &cursor).send().await.json().await.unwrap();
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null());
+
+    let only_b: Value = app.signed(Method::GET, "/v1/callbacks/dead").query("session", "b").query("type", "callback.test").send().await.json().await.unwrap();
+    let items = only_b["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], ids[1].as_str());
+    assert_eq!(items[0]["attempts"][0]["status"], 400);
+    assert_eq!(items[0]["event"]["data"], json!({"s": "b"}));
+
+    rx.respond_with(|_| Reply::status(200));
+    let r = app.signed_post(&format!("/v1/callbacks/dead/{}/redeliver", ids[1]), &json!({})).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(rx.next(WAIT).await.header("webhook-id"), ids[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_disabled_by_410_is_shown_and_enabled_over_http() {
+    let mut rx = TestReceiver::start().await;
+    rx.respond_with(|_| Reply::status(410));
+    let cfg = config(&rx.url);
+    let app = spawn_app_with(|s| s.callbacks = cfg).await;
+    let r = app.signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": "main"})).await;
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    rx.next(WAIT).await;
+    let mut stats = Value::Null;
+    for _ in 0..200 {
+        stats = app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
+        if !stats["disabled_endpoints"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats["disabled_endpoints"][0]["url"], rx.url.as_str());
+    assert_eq!(stats["queued"], 1);
+    assert!(app.metrics().await.lines().any(|l| l.ends_with("callbacks_disabled_endpoints 1")));
+
+    rx.respond_with(|_| Reply::status(200));
+    let r = app.signed(Method::POST, "/v1/callbacks/endpoints/enable").send().await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["enabled"], json!([rx.url]));
+    assert_eq!(rx.next(WAIT).await.header("webhook-id"), id);
+}
