@@ -79,6 +79,8 @@ async fn boot_emits_loader_and_conn_events_in_order_and_main_ready_on_the_qr_scr
 async fn qr_rotates_on_the_configured_schedule_then_idles_until_refresh() {
     let cfg = SimConfig {
         qr_first_ttl_ms: 900,
+        // The first code is emitted at injection, boot_delay_ms after its timer started.
+        boot_delay_ms: 50,
         qr_interval_ms: 300,
         qr_count: 4,
         ..SimConfig::fast()
