@@ -271,6 +271,7 @@ impl Shared {
         });
         w.devices.insert(id.clone(), device);
         w.send_page(page_id, &frame);
+        tracing::info!(device = %id, page = %page_id, "wa-sim: device linked");
         Ok(w.device_json(&w.devices[&id]))
     }
 
@@ -405,6 +406,7 @@ impl World {
         let Some(device) = self.devices.remove(id) else {
             return;
         };
+        tracing::info!(device = %id, reason, "wa-sim: device unlinked");
         self.unlinked.insert(id.to_string(), reason.to_string());
         if let Some(page_id) = device.page {
             if self.send_page(&page_id, &json!({"t": "logout", "reason": reason})) {

@@ -175,6 +175,27 @@ async fn every_send_function_returns_the_documented_shape_and_reaches_the_phone(
         .await;
     assert_eq!(entry["phoneNumber"]["_serialized"], to);
 
+    let contacts = page
+        .ok("WPP.contact.list().then(l => l.map(c => c.id))")
+        .await;
+    assert!(
+        contacts.as_array().unwrap().contains(&json!(to)),
+        "{contacts}"
+    );
+    let pic = page
+        .ok(&format!("WPP.contact.getProfilePictureUrl('{to}')"))
+        .await;
+    assert!(
+        pic.as_str()
+            .unwrap()
+            .ends_with("/_sim/avatar/15550005001.svg"),
+        "{pic}"
+    );
+    let found = page
+        .ok("WPP.chat.find('15550005003').then(c => ({id: c.id, unread: c.unreadCount}))")
+        .await;
+    assert_eq!(found, json!({"id": "15550005003@c.us", "unread": 0}));
+
     // A number that is not on WhatsApp.
     ctl.post("/numbers/15550005009", json!({"exists": false}))
         .await;
