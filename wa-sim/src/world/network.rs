@@ -21,15 +21,24 @@ impl Target {
     }
 
     pub fn page(id: impl Into<String>) -> Self {
-        Target { page: Some(id.into()), ..Target::default() }
+        Target {
+            page: Some(id.into()),
+            ..Target::default()
+        }
     }
 
     pub fn device(id: impl Into<String>) -> Self {
-        Target { device: Some(id.into()), ..Target::default() }
+        Target {
+            device: Some(id.into()),
+            ..Target::default()
+        }
     }
 
     pub fn phone(phone: impl Into<String>) -> Self {
-        Target { phone: Some(phone.into()), ..Target::default() }
+        Target {
+            phone: Some(phone.into()),
+            ..Target::default()
+        }
     }
 }
 
@@ -41,9 +50,11 @@ impl World {
             .filter(|p| match (&t.page, &t.device, &t.phone) {
                 (Some(id), _, _) => &p.id == id,
                 (None, Some(d), _) => p.device.as_ref() == Some(d),
-                (None, None, Some(ph)) => {
-                    p.device.as_ref().and_then(|d| self.devices.get(d)).is_some_and(|d| &d.phone == ph)
-                }
+                (None, None, Some(ph)) => p
+                    .device
+                    .as_ref()
+                    .and_then(|d| self.devices.get(d))
+                    .is_some_and(|d| &d.phone == ph),
                 (None, None, None) => true,
             })
             .map(|p| p.id.clone())
@@ -51,7 +62,11 @@ impl World {
     }
 
     pub fn conflict(&mut self, t: &Target) -> Vec<String> {
-        let pages: Vec<String> = self.select_pages(t).into_iter().filter(|p| self.is_linked_live(p)).collect();
+        let pages: Vec<String> = self
+            .select_pages(t)
+            .into_iter()
+            .filter(|p| self.is_linked_live(p))
+            .collect();
         for id in &pages {
             self.send_page(id, &json!({"t": "conflict"}));
             self.close_page(id);
@@ -63,8 +78,11 @@ impl World {
     }
 
     pub fn crash(&mut self, t: &Target) -> Vec<String> {
-        let pages: Vec<String> =
-            self.select_pages(t).into_iter().filter(|p| self.pages[p].tx.is_some()).collect();
+        let pages: Vec<String> = self
+            .select_pages(t)
+            .into_iter()
+            .filter(|p| self.pages[p].tx.is_some())
+            .collect();
         for id in &pages {
             self.send_page(id, &json!({"t": "crash"}));
             if let Some(p) = self.pages.get_mut(id) {
@@ -75,7 +93,9 @@ impl World {
     }
 
     fn is_linked_live(&self, page: &str) -> bool {
-        self.pages.get(page).is_some_and(|p| p.tx.is_some() && p.device.is_some())
+        self.pages
+            .get(page)
+            .is_some_and(|p| p.tx.is_some() && p.device.is_some())
     }
 
     /// Cut connections; pages keep retrying until `set_online`.
@@ -84,8 +104,12 @@ impl World {
             (Some(p), _, _) => self.offline.pages.push(p.clone()),
             (None, Some(d), _) => self.offline.devices.push(d.clone()),
             (None, None, Some(ph)) => {
-                let ids: Vec<String> =
-                    self.devices.values().filter(|d| &d.phone == ph).map(|d| d.id.clone()).collect();
+                let ids: Vec<String> = self
+                    .devices
+                    .values()
+                    .filter(|d| &d.phone == ph)
+                    .map(|d| d.id.clone())
+                    .collect();
                 self.offline.devices.extend(ids);
             }
             (None, None, None) => self.offline.all = true,
@@ -114,4 +138,3 @@ impl World {
         }
     }
 }
-
