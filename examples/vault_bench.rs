@@ -14,14 +14,16 @@ struct Args {
     mib: usize,
     #[arg(long, default_value_t = 5)]
     iterations: u32,
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 120)]
     flow_secs: u64,
-    /// Messages per second during the flow.
-    #[arg(long, default_value_t = 5)]
-    rate: u32,
+    /// Time between messages during the flow.
+    #[arg(long, default_value_t = 200)]
+    message_ms: u64,
     #[arg(long, default_value_t = 5000)]
     debounce_ms: u64,
-    #[arg(long, default_value_t = 10000)]
+    #[arg(long, default_value_t = 15000)]
+    min_ms: u64,
+    #[arg(long, default_value_t = 60000)]
     max_ms: u64,
     /// Where the profile is generated (default: the system temp dir). Try a tmpfs.
     #[arg(long)]
@@ -35,8 +37,9 @@ fn main() -> anyhow::Result<()> {
         profile_mib: a.mib,
         iterations: a.iterations,
         flow: Duration::from_secs(a.flow_secs),
-        messages_per_sec: a.rate,
+        message_every: Duration::from_millis(a.message_ms),
         debounce: Duration::from_millis(a.debounce_ms),
+        min_interval: Duration::from_millis(a.min_ms),
         max_interval: Duration::from_millis(a.max_ms),
     };
     run(&opts, &mut std::io::stdout())?;

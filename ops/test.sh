@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 ops/setup.sh
 # A rustup-installed toolchain lives in ~/.cargo/bin.
 export PATH="$HOME/.cargo/bin:$PATH"
+# No Docker engine here: check what can be checked of the Dockerfile.
+ops/check-dockerfile.sh
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
   # nextest does not run doctests.

@@ -18,13 +18,13 @@ use crate::api::metrics::HttpMetrics;
 use crate::api::{self, context, ip_allow};
 use crate::callbacks::{Outbox, OutboxError};
 use crate::config::{load_keys, InvalidConfig, LoadedKeys, Settings, DEV_KEY_ID};
-use crate::db;
 use crate::engine::{ChromiumEngine, Engine, EngineConfig};
-use crate::events::{EventBus, EventSink};
+use crate::events::EventBus;
 use crate::ids::SessionKey;
 use crate::sessions::profile::{ProfileStore, ProfileWatch};
 use crate::sessions::SessionManager;
 use crate::vault::{ResealWatcher, VaultError, VaultKeys, VaultStore, WatcherConfig};
+use crate::db;
 
 /// Everything handlers share, behind one `web::Data<AppState>`.
 pub struct AppState {
@@ -38,8 +38,7 @@ pub struct AppState {
     pub sessions: SessionManager,
     /// The sealed-profile store, also used at boot to sweep plaintext left by a crash.
     pub vault: Arc<VaultStore>,
-    /// The durable callbacks outbox, the session bus's sink; also served to its routes as
-    /// `web::Data<Outbox>`.
+    /// The durable callbacks outbox; also served to its routes as `web::Data<Outbox>`.
     pub outbox: Outbox,
 }
 
@@ -111,9 +110,9 @@ impl Application {
     /// browser (persisting logins) before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        // Sessions first: their last status events go into the outbox, which then stops.
         let deadline = Duration::from_millis(self.state.settings.sessions.shutdown_timeout_ms);
         self.state.sessions.shutdown(deadline).await;
-        // After the sessions, so their last status events are delivered if the host is up.
         self.state.outbox.stop().await;
         served
     }
@@ -147,6 +146,11 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     )?;
     let mut vault_cfg = settings.vault.clone();
     vault_cfg.runtime_dir = settings.server.data_dir.join(&vault_cfg.runtime_dir);
+    if let Some((key, problem)) = vault_cfg.runtime_dir_problem(&settings.server.sessions_dir) {
+        // Plaintext profiles must never sit where sealed files live.
+        let problem = crate::config::Problem { key: format!("vault.{key}"), problem };
+        return Err(InvalidConfig(vec![problem]).into());
+    }
     let vault = Arc::new(VaultStore::new(
         &vault_cfg,
         settings.server.sessions_dir.clone(),
@@ -154,8 +158,9 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     ));
     let outbox = Outbox::open(&settings.callbacks, &db::path_in(&settings.server.data_dir))?;
     outbox.register_metrics(&mut registry);
-    let bus = EventBus::new(vec![Arc::new(outbox.clone()) as Arc<dyn EventSink>]);
-    let sessions = build_sessions(&settings, vault.clone(), bus);
+    // Every session event is committed to the outbox before anything else sees it.
+    let bus = EventBus::new(vec![Arc::new(outbox.clone())]);
+    let sessions = build_sessions(&settings, vault.clone(), bus, &outbox);
     let auth = Authenticator::new(
         keys.keys,
         settings.auth.max_skew_secs,
@@ -167,7 +172,7 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
 
 /// The session registry: one Chromium engine per session, logins in the vault, reseals while a
 /// browser runs, events on `bus`.
-fn build_sessions(settings: &Settings, vault: Arc<VaultStore>, bus: EventBus) -> SessionManager {
+fn build_sessions(settings: &Settings, vault: Arc<VaultStore>, bus: EventBus, outbox: &Outbox) -> SessionManager {
     let engine_cfg = Arc::new(settings.engine.clone());
     let engines = Arc::new(move |_: &SessionKey| Box::new(ChromiumEngine::new(engine_cfg.clone())) as Box<dyn Engine>);
     let profiles: Arc<dyn ProfileStore> = vault;
@@ -188,8 +193,20 @@ fn build_sessions(settings: &Settings, vault: Arc<VaultStore>, bus: EventBus) ->
         engines,
         profiles,
         Some(watch),
+        Some(Arc::new(CallbackRouting(outbox.clone()))),
         bus,
     )
+}
+
+/// A session's own `callback_url` becomes its endpoint in the outbox before its first event.
+struct CallbackRouting(Outbox);
+
+impl crate::sessions::SessionObserver for CallbackRouting {
+    fn created(&self, key: &SessionKey, callback_url: Option<&str>) -> anyhow::Result<()> {
+        let url = callback_url.map(crate::callbacks::endpoint::parse).transpose()?;
+        self.0.set_session_endpoint(key, url.as_ref())?;
+        Ok(())
+    }
 }
 
 /// Boot: kill browsers a crashed run left behind, reseal and wipe the plaintext profiles it left,

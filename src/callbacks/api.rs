@@ -204,14 +204,3 @@ async fn send_test(
     let queued = blocking(&outbox, move |o| o.enqueue(CALLBACK_TEST, &key, &data, at)).await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(queued))
 }
-
-/// For the sessions create handler: record the session's own endpoint (or clear a stale one
-/// with `None`) before the session can emit its first event.
-pub async fn set_session_endpoint(
-    outbox: &web::Data<Outbox>,
-    key: SessionKey,
-    url: Option<&str>,
-) -> Result<(), ApiError> {
-    let url = url.map(endpoint::parse).transpose().map_err(OutboxError::from)?;
-    blocking(outbox, move |o| o.set_session_endpoint(&key, url.as_ref())).await
-}

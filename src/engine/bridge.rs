@@ -48,7 +48,8 @@ fn banner_version(path: &Path) -> Option<String> {
     let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
     let head = String::from_utf8_lossy(&head[..n]);
     let rest = &head[head.find(BANNER)? + BANNER.len()..];
-    let v: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
+    let v: String =
+        rest.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
     (!v.is_empty()).then_some(v)
 }
 
@@ -87,6 +88,9 @@ pub(crate) enum BridgeMsg {
     /// `WPP.isReady` turned true.
     Ready {
         version: Option<String>,
+        /// `WPP.conn.isRegistered()`: the profile holds a login (restoring it may be under way).
+        #[serde(default)]
+        registered: Option<bool>,
         #[serde(flatten)]
         snapshot: Snapshot,
     },
@@ -123,15 +127,24 @@ mod tests {
 
     #[test]
     fn messages_parse() {
-        let m: BridgeMsg = serde_json::from_str(r#"{"t":"ready","version":"4.6.0","authenticated":true,"mode":"MAIN"}"#).unwrap();
+        let m: BridgeMsg = serde_json::from_str(
+            r#"{"t":"ready","version":"4.6.0","authenticated":true,"mode":"MAIN"}"#,
+        )
+        .unwrap();
         assert_eq!(
             m,
             BridgeMsg::Ready {
                 version: Some("4.6.0".into()),
-                snapshot: Snapshot { authenticated: Some(true), mode: Some("MAIN".into()), phone: None }
+                registered: None,
+                snapshot: Snapshot {
+                    authenticated: Some(true),
+                    mode: Some("MAIN".into()),
+                    phone: None
+                }
             }
         );
-        let m: BridgeMsg = serde_json::from_str(r#"{"t":"ev","name":"conn.qrcode_idle","payload":null}"#).unwrap();
+        let m: BridgeMsg =
+            serde_json::from_str(r#"{"t":"ev","name":"conn.qrcode_idle","payload":null}"#).unwrap();
         assert!(matches!(m, BridgeMsg::Ev { ref name, .. } if name == "conn.qrcode_idle"));
         let m: BridgeMsg = serde_json::from_str(r#"{"t":"boot","url":"x"}"#).unwrap();
         assert_eq!(m, BridgeMsg::Boot);
@@ -139,7 +152,10 @@ mod tests {
 
     #[test]
     fn config_script_disables_analytics() {
-        let s = wpp_config_script(&EngineConfig { device_name: "Acme \"CRM\"".into(), ..EngineConfig::default() });
+        let s = wpp_config_script(&EngineConfig {
+            device_name: "Acme \"CRM\"".into(),
+            ..EngineConfig::default()
+        });
         assert!(s.contains(r#""disableGoogleAnalytics":true"#), "{s}");
         assert!(s.contains(r#""deviceName":"Acme \"CRM\"""#), "{s}");
     }
@@ -148,10 +164,15 @@ mod tests {
     fn version_comes_from_the_banner_without_a_version_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wa.js");
-        std::fs::write(&path, "/*! For license */\n/*! wppconnect-team/wa-js v4.6.0 */\nself.WPP={}").unwrap();
+        std::fs::write(
+            &path,
+            "/*! For license */\n/*! wppconnect-team/wa-js v4.6.0 */\nself.WPP={}",
+        )
+        .unwrap();
         let cfg = EngineConfig { bridge_path: path.clone(), ..EngineConfig::default() };
         assert_eq!(bridge_info(&cfg), Some(BridgeInfo { path, version: Some("4.6.0".into()) }));
-        let cfg = EngineConfig { bridge_path: dir.path().join("missing.js"), ..EngineConfig::default() };
+        let cfg =
+            EngineConfig { bridge_path: dir.path().join("missing.js"), ..EngineConfig::default() };
         assert_eq!(bridge_info(&cfg), None);
     }
 }

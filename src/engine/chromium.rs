@@ -42,13 +42,18 @@ impl ChromiumEngine {
         Self { config, run: None }
     }
 
-    async fn start_run(&mut self, spec: StartSpec, events: mpsc::Sender<EngineEvent>) -> Result<(), EngineError> {
+    async fn start_run(
+        &mut self,
+        spec: StartSpec,
+        events: mpsc::Sender<EngineEvent>,
+    ) -> Result<(), EngineError> {
         self.stop_run().await;
         let config = self.config.clone();
         launch::prepare_profile(&spec.profile_dir)?;
         let user_agent = launch::user_agent(&config).await?;
         let args = launch::chromium_args(&config, &spec.profile_dir, &user_agent);
-        let mut process = ChromiumProcess::spawn(&config.chromium_path, &args, config.launch_timeout()).await?;
+        let mut process =
+            ChromiumProcess::spawn(&config.chromium_path, &args, config.launch_timeout()).await?;
         tracing::info!(session = %spec.key, pgid = process.pgid(), "Chromium launched");
         let (conn, gone) = match launch::connect(&config, &process).await {
             Ok(c) => c,
@@ -82,7 +87,11 @@ impl ChromiumEngine {
             tracing::debug!(pgid, error = %e, "Browser.close did not answer; killing");
         }
         if !run.process.wait_exit(cfg.close_grace()).await {
-            tracing::warn!(pgid, "Chromium did not exit within {} ms of Browser.close; killing its group", cfg.close_grace_ms);
+            tracing::warn!(
+                pgid,
+                "Chromium did not exit within {} ms of Browser.close; killing its group",
+                cfg.close_grace_ms
+            );
         }
         // Always, even after a clean exit: helpers (crashpad, zygotes) may outlive the leader.
         run.process.kill_and_reap(cfg.close_grace()).await;
@@ -97,7 +106,11 @@ impl ChromiumEngine {
     }
 
     /// Evaluates a bridge expression; a throw comes back as [`EngineError::Bridge`].
-    async fn bridge_call(&self, call: &'static str, expr: &str) -> Result<serde_json::Value, EngineError> {
+    async fn bridge_call(
+        &self,
+        call: &'static str,
+        expr: &str,
+    ) -> Result<serde_json::Value, EngineError> {
         let run = self.run.as_ref().ok_or(EngineError::NotRunning)?;
         let params = EvaluateParams::builder()
             .expression(guarded_call(expr))
@@ -132,7 +145,10 @@ impl ChromiumEngine {
     async fn pairing_code_now(&self, phone: &PhoneNumber) -> Result<String, EngineError> {
         let digits = serde_json::Value::String(phone.digits().to_owned());
         let value = self
-            .bridge_call("WPP.conn.genLinkDeviceCodeForPhoneNumber", &format!("WPP.conn.genLinkDeviceCodeForPhoneNumber({digits})"))
+            .bridge_call(
+                "WPP.conn.genLinkDeviceCodeForPhoneNumber",
+                &format!("WPP.conn.genLinkDeviceCodeForPhoneNumber({digits})"),
+            )
             .await?;
         value.as_str().map(str::to_owned).ok_or_else(|| EngineError::Bridge {
             call: "WPP.conn.genLinkDeviceCodeForPhoneNumber",
@@ -143,12 +159,21 @@ impl ChromiumEngine {
 
     async fn screenshot_now(&self) -> Result<Vec<u8>, EngineError> {
         let run = self.run.as_ref().ok_or(EngineError::NotRunning)?;
-        cdp(self.config.cdp_timeout(), "screenshot", run.page.screenshot(ScreenshotParams::builder().build())).await
+        cdp(
+            self.config.cdp_timeout(),
+            "screenshot",
+            run.page.screenshot(ScreenshotParams::builder().build()),
+        )
+        .await
     }
 }
 
 impl Engine for ChromiumEngine {
-    fn start(&mut self, spec: StartSpec, events: mpsc::Sender<EngineEvent>) -> BoxFuture<'_, Result<(), EngineError>> {
+    fn start(
+        &mut self,
+        spec: StartSpec,
+        events: mpsc::Sender<EngineEvent>,
+    ) -> BoxFuture<'_, Result<(), EngineError>> {
         self.start_run(spec, events).boxed()
     }
 
@@ -187,7 +212,10 @@ impl Drop for ChromiumEngine {
     /// now; the child handle's kill-on-drop lets tokio reap the leader.
     fn drop(&mut self) {
         if let Some(run) = self.run.take() {
-            tracing::warn!(pgid = run.process.pgid(), "engine dropped while Chromium ran; killing its group");
+            tracing::warn!(
+                pgid = run.process.pgid(),
+                "engine dropped while Chromium ran; killing its group"
+            );
             let _ = run.stopping.send(true);
             process::kill_group(run.process.pgid());
             run.handler.abort();

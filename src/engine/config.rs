@@ -67,7 +67,8 @@ impl EngineConfig {
     /// `production` is true when SIDECAR_ENV=production.
     pub fn validate(&self, production: bool) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        let mut bad = |key: &str, problem: &str| problems.push((key.to_owned(), problem.to_owned()));
+        let mut bad =
+            |key: &str, problem: &str| problems.push((key.to_owned(), problem.to_owned()));
         if self.chromium_path.as_os_str().is_empty() {
             bad("chromium_path", "must name the Chromium binary");
         }
@@ -83,7 +84,10 @@ impl EngineConfig {
             bad("bridge_path", "must name the wa-js file when inject_bridge is true");
         }
         if production && !self.inject_bridge {
-            bad("inject_bridge", "must be true in production (only the simulator provides WPP itself)");
+            bad(
+                "inject_bridge",
+                "must be true in production (only the simulator provides WPP itself)",
+            );
         }
         for (key, ms) in [
             ("launch_timeout_ms", self.launch_timeout_ms),
@@ -142,7 +146,11 @@ mod tests {
 
     #[test]
     fn zero_timeouts_and_bad_urls_are_refused() {
-        let cfg = EngineConfig { wa_web_url: "web.whatsapp.com".into(), cdp_timeout_ms: 0, ..EngineConfig::default() };
+        let cfg = EngineConfig {
+            wa_web_url: "web.whatsapp.com".into(),
+            cdp_timeout_ms: 0,
+            ..EngineConfig::default()
+        };
         let keys: Vec<_> = cfg.validate(false).into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["wa_web_url", "cdp_timeout_ms"]);
     }

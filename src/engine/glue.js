@@ -47,7 +47,10 @@
   const checkReady = (W) => {
     if (ready || !W.isReady) return;
     ready = true;
-    send(Object.assign({ t: 'ready', version: W.version ? String(W.version) : null }, snapshot()));
+    // isRegistered: a login stored in the profile, known before WhatsApp finishes restoring it
+    // (isAuthenticated may still be false at this instant).
+    const registered = safe(() => !!W.conn.isRegistered());
+    send(Object.assign({ t: 'ready', version: W.version ? String(W.version) : null, registered }, snapshot()));
     while (early.length) send(early.shift());
   };
   const attach = (W) => {

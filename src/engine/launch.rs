@@ -6,9 +6,15 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use chromiumoxide::cdp::browser_protocol::inspector::{EnableParams as InspectorEnable, EventTargetCrashed};
-use chromiumoxide::cdp::browser_protocol::page::{AddScriptToEvaluateOnNewDocumentParams, NavigateParams};
-use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams, SetAutoAttachParams};
+use chromiumoxide::cdp::browser_protocol::inspector::{
+    EnableParams as InspectorEnable, EventTargetCrashed,
+};
+use chromiumoxide::cdp::browser_protocol::page::{
+    AddScriptToEvaluateOnNewDocumentParams, NavigateParams,
+};
+use chromiumoxide::cdp::browser_protocol::target::{
+    CloseTargetParams, GetTargetsParams, SetAutoAttachParams,
+};
 use chromiumoxide::cdp::js_protocol::runtime::{AddBindingParams, EventBindingCalled};
 use chromiumoxide::error::CdpError;
 use chromiumoxide::handler::HandlerConfig;
@@ -19,13 +25,14 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::bridge::{self, BINDING};
-use super::process::ChromiumProcess;
+use super::process::{self, ChromiumProcess};
 use super::pump::Pump;
 use super::{EngineConfig, EngineError, EngineEvent};
 
 /// Omnibox WebUI renderers headless Chromium starts for nothing (~100 MiB per browser), and the
 /// network-time query Chromium 156 sends to Google at startup.
-const DISABLED_FEATURES: &str = "WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup,NetworkTimeServiceQuerying";
+const DISABLED_FEATURES: &str =
+    "WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup,NetworkTimeServiceQuerying";
 
 /// Chromium 156 still phones Google at startup despite --disable-background-networking and
 /// --disable-component-update: an on-demand component install (update.googleapis.com) and
@@ -34,10 +41,15 @@ const DISABLED_FEATURES: &str = "WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmn
 const DEAD_END: &str = "http://127.0.0.1:9/";
 
 /// Files Chromium leaves in a profile that make the next launch on it fail or misread it.
-const STALE_FILES: [&str; 4] = ["SingletonLock", "SingletonSocket", "SingletonCookie", "DevToolsActivePort"];
+const STALE_FILES: [&str; 4] =
+    ["SingletonLock", "SingletonSocket", "SingletonCookie", "DevToolsActivePort"];
 
 /// Runs one CDP future under `timeout`, naming it in the error.
-pub(crate) async fn cdp<T>(timeout: Duration, what: &'static str, fut: impl Future<Output = Result<T, CdpError>>) -> Result<T, EngineError> {
+pub(crate) async fn cdp<T>(
+    timeout: Duration,
+    what: &'static str,
+    fut: impl Future<Output = Result<T, CdpError>>,
+) -> Result<T, EngineError> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(CdpError::Timeout)) | Err(_) => Err(timeout_error(what, timeout)),
@@ -64,7 +76,11 @@ pub(crate) fn prepare_profile(dir: &Path) -> Result<(), EngineError> {
 }
 
 /// Chromium's command line. Flags are ours to write in full (no `----flag` surprise).
-pub(crate) fn chromium_args(config: &EngineConfig, profile_dir: &Path, user_agent: &str) -> Vec<String> {
+pub(crate) fn chromium_args(
+    config: &EngineConfig,
+    profile_dir: &Path,
+    user_agent: &str,
+) -> Vec<String> {
     let mut disabled = DISABLED_FEATURES.to_owned();
     let mut extra = Vec::new();
     for arg in &config.extra_args {
@@ -108,6 +124,8 @@ pub(crate) fn chromium_args(config: &EngineConfig, profile_dir: &Path, user_agen
     args.push(format!("--gaia-url={DEAD_END}"));
     args.push(format!("--user-agent={user_agent}"));
     args.push(format!("--user-data-dir={}", profile_dir.display()));
+    // Lets a later sidecar tell our live browsers from orphans (see process::kill_orphans).
+    args.push(format!("{}{}", process::OWNER_SWITCH, process::owner_mark()));
     args.extend(extra);
     // A blank start tab rather than the new-tab page (one renderer less); closed once ours is open.
     args.push("about:blank".into());
@@ -150,37 +168,44 @@ pub(crate) struct Connected {
 
 /// Connects to the DevTools URL and polls the handler in its own task, whose end means the
 /// browser is gone.
-pub(crate) async fn connect(config: &EngineConfig, process: &ChromiumProcess) -> Result<(Connected, oneshot::Receiver<String>), EngineError> {
+pub(crate) async fn connect(
+    config: &EngineConfig,
+    process: &ChromiumProcess,
+) -> Result<(Connected, oneshot::Receiver<String>), EngineError> {
     let handler_config = HandlerConfig {
         ignore_https_errors: false,
         viewport: None,
         request_timeout: config.cdp_timeout(),
         ..HandlerConfig::default()
     };
-    let (browser, mut handler) =
-        cdp(config.launch_timeout(), "DevTools connection", Browser::connect_with_config(process.ws_url.clone(), handler_config)).await?;
+    let (browser, mut handler) = cdp(
+        config.launch_timeout(),
+        "DevTools connection",
+        Browser::connect_with_config(process.ws_url.clone(), handler_config),
+    )
+    .await?;
     let (gone_tx, gone) = oneshot::channel();
+    let exited = process.exited();
     let task = async move {
-        let mut last_error = None;
-        while let Some(item) = handler.next().await {
-            match item {
-                // The websocket broke: chromiumoxide would stay pending from here on.
-                Err(e @ CdpError::Ws(_)) => {
-                    last_error = Some(e.to_string());
-                    break;
-                }
-                Err(e) => tracing::debug!(error = %e, "CDP handler error"),
-                Ok(()) => {}
+        tokio::pin!(exited);
+        let reason = loop {
+            tokio::select! {
+                item = handler.next() => match item {
+                    None => break "browser connection closed".to_owned(),
+                    // The websocket broke: chromiumoxide would stay pending from here on.
+                    Some(Err(e @ CdpError::Ws(_))) => break format!("browser connection closed ({e})"),
+                    Some(Err(e)) => tracing::debug!(error = %e, "CDP handler error"),
+                    Some(Ok(())) => {}
+                },
+                // A closed socket alone leaves chromiumoxide's handler pending forever.
+                how = &mut exited => break how,
             }
-        }
-        let reason = match last_error {
-            Some(e) => format!("browser connection closed ({e})"),
-            None => "browser connection closed".to_owned(),
         };
         tracing::info!(%reason, "CDP handler ended");
         let _ = gone_tx.send(reason);
     };
-    let handler = tokio::spawn(task.instrument(tracing::info_span!("engine-handler", pgid = process.pgid())));
+    let handler =
+        tokio::spawn(task.instrument(tracing::info_span!("engine-handler", pgid = process.pgid())));
     let page = match open_page(config, &browser).await {
         Ok(page) => page,
         Err(e) => {
@@ -197,7 +222,8 @@ async fn open_page(config: &EngineConfig, browser: &Browser) -> Result<Page, Eng
     let targets = cdp(t, "list targets", browser.execute(GetTargetsParams::default())).await?;
     for info in targets.result.target_infos {
         if info.r#type == "page" && &info.target_id != page.target_id() {
-            cdp(t, "close startup tab", browser.execute(CloseTargetParams::new(info.target_id))).await?;
+            cdp(t, "close startup tab", browser.execute(CloseTargetParams::new(info.target_id)))
+                .await?;
         }
     }
     // chromiumoxide auto-attaches with waitForDebuggerOnStart:true and then detaches, which
@@ -222,7 +248,12 @@ pub(crate) async fn wire_and_navigate(
     let page = &conn.page;
     cdp(t, "add binding", page.execute(AddBindingParams::new(BINDING))).await?;
     for source in bridge::init_scripts(config).await? {
-        cdp(t, "add init script", page.execute(AddScriptToEvaluateOnNewDocumentParams::new(source))).await?;
+        cdp(
+            t,
+            "add init script",
+            page.execute(AddScriptToEvaluateOnNewDocumentParams::new(source)),
+        )
+        .await?;
     }
     let bindings = cdp(t, "binding listener", page.event_listener::<EventBindingCalled>()).await?;
     let crashes = cdp(t, "crash listener", page.event_listener::<EventTargetCrashed>()).await?;
@@ -239,7 +270,9 @@ pub(crate) async fn wire_and_navigate(
         probe_interval: config.probe_interval(),
         cdp_timeout: t,
     };
-    let pump = tokio::spawn(pump.run().instrument(tracing::info_span!("engine-pump", pgid = process.pgid())));
+    let pump = tokio::spawn(
+        pump.run().instrument(tracing::info_span!("engine-pump", pgid = process.pgid())),
+    );
     navigate(config, page).await.inspect_err(|_| pump.abort())?;
     Ok(pump)
 }
@@ -247,16 +280,25 @@ pub(crate) async fn wire_and_navigate(
 /// `Page.navigate`; chromiumoxide answers once the page loaded. A slow load is not a failure
 /// (the bridge readiness timeout covers a page that never comes up), a refused one is.
 async fn navigate(config: &EngineConfig, page: &Page) -> Result<(), EngineError> {
-    match tokio::time::timeout(config.launch_timeout(), page.execute(NavigateParams::new(config.wa_web_url.clone()))).await {
+    match tokio::time::timeout(
+        config.launch_timeout(),
+        page.execute(NavigateParams::new(config.wa_web_url.clone())),
+    )
+    .await
+    {
         Ok(Ok(resp)) => match resp.result.error_text {
-            Some(err) => Err(EngineError::Launch(format!("cannot open {}: {err}", config.wa_web_url))),
+            Some(err) => {
+                Err(EngineError::Launch(format!("cannot open {}: {err}", config.wa_web_url)))
+            }
             None => Ok(()),
         },
         Ok(Err(CdpError::Timeout)) | Err(_) => {
             tracing::warn!(url = %config.wa_web_url, "page still loading after the navigation timeout; waiting for the bridge");
             Ok(())
         }
-        Ok(Err(CdpError::ChromeMessage(err))) => Err(EngineError::Launch(format!("cannot open {}: {err}", config.wa_web_url))),
+        Ok(Err(CdpError::ChromeMessage(err))) => {
+            Err(EngineError::Launch(format!("cannot open {}: {err}", config.wa_web_url)))
+        }
         Ok(Err(e)) => Err(EngineError::Cdp(format!("navigate: {e}"))),
     }
 }

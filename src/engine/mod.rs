@@ -28,9 +28,9 @@ use crate::ids::{PhoneNumber, SessionKey};
 /// Facts an engine reports while it runs. Sent on the channel given to [`Engine::start`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
-    /// The bridge is usable (`WPP.isReady`). `authenticated` is `WPP.conn.isAuthenticated()` at
-    /// that moment: a login restored from the profile shows up here (it emits no
-    /// `conn.authenticated`).
+    /// The bridge is usable (`WPP.isReady`). `authenticated` is `WPP.conn.isAuthenticated() ||
+    /// WPP.conn.isRegistered()` at that moment: a login stored in the profile shows up here, even
+    /// while WhatsApp is still restoring it (a restore emits no `conn.authenticated`).
     BridgeReady { authenticated: bool, version: Option<String> },
     /// A QR to show (`conn.auth_code_change` with a code; the text is `fullCode`, opaque).
     Qr { code: String },
@@ -91,7 +91,11 @@ pub struct StartSpec {
 /// that session's actor only, so no two calls race.
 pub trait Engine: Send + Sync {
     /// Launch and navigate. Returns once the page is loading; everything after arrives as events.
-    fn start(&mut self, spec: StartSpec, events: mpsc::Sender<EngineEvent>) -> BoxFuture<'_, Result<(), EngineError>>;
+    fn start(
+        &mut self,
+        spec: StartSpec,
+        events: mpsc::Sender<EngineEvent>,
+    ) -> BoxFuture<'_, Result<(), EngineError>>;
     /// Close the browser gracefully, then kill its process group if it does not exit in time.
     /// Idempotent. When it returns, no process of this run is left.
     fn stop(&mut self) -> BoxFuture<'_, Result<(), EngineError>>;

@@ -35,7 +35,11 @@ pub(crate) struct ChromiumProcess {
 impl ChromiumProcess {
     /// Spawns `path args…` as the leader of a new process group and waits (bounded) for its
     /// DevTools websocket URL. On any failure nothing of it is left running.
-    pub(crate) async fn spawn(path: &Path, args: &[String], timeout: Duration) -> Result<Self, EngineError> {
+    pub(crate) async fn spawn(
+        path: &Path,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<Self, EngineError> {
         let mut child = Command::new(path)
             .args(args)
             .stdin(Stdio::null())
@@ -47,15 +51,22 @@ impl ChromiumProcess {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| EngineError::Launch(format!("cannot run {}: {e}", path.display())))?;
-        let pid = child.id().ok_or_else(|| EngineError::Launch("Chromium exited at once".into()))?;
-        let pgid = i32::try_from(pid).map_err(|_| EngineError::Launch(format!("pid {pid} out of range")))?;
+        let pid =
+            child.id().ok_or_else(|| EngineError::Launch("Chromium exited at once".into()))?;
+        let pgid = i32::try_from(pid)
+            .map_err(|_| EngineError::Launch(format!("pid {pid} out of range")))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let (url_tx, url_rx) = oneshot::channel();
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(read_stderr(stderr, url_tx, tail.clone()).instrument(tracing::debug_span!("chromium-stderr", pgid)));
+            tokio::spawn(
+                read_stderr(stderr, url_tx, tail.clone())
+                    .instrument(tracing::debug_span!("chromium-stderr", pgid)),
+            );
         }
         let (exit_tx, exit) = watch::channel(None);
-        tokio::spawn(reap(child, exit_tx).instrument(tracing::debug_span!("chromium-reaper", pgid)));
+        tokio::spawn(
+            reap(child, exit_tx).instrument(tracing::debug_span!("chromium-reaper", pgid)),
+        );
         let mut process = Self { pgid, ws_url: String::new(), exit };
         let mut exit = process.exit.clone();
         let outcome = tokio::select! {
@@ -70,7 +81,8 @@ impl ChromiumProcess {
             }
             Err(why) => {
                 process.kill_and_reap(timeout).await;
-                let tail: Vec<String> = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+                let tail: Vec<String> =
+                    tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
                 Err(EngineError::Launch(format!("{why}; stderr: {}", tail.join(" | "))))
             }
         }
@@ -101,7 +113,11 @@ impl ChromiumProcess {
     pub(crate) async fn kill_and_reap(&mut self, bound: Duration) {
         kill_group(self.pgid);
         if !self.wait_exit(bound).await {
-            tracing::error!(pgid = self.pgid, "Chromium did not die within {} ms of SIGKILL", bound.as_millis());
+            tracing::error!(
+                pgid = self.pgid,
+                "Chromium did not die within {} ms of SIGKILL",
+                bound.as_millis()
+            );
         }
         // Helpers reparented to init are reaped by init; wait until they are gone so a caller can
         // rely on "no process of this run is left" when stop() returns.
@@ -112,7 +128,11 @@ impl ChromiumProcess {
         }
         let left = group_members(self.pgid);
         if !left.is_empty() {
-            tracing::error!(pgid = self.pgid, ?left, "processes of the Chromium group outlived SIGKILL");
+            tracing::error!(
+                pgid = self.pgid,
+                ?left,
+                "processes of the Chromium group outlived SIGKILL"
+            );
         }
     }
 }
@@ -144,7 +164,11 @@ pub(crate) fn kill_group(pgid: i32) {
 /// Reads Chromium's stderr until it closes: hands the DevTools URL over once, logs every line at
 /// debug, and keeps the last lines for a launch error. Draining it also keeps Chromium from
 /// blocking on a full pipe.
-async fn read_stderr(stderr: ChildStderr, url_tx: oneshot::Sender<String>, tail: Arc<Mutex<VecDeque<String>>>) {
+async fn read_stderr(
+    stderr: ChildStderr,
+    url_tx: oneshot::Sender<String>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
     let mut url_tx = Some(url_tx);
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -163,16 +187,37 @@ async fn read_stderr(stderr: ChildStderr, url_tx: oneshot::Sender<String>, tail:
     }
 }
 
-/// One line of `/proc/PID/stat`: (pid, state, pgrp).
-fn proc_stat(pid: u32) -> Option<(char, i32)> {
+/// From `/proc/PID/stat`: (state, ppid, pgrp, starttime).
+fn proc_stat(pid: u32) -> Option<(char, u32, i32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and ')', so parse from the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // Fields 3.. of proc(5): state, ppid, pgrp, …, starttime (field 22).
+    let state = fields.first()?.chars().next()?;
+    Some((
+        state,
+        fields.get(1)?.parse().ok()?,
+        fields.get(2)?.parse().ok()?,
+        fields.get(19)?.parse().ok()?,
+    ))
+}
+
+/// The Chromium switch that names the sidecar process owning a browser: `pid:starttime`.
+/// Chromium ignores switches it does not know; `kill_orphans` reads it back from `/proc`.
+pub const OWNER_SWITCH: &str = "--wa-sidecar-owner=";
+
+/// This process as an owner mark (pid plus start time, so a reused pid does not match).
+pub fn owner_mark() -> String {
+    let pid = std::process::id();
+    let start = proc_stat(pid).map(|s| s.3).unwrap_or(0);
+    format!("{pid}:{start}")
+}
+
+/// Whether the process an owner mark names still runs.
+fn owner_alive(mark: &str) -> bool {
+    let Some((pid, start)) = mark.split_once(':') else { return false };
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { return false };
+    matches!(proc_stat(pid), Some((state, _, _, s)) if s == start && state != 'Z')
 }
 
 fn all_pids() -> Vec<u32> {
@@ -184,28 +229,36 @@ fn all_pids() -> Vec<u32> {
 pub fn group_members(pgid: i32) -> Vec<u32> {
     all_pids()
         .into_iter()
-        .filter(|&pid| matches!(proc_stat(pid), Some((state, g)) if g == pgid && state != 'Z' && state != 'X'))
+        .filter(|&pid| {
+            matches!(proc_stat(pid), Some((state, _, g, _)) if g == pgid && state != 'Z' && state != 'X')
+        })
         .collect()
 }
 
-/// Finds Chromium process groups whose `--user-data-dir` lies under one of `roots` (the runtime
-/// and sessions directories of this sidecar) and kills them: leftovers of a previous run that
-/// crashed or was killed with -9. Call once at boot, before any session starts. Waits up to
-/// `bound` for them to disappear; returns the group ids it killed.
+/// Finds Chromium browsers whose `--user-data-dir` lies under one of `roots` (the runtime and
+/// sessions directories of this sidecar) and whose owning sidecar is gone, and kills their
+/// process groups: leftovers of a previous run that crashed or was killed with -9. A browser
+/// whose owner still runs (another sidecar on the same folders, or this one) is left alone; one
+/// without an owner mark counts as orphaned only once reparented to init. Call at boot, before
+/// any session starts. Blocks up to `bound` waiting for them to go; returns the killed group ids.
 pub fn kill_orphans(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
-    let roots: Vec<PathBuf> = roots.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
+    let roots: Vec<PathBuf> =
+        roots.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
     // SAFETY: getpgrp has no preconditions and cannot fail.
     let own = unsafe { libc::getpgrp() };
     let mut groups = BTreeSet::new();
     for pid in all_pids() {
-        let Some(dir) = user_data_dir_of(pid) else { continue };
-        if !roots.iter().any(|root| dir.starts_with(root)) {
+        let Some(browser) = browser_of(pid) else { continue };
+        if !roots.iter().any(|root| browser.dir.starts_with(root)) {
             continue;
         }
-        if let Some((_, pgrp)) = proc_stat(pid) {
-            if pgrp > 1 && pgrp != own {
-                groups.insert(pgrp);
-            }
+        let Some((_, ppid, pgrp, _)) = proc_stat(pid) else { continue };
+        let orphaned = match &browser.owner {
+            Some(mark) => !owner_alive(mark),
+            None => ppid == 1,
+        };
+        if orphaned && pgrp > 1 && pgrp != own {
+            groups.insert(pgrp);
         }
     }
     let deadline = Instant::now() + bound;
@@ -219,17 +272,23 @@ pub fn kill_orphans(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
     groups.into_iter().collect()
 }
 
-/// The `--user-data-dir` of a Chromium process, if `pid` is one.
-fn user_data_dir_of(pid: u32) -> Option<PathBuf> {
+/// A Chromium browser process (not one of its `--type=` helpers) as seen in `/proc`.
+struct BrowserProc {
+    dir: PathBuf,
+    owner: Option<String>,
+}
+
+fn browser_of(pid: u32) -> Option<BrowserProc> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let mut args = cmdline.split(|&b| b == 0).map(String::from_utf8_lossy);
-    let exe = args.next()?;
-    if !exe.contains("chrom") {
+    let args: Vec<String> =
+        cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    if !args.first()?.contains("chrom") || args.iter().any(|a| a.starts_with("--type=")) {
         return None;
     }
-    let dir = args.find_map(|a| a.strip_prefix("--user-data-dir=").map(str::to_owned))?;
+    let dir = args.iter().find_map(|a| a.strip_prefix("--user-data-dir="))?;
     let dir = PathBuf::from(dir);
-    Some(dir.canonicalize().unwrap_or(dir))
+    let owner = args.iter().find_map(|a| a.strip_prefix(OWNER_SWITCH)).map(str::to_owned);
+    Some(BrowserProc { dir: dir.canonicalize().unwrap_or(dir), owner })
 }
 
 #[cfg(test)]
@@ -241,6 +300,15 @@ mod tests {
         // SAFETY: getpgrp has no preconditions.
         let own = unsafe { libc::getpgrp() };
         assert!(group_members(own).contains(&std::process::id()));
+    }
+
+    #[test]
+    fn owner_marks_tell_live_from_gone() {
+        assert!(owner_alive(&owner_mark()));
+        let pid = std::process::id();
+        assert!(!owner_alive(&format!("{pid}:1")), "same pid, other start time: a reused pid");
+        assert!(!owner_alive("4194304999:0"));
+        assert!(!owner_alive("garbage"));
     }
 
     #[test]

@@ -89,8 +89,14 @@ impl Pump {
             process::kill_group(self.pgid);
         }
         // Never block here: during stop() the session's actor is busy awaiting us.
-        if self.events.try_send(EngineEvent::BrowserGone { reason: reason.clone() }).is_err() && !stopped {
-            let _ = tokio::time::timeout(self.cdp_timeout, self.events.send(EngineEvent::BrowserGone { reason })).await;
+        if self.events.try_send(EngineEvent::BrowserGone { reason: reason.clone() }).is_err()
+            && !stopped
+        {
+            let _ = tokio::time::timeout(
+                self.cdp_timeout,
+                self.events.send(EngineEvent::BrowserGone { reason }),
+            )
+            .await;
         }
     }
 
@@ -102,7 +108,6 @@ impl Pump {
             _ = stop_requested(&mut self.stopping) => {}
         }
     }
-
 }
 
 /// A trivial evaluation answered in time means the renderer's main thread is alive.

@@ -6,7 +6,8 @@
 use super::bridge::{BridgeMsg, Snapshot};
 use super::EngineEvent;
 
-const BLOCKING_MODES: [&str; 4] = ["PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"];
+const BLOCKING_MODES: [&str; 4] =
+    ["PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"];
 
 /// What the page has said so far in the current document.
 #[derive(Debug, Default)]
@@ -30,9 +31,10 @@ impl Tracker {
         match msg {
             // A new document (first load, or WhatsApp's reload after a logout): start over.
             BridgeMsg::Boot => *self = Self::default(),
-            BridgeMsg::Ready { version, snapshot } => {
+            BridgeMsg::Ready { version, registered, snapshot } => {
                 self.absorb(snapshot);
-                out.push(EngineEvent::BridgeReady { authenticated: self.authenticated, version });
+                let authenticated = self.authenticated || registered == Some(true);
+                out.push(EngineEvent::BridgeReady { authenticated, version });
             }
             BridgeMsg::Ev { name, payload, snapshot } => {
                 self.absorb(snapshot);
@@ -101,7 +103,9 @@ impl Tracker {
                 *self = Self::default();
                 out.push(EngineEvent::LoggedOut { reason });
             }
-            "conn.link_code_error" => tracing::warn!(error = ?text, "link code error reported by the bridge"),
+            "conn.link_code_error" => {
+                tracing::warn!(error = ?text, "link code error reported by the bridge")
+            }
             _ => {}
         }
     }
@@ -113,7 +117,9 @@ impl Tracker {
         self.acted_mode = Some(mode.clone());
         match mode.as_str() {
             "CONFLICT" if changed => out.push(EngineEvent::Conflict),
-            m if changed && BLOCKING_MODES.contains(&m) => out.push(EngineEvent::Blocked { state: mode.clone() }),
+            m if changed && BLOCKING_MODES.contains(&m) => {
+                out.push(EngineEvent::Blocked { state: mode.clone() })
+            }
             "SYNCING" if changed && self.login_offered => self.authenticating(out),
             _ => {}
         }
@@ -147,13 +153,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ev(name: &str, payload: serde_json::Value, auth: Option<bool>, mode: Option<&str>) -> BridgeMsg {
-        let snapshot = Snapshot { authenticated: auth, mode: mode.map(Into::into), phone: auth.filter(|a| *a).map(|_| "15551234567".into()) };
+    fn ev(
+        name: &str,
+        payload: serde_json::Value,
+        auth: Option<bool>,
+        mode: Option<&str>,
+    ) -> BridgeMsg {
+        let snapshot = Snapshot {
+            authenticated: auth,
+            mode: mode.map(Into::into),
+            phone: auth.filter(|a| *a).map(|_| "15551234567".into()),
+        };
         BridgeMsg::Ev { name: name.into(), payload, snapshot }
     }
 
     fn ready(auth: bool, mode: &str) -> BridgeMsg {
-        BridgeMsg::Ready { version: Some("4.6.0".into()), snapshot: Snapshot { authenticated: Some(auth), mode: Some(mode.into()), phone: None } }
+        BridgeMsg::Ready {
+            version: Some("4.6.0".into()),
+            registered: Some(auth),
+            snapshot: Snapshot { authenticated: Some(auth), mode: Some(mode.into()), phone: None },
+        }
     }
 
     fn run(msgs: Vec<BridgeMsg>) -> Vec<EngineEvent> {
@@ -205,8 +224,32 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_login_counts_as_authenticated_at_ready() {
+        let early = BridgeMsg::Ready {
+            version: None,
+            registered: Some(true),
+            snapshot: Snapshot { authenticated: Some(false), mode: None, phone: None },
+        };
+        let events = run(vec![
+            early,
+            ev("conn.stream_mode_changed", json!("SYNCING"), Some(true), Some("SYNCING")),
+            ev("conn.stream_mode_changed", json!("MAIN"), Some(true), Some("MAIN")),
+        ]);
+        assert_eq!(
+            events,
+            vec![
+                EngineEvent::BridgeReady { authenticated: true, version: None },
+                EngineEvent::Connected { phone: Some("15551234567".into()) },
+            ]
+        );
+    }
+
+    #[test]
     fn main_ready_on_the_qr_screen_is_not_a_login() {
-        let events = run(vec![ready(false, "QR"), ev("conn.main_ready", json!(null), Some(false), Some("QR"))]);
+        let events = run(vec![
+            ready(false, "QR"),
+            ev("conn.main_ready", json!(null), Some(false), Some("QR")),
+        ]);
         assert!(!events.iter().any(|e| matches!(e, EngineEvent::Connected { .. })), "{events:?}");
     }
 

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::registry::{NewSession, SessionManager};
 use super::{qr, SessionError};
 use crate::api::{ApiError, Json};
-use crate::callbacks::{self, Outbox};
 use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 
 /// Mounted inside the authenticated `/v1` scope.
@@ -100,20 +99,12 @@ fn key(path: &(String, String)) -> Result<SessionKey, ApiError> {
     Ok(SessionKey::new(WorkspaceId::parse(&path.0)?, SessionId::parse(&path.1)?))
 }
 
-/// An http(s) URL without credentials: the host's webhook endpoint for this session.
+/// An http(s) URL without credentials: the host's webhook endpoint for this session. The check
+/// is the callbacks module's own, so what is accepted here is what it will deliver to.
 pub fn validate_callback_url(raw: &str) -> Result<String, ApiError> {
-    let bad = |why: &str| ApiError::bad_request("INVALID_CALLBACK_URL", format!("callback_url {why}"));
-    let url = url::Url::parse(raw).map_err(|e| bad(&format!("is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("must use http or https"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("must not carry credentials; callbacks are signed instead"));
-    }
-    if url.host_str().is_none() {
-        return Err(bad("needs a host"));
-    }
-    Ok(url.to_string())
+    crate::callbacks::endpoint::parse(raw)
+        .map(|url| url.to_string())
+        .map_err(|e| ApiError::bad_request("INVALID_CALLBACK_URL", e.to_string()))
 }
 
 fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError> {
@@ -136,7 +127,6 @@ fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError
     responses((status = 201, body = super::Snapshot), (status = 400, description = "INVALID_ID, INVALID_CALLBACK_URL, INVALID_METADATA, INVALID_FIELD"), (status = 409, description = "SESSION_EXISTS, SESSION_LIMIT_REACHED, SESSION_LOCKED")), security(("hmac" = [])))]
 async fn create(
     sessions: Sessions,
-    outbox: web::Data<Outbox>,
     path: web::Path<String>,
     body: Json<CreateSession>,
 ) -> Result<HttpResponse, ApiError> {
@@ -145,13 +135,8 @@ async fn create(
     let id = SessionId::parse(&body.id)?;
     let callback_url = body.callback_url.as_deref().map(validate_callback_url).transpose()?;
     validate_metadata(&body.metadata)?;
-    let key = SessionKey::new(workspace.clone(), id.clone());
-    // The outbox learns the endpoint before the session can emit anything; an existing session's
-    // endpoint is left alone (create then fails with SESSION_EXISTS).
-    let fresh = sessions.get(&key).is_err();
-    if fresh {
-        callbacks::api::set_session_endpoint(&outbox, key.clone(), callback_url.as_deref()).await?;
-    }
+    // The callbacks endpoint is set by the registry's observer, under its create lock, before the
+    // session can publish anything.
     let new = NewSession { id, start: body.start, callback_url, metadata: body.metadata };
     let snapshot = sessions.create(workspace.clone(), new).await?;
     let location = format!("/v1/workspaces/{workspace}/sessions/{}", snapshot.id);

@@ -36,6 +36,8 @@ pub enum SessionError {
     Profile(#[from] ProfileError),
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error("setting up the session: {0}")]
+    Setup(String),
     #[error("session files: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -20,6 +20,6 @@ pub mod state;
 
 pub use config::SessionsConfig;
 pub use error::SessionError;
-pub use registry::{EngineFactory, NewSession, SessionManager};
+pub use registry::{EngineFactory, NewSession, SessionManager, SessionObserver};
 pub use snapshot::Snapshot;
 pub use state::State;

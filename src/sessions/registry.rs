@@ -24,6 +24,12 @@ use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 /// Builds the engine for one session (Chromium in production and tests).
 pub type EngineFactory = Arc<dyn Fn(&SessionKey) -> Box<dyn Engine> + Send + Sync>;
 
+/// Told of each new session before it publishes anything, so what is set up per session (the
+/// callbacks endpoint) is in place for its first event. An error undoes the create.
+pub trait SessionObserver: Send + Sync {
+    fn created(&self, key: &SessionKey, callback_url: Option<&str>) -> anyhow::Result<()>;
+}
+
 #[derive(Clone)]
 pub struct SessionHandle {
     commands: mpsc::Sender<Command>,
@@ -51,6 +57,7 @@ struct Inner {
     engines: EngineFactory,
     profiles: Arc<dyn ProfileStore>,
     watch: Option<ProfileWatch>,
+    observer: Option<Arc<dyn SessionObserver>>,
     bus: EventBus,
     /// Serialises create/delete so the limit and "exists" checks cannot race.
     membership: Mutex<()>,
@@ -68,6 +75,7 @@ impl SessionManager {
         engines: EngineFactory,
         profiles: Arc<dyn ProfileStore>,
         watch: Option<ProfileWatch>,
+        observer: Option<Arc<dyn SessionObserver>>,
         bus: EventBus,
     ) -> Self {
         let inner = Inner {
@@ -77,6 +85,7 @@ impl SessionManager {
             engines,
             profiles,
             watch,
+            observer,
             bus,
             membership: Mutex::new(()),
             runtime: tokio::runtime::Handle::current(),
@@ -160,6 +169,9 @@ impl SessionManager {
             phone: None,
         };
         record::save(&self.inner.sessions_root, &record)?;
+        if let Some(observer) = &self.inner.observer {
+            observer.created(key, new.callback_url.as_deref()).map_err(|e| SessionError::Setup(e.to_string()))?;
+        }
         Ok((record, lock))
     }
 

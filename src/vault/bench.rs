@@ -32,10 +32,11 @@ pub struct BenchOptions {
     pub iterations: u32,
     /// Length of the steady-flow phase.
     pub flow: Duration,
-    /// Messages per second during the flow (each appends to the IndexedDB log).
-    pub messages_per_sec: u32,
+    /// Time between messages during the flow (each appends 2 KiB to the IndexedDB log).
+    pub message_every: Duration,
     pub debounce: Duration,
     pub max_interval: Duration,
+    pub min_interval: Duration,
 }
 
 impl Default for BenchOptions {
@@ -45,10 +46,11 @@ impl Default for BenchOptions {
             work_dir: None,
             profile_mib: 40,
             iterations: 5,
-            flow: Duration::from_secs(30),
-            messages_per_sec: 5,
+            flow: Duration::from_secs(120),
+            message_every: Duration::from_millis(200),
             debounce: c.reseal_debounce,
-            max_interval: Duration::from_secs(10),
+            max_interval: c.reseal_max_interval,
+            min_interval: c.reseal_min_interval,
         }
     }
 }
@@ -59,12 +61,19 @@ pub struct BenchReport {
     pub included_bytes: u64,
     pub included_files: usize,
     pub sealed_bytes: u64,
-    pub seal: Duration,
-    pub unseal: Duration,
-    pub verify: Duration,
+    /// Median wall time and mean CPU time of this thread, per operation.
+    pub seal: Timing,
+    pub unseal: Timing,
+    pub verify: Timing,
     pub messages: u64,
     pub reseals: u64,
     pub reseal_busy: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub wall: Duration,
+    pub cpu: Duration,
 }
 
 /// The bench's own directory, removed however the bench ends.
@@ -127,7 +136,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport, Vaul
     )
     .map_err(err)?;
 
-    r.seal = median(opts.iterations, || {
+    r.seal = measure(opts.iterations, || {
         store
             .seal_locked(&key, &live, &mut KeyState::default(), true)
             .map(|_| ())
@@ -135,50 +144,58 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport, Vaul
     r.sealed_bytes = std::fs::metadata(store.sealed_path(&key))
         .map_err(|e| VaultError::io(&live, e))?
         .len();
-    writeln!(
+    let sealed = format!("sealed file {}", mib(r.sealed_bytes));
+    print_timing(out, "seal", r.seal, r.included_bytes, &sealed)?;
+    r.verify = measure(opts.iterations, || store.open_sealed(&key).map(|_| ()))?;
+    print_timing(
         out,
-        "seal:   {:>8.1} ms median  {:>7.1} MiB/s  sealed file {}",
-        ms(r.seal),
-        rate(r.included_bytes, r.seal),
-        mib(r.sealed_bytes)
-    )
-    .map_err(err)?;
-    r.verify = median(opts.iterations, || store.open_sealed(&key).map(|_| ()))?;
-    writeln!(
-        out,
-        "verify: {:>8.1} ms median  {:>7.1} MiB/s  (decrypt + check, nothing written)",
-        ms(r.verify),
-        rate(r.included_bytes, r.verify)
-    )
-    .map_err(err)?;
+        "verify",
+        r.verify,
+        r.included_bytes,
+        "decrypt + check, nothing written",
+    )?;
     std::fs::remove_dir_all(&live).map_err(|e| VaultError::io(&live, e))?;
-    r.unseal = median(opts.iterations, || {
-        let dir = store
+    let unseal = || {
+        store
             .open(&key)
-            .map_err(|e| VaultError::Archive(e.to_string()))?;
-        std::fs::remove_dir_all(&dir).map_err(|e| VaultError::io(&dir, e))
-    })?;
-    writeln!(
+            .map(|_| ())
+            .map_err(|e| VaultError::Archive(e.to_string()))
+    };
+    let wipe = || std::fs::remove_dir_all(&live).map_err(|e| VaultError::io(&live, e));
+    r.unseal = measure_then(opts.iterations, unseal, wipe)?;
+    print_timing(
         out,
-        "unseal: {:>8.1} ms median  {:>7.1} MiB/s  (decrypt + write the live profile)",
-        ms(r.unseal),
-        rate(r.included_bytes, r.unseal)
-    )
-    .map_err(err)?;
+        "unseal",
+        r.unseal,
+        r.included_bytes,
+        "decrypt + write the live profile",
+    )?;
 
     flow(opts, &store, &key, &mut r)?;
-    let per_min = r.reseals as f64 * 60.0 / opts.flow.as_secs_f64();
+    let minutes = opts.flow.as_secs_f64() / 60.0;
     writeln!(
         out,
-        "flow:   {} messages in {:.0} s ({}/s), debounce {:?}, max interval {:?}: {} reseals ({per_min:.1}/min), {:.1} ms each, {:.1}% of one core",
+        "flow:   {} messages, one every {:?}, for {:.0} s; debounce {:?}, min {:?}, max {:?}",
         r.messages,
+        opts.message_every,
         opts.flow.as_secs_f64(),
-        opts.messages_per_sec,
         opts.debounce,
+        opts.min_interval,
         opts.max_interval,
+    )
+    .map_err(err)?;
+    writeln!(
+        out,
+        "        {} reseals ({:.1}/min), {:.1} ms each, {:.1}% of one core, {:.0} MiB/min written",
         r.reseals,
-        if r.reseals > 0 { ms(r.reseal_busy) / r.reseals as f64 } else { 0.0 },
+        r.reseals as f64 / minutes,
+        if r.reseals > 0 {
+            ms(r.reseal_busy) / r.reseals as f64
+        } else {
+            0.0
+        },
         100.0 * r.reseal_busy.as_secs_f64() / opts.flow.as_secs_f64(),
+        r.reseals as f64 * r.sealed_bytes as f64 / 1048576.0 / minutes,
     )
     .map_err(err)?;
     Ok(r)
@@ -197,11 +214,12 @@ fn flow(
     let cfg = WatcherConfig {
         debounce: opts.debounce,
         max_interval: opts.max_interval,
+        min_interval: opts.min_interval,
         include: VaultConfig::default().include,
     };
     let watcher = ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), cfg)?;
     let log = live.join(IDB).join("000200.log");
-    let period = Duration::from_secs_f64(1.0 / f64::from(opts.messages_per_sec.max(1)));
+    let period = opts.message_every.max(Duration::from_millis(1));
     let start = Instant::now();
     let mut record = vec![0u8; 2048];
     while start.elapsed() < opts.flow {
@@ -305,15 +323,59 @@ fn tree_size(root: &Path) -> u64 {
     total
 }
 
-fn median(n: u32, mut f: impl FnMut() -> Result<(), VaultError>) -> Result<Duration, VaultError> {
-    let mut times = Vec::new();
-    for _ in 0..n.max(1) {
-        let t = Instant::now();
+/// Median wall time and mean thread CPU time of `n` runs.
+fn measure(n: u32, f: impl FnMut() -> Result<(), VaultError>) -> Result<Timing, VaultError> {
+    measure_then(n, f, || Ok(()))
+}
+
+/// Like [`measure`], with an untimed `after` following each run.
+fn measure_then(
+    n: u32,
+    mut f: impl FnMut() -> Result<(), VaultError>,
+    mut after: impl FnMut() -> Result<(), VaultError>,
+) -> Result<Timing, VaultError> {
+    let n = n.max(1);
+    let (mut times, mut cpu) = (Vec::new(), Duration::ZERO);
+    for _ in 0..n {
+        let (t, c) = (Instant::now(), thread_cpu());
         f()?;
         times.push(t.elapsed());
+        cpu += thread_cpu().saturating_sub(c);
+        after()?;
     }
     times.sort();
-    Ok(times[times.len() / 2])
+    Ok(Timing {
+        wall: times[times.len() / 2],
+        cpu: cpu / n,
+    })
+}
+
+/// CPU time (user + system) of the calling thread; wall time on a shared machine says less.
+fn thread_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct we pass; a zeroed rusage is a valid value.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+fn print_timing(
+    out: &mut dyn Write,
+    name: &str,
+    t: Timing,
+    bytes: u64,
+    note: &str,
+) -> Result<(), VaultError> {
+    let line = format!(
+        "{:<7} {:>7.1} ms median ({:>6.1} MiB/s), {:>7.1} ms CPU  {note}",
+        format!("{name}:"),
+        ms(t.wall),
+        rate(bytes, t.wall),
+        ms(t.cpu),
+    );
+    writeln!(out, "{line}").map_err(err)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -340,9 +402,10 @@ mod tests {
             profile_mib: 1,
             iterations: 1,
             flow: Duration::from_millis(2000),
-            messages_per_sec: 20,
+            message_every: Duration::from_millis(50),
             debounce: Duration::from_millis(100),
             max_interval: Duration::from_millis(300),
+            min_interval: Duration::ZERO,
         };
         let mut out = Vec::new();
         let r = run(&opts, &mut out).unwrap();

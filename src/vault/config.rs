@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// The profile paths sealed by default: what holds a WhatsApp Web login (see docs/vault.md).
 pub const DEFAULT_INCLUDE: [&str; 3] = [
@@ -23,7 +23,7 @@ pub const DEFAULT_INCLUDE: [&str; 3] = [
 pub struct VaultConfig {
     /// Master keys as `id:base64-of-32-bytes`. A list, or one string separated by spaces or commas.
     /// Meant for the environment (`SIDECAR__VAULT__MASTER_KEYS`), never for a committed file.
-    #[serde(deserialize_with = "string_or_list", skip_serializing)]
+    #[serde(deserialize_with = "crate::config::serde_list::string_or_list", skip_serializing)]
     pub master_keys: Vec<String>,
     /// A file with more master keys, one `id:base64` per line; must not be readable by group or others.
     pub master_keys_file: Option<PathBuf>,
@@ -39,6 +39,10 @@ pub struct VaultConfig {
     /// ... and at least this often while changes keep coming.
     #[serde(with = "humantime_serde")]
     pub reseal_max_interval: Duration,
+    /// ... but never sooner than this after the previous reseal ended: bounds the disk writes of a
+    /// chatty session (each reseal rewrites the whole login, tens of MB).
+    #[serde(with = "humantime_serde")]
+    pub reseal_min_interval: Duration,
     /// Profile paths (relative, `/`-separated) that are sealed; everything else is dropped.
     pub include: Vec<String>,
     /// Reading a live profile is retried this many times when a file other than a LevelDB log
@@ -55,6 +59,7 @@ impl Default for VaultConfig {
             runtime_dir: PathBuf::from("runtime"),
             reseal_debounce: Duration::from_secs(5),
             reseal_max_interval: Duration::from_secs(60),
+            reseal_min_interval: Duration::from_secs(15),
             include: DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect(),
             snapshot_attempts: 3,
         }
@@ -98,6 +103,12 @@ impl VaultConfig {
                 "must be at least reseal_debounce".into(),
             );
         }
+        if self.reseal_min_interval > self.reseal_max_interval {
+            add(
+                "reseal_min_interval",
+                "must be at most reseal_max_interval".into(),
+            );
+        }
         if self.include.is_empty() {
             add(
                 "include",
@@ -119,21 +130,23 @@ impl VaultConfig {
     }
 }
 
-fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+impl VaultConfig {
+    /// A problem with `runtime_dir` relative to the sessions root (owned by `[sessions]`, so the
+    /// caller that knows both asks): plaintext must never live inside it.
+    pub fn runtime_dir_problem(&self, sessions_root: &std::path::Path) -> Option<(String, String)> {
+        let norm = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        norm(&self.runtime_dir)
+            .starts_with(norm(sessions_root))
+            .then(|| {
+                (
+                    "runtime_dir".to_owned(),
+                    format!(
+                        "must not be inside the sessions root {}",
+                        sessions_root.display()
+                    ),
+                )
+            })
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        OneOrMany::Many(v) => v,
-    })
 }
 
 #[cfg(test)]
@@ -158,7 +171,21 @@ mod tests {
             ..VaultConfig::default()
         };
         let keys: Vec<_> = c.validate(false).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["master_keys", "reseal_max_interval", "include"]);
+        assert_eq!(keys, ["master_keys", "reseal_max_interval", "reseal_min_interval", "include"]);
+    }
+
+    #[test]
+    fn the_runtime_dir_may_not_be_inside_the_sessions_root() {
+        let c = VaultConfig {
+            runtime_dir: PathBuf::from("sessions/run"),
+            ..VaultConfig::default()
+        };
+        assert!(c
+            .runtime_dir_problem(std::path::Path::new("sessions"))
+            .is_some());
+        assert!(VaultConfig::default()
+            .runtime_dir_problem(std::path::Path::new("sessions"))
+            .is_none());
     }
 
     #[test]

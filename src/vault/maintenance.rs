@@ -24,6 +24,9 @@ pub struct VerifyReport {
     pub ok: Vec<(SessionKey, String)>,
     /// Files that do not open, and why.
     pub failed: Vec<(PathBuf, String)>,
+    /// Files under the sessions root that are neither sealed files nor a session's `session.toml`
+    /// or `lock`: nothing there should be a plaintext profile.
+    pub strays: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -82,10 +85,38 @@ fn store(sessions_root: &Path, keys: &VaultKeys) -> VaultStore {
     )
 }
 
-/// Opens every sealed file completely (authenticated and archive checked); writes nothing.
+/// Names a session directory may hold besides sealed files (owned by the sessions module).
+const KNOWN_FILES: [&str; 2] = ["session.toml", "lock"];
+
+/// Every file under `sessions_root` that is not a sealed file (`profile.sealed*`, ciphertext by
+/// construction) or a known non-secret session file. Empty when no plaintext profile is there.
+pub fn stray_files(sessions_root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![sessions_root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                _ if name.starts_with(super::store::SEALED_FILE)
+                    || KNOWN_FILES.contains(&name.as_str()) => {}
+                _ => out.push(path),
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Opens every sealed file completely (authenticated and archive checked) and lists stray files;
+/// writes nothing.
 pub fn verify_all(sessions_root: &Path, keys: &VaultKeys) -> Result<VerifyReport, VaultError> {
     let store = store(sessions_root, keys);
-    let mut report = VerifyReport::default();
+    let mut report = VerifyReport {
+        strays: stray_files(sessions_root),
+        ..VerifyReport::default()
+    };
     for (key, path) in sealed_files(sessions_root)? {
         match store.open_sealed(&key) {
             Ok(Some(o)) => report.ok.push((key, o.key_id)),

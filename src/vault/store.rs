@@ -145,6 +145,8 @@ impl VaultStore {
             return Ok(SealOutcome::Empty);
         }
         let target = self.sealed_path(key);
+        // Same names, sizes, mtimes and inodes: nothing to do. LevelDB never rewrites a file in
+        // place at the same size (logs grow, tables are new files, CURRENT is renamed over).
         if !force && st.last_sealed.as_ref() == Some(&listing) && target.exists() {
             return Ok(SealOutcome::Unchanged);
         }

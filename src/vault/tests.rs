@@ -341,6 +341,24 @@ fn verify_and_rotate_report_a_bad_file_and_leave_it_alone() {
 }
 
 #[test]
+fn verify_lists_plaintext_left_under_the_sessions_root() {
+    let env = Env::new();
+    let store = env.store(&keys("k1", 1));
+    seal_login(&store, &sk("acme", "main"), MARKER);
+    let dir = store
+        .sealed_path(&sk("acme", "main"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    std::fs::write(dir.join("session.toml"), "name = 'x'").unwrap();
+    std::fs::write(dir.join("lock"), "").unwrap();
+    assert!(maintenance::stray_files(&env.sessions()).is_empty());
+    put(&dir, "Default/IndexedDB/x/CURRENT", b"MANIFEST-1");
+    let v = verify_all(&env.sessions(), &keys("k1", 1)).unwrap();
+    assert_eq!(v.strays, [dir.join("Default/IndexedDB/x/CURRENT")], "{v}");
+}
+
+#[test]
 fn destroy_removes_sealed_and_live_copies_and_is_idempotent() {
     let env = Env::new();
     let store = env.store(&keys("k1", 1));
@@ -586,6 +604,7 @@ mod watcher {
         WatcherConfig {
             debounce: Duration::from_millis(debounce_ms),
             max_interval: Duration::from_millis(max_ms),
+            min_interval: Duration::ZERO,
             include: config::DEFAULT_INCLUDE
                 .iter()
                 .map(|s| (*s).to_owned())
@@ -646,6 +665,35 @@ mod watcher {
         wait_for("the final reseal", Duration::from_secs(5), || {
             sealed_holds(&store, &key, format!("message {n}").as_bytes())
         });
+        w.stop();
+    }
+
+    #[test]
+    fn min_interval_spaces_reseals_of_settled_changes() {
+        let env = Env::new();
+        let store = Arc::new(env.store(&keys("k1", 1)));
+        let key = sk("acme", "main");
+        let live = store.open(&key).unwrap();
+        let c = WatcherConfig {
+            min_interval: Duration::from_millis(800),
+            ..cfg(50, 2_000)
+        };
+        let w = ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), c).unwrap();
+        put(&live, IDB_LOG, b"one");
+        wait_for("the first reseal", Duration::from_secs(5), || {
+            w.stats().reseals >= 1
+        });
+        let first = Instant::now();
+        put(&live, IDB_LOG, b"two"); // settles after 50 ms, but must wait for the min interval
+        wait_for("the second reseal", Duration::from_secs(5), || {
+            w.stats().reseals >= 2
+        });
+        assert!(
+            first.elapsed() >= Duration::from_millis(700),
+            "resealed after {:?}",
+            first.elapsed()
+        );
+        assert!(sealed_holds(&store, &key, b"two"));
         w.stop();
     }
 

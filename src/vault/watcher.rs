@@ -1,6 +1,7 @@
 //! [`ResealWatcher`]: while a session runs, reseal its live profile after changes to the login
 //! paths settle (`reseal_debounce`) and at least every `reseal_max_interval` while they keep
-//! coming. The session actor spawns it once the browser is up and stops it before `close`, which
+//! coming, but never sooner than `reseal_min_interval` after the previous reseal (a reseal
+//! rewrites the whole login, tens of MB, so a chatty session must not reseal every few seconds). The session actor spawns it once the browser is up and stops it before `close`, which
 //! does the final reseal itself.
 //!
 //! A `notify` (inotify) watcher feeds a channel; one named thread per session debounces and calls
@@ -25,6 +26,8 @@ use crate::sessions::profile::ProfileStore;
 pub struct WatcherConfig {
     pub debounce: Duration,
     pub max_interval: Duration,
+    /// Never start a reseal sooner than this after the previous one ended.
+    pub min_interval: Duration,
     /// Only changes under these profile paths count (caches churn constantly and hold no login).
     pub include: Vec<String>,
 }
@@ -34,6 +37,7 @@ impl From<&VaultConfig> for WatcherConfig {
         Self {
             debounce: c.reseal_debounce,
             max_interval: c.reseal_max_interval,
+            min_interval: c.reseal_min_interval,
             include: c.include.clone(),
         }
     }
@@ -142,6 +146,9 @@ fn is_relevant(root: &Path, include: &[String], ev: &notify::Event) -> bool {
         let Ok(rel) = p.strip_prefix(root) else {
             return false;
         };
+        if rel.as_os_str().is_empty() {
+            return false; // the profile root itself (e.g. its times changed)
+        }
         include
             .iter()
             .map(Path::new)
@@ -157,25 +164,27 @@ struct Loop {
 }
 
 impl Loop {
+    /// When pending changes (first and latest unsealed change) should be sealed.
+    fn due(&self, first: Instant, last: Instant, last_done: Option<Instant>) -> Instant {
+        let wanted = (last + self.cfg.debounce).min(first + self.cfg.max_interval);
+        last_done.map_or(wanted, |done| wanted.max(done + self.cfg.min_interval))
+    }
+
     fn run(self, rx: mpsc::Receiver<Msg>) {
         // (first change not yet sealed, latest change)
         let mut pending: Option<(Instant, Instant)> = None;
+        let mut last_done: Option<Instant> = None;
         loop {
-            if let Some((first, last)) = pending {
-                let due = (last + self.cfg.debounce).min(first + self.cfg.max_interval);
-                if Instant::now() >= due {
-                    pending = None;
-                    self.reseal();
-                    continue;
-                }
+            let due = pending.map(|(first, last)| self.due(first, last, last_done));
+            if due.is_some_and(|d| Instant::now() >= d) {
+                pending = None;
+                self.reseal();
+                last_done = Some(Instant::now());
+                continue;
             }
-            let wait = match pending {
-                Some((first, last)) => {
-                    let due = (last + self.cfg.debounce).min(first + self.cfg.max_interval);
-                    due.saturating_duration_since(Instant::now())
-                }
-                None => Duration::from_secs(3600),
-            };
+            let wait = due.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             match rx.recv_timeout(wait) {
                 Ok(Msg::Change) => {
                     lock(&self.stats).changes += 1;

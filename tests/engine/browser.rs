@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use wa_sidecar::engine::process::group_members;
+use wa_sidecar::engine::process::{group_members, owner_mark, OWNER_SWITCH};
 use wa_sidecar::engine::{kill_orphans, Engine, EngineEvent};
 
 use crate::support::*;
@@ -16,7 +16,11 @@ async fn real_bridge_defines_wpp_and_stays_local() {
     if chromium_missing() {
         return;
     }
-    assert!(repo_bridge().is_file(), "run ops/fetch-bridge.sh first: {} is missing", repo_bridge().display());
+    assert!(
+        repo_bridge().is_file(),
+        "run ops/fetch-bridge.sh first: {} is missing",
+        repo_bridge().display()
+    );
     let server = PageServer::start().await;
     let mut config = test_config(server.url());
     config.inject_bridge = true;
@@ -24,7 +28,10 @@ async fn real_bridge_defines_wpp_and_stays_local() {
     let mut t = TestEngine::new(config);
     t.start().await.expect("start");
 
-    let report = eventually(Duration::from_secs(15), "the page's report", || server.reports().into_iter().next()).await;
+    let report = eventually(Duration::from_secs(15), "the page's report", || {
+        server.reports().into_iter().next()
+    })
+    .await;
     assert_eq!(report["wpp"], "object", "{report}");
     assert_eq!(report["isReady"], false, "{report}");
     assert_eq!(report["version"], "4.6.0", "{report}");
@@ -40,6 +47,8 @@ async fn real_bridge_defines_wpp_and_stays_local() {
     })
     .await;
     assert!(control.iter().all(|l| l.contains("beacon-control.example")), "{control:?}");
+    // No WhatsApp behind the page, so the bridge never became ready and reported nothing.
+    assert!(t.events.try_recv().is_err(), "no engine event expected on a blank page");
     t.engine.stop().await.unwrap();
 }
 
@@ -55,15 +64,25 @@ async fn stop_leaves_no_process_in_the_group() {
     let pgid = t.engine.pgid().expect("pgid while running");
     // SAFETY: getpgrp has no preconditions.
     assert_ne!(pgid, unsafe { libc::getpgrp() }, "Chromium must not share the test's group");
-    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next()).await;
-    assert!(group_members(pgid).len() >= 3, "browser, zygote, renderer…: {:?}", group_members(pgid));
+    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next())
+        .await;
+    assert!(
+        group_members(pgid).len() >= 3,
+        "browser, zygote, renderer…: {:?}",
+        group_members(pgid)
+    );
 
     let started = Instant::now();
     t.engine.stop().await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "graceful stop took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "graceful stop took {:?}",
+        started.elapsed()
+    );
     assert_eq!(group_members(pgid), Vec::<u32>::new());
     assert_eq!(t.engine.pgid(), None);
-    let last = t.wait_for(Duration::from_secs(2), |e| matches!(e, EngineEvent::BrowserGone { .. })).await;
+    let last =
+        t.wait_for(Duration::from_secs(2), |e| matches!(e, EngineEvent::BrowserGone { .. })).await;
     assert_eq!(last.last(), Some(&EngineEvent::BrowserGone { reason: "stopped".into() }));
     t.engine.stop().await.expect("stop is idempotent");
 }
@@ -79,19 +98,33 @@ async fn killed_browser_is_reported_and_profile_relaunches() {
     let mut t = TestEngine::new(test_config(server.url()));
     t.start().await.expect("start");
     let pgid = t.engine.pgid().unwrap();
-    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next()).await;
-    assert!(t.profile.join("SingletonLock").symlink_metadata().is_ok(), "Chromium holds its profile lock");
+    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next())
+        .await;
+    assert!(
+        t.profile.join("SingletonLock").symlink_metadata().is_ok(),
+        "Chromium holds its profile lock"
+    );
 
     // SAFETY: kill only signals the browser leader we spawned.
     unsafe { libc::kill(pgid, libc::SIGKILL) };
-    let seen = t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::BrowserGone { .. })).await;
-    assert!(matches!(seen.last(), Some(EngineEvent::BrowserGone { reason }) if reason != "stopped"), "{seen:?}");
+    let seen =
+        t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::BrowserGone { .. })).await;
+    assert!(
+        matches!(seen.last(), Some(EngineEvent::BrowserGone { reason }) if reason != "stopped"),
+        "{seen:?}"
+    );
     t.engine.stop().await.unwrap();
     assert_eq!(group_members(pgid), Vec::<u32>::new());
-    assert!(t.profile.join("SingletonLock").symlink_metadata().is_ok(), "a killed browser leaves its lock");
+    assert!(
+        t.profile.join("SingletonLock").symlink_metadata().is_ok(),
+        "a killed browser leaves its lock"
+    );
 
     t.start().await.expect("relaunch on the same profile");
-    eventually(Duration::from_secs(15), "second page report", || (server.reports().len() >= 2).then_some(())).await;
+    eventually(Duration::from_secs(15), "second page report", || {
+        (server.reports().len() >= 2).then_some(())
+    })
+    .await;
     let pgid2 = t.engine.pgid().unwrap();
     t.engine.stop().await.unwrap();
     assert_eq!(group_members(pgid2), Vec::<u32>::new());
@@ -108,11 +141,13 @@ async fn stale_singleton_files_do_not_block_launch() {
     let mut t = TestEngine::new(test_config(server.url()));
     std::fs::create_dir_all(&t.profile).unwrap();
     std::os::unix::fs::symlink("another-host-4242", t.profile.join("SingletonLock")).unwrap();
-    std::os::unix::fs::symlink("/tmp/nowhere/SingletonSocket", t.profile.join("SingletonSocket")).unwrap();
+    std::os::unix::fs::symlink("/tmp/nowhere/SingletonSocket", t.profile.join("SingletonSocket"))
+        .unwrap();
     std::os::unix::fs::symlink("1234567890", t.profile.join("SingletonCookie")).unwrap();
     std::fs::write(t.profile.join("DevToolsActivePort"), "1\n/devtools/browser/stale\n").unwrap();
     t.start().await.expect("start despite stale locks");
-    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next()).await;
+    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next())
+        .await;
     let lock = std::fs::read_link(t.profile.join("SingletonLock")).unwrap();
     assert_ne!(lock.to_string_lossy(), "another-host-4242");
     t.engine.stop().await.unwrap();
@@ -127,16 +162,21 @@ async fn frozen_browser_is_killed_and_missing_bridge_times_out() {
     }
     let server = PageServer::start().await;
     let mut config = test_config(server.url());
-    config.cdp_timeout_ms = 1_000;
+    config.cdp_timeout_ms = 3_000;
     config.close_grace_ms = 1_000;
     config.ready_timeout_ms = 2_000;
     let mut t = TestEngine::new(config);
     let started = Instant::now();
     t.start().await.expect("start");
-    let seen = t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::BridgeNotReady { .. })).await;
+    let seen = t
+        .wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::BridgeNotReady { .. }))
+        .await;
     assert_eq!(seen.last(), Some(&EngineEvent::BridgeNotReady { after_ms: 2_000 }));
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(2_000) && waited < Duration::from_secs(8), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(2_000) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
 
     let pgid = t.engine.pgid().unwrap();
     // SAFETY: signals only the browser leader we spawned.
@@ -144,13 +184,17 @@ async fn frozen_browser_is_killed_and_missing_bridge_times_out() {
     let stopping = Instant::now();
     t.engine.stop().await.unwrap();
     let took = stopping.elapsed();
-    // close (1 s) + grace (1 s) + kill/reap, well under the 3 × bound ceiling.
-    assert!(took >= Duration::from_millis(1_000) && took < Duration::from_secs(5), "stop took {took:?}");
+    // Browser.close unanswered (3 s) + grace (1 s) + kill/reap; the bound is 3 s + 3 × 1 s.
+    assert!(
+        took >= Duration::from_millis(3_000) && took < Duration::from_secs(7),
+        "stop took {took:?}"
+    );
     assert_eq!(group_members(pgid), Vec::<u32>::new());
 }
 
-/// A Chromium left running by a "crashed" sidecar (spawned here outside any engine, in its own
-/// group, with a profile under our root) is found and killed; one outside the root is not.
+/// Browsers left running by a "crashed" sidecar (an owner mark naming a process that is gone) are
+/// found and killed; a browser under the same root whose owner still runs (a second sidecar on
+/// the same folders; here, this test process) and one outside the roots are left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphans_under_our_roots_are_killed() {
     if chromium_missing() {
@@ -158,37 +202,48 @@ async fn orphans_under_our_roots_are_killed() {
     }
     let root = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    let spawn = |dir: &std::path::Path| {
+    let gone_owner = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        format!("{}:1", c.id())
+    };
+    let spawn = |dir: &std::path::Path, owner: &str| {
         use std::os::unix::process::CommandExt;
         std::process::Command::new(CHROMIUM)
             .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0"])
             .arg(format!("--user-data-dir={}", dir.display()))
+            .arg(format!("{OWNER_SWITCH}{owner}"))
             .arg("about:blank")
             .stderr(std::process::Stdio::null())
             .process_group(0)
             .spawn()
             .unwrap()
     };
-    let mut orphan = spawn(&root.path().join("acme/s1"));
-    let mut bystander = spawn(&elsewhere.path().join("p"));
-    struct Reap<'a>(&'a mut std::process::Child, &'a mut std::process::Child);
-    impl Drop for Reap<'_> {
+    struct Reap(Vec<std::process::Child>);
+    impl Drop for Reap {
         fn drop(&mut self) {
-            for c in [&mut *self.0, &mut *self.1] {
+            for c in &mut self.0 {
                 // SAFETY: signals only groups this test spawned.
                 unsafe { libc::killpg(c.id() as i32, libc::SIGKILL) };
                 let _ = c.wait();
             }
         }
     }
-    let (opid, bpid) = (orphan.id() as i32, bystander.id() as i32);
-    let _reap = Reap(&mut orphan, &mut bystander);
-    eventually(Duration::from_secs(10), "both browsers up", || {
-        (group_members(opid).len() > 1 && group_members(bpid).len() > 1).then_some(())
+    let browsers = Reap(vec![
+        spawn(&root.path().join("acme/s1"), &gone_owner),
+        spawn(&root.path().join("acme/s2"), &owner_mark()),
+        spawn(&elsewhere.path().join("p"), &gone_owner),
+    ]);
+    let pgids: Vec<i32> = browsers.0.iter().map(|c| c.id() as i32).collect();
+    eventually(Duration::from_secs(10), "three browsers up", || {
+        pgids.iter().all(|&g| group_members(g).len() > 1).then_some(())
     })
     .await;
     let killed = kill_orphans(&[root.path().to_path_buf()], Duration::from_secs(5));
-    assert_eq!(killed, vec![opid]);
-    assert!(group_members(opid).is_empty() || group_members(opid) == vec![opid as u32], "only the unreaped leader may remain");
-    assert!(group_members(bpid).len() > 1, "a browser outside our roots is left alone");
+    assert_eq!(killed, vec![pgids[0]]);
+    // The leader is this test's child, so it stays a zombie until reaped: not a live member.
+    assert_eq!(group_members(pgids[0]), Vec::<u32>::new());
+    assert!(group_members(pgids[1]).len() > 1, "a browser whose owner runs is left alone");
+    assert!(group_members(pgids[2]).len() > 1, "a browser outside our roots is left alone");
+    drop(browsers);
 }

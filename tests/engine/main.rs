@@ -2,4 +2,5 @@
 //! `cargo test -p wa-sidecar --test engine`. The bridge test needs `ops/fetch-bridge.sh` first.
 
 mod browser;
+mod sim;
 mod support;

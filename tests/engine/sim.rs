@@ -35,10 +35,16 @@ async fn control(sim: &SimServer, path: &str, body: Value) -> (u16, Value) {
     );
     sock.write_all(req.as_bytes()).await.unwrap();
     let mut resp = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut resp)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut resp))
+        .await
+        .unwrap()
+        .unwrap();
     let resp = String::from_utf8_lossy(&resp);
     let status = resp.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let json = resp.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
+    let json = resp
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
     (status, json)
 }
 
@@ -49,7 +55,11 @@ fn is_connected(e: &EngineEvent) -> bool {
 /// Starts, waits for the first QR and scans it with the simulated phone; returns once connected.
 async fn scan_to_connected(t: &mut TestEngine, sim: &SimServer) {
     let seen = t.wait_for(Duration::from_secs(20), |e| matches!(e, EngineEvent::Qr { .. })).await;
-    assert_eq!(seen[0], EngineEvent::BridgeReady { authenticated: false, version: seen_version(&seen) }, "{seen:?}");
+    assert_eq!(
+        seen[0],
+        EngineEvent::BridgeReady { authenticated: false, version: seen_version(&seen) },
+        "{seen:?}"
+    );
     let Some(EngineEvent::Qr { code }) = seen.last() else { unreachable!() };
     let (status, body) = control(sim, "/scan", json!({"code": code, "phone": PHONE})).await;
     assert_eq!(status, 200, "scan: {body}");
@@ -81,7 +91,10 @@ async fn qr_login_restore_conflict_and_crash() {
     t.start().await.expect("restart on the same profile");
     let seen = t.wait_for(Duration::from_secs(20), is_connected).await;
     assert!(matches!(seen[0], EngineEvent::BridgeReady { authenticated: true, .. }), "{seen:?}");
-    assert!(!seen.iter().any(|e| matches!(e, EngineEvent::Qr { .. } | EngineEvent::Authenticating)), "{seen:?}");
+    assert!(
+        !seen.iter().any(|e| matches!(e, EngineEvent::Qr { .. } | EngineEvent::Authenticating)),
+        "{seen:?}"
+    );
     assert_eq!(seen.last(), Some(&EngineEvent::Connected { phone: Some(PHONE.into()) }));
 
     let (status, body) = control(&sim, "/conflict", json!({})).await;
@@ -91,8 +104,12 @@ async fn qr_login_restore_conflict_and_crash() {
     let pgid = t.engine.pgid().unwrap();
     // SAFETY: signals only the browser leader this engine spawned.
     unsafe { libc::kill(pgid, libc::SIGKILL) };
-    let seen = t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::BrowserGone { .. })).await;
-    assert!(matches!(seen.last(), Some(EngineEvent::BrowserGone { reason }) if reason != "stopped"), "{seen:?}");
+    let seen =
+        t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::BrowserGone { .. })).await;
+    assert!(
+        matches!(seen.last(), Some(EngineEvent::BrowserGone { reason }) if reason != "stopped"),
+        "{seen:?}"
+    );
     t.engine.stop().await.unwrap();
     assert_eq!(group_members(pgid), Vec::<u32>::new());
 }
@@ -120,16 +137,29 @@ async fn pairing_code_login_then_unlink() {
     let seen = t.wait_for(Duration::from_secs(10), is_connected).await;
     assert_eq!(seen.last(), Some(&EngineEvent::Connected { phone: Some(PHONE.into()) }));
 
-    let (status, body) = control(&sim, "/unlink", json!({"phone": PHONE, "reason": "user_initiated"})).await;
+    let (status, body) =
+        control(&sim, "/unlink", json!({"phone": PHONE, "reason": "user_initiated"})).await;
     assert_eq!(status, 200, "unlink: {body}");
-    let seen = t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::LoggedOut { .. })).await;
-    assert_eq!(seen.last(), Some(&EngineEvent::LoggedOut { reason: Some("user_initiated".into()) }));
+    let seen =
+        t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::LoggedOut { .. })).await;
+    assert_eq!(
+        seen.last(),
+        Some(&EngineEvent::LoggedOut { reason: Some("user_initiated".into()) })
+    );
     let seen = t.wait_for(Duration::from_secs(15), |e| matches!(e, EngineEvent::Qr { .. })).await;
-    assert!(seen.contains(&EngineEvent::BridgeReady { authenticated: false, version: seen_version(&seen) }), "{seen:?}");
+    assert!(
+        seen.contains(&EngineEvent::BridgeReady {
+            authenticated: false,
+            version: seen_version(&seen)
+        }),
+        "{seen:?}"
+    );
 
     let (status, body) = control(&sim, "/crash", json!({})).await;
     assert_eq!(status, 200, "crash: {body}");
-    let seen = t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::PageUnresponsive { .. })).await;
+    let seen = t
+        .wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::PageUnresponsive { .. }))
+        .await;
     assert!(matches!(seen.last(), Some(EngineEvent::PageUnresponsive { .. })), "{seen:?}");
     let pgid = t.engine.pgid().unwrap();
     t.engine.stop().await.unwrap();
@@ -151,7 +181,9 @@ async fn never_ready_bridge_times_out() {
     let mut t = TestEngine::new(config);
     let started = std::time::Instant::now();
     t.start().await.expect("start");
-    let seen = t.wait_for(Duration::from_secs(15), |e| matches!(e, EngineEvent::BridgeNotReady { .. })).await;
+    let seen = t
+        .wait_for(Duration::from_secs(15), |e| matches!(e, EngineEvent::BridgeNotReady { .. }))
+        .await;
     assert_eq!(seen, vec![EngineEvent::BridgeNotReady { after_ms: 3_000 }]);
     assert!(started.elapsed() >= Duration::from_secs(3), "{:?}", started.elapsed());
     t.engine.stop().await.unwrap();

@@ -156,7 +156,10 @@ impl TestEngine {
 
     pub fn spec(&self) -> StartSpec {
         StartSpec {
-            key: SessionKey::new(WorkspaceId::parse("test").unwrap(), SessionId::parse("s1").unwrap()),
+            key: SessionKey::new(
+                WorkspaceId::parse("test").unwrap(),
+                SessionId::parse("s1").unwrap(),
+            ),
             profile_dir: self.profile.clone(),
         }
     }
@@ -171,7 +174,11 @@ impl TestEngine {
     }
 
     /// Waits (bounded) for the first event matching `pred`; returns every event seen until then.
-    pub async fn wait_for(&mut self, within: Duration, pred: impl Fn(&EngineEvent) -> bool) -> Vec<EngineEvent> {
+    pub async fn wait_for(
+        &mut self,
+        within: Duration,
+        pred: impl Fn(&EngineEvent) -> bool,
+    ) -> Vec<EngineEvent> {
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -191,7 +198,11 @@ impl TestEngine {
 }
 
 /// Polls `check` every 50 ms until it returns Some, or panics after `within`.
-pub async fn eventually<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         if let Some(v) = check() {

@@ -73,7 +73,8 @@ impl SimConfig {
             qr_first_ttl_ms: 1_500,
             qr_interval_ms: 500,
             qr_count: 6,
-            boot_delay_ms: 50,
+            // Long enough for a glue that polls for `window.WPP` every 50 ms to attach first.
+            boot_delay_ms: 200,
             ready_delay_ms: 50,
             main_delay_ms: 100,
             pair_delay_ms: 100,

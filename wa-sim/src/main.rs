@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use std::net::IpAddr;
 
 #[derive(Parser)]
-#[command(name = "wa-sim", version, about = "A WhatsApp Web simulator with the WPP bridge surface")]
+#[command(
+    name = "wa-sim",
+    version,
+    about = "A WhatsApp Web simulator with the WPP bridge surface"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,10 +34,21 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
-    let Command::Serve { port, host, fast, config } = Cli::parse().command;
-    let mut cfg = if fast { wa_sim::SimConfig::fast() } else { wa_sim::SimConfig::default() };
+    let Command::Serve {
+        port,
+        host,
+        fast,
+        config,
+    } = Cli::parse().command;
+    let mut cfg = if fast {
+        wa_sim::SimConfig::fast()
+    } else {
+        wa_sim::SimConfig::default()
+    };
     if let Some(json) = config {
         let mut merged = serde_json::to_value(&cfg)?;
         let patch: serde_json::Value = serde_json::from_str(&json)?;
@@ -45,7 +60,11 @@ fn main() -> anyhow::Result<()> {
     cfg.port = port;
     cfg.host = host;
     let sim = wa_sim::SimServer::start(cfg)?;
-    println!("wa-sim serving {} (control API {})", sim.base_url(), sim.control_url());
+    println!(
+        "wa-sim serving {} (control API {})",
+        sim.base_url(),
+        sim.control_url()
+    );
     sim.wait();
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! `conflict`, `offline`, `crash`, `ev` (messages, acks, …), `res` (rpc answers).
 
 use crate::world::{linking::Hello, Outbound, Shared};
-use actix_ws::AggregatedMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::AggregatedMessage;
 use serde_json::Value;
 use tokio::sync::mpsc::unbounded_channel;
 
@@ -21,12 +21,19 @@ async fn upgrade(
     shared: web::Data<Shared>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (resp, session, stream) = actix_ws::handle(&req, body)?;
-    let stream = stream.max_frame_size(MAX_FRAME).aggregate_continuations().max_continuation_size(MAX_FRAME);
+    let stream = stream
+        .max_frame_size(MAX_FRAME)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME);
     actix_web::rt::spawn(connection(shared.get_ref().clone(), session, stream));
     Ok(resp)
 }
 
-async fn connection(shared: Shared, mut session: actix_ws::Session, mut stream: actix_ws::AggregatedMessageStream) {
+async fn connection(
+    shared: Shared,
+    mut session: actix_ws::Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
     let (tx, mut rx) = unbounded_channel::<Outbound>();
     let mut page: Option<String> = None;
     loop {
@@ -49,7 +56,12 @@ async fn connection(shared: Shared, mut session: actix_ws::Session, mut stream: 
     let _ = session.close(None).await;
 }
 
-fn on_text(shared: &Shared, page: &mut Option<String>, tx: &tokio::sync::mpsc::UnboundedSender<Outbound>, text: &str) {
+fn on_text(
+    shared: &Shared,
+    page: &mut Option<String>,
+    tx: &tokio::sync::mpsc::UnboundedSender<Outbound>,
+    text: &str,
+) {
     let Ok(frame) = serde_json::from_str::<Value>(text) else {
         tracing::warn!("wa-sim: page sent a frame that is not JSON");
         return;

@@ -3,6 +3,7 @@
 //! at the end that no Chromium of its own is left.
 
 mod bad_input;
+mod callbacks;
 mod cli;
 mod lifecycle;
 mod recovery;
@@ -36,6 +37,7 @@ pub fn sim_settings(s: &mut Settings, sim: &SimServer) {
     s.sessions.command_timeout_ms = 30_000;
     s.vault.reseal_debounce = Duration::from_millis(200);
     s.vault.reseal_max_interval = Duration::from_secs(2);
+    s.vault.reseal_min_interval = Duration::from_millis(500);
 }
 
 pub fn sim() -> SimServer {

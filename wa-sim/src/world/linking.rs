@@ -117,7 +117,9 @@ impl Shared {
     /// Show the next code; false when the cycle was cancelled.
     fn rotate_qr(&self, page_id: &str, gen: u64) -> bool {
         let mut w = self.lock();
-        let Some(page) = w.pages.get_mut(page_id) else { return false };
+        let Some(page) = w.pages.get_mut(page_id) else {
+            return false;
+        };
         if page.qr_gen != gen || page.state != PageState::Qr {
             return false;
         }
@@ -130,7 +132,9 @@ impl Shared {
 
     fn idle_qr(&self, page_id: &str, gen: u64) {
         let mut w = self.lock();
-        let Some(page) = w.pages.get_mut(page_id) else { return };
+        let Some(page) = w.pages.get_mut(page_id) else {
+            return;
+        };
         if page.qr_gen != gen || page.state != PageState::Qr {
             return;
         }
@@ -142,14 +146,19 @@ impl Shared {
     /// The page's connection closed.
     pub fn goodbye(&self, page_id: &str, tx: &PageTx) {
         let mut w = self.lock();
-        let Some(page) = w.pages.get_mut(page_id) else { return };
+        let Some(page) = w.pages.get_mut(page_id) else {
+            return;
+        };
         // A newer connection of the same page may already have replaced this one.
         if page.tx.as_ref().is_some_and(|t| !t.same_channel(tx)) {
             return;
         }
         page.tx = None;
         page.qr_gen += 1;
-        if matches!(page.state, PageState::Qr | PageState::Idle | PageState::Linking | PageState::Connected) {
+        if matches!(
+            page.state,
+            PageState::Qr | PageState::Idle | PageState::Linking | PageState::Connected
+        ) {
             page.state = PageState::Disconnected;
         }
     }
@@ -180,29 +189,50 @@ impl Shared {
                 .values()
                 .find(|p| {
                     p.state == PageState::Qr
-                        && p.qr.as_ref().is_some_and(|q| q.full == code || q.reference == code)
+                        && p.qr
+                            .as_ref()
+                            .is_some_and(|q| q.full == code || q.reference == code)
                 })
                 .map(|p| p.id.clone())
-                .ok_or(SimError::NotFound("QR_NOT_FOUND", "no page shows this QR code (expired or rotated?)"))?
+                .ok_or(SimError::NotFound(
+                    "QR_NOT_FOUND",
+                    "no page shows this QR code (expired or rotated?)",
+                ))?
         };
         self.link_page(&page_id, phone, pushname)
     }
 
     /// The phone enters a link code that a page showed for `phone`.
     pub fn accept_link_code(&self, phone: &str, code: &str) -> Result<Value, SimError> {
-        let code: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_uppercase();
+        let code: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_uppercase();
         let page_id = {
             let w = self.lock();
             w.pages
                 .values()
-                .find(|p| p.link.as_ref().is_some_and(|l| l.phone == phone && l.code == code))
+                .find(|p| {
+                    p.link
+                        .as_ref()
+                        .is_some_and(|l| l.phone == phone && l.code == code)
+                })
                 .map(|p| p.id.clone())
-                .ok_or(SimError::NotFound("LINK_CODE_NOT_FOUND", "no page shows this link code for this phone"))?
+                .ok_or(SimError::NotFound(
+                    "LINK_CODE_NOT_FOUND",
+                    "no page shows this link code for this phone",
+                ))?
         };
         self.link_page(&page_id, phone, None)
     }
 
-    fn link_page(&self, page_id: &str, phone: &str, pushname: Option<&str>) -> Result<Value, SimError> {
+    fn link_page(
+        &self,
+        page_id: &str,
+        phone: &str,
+        pushname: Option<&str>,
+    ) -> Result<Value, SimError> {
         let mut w = self.lock();
         if w.pages.get(page_id).is_none_or(|p| p.tx.is_none()) {
             return Err(SimError::Conflict("PAGE_GONE", "the page is not connected"));
@@ -241,13 +271,17 @@ impl Shared {
         });
         w.devices.insert(id.clone(), device);
         w.send_page(page_id, &frame);
+        tracing::info!(device = %id, page = %page_id, "wa-sim: device linked");
         Ok(w.device_json(&w.devices[&id]))
     }
 
     /// The page asks for a phone-number link code. Pauses its QR rotation.
     pub fn new_link_code(&self, page_id: &str, phone: &str) -> Result<String, (String, String)> {
         let mut w = self.lock();
-        let page = w.pages.get_mut(page_id).ok_or_else(|| ("page_gone".to_string(), "page not connected".to_string()))?;
+        let page = w
+            .pages
+            .get_mut(page_id)
+            .ok_or_else(|| ("page_gone".to_string(), "page not connected".to_string()))?;
         if page.device.is_some() {
             return Err((
                 "cannot_get_code_for_already_authenticated".into(),
@@ -258,15 +292,23 @@ impl Shared {
         page.qr_gen += 1;
         page.qr = None;
         page.state = PageState::Linking;
-        page.link = Some(LinkCode { phone: phone.to_string(), code: code.clone() });
+        page.link = Some(LinkCode {
+            phone: phone.to_string(),
+            code: code.clone(),
+        });
         Ok(code)
     }
 
     pub fn cancel_link_code(&self, page_id: &str) {
-        let linking = self.lock().pages.get(page_id).is_some_and(|p| p.state == PageState::Linking);
+        let linking = self
+            .lock()
+            .pages
+            .get(page_id)
+            .is_some_and(|p| p.state == PageState::Linking);
         if linking {
             if let Some(code) = self.start_qr_cycle(page_id) {
-                self.lock().send_page(page_id, &json!({"t": "qr", "qr": code}));
+                self.lock()
+                    .send_page(page_id, &json!({"t": "qr", "qr": code}));
             }
         }
     }
@@ -275,9 +317,16 @@ impl Shared {
 impl World {
     /// Credentials came back: restore the device, or tell the page it was unlinked.
     fn hello_with_creds(&mut self, page_id: &str, creds: Creds, mut base: Value) {
-        let valid = self.devices.get(&creds.device_id).is_some_and(|d| d.token == creds.token);
+        let valid = self
+            .devices
+            .get(&creds.device_id)
+            .is_some_and(|d| d.token == creds.token);
         if !valid {
-            let reason = self.unlinked.get(&creds.device_id).cloned().unwrap_or_else(|| "unknown_companion".into());
+            let reason = self
+                .unlinked
+                .get(&creds.device_id)
+                .cloned()
+                .unwrap_or_else(|| "unknown_companion".into());
             if let Some(p) = self.pages.get_mut(page_id) {
                 p.state = PageState::LoggedOut;
             }
@@ -287,7 +336,10 @@ impl World {
             return;
         }
         // Another page holding the same device loses it (a copied profile opened twice).
-        let old_page = self.devices.get(&creds.device_id).and_then(|d| d.page.clone());
+        let old_page = self
+            .devices
+            .get(&creds.device_id)
+            .and_then(|d| d.page.clone());
         if let Some(old) = old_page.filter(|o| o != page_id) {
             if self.pages.get(&old).is_some_and(|p| p.tx.is_some()) {
                 self.send_page(&old, &json!({"t": "conflict"}));
@@ -297,7 +349,9 @@ impl World {
                 }
             }
         }
-        let Some(device) = self.devices.get_mut(&creds.device_id) else { return };
+        let Some(device) = self.devices.get_mut(&creds.device_id) else {
+            return;
+        };
         device.page = Some(page_id.to_string());
         let pending = std::mem::take(&mut device.pending);
         let phone = device.phone.clone();
@@ -309,7 +363,11 @@ impl World {
         }
         let skip: Vec<String> = pending
             .iter()
-            .filter_map(|ev| ev.pointer("/msg/id").and_then(Value::as_str).map(String::from))
+            .filter_map(|ev| {
+                ev.pointer("/msg/id")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
             .collect();
         let pushname = self.account(&phone).pushname.clone();
         base["mode"] = json!("linked");
@@ -324,22 +382,6 @@ impl World {
     pub(crate) fn me_json(&mut self, phone: &str, device_id: &str, pushname: &str) -> Value {
         let lid = self.lid_of(phone);
         json!({"phone": phone, "device_id": device_id, "pushname": pushname, "lid": lid})
-    }
-
-    /// Select pages by `{"page"}`, `{"device"}` or `{"phone"}`; nothing selects every page.
-    pub fn select_pages(&self, t: &Target) -> Vec<String> {
-        self.pages
-            .values()
-            .filter(|p| match (&t.page, &t.device, &t.phone) {
-                (Some(id), _, _) => &p.id == id,
-                (None, Some(d), _) => p.device.as_ref() == Some(d),
-                (None, None, Some(ph)) => {
-                    p.device.as_ref().and_then(|d| self.devices.get(d)).is_some_and(|d| &d.phone == ph)
-                }
-                (None, None, None) => true,
-            })
-            .map(|p| p.id.clone())
-            .collect()
     }
 
     /// The phone removes linked devices. Returns the ids it removed.
@@ -361,7 +403,10 @@ impl World {
     }
 
     pub(crate) fn drop_device(&mut self, id: &str, reason: &str) {
-        let Some(device) = self.devices.remove(id) else { return };
+        let Some(device) = self.devices.remove(id) else {
+            return;
+        };
+        tracing::info!(device = %id, reason, "wa-sim: device unlinked");
         self.unlinked.insert(id.to_string(), reason.to_string());
         if let Some(page_id) = device.page {
             if self.send_page(&page_id, &json!({"t": "logout", "reason": reason})) {
@@ -372,79 +417,6 @@ impl World {
             }
         }
     }
-
-    pub fn conflict(&mut self, t: &Target) -> Vec<String> {
-        let pages: Vec<String> = self.select_pages(t).into_iter().filter(|p| self.is_linked_live(p)).collect();
-        for id in &pages {
-            self.send_page(id, &json!({"t": "conflict"}));
-            self.close_page(id);
-            if let Some(p) = self.pages.get_mut(id) {
-                p.state = PageState::Conflict;
-            }
-        }
-        pages
-    }
-
-    pub fn crash(&mut self, t: &Target) -> Vec<String> {
-        let pages: Vec<String> =
-            self.select_pages(t).into_iter().filter(|p| self.pages[p].tx.is_some()).collect();
-        for id in &pages {
-            self.send_page(id, &json!({"t": "crash"}));
-            if let Some(p) = self.pages.get_mut(id) {
-                p.state = PageState::Crashed;
-            }
-        }
-        pages
-    }
-
-    fn is_linked_live(&self, page: &str) -> bool {
-        self.pages.get(page).is_some_and(|p| p.tx.is_some() && p.device.is_some())
-    }
-
-    /// Cut connections; pages keep retrying until `set_online`.
-    pub fn set_offline(&mut self, t: &Target) -> Vec<String> {
-        match (&t.page, &t.device, &t.phone) {
-            (Some(p), _, _) => self.offline.pages.push(p.clone()),
-            (None, Some(d), _) => self.offline.devices.push(d.clone()),
-            (None, None, Some(ph)) => {
-                let ids: Vec<String> =
-                    self.devices.values().filter(|d| &d.phone == ph).map(|d| d.id.clone()).collect();
-                self.offline.devices.extend(ids);
-            }
-            (None, None, None) => self.offline.all = true,
-        }
-        let pages: Vec<String> = self
-            .pages
-            .values()
-            .filter(|p| p.tx.is_some() && self.offline.covers(&p.id, p.device.as_deref()))
-            .map(|p| p.id.clone())
-            .collect();
-        for id in &pages {
-            self.close_page(id);
-        }
-        pages
-    }
-
-    pub fn set_online(&mut self, t: &Target) {
-        match (&t.page, &t.device, &t.phone) {
-            (Some(p), _, _) => self.offline.pages.retain(|x| x != p),
-            (None, Some(d), _) => self.offline.devices.retain(|x| x != d),
-            (None, None, Some(ph)) => {
-                let prefix = format!("{ph}:");
-                self.offline.devices.retain(|x| !x.starts_with(&prefix));
-            }
-            (None, None, None) => self.offline = Offline::default(),
-        }
-    }
-}
-
-/// Which pages or devices a control call is about.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(default)]
-pub struct Target {
-    pub page: Option<String>,
-    pub device: Option<String>,
-    pub phone: Option<String>,
 }
 
 fn new_qr() -> QrCode {
@@ -453,5 +425,11 @@ fn new_qr() -> QrCode {
     let identity_key = random_b64(32);
     let secret = random_b64(32);
     let full = format!("{reference},{static_key},{identity_key},{secret}");
-    QrCode { reference, static_key, identity_key, secret, full }
+    QrCode {
+        reference,
+        static_key,
+        identity_key,
+        secret,
+        full,
+    }
 }

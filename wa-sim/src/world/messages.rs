@@ -77,7 +77,9 @@ pub(crate) fn decode_b64(data: &str) -> Option<(Option<String>, Vec<u8>)> {
         }
         None => (None, data),
     };
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     Some((mime, bytes))
 }
 
@@ -99,7 +101,13 @@ impl World {
             None => self
                 .groups
                 .get(&m.chat)
-                .map(|g| g.members.iter().filter(|x| **x != m.sender).cloned().collect())
+                .map(|g| {
+                    g.members
+                        .iter()
+                        .filter(|x| **x != m.sender)
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -110,8 +118,11 @@ impl World {
 
     /// The last messages an account can see, for a page that just logged in.
     pub(crate) fn history(&self, phone: &str, skip: &[String]) -> Value {
-        let mut out: Vec<&Msg> =
-            self.msgs.iter().filter(|m| self.visible_to(m, phone) && !skip.contains(&m.id)).collect();
+        let mut out: Vec<&Msg> = self
+            .msgs
+            .iter()
+            .filter(|m| self.visible_to(m, phone) && !skip.contains(&m.id))
+            .collect();
         let start = out.len().saturating_sub(500);
         out.drain(..start);
         let groups: Vec<Value> = self
@@ -135,7 +146,10 @@ impl World {
             self.account(r);
             self.push_account(r, ev.clone(), None);
         }
-        if self.cfg.auto_delivery_ack && m.ack < 2 && recipients.iter().any(|r| self.has_live_device(r)) {
+        if self.cfg.auto_delivery_ack
+            && m.ack < 2
+            && recipients.iter().any(|r| self.has_live_device(r))
+        {
             self.set_ack(&m.id, 2);
         }
     }
@@ -152,7 +166,9 @@ impl World {
 
     /// `phone` read its chat with `chat_phone`: their messages to it become READ.
     pub(crate) fn read_chat(&mut self, phone: &str, chat: &str) -> usize {
-        let Some(other) = chat.strip_suffix("@c.us") else { return 0 };
+        let Some(other) = chat.strip_suffix("@c.us") else {
+            return 0;
+        };
         let my_chat = format!("{phone}@c.us");
         let ids: Vec<String> = self
             .msgs
@@ -174,7 +190,9 @@ impl World {
     }
 
     pub(crate) fn revoke(&mut self, id: &str, from_page: Option<&str>) -> Result<Msg, SimError> {
-        let m = self.find_msg_mut(id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+        let m = self
+            .find_msg_mut(id)
+            .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
         m.extra.insert("revokedType".into(), json!(m.kind));
         m.kind = "revoked".into();
         m.body = String::new();
@@ -186,15 +204,27 @@ impl World {
         Ok(m)
     }
 
-    pub(crate) fn edit(&mut self, id: &str, body: &str, from_page: Option<&str>) -> Result<Msg, SimError> {
+    pub(crate) fn edit(
+        &mut self,
+        id: &str,
+        body: &str,
+        from_page: Option<&str>,
+    ) -> Result<Msg, SimError> {
         let edit_id = random_hex_upper(20);
-        let m = self.find_msg_mut(id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+        let m = self
+            .find_msg_mut(id)
+            .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
         if m.kind != "chat" {
-            return Err(SimError::Conflict("NOT_EDITABLE", "only text messages can be edited"));
+            return Err(SimError::Conflict(
+                "NOT_EDITABLE",
+                "only text messages can be edited",
+            ));
         }
         m.body = body.to_string();
-        m.extra.insert("latestEditMsgKey".into(), json!({"id": edit_id}));
-        m.extra.insert("latestEditSenderTimestampMs".into(), json!(now_ms()));
+        m.extra
+            .insert("latestEditMsgKey".into(), json!({"id": edit_id}));
+        m.extra
+            .insert("latestEditSenderTimestampMs".into(), json!(now_ms()));
         let m = m.clone();
         let ev = json!({"t": "ev", "kind": "edit", "msg": m, "edit_id": edit_id});
         for p in self.parties(&m) {
@@ -203,8 +233,17 @@ impl World {
         Ok(m)
     }
 
-    pub(crate) fn react(&mut self, reactor: &str, id: &str, text: &str, from_page: Option<&str>) -> Result<(), SimError> {
-        let target = self.find_msg(id).cloned().ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+    pub(crate) fn react(
+        &mut self,
+        reactor: &str,
+        id: &str,
+        text: &str,
+        from_page: Option<&str>,
+    ) -> Result<(), SimError> {
+        let target = self
+            .find_msg(id)
+            .cloned()
+            .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
         let ev = json!({
             "t": "ev", "kind": "reaction", "id": random_hex_upper(32), "target": target,
             "text": text, "sender": reactor, "timestamp": now_ms(),
@@ -216,27 +255,35 @@ impl World {
     }
 
     pub fn presence(&mut self, from: &str, to: &str, state: &str) {
-        let ev = json!({"t": "ev", "kind": "presence", "from": from, "state": state, "t_ms": now_ms()});
+        let ev =
+            json!({"t": "ev", "kind": "presence", "from": from, "state": state, "t_ms": now_ms()});
         self.push_account(to, ev, None);
     }
 
     /// A phone sends a message to an account (or group). Returns the stored message.
     pub fn incoming(&mut self, inc: Incoming) -> Result<Value, SimError> {
-        let from = digits(&inc.from).ok_or(SimError::Bad("`from` must be a phone number (digits)"))?;
+        let from =
+            digits(&inc.from).ok_or(SimError::Bad("`from` must be a phone number (digits)"))?;
         let chat = if inc.to.ends_with("@g.us") {
             if !self.groups.contains_key(&inc.to) {
                 return Err(SimError::NotFound("GROUP_NOT_FOUND", "no such group"));
             }
             inc.to.clone()
         } else {
-            format!("{}@c.us", digits(&inc.to).ok_or(SimError::Bad("`to` must be a phone number or a group id"))?)
+            format!(
+                "{}@c.us",
+                digits(&inc.to)
+                    .ok_or(SimError::Bad("`to` must be a phone number or a group id"))?
+            )
         };
         if let Some(name) = &inc.pushname {
             self.account(&from).pushname = name.clone();
         }
         let kind = inc.kind.clone().unwrap_or_else(|| "text".into());
         if kind == "reaction" {
-            let r = inc.reaction.ok_or(SimError::Bad("a reaction needs `reaction`"))?;
+            let r = inc
+                .reaction
+                .ok_or(SimError::Bad("a reaction needs `reaction`"))?;
             self.react(&from, &r.message_id, &r.text, None)?;
             return Ok(json!({"reacted": r.message_id}));
         }
@@ -253,16 +300,23 @@ impl World {
             extra: Map::new(),
         };
         self.fill_incoming(&mut m, &kind, inc)?;
-        let out = json!({"id": m.id, "key": m.recipient_key(), "sender_key": m.sender_key(), "t": m.t});
+        let out =
+            json!({"id": m.id, "key": m.recipient_key(), "sender_key": m.sender_key(), "t": m.t});
         self.route(m, None);
         Ok(out)
     }
 
     fn fill_incoming(&mut self, m: &mut Msg, kind: &str, inc: Incoming) -> Result<(), SimError> {
         if let Some(q) = inc.quoted_id.as_deref() {
-            let quoted = self.find_msg(q).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "quoted message not found"))?;
+            let quoted = self.find_msg(q).ok_or(SimError::NotFound(
+                "MESSAGE_NOT_FOUND",
+                "quoted message not found",
+            ))?;
             m.extra.insert("quotedStanzaID".into(), json!(quoted.id));
-            m.extra.insert("quotedParticipant".into(), json!(format!("{}@c.us", quoted.sender)));
+            m.extra.insert(
+                "quotedParticipant".into(),
+                json!(format!("{}@c.us", quoted.sender)),
+            );
             m.extra.insert("quotedMsgBody".into(), json!(quoted.body));
         }
         match kind {
@@ -299,19 +353,32 @@ impl World {
     }
 
     /// Keep a media file and describe it on the message the way WhatsApp does.
-    pub(crate) fn attach_media(&mut self, m: &mut Msg, mimetype: String, bytes: Vec<u8>, filename: Option<String>, caption: Option<String>) {
+    pub(crate) fn attach_media(
+        &mut self,
+        m: &mut Msg,
+        mimetype: String,
+        bytes: Vec<u8>,
+        filename: Option<String>,
+        caption: Option<String>,
+    ) {
         use sha2::Digest;
         let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes));
         m.extra.insert("mimetype".into(), json!(mimetype));
         m.extra.insert("size".into(), json!(bytes.len()));
         m.extra.insert("filehash".into(), json!(hash));
         m.extra.insert("mediaKey".into(), json!(random_b64(32)));
-        m.extra.insert("directPath".into(), json!(format!("/v/t62.7118-24/{}", random_hex_upper(16))));
+        m.extra.insert(
+            "directPath".into(),
+            json!(format!("/v/t62.7118-24/{}", random_hex_upper(16))),
+        );
         m.extra.insert("filename".into(), json!(filename));
         m.extra.insert("caption".into(), json!(caption));
         m.extra.insert("isViewOnce".into(), json!(false));
         m.extra.insert("isGif".into(), json!(false));
-        m.extra.insert("deprecatedMms3Url".into(), json!(format!("{}/_sim/media/{}", self.base_url, m.id)));
+        m.extra.insert(
+            "deprecatedMms3Url".into(),
+            json!(format!("{}/_sim/media/{}", self.base_url, m.id)),
+        );
         self.media.insert(m.id.clone(), Media { mimetype, bytes });
     }
 
@@ -322,7 +389,12 @@ impl World {
             v["key"] = json!(key);
             v
         };
-        let sent: Vec<Value> = self.msgs.iter().filter(|m| m.sender == phone).map(|m| view(m, m.sender_key())).collect();
+        let sent: Vec<Value> = self
+            .msgs
+            .iter()
+            .filter(|m| m.sender == phone)
+            .map(|m| view(m, m.sender_key()))
+            .collect();
         let received: Vec<Value> = self
             .msgs
             .iter()
@@ -342,4 +414,58 @@ pub(crate) fn digits(s: &str) -> Option<String> {
 pub(crate) fn vcard(name: &str, phone: &str) -> String {
     let d: String = phone.chars().filter(|c| c.is_ascii_digit()).collect();
     format!("BEGIN:VCARD\nVERSION:3.0\nN:;{name};;;\nFN:{name}\nTEL;type=CELL;type=VOICE;waid={d}:+{d}\nEND:VCARD")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_ids_come_out_of_serialized_keys() {
+        assert_eq!(raw_id("true_15551234567@c.us_3EB0AA"), "3EB0AA");
+        assert_eq!(raw_id("false_120363000@g.us_ABC_15551234567@c.us"), "ABC");
+        assert_eq!(raw_id("3EB0AA"), "3EB0AA");
+    }
+
+    #[test]
+    fn phone_numbers_are_digits_only() {
+        assert_eq!(digits("+15551234567").as_deref(), Some("15551234567"));
+        assert_eq!(digits("15551234567@c.us").as_deref(), Some("15551234567"));
+        assert_eq!(digits("1555-123"), None);
+        assert_eq!(digits(""), None);
+    }
+
+    #[test]
+    fn keys_follow_the_whatsapp_shapes() {
+        let m = Msg {
+            id: "ABC".into(),
+            sender: "111".into(),
+            chat: "222@c.us".into(),
+            kind: "chat".into(),
+            body: String::new(),
+            t: 0,
+            ack: 1,
+            notify_name: String::new(),
+            extra: Map::new(),
+        };
+        assert_eq!(m.sender_key(), "true_222@c.us_ABC");
+        assert_eq!(m.recipient_key(), "false_111@c.us_ABC");
+        let g = Msg {
+            chat: "120363@g.us".into(),
+            ..m
+        };
+        assert_eq!(g.sender_key(), "true_120363@g.us_ABC_111@c.us");
+        assert_eq!(g.recipient_key(), "false_120363@g.us_ABC_111@c.us");
+    }
+
+    #[test]
+    fn data_urls_and_plain_base64_both_decode() {
+        let (mime, bytes) = decode_b64("data:text/plain;base64,aGk=").unwrap();
+        assert_eq!(
+            (mime.as_deref(), bytes.as_slice()),
+            (Some("text/plain"), b"hi".as_slice())
+        );
+        assert_eq!(decode_b64("aGk=").unwrap().1, b"hi");
+        assert!(decode_b64("not base64!").is_none());
+    }
 }

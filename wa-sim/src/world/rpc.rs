@@ -42,14 +42,19 @@ impl Shared {
     fn reply(&self, page_id: &str, req: u64, outcome: RpcResult) {
         let frame = match outcome {
             Ok(v) => json!({"t": "res", "id": req, "ok": v}),
-            Err((code, message)) => json!({"t": "res", "id": req, "err": {"code": code, "message": message}}),
+            Err((code, message)) => {
+                json!({"t": "res", "id": req, "err": {"code": code, "message": message}})
+            }
         };
         self.lock().send_page(page_id, &frame);
     }
 
     fn rpc_link_code(&self, page_id: &str, args: &Value) -> RpcResult {
         let phone = args["phone"].as_str().and_then(digits).ok_or_else(|| {
-            err("send_the_phone_number_to_connect", "send the phone number to connect")
+            err(
+                "send_the_phone_number_to_connect",
+                "send the phone number to connect",
+            )
         })?;
         self.new_link_code(page_id, &phone).map(|c| json!(c))
     }
@@ -71,11 +76,15 @@ impl Shared {
         };
         if let Some(old) = w.find_msg(&m.id).filter(|o| o.sender == m.sender) {
             // A retry with the same messageId: answer as the first time, deliver nothing twice.
-            let frame = json!({"t": "res", "id": req, "ok": {"t": old.t, "ack": old.ack, "msg": old}});
+            let frame =
+                json!({"t": "res", "id": req, "ok": {"t": old.t, "ack": old.ack, "msg": old}});
             w.send_page(page_id, &frame);
             return;
         }
-        w.send_page(page_id, &json!({"t": "res", "id": req, "ok": {"t": m.t, "ack": m.ack, "msg": m}}));
+        w.send_page(
+            page_id,
+            &json!({"t": "res", "id": req, "ok": {"t": m.t, "ack": m.ack, "msg": m}}),
+        );
         w.route(m, Some(page_id));
     }
 }
@@ -106,7 +115,11 @@ impl World {
         let mut extra: Map<String, Value> = spec["extra"].as_object().cloned().unwrap_or_default();
         extra.remove("id");
         let mut m = Msg {
-            id: spec["id"].as_str().filter(|s| !s.is_empty()).map(String::from).unwrap_or_else(|| random_hex_upper(20)),
+            id: spec["id"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .unwrap_or_else(|| random_hex_upper(20)),
             sender: phone.clone(),
             chat,
             kind: spec["type"].as_str().unwrap_or("chat").to_string(),
@@ -119,9 +132,20 @@ impl World {
         if let Some(media) = args.get("media").filter(|v| v.is_object()) {
             let (mime, bytes) = decode_b64(media["data"].as_str().unwrap_or_default())
                 .ok_or_else(|| err("invalid_data_url", "the file is not valid base64"))?;
-            let mimetype = media["mimetype"].as_str().map(String::from).or(mime).unwrap_or_else(|| "application/octet-stream".into());
+            let mimetype = media["mimetype"]
+                .as_str()
+                .map(String::from)
+                .or(mime)
+                .unwrap_or_else(|| "application/octet-stream".into());
             if bytes.len() > self.cfg.max_media_bytes {
-                return Err(err("file_too_large", format!("file of {} bytes exceeds {}", bytes.len(), self.cfg.max_media_bytes)));
+                return Err(err(
+                    "file_too_large",
+                    format!(
+                        "file of {} bytes exceeds {}",
+                        bytes.len(),
+                        self.cfg.max_media_bytes
+                    ),
+                ));
             }
             let filename = media["filename"].as_str().map(String::from);
             let caption = media["caption"].as_str().map(String::from);
@@ -137,7 +161,10 @@ impl World {
                 false => Err(err("chat_not_found", format!("chat {chat} not found"))),
             };
         }
-        let phone = chat.strip_suffix("@c.us").and_then(digits).ok_or_else(|| err("invalid_wid", format!("invalid chat id {chat}")))?;
+        let phone = chat
+            .strip_suffix("@c.us")
+            .and_then(digits)
+            .ok_or_else(|| err("invalid_wid", format!("invalid chat id {chat}")))?;
         if self.missing.contains(&phone) {
             return Err(err("wid_not_found", format!("{chat} is not on WhatsApp")));
         }
@@ -153,34 +180,67 @@ impl World {
                 self.drop_device(&device, "user_initiated");
                 Ok(json!(true))
             }
-            "react" => self.react(&me, &s("msg_id"), &s("text"), Some(page_id)).map(|_| json!("OK")).map_err(Into::into),
+            "react" => self
+                .react(&me, &s("msg_id"), &s("text"), Some(page_id))
+                .map(|_| json!("OK"))
+                .map_err(Into::into),
             "edit" => self.rpc_edit(&me, page_id, &s("msg_id"), &s("body")),
             "revoke" => self.rpc_revoke(&me, page_id, &s("msg_id")),
             "read" => Ok(json!(self.read_chat(&me, &s("chat")))),
             "get_msg" => match self.find_msg(&s("id")).filter(|m| self.visible_to(m, &me)) {
                 Some(m) => Ok(json!(m)),
-                None => Err(err("msg_not_found", format!("message {} not found", s("id")))),
+                None => Err(err(
+                    "msg_not_found",
+                    format!("message {} not found", s("id")),
+                )),
             },
             "media" => self.rpc_media(&me, &s("id")),
             "exists" => Ok(self.rpc_exists(&s("id"))),
-            "picture" => Ok(self.rpc_exists(&s("id")).get("phone").map(|p| {
-                json!(format!("{}/_sim/avatar/{}.svg", self.base_url, p.as_str().unwrap_or_default()))
-            }).unwrap_or(Value::Null)),
-            "contacts" => Ok(self.accounts.values().filter(|x| x.phone != me).map(|x| json!({"phone": x.phone, "pushname": x.pushname})).collect()),
+            "picture" => Ok(self
+                .rpc_exists(&s("id"))
+                .get("phone")
+                .map(|p| {
+                    json!(format!(
+                        "{}/_sim/avatar/{}.svg",
+                        self.base_url,
+                        p.as_str().unwrap_or_default()
+                    ))
+                })
+                .unwrap_or(Value::Null)),
+            "contacts" => Ok(self
+                .accounts
+                .values()
+                .filter(|x| x.phone != me)
+                .map(|x| json!({"phone": x.phone, "pushname": x.pushname}))
+                .collect()),
             "group_create" => self.group_create(&me, &s("name"), &a["participants"]),
             "group_participants" => self.group_participants(&s("gid")),
             "group_add" => self.group_add(&me, &s("gid"), &a["participants"]),
-            "group_invite" => self.groups.get(&s("gid")).map(|g| json!(g.invite_code)).ok_or_else(|| err("group_not_found", "no such group")),
-            _ => Err(err("sim_unknown_rpc", format!("wa-sim server has no call {method}"))),
+            "group_invite" => self
+                .groups
+                .get(&s("gid"))
+                .map(|g| json!(g.invite_code))
+                .ok_or_else(|| err("group_not_found", "no such group")),
+            _ => Err(err(
+                "sim_unknown_rpc",
+                format!("wa-sim server has no call {method}"),
+            )),
         }
     }
 
     fn rpc_edit(&mut self, me: &str, page_id: &str, id: &str, body: &str) -> RpcResult {
         match self.find_msg(id) {
             Some(m) if m.sender == me => {}
-            _ => return Err(err("edit_message_error", "only your own text messages can be edited")),
+            _ => {
+                return Err(err(
+                    "edit_message_error",
+                    "only your own text messages can be edited",
+                ))
+            }
         }
-        self.edit(id, body, Some(page_id)).map(|m| json!(m)).map_err(Into::into)
+        self.edit(id, body, Some(page_id))
+            .map(|m| json!(m))
+            .map_err(Into::into)
     }
 
     fn rpc_revoke(&mut self, me: &str, page_id: &str, id: &str) -> RpcResult {
@@ -189,14 +249,24 @@ impl World {
             Some(_) => return Err(err("not_allowed", "only your own messages can be revoked")),
             None => return Err(err("msg_not_found", format!("message {id} not found"))),
         }
-        self.revoke(id, Some(page_id)).map(|m| json!(m)).map_err(Into::into)
+        self.revoke(id, Some(page_id))
+            .map(|m| json!(m))
+            .map_err(Into::into)
     }
 
     fn rpc_media(&self, me: &str, id: &str) -> RpcResult {
-        let m = self.find_msg(id).filter(|m| self.visible_to(m, me)).ok_or_else(|| err("media_not_found", "message not found"))?;
-        let media = self.media.get(&m.id).ok_or_else(|| err("message_not_contains_media", "message has no media"))?;
+        let m = self
+            .find_msg(id)
+            .filter(|m| self.visible_to(m, me))
+            .ok_or_else(|| err("media_not_found", "message not found"))?;
+        let media = self
+            .media
+            .get(&m.id)
+            .ok_or_else(|| err("message_not_contains_media", "message has no media"))?;
         use base64::Engine;
-        Ok(json!({"mimetype": media.mimetype, "data": base64::engine::general_purpose::STANDARD.encode(&media.bytes)}))
+        Ok(
+            json!({"mimetype": media.mimetype, "data": base64::engine::general_purpose::STANDARD.encode(&media.bytes)}),
+        )
     }
 
     /// `null` when the number is not on WhatsApp; otherwise its phone and lid.
@@ -220,19 +290,28 @@ impl World {
         let gid = format!("120363{}@g.us", random_from(b"0123456789", 12));
         let mut members = vec![me.to_string()];
         members.extend(phones.iter().filter(|p| p.as_str() != me).cloned());
-        self.groups.insert(gid.clone(), Group {
-            id: gid.clone(),
-            subject: name.to_string(),
-            owner: me.to_string(),
-            admins: vec![me.to_string()],
-            members: members.clone(),
-            invite_code: random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 22),
-        });
+        self.groups.insert(
+            gid.clone(),
+            Group {
+                id: gid.clone(),
+                subject: name.to_string(),
+                owner: me.to_string(),
+                admins: vec![me.to_string()],
+                members: members.clone(),
+                invite_code: random_from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                    22,
+                ),
+            },
+        );
         self.group_event(&gid, "add", me, &phones);
         let mut result = Map::new();
         for p in &phones {
             let wid = format!("{p}@c.us");
-            result.insert(wid.clone(), json!({"wid": wid, "code": 200, "invite_code": null, "invite_code_exp": null}));
+            result.insert(
+                wid.clone(),
+                json!({"wid": wid, "code": 200, "invite_code": null, "invite_code_exp": null}),
+            );
         }
         Ok(json!({"gid": gid, "participants": result}))
     }
@@ -245,14 +324,25 @@ impl World {
         };
         let mut out = Vec::new();
         for p in list {
-            let phone = p.as_str().and_then(digits).filter(|p| !self.missing.contains(p));
-            out.push(phone.ok_or_else(|| err("participant_not_exists", format!("participant {p} does not exist")))?);
+            let phone = p
+                .as_str()
+                .and_then(digits)
+                .filter(|p| !self.missing.contains(p));
+            out.push(phone.ok_or_else(|| {
+                err(
+                    "participant_not_exists",
+                    format!("participant {p} does not exist"),
+                )
+            })?);
         }
         Ok(out)
     }
 
     fn group_participants(&self, gid: &str) -> RpcResult {
-        let g = self.groups.get(gid).ok_or_else(|| err("group_not_found", "no such group"))?;
+        let g = self
+            .groups
+            .get(gid)
+            .ok_or_else(|| err("group_not_found", "no such group"))?;
         Ok(g.members
             .iter()
             .map(|m| json!({"id": format!("{m}@c.us"), "isAdmin": g.admins.contains(m), "isSuperAdmin": &g.owner == m}))
@@ -261,7 +351,10 @@ impl World {
 
     fn group_add(&mut self, me: &str, gid: &str, parts: &Value) -> RpcResult {
         let phones = self.group_phones(parts)?;
-        let g = self.groups.get_mut(gid).ok_or_else(|| err("group_not_found", "no such group"))?;
+        let g = self
+            .groups
+            .get_mut(gid)
+            .ok_or_else(|| err("group_not_found", "no such group"))?;
         let mut result = Map::new();
         let mut added = Vec::new();
         for p in phones {
@@ -281,7 +374,9 @@ impl World {
 
     /// Tell every member of a group that its participants changed.
     pub(crate) fn group_event(&mut self, gid: &str, action: &str, author: &str, who: &[String]) {
-        let Some(g) = self.groups.get(gid) else { return };
+        let Some(g) = self.groups.get(gid) else {
+            return;
+        };
         let ev = json!({
             "t": "ev", "kind": "group", "gid": gid, "action": action, "author": author,
             "participants": who, "subject": g.subject, "members": g.members, "admins": g.admins,

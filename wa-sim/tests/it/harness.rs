@@ -3,7 +3,9 @@
 //! event glue as init scripts, events out through one Runtime binding), and a control client.
 
 use chromiumoxide::cdp::browser_protocol::target::SetAutoAttachParams;
-use chromiumoxide::cdp::js_protocol::runtime::{AddBindingParams, EvaluateParams, EventBindingCalled};
+use chromiumoxide::cdp::js_protocol::runtime::{
+    AddBindingParams, EvaluateParams, EventBindingCalled,
+};
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -23,7 +25,7 @@ pub const T: Duration = Duration::from_secs(10);
 const GLUE: &str = r#"
 window.WPPConfig = { disableGoogleAnalytics: true, deviceName: 'wa-sim-it' };
 (function () {
-  const send = (name, args) => { try { window.__simEvents(JSON.stringify({ name, args })); } catch (e) {} };
+  const send = (name, args) => { try { window.__simEvents(JSON.stringify({ name, args, at: Date.now() })); } catch (e) {} };
   const t = setInterval(() => {
     if (!window.WPP) return;
     clearInterval(t);
@@ -70,7 +72,10 @@ impl Chrome {
             .expect("browser config");
         let (browser, mut handler) = Browser::launch(config).await.expect("chromium launches");
         let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
-        Chrome { browser: Some(browser), handler }
+        Chrome {
+            browser: Some(browser),
+            handler,
+        }
     }
 
     fn browser(&self) -> &Browser {
@@ -80,15 +85,27 @@ impl Chrome {
     /// A page on `url`, user agent overridden unless `ua` is None, glue installed, service-worker
     /// auto-attach fixed, navigated.
     pub async fn open(&self, url: &str, ua: Option<&str>) -> SimPage {
-        let page = self.browser().new_page("about:blank").await.expect("new page");
-        page.execute(SetAutoAttachParams { auto_attach: true, wait_for_debugger_on_start: false, flatten: Some(true), filter: None })
+        let page = self
+            .browser()
+            .new_page("about:blank")
             .await
-            .expect("auto-attach");
+            .expect("new page");
+        page.execute(SetAutoAttachParams {
+            auto_attach: true,
+            wait_for_debugger_on_start: false,
+            flatten: Some(true),
+            filter: None,
+        })
+        .await
+        .expect("auto-attach");
         if let Some(ua) = ua {
             page.set_user_agent(ua).await.expect("ua override");
         }
-        let events: Arc<Mutex<Vec<(String, Value, Instant)>>> = Arc::default();
-        let mut stream = page.event_listener::<EventBindingCalled>().await.expect("binding listener");
+        let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let mut stream = page
+            .event_listener::<EventBindingCalled>()
+            .await
+            .expect("binding listener");
         let sink = events.clone();
         let listener = tokio::spawn(async move {
             while let Some(ev) = stream.next().await {
@@ -97,21 +114,37 @@ impl Chrome {
                 }
                 if let Ok(v) = serde_json::from_str::<Value>(&ev.payload) {
                     let name = v["name"].as_str().unwrap_or_default().to_string();
-                    sink.lock().unwrap().push((name, v["args"].clone(), Instant::now()));
+                    // Page clock (ms) of the emission, for timing checks free of CDP jitter.
+                    let at = v["at"].as_u64().unwrap_or(0);
+                    sink.lock()
+                        .unwrap()
+                        .push((name, v["args"].clone(), Instant::now(), at));
                 }
             }
         });
-        page.execute(AddBindingParams::new("__simEvents")).await.expect("binding");
+        page.execute(AddBindingParams::new("__simEvents"))
+            .await
+            .expect("binding");
         page.evaluate_on_new_document(GLUE).await.expect("glue");
-        tokio::time::timeout(T, page.goto(url)).await.expect("goto in time").expect("goto");
-        SimPage { page, events, listener }
+        tokio::time::timeout(T, page.goto(url))
+            .await
+            .expect("goto in time")
+            .expect("goto");
+        SimPage {
+            page,
+            events,
+            listener,
+        }
     }
 
     /// Close gracefully (so the profile is flushed), then reap; kill if it hangs.
     pub async fn close(mut self) {
         if let Some(mut b) = self.browser.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), b.close()).await;
-            if tokio::time::timeout(Duration::from_secs(5), b.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), b.wait())
+                .await
+                .is_err()
+            {
                 let _ = b.kill().await;
             }
         }
@@ -138,10 +171,13 @@ impl Drop for Chrome {
     }
 }
 
+/// (name, args, received at, page clock ms at emission)
+pub type Event = (String, Value, Instant, u64);
+
 /// A page and every WPP event it emitted, in order.
 pub struct SimPage {
     pub page: Page,
-    events: Arc<Mutex<Vec<(String, Value, Instant)>>>,
+    events: Arc<Mutex<Vec<Event>>>,
     listener: JoinHandle<()>,
 }
 
@@ -153,16 +189,36 @@ impl Drop for SimPage {
 
 impl SimPage {
     pub fn names(&self) -> Vec<String> {
-        self.events.lock().unwrap().iter().map(|(n, _, _)| n.clone()).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _, _, _)| n.clone())
+            .collect()
     }
 
-    pub fn events(&self) -> Vec<(String, Value, Instant)> {
+    pub fn events(&self) -> Vec<Event> {
         self.events.lock().unwrap().clone()
+    }
+
+    /// Page-clock times (ms) at which events named `name` were emitted since `from`.
+    pub fn emitted_at(&self, name: &str, from: usize) -> Vec<u64> {
+        self.events()
+            .into_iter()
+            .skip(from)
+            .filter(|(n, ..)| n == name)
+            .map(|(.., at)| at)
+            .collect()
     }
 
     /// Events named `name` since `from`: (args, when).
     pub fn all(&self, name: &str, from: usize) -> Vec<(Value, Instant)> {
-        self.events().into_iter().skip(from).filter(|(n, _, _)| n == name).map(|(_, a, t)| (a, t)).collect()
+        self.events()
+            .into_iter()
+            .skip(from)
+            .filter(|(n, ..)| n == name)
+            .map(|(_, a, t, _)| (a, t))
+            .collect()
     }
 
     /// Position in the event log, to wait for events after it.
@@ -175,13 +231,30 @@ impl SimPage {
     }
 
     /// Wait for the first event named `name` at or after `from`; returns (index, args).
-    pub async fn wait_event_from(&self, name: &str, from: usize, timeout: Duration) -> (usize, Value) {
+    pub async fn wait_event_from(
+        &self,
+        name: &str,
+        from: usize,
+        timeout: Duration,
+    ) -> (usize, Value) {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(hit) = self.events.lock().unwrap().iter().enumerate().skip(from).find(|(_, (n, _, _))| n == name) {
+            if let Some(hit) = self
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, (n, ..))| n == name)
+            {
                 return (hit.0, hit.1 .1.clone());
             }
-            assert!(Instant::now() < deadline, "no `{name}` within {timeout:?}; saw {:?}", self.names_since(from));
+            assert!(
+                Instant::now() < deadline,
+                "no `{name}` within {timeout:?}; saw {:?}",
+                self.names_since(from)
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -197,8 +270,16 @@ impl SimPage {
             "(async () => {{ try {{ const r = await ({expr}); return JSON.stringify({{ok: r === undefined ? null : r}}); }} \
              catch (e) {{ return JSON.stringify({{err: {{code: e && e.code, message: String(e && e.message || e), name: e && e.name}}}}); }} }})()"
         );
-        let params = EvaluateParams::builder().expression(js).await_promise(true).return_by_value(true).build().expect("eval params");
-        let res = tokio::time::timeout(T, self.page.evaluate_expression(params)).await.expect("eval in time").expect("eval");
+        let params = EvaluateParams::builder()
+            .expression(js)
+            .await_promise(true)
+            .return_by_value(true)
+            .build()
+            .expect("eval params");
+        let res = tokio::time::timeout(T, self.page.evaluate_expression(params))
+            .await
+            .expect("eval in time")
+            .expect("eval");
         let text: String = res.into_value().expect("string result");
         let v: Value = serde_json::from_str(&text).expect("json result");
         match v.get("err") {
@@ -218,15 +299,43 @@ impl SimPage {
     pub async fn until(&self, expr: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while self.call(expr).await != Ok(json!(true)) {
-            assert!(Instant::now() < deadline, "`{expr}` not true within {timeout:?}; events {:?}", self.names());
+            assert!(
+                Instant::now() < deadline,
+                "`{expr}` not true within {timeout:?}; events {:?}",
+                self.names()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 }
 
-/// A per-test profile directory (removed on drop).
-pub fn profile() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("wa-sim-it-").tempdir().expect("temp profile")
+/// A per-test profile directory, removed on drop. Chromium's helper processes can still write
+/// into it for a moment after the browser process is reaped, so removal is retried.
+pub struct Profile(PathBuf);
+
+impl Profile {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+pub fn profile() -> Profile {
+    let dir = tempfile::Builder::new()
+        .prefix("wa-sim-it-")
+        .tempdir()
+        .expect("temp profile");
+    Profile(dir.keep())
 }
 
 /// Control-API client (plain reqwest over HTTP).
@@ -238,17 +347,31 @@ pub struct Ctl {
 impl Ctl {
     pub fn new(sim: &SimServer) -> Ctl {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        Ctl { base: sim.control_url(), http: reqwest::Client::new() }
+        Ctl {
+            base: sim.control_url(),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.expect("GET");
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET");
         r.json().await.expect("json")
     }
 
     /// POST and return (status, body).
     pub async fn post_status(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(format!("{}{path}", self.base)).json(&body).send().await.expect("POST");
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -264,7 +387,13 @@ impl Ctl {
         let deadline = Instant::now() + T;
         loop {
             let pages = self.get("/pages").await;
-            if let Some(qr) = pages.as_array().into_iter().flatten().find(|p| p["state"] == "qr").and_then(|p| p["qr"].as_str()) {
+            if let Some(qr) = pages
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["state"] == "qr")
+                .and_then(|p| p["qr"].as_str())
+            {
                 return qr.to_string();
             }
             assert!(Instant::now() < deadline, "no page shows a QR: {pages}");
@@ -272,9 +401,21 @@ impl Ctl {
         }
     }
 
+    /// Scan whatever QR a page shows. A code can rotate between reading and scanning on a
+    /// loaded machine; then read again.
     pub async fn scan(&self, phone: &str) -> Value {
-        let code = self.current_qr().await;
-        self.post("/scan", json!({"code": code, "phone": phone})).await
+        for _ in 0..5 {
+            let code = self.current_qr().await;
+            let (status, body) = self
+                .post_status("/scan", json!({"code": code, "phone": phone}))
+                .await;
+            match status {
+                200 => return body,
+                404 => continue,
+                _ => panic!("scan → {status} {body}"),
+            }
+        }
+        panic!("could not scan a current QR code in 5 tries");
     }
 }
 
@@ -282,12 +423,7 @@ impl Ctl {
 pub async fn linked_page(chrome: &Chrome, sim: &SimServer, ctl: &Ctl, phone: &str) -> SimPage {
     let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
     page.wait_event("conn.require_auth").await;
-    let code = page.ok("WPP.conn.getAuthCode().then(c => c.fullCode)").await;
-    ctl.post("/scan", json!({"code": code, "phone": phone})).await;
+    ctl.scan(phone).await;
     page.wait_event("conn.main_loaded").await;
     page
-}
-
-pub fn path_of(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().to_path_buf()
 }

@@ -1,6 +1,8 @@
 //! wa-sim end to end: real headless Chromium drives the simulator over CDP.
 
-mod harness;
+mod binary;
 mod boot;
+mod harness;
+mod hostile;
 mod linking;
 mod messaging;

@@ -1,0 +1,40 @@
+# wa-sidecar: the binary, Debian's Chromium, and the pinned wa-js bridge.
+# Build: docker build -t wa-sidecar .   Every file copied below is checked by ops/check-dockerfile.sh.
+
+FROM rust:1-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src src
+COPY wa-sim wa-sim
+COPY config config
+COPY benches benches
+COPY examples examples
+COPY ops/fetch-bridge.sh ops/fetch-bridge.sh
+RUN cargo build --release --bin wa-sidecar \
+ && ops/fetch-bridge.sh
+
+FROM debian:bookworm-slim
+# tini is PID 1: it forwards SIGTERM to the sidecar (which closes every browser and seals every
+# login) and reaps Chromium's crashpad helpers, which are reparented to PID 1.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --create-home --home-dir /var/lib/wa-sidecar wa-sidecar
+COPY --from=build /src/target/release/wa-sidecar /usr/local/bin/wa-sidecar
+COPY --from=build /src/bridge /opt/wa-sidecar/bridge
+COPY config /opt/wa-sidecar/config
+WORKDIR /var/lib/wa-sidecar
+ENV SIDECAR_ENV=production \
+    SIDECAR_CONFIG_DIR=/opt/wa-sidecar/config \
+    SIDECAR__SERVER__BIND=0.0.0.0:8787 \
+    SIDECAR__ENGINE__BRIDGE_PATH=/opt/wa-sidecar/bridge/wppconnect-wa.js
+# data/ (outbox, keys) and sessions/ (sealed logins) must outlive the container.
+VOLUME ["/var/lib/wa-sidecar"]
+USER wa-sidecar
+EXPOSE 8787
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["tini", "--", "wa-sidecar"]
+CMD ["serve"]
