@@ -2,7 +2,7 @@
 //! the outbox bench (see `wa_sidecar::callbacks::bench`). Without `--rate`, events are offered
 //! as fast as durable commits allow; `--backlog` commits them all before delivery starts.
 
-use wa_sidecar::callbacks::bench::{BenchOptions, run};
+use wa_sidecar::callbacks::bench::{run, BenchOptions};
 
 fn main() -> anyhow::Result<()> {
     let mut o = BenchOptions::default();

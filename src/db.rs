@@ -50,7 +50,9 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
             .map_err(|source| DbError::CreateDir { path: dir.to_owned(), source })?;
     }
     let sqlite = |source| DbError::Sqlite { path: path.to_owned(), source };
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     // WAL + synchronous=FULL: a commit is on disk when it returns, which is what "durable" promises
@@ -99,7 +101,8 @@ mod tests {
         drop(conn);
         // A second open finds nothing to do and keeps the data.
         let conn = open(&path).unwrap();
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM callback_outbox", [], |r| r.get(0)).unwrap();
+        let n: i64 =
+            conn.query_row("SELECT COUNT(*) FROM callback_outbox", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
     }
 

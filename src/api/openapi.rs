@@ -55,6 +55,7 @@ impl Modify for HmacScheme {
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::sessions::api::ApiDoc::openapi());
+    doc.merge(crate::callbacks::api::ApiDoc::openapi());
     doc
 }
 

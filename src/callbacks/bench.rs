@@ -34,7 +34,15 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { events: 5000, sessions: 50, workers: 8, rate: None, dir: None, deadline: Duration::from_secs(300), backlog: false }
+        Self {
+            events: 5000,
+            sessions: 50,
+            workers: 8,
+            rate: None,
+            dir: None,
+            deadline: Duration::from_secs(300),
+            backlog: false,
+        }
     }
 }
 
@@ -65,13 +73,23 @@ impl fmt::Display for BenchReport {
         let o = &self.options;
         let rate = o.rate.map_or("max".to_owned(), |r| format!("{r:.0}/s"));
         let mode = if o.backlog { "backlog drain" } else { "live" };
-        writeln!(f, "callbacks bench ({mode}): {} events, {} sessions, {} workers, offered rate {rate}", o.events, o.sessions, o.workers)?;
+        writeln!(
+            f,
+            "callbacks bench ({mode}): {} events, {} sessions, {} workers, offered rate {rate}",
+            o.events, o.sessions, o.workers
+        )?;
         writeln!(f, "  enqueue (durable commit):  {:>9.0} events/s", self.enqueue_per_sec)?;
         writeln!(f, "  delivered (2xx received):  {:>9.0} events/s", self.delivered_per_sec)?;
         if o.backlog {
             return write!(f, "  (latency not meaningful: every event waited for the whole backlog to be committed)");
         }
-        write!(f, "  enqueue -> delivery latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", ms(self.p50), ms(self.p99), ms(self.max))
+        write!(
+            f,
+            "  enqueue -> delivery latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max)
+        )
     }
 }
 
@@ -82,7 +100,10 @@ fn ms(d: Duration) -> f64 {
 /// Run the bench on the current tokio runtime.
 pub async fn run(options: BenchOptions) -> Result<BenchReport, BenchError> {
     let (url, mut arrivals) = receiver().await?;
-    let temp = options.dir.is_none().then(|| std::env::temp_dir().join(format!("wa-sidecar-bench-{}", uuid::Uuid::now_v7())));
+    let temp = options
+        .dir
+        .is_none()
+        .then(|| std::env::temp_dir().join(format!("wa-sidecar-bench-{}", uuid::Uuid::now_v7())));
     let dir = options.dir.clone().or_else(|| temp.clone()).unwrap_or_default();
     let result = measure(options, url, &mut arrivals, &dir).await;
     if let Some(temp) = temp {
@@ -99,7 +120,10 @@ async fn measure(
 ) -> Result<BenchReport, BenchError> {
     let cfg = CallbacksConfig {
         url,
-        secrets: vec![format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>()))],
+        secrets: vec![format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+        )],
         workers: options.workers,
         ..CallbacksConfig::default()
     };
@@ -132,9 +156,17 @@ async fn measure(
         return Err(BenchError::Incomplete { delivered: received.len(), events: options.events });
     }
     let sent = enqueued.lock().unwrap_or_else(|p| p.into_inner());
-    let mut latencies: Vec<Duration> = received.iter().filter_map(|(id, at)| Some(at.saturating_duration_since(*sent.get(id)?))).collect();
+    let mut latencies: Vec<Duration> = received
+        .iter()
+        .filter_map(|(id, at)| Some(at.saturating_duration_since(*sent.get(id)?)))
+        .collect();
     latencies.sort();
-    let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
     Ok(BenchReport {
         enqueue_per_sec: options.events as f64 / enqueue_time.as_secs_f64(),
         delivered_per_sec: options.events as f64 / delivered_in.as_secs_f64(),
@@ -146,7 +178,11 @@ async fn measure(
 }
 
 /// Enqueue every event (round-robin over sessions, paced when a rate is set); returns the time taken.
-fn produce(outbox: &Outbox, enqueued: &Mutex<HashMap<String, Instant>>, o: &BenchOptions) -> Result<Duration, BenchError> {
+fn produce(
+    outbox: &Outbox,
+    enqueued: &Mutex<HashMap<String, Instant>>,
+    o: &BenchOptions,
+) -> Result<Duration, BenchError> {
     let workspace = WorkspaceId::parse("bench").map_err(|e| BenchError::Producer(e.to_string()))?;
     let keys: Vec<SessionKey> = (0..o.sessions.max(1))
         .map(|i| SessionId::parse(&format!("s{i}")).map(|s| SessionKey::new(workspace.clone(), s)))
@@ -160,7 +196,12 @@ fn produce(outbox: &Outbox, enqueued: &Mutex<HashMap<String, Instant>>, o: &Benc
         }
         let data = serde_json::json!({ "status": "connected", "n": n });
         let at = Instant::now();
-        let queued = outbox.enqueue(kind::SESSION_STATUS, &keys[n % keys.len()], &data, SystemTime::now())?;
+        let queued = outbox.enqueue(
+            kind::SESSION_STATUS,
+            &keys[n % keys.len()],
+            &data,
+            SystemTime::now(),
+        )?;
         enqueued.lock().unwrap_or_else(|p| p.into_inner()).insert(queued.id, at);
     }
     Ok(start.elapsed())
@@ -179,7 +220,10 @@ async fn receiver() -> Result<(String, mpsc::UnboundedReceiver<(String, Instant)
     Ok((url, rx))
 }
 
-async fn serve(stream: TcpStream, tx: mpsc::UnboundedSender<(String, Instant)>) -> std::io::Result<()> {
+async fn serve(
+    stream: TcpStream,
+    tx: mpsc::UnboundedSender<(String, Instant)>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let mut line = String::new();

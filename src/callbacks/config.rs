@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::endpoint;
 use super::sign::{Secret, SecretError};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbacksConfig {
     /// The host's webhook endpoint for every session without its own `callback_url`. Empty: none,
@@ -78,6 +78,26 @@ impl Default for CallbacksConfig {
             idle_wakeup: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// Every field but the secrets' text, so a logged config never leaks them.
+impl std::fmt::Debug for CallbacksConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbacksConfig")
+            .field("url", &self.url)
+            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
+            .field("secrets_file", &self.secrets_file)
+            .field("spatie_signature", &self.spatie_signature)
+            .field("timeout", &self.timeout)
+            .field("workers", &self.workers)
+            .field("retry_schedule", &self.retry_schedule)
+            .field("jitter", &self.jitter)
+            .field("retry_after_min", &self.retry_after_min)
+            .field("retry_after_max", &self.retry_after_max)
+            .field("idle_wakeup", &self.idle_wakeup)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
     }
 }
 
@@ -178,7 +198,10 @@ mod duration_list {
             OneOrMany::One(s) => s
                 .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|p| !p.is_empty())
-                .map(|p| humantime_serde::re::humantime::parse_duration(p).map_err(serde::de::Error::custom))
+                .map(|p| {
+                    humantime_serde::re::humantime::parse_duration(p)
+                        .map_err(serde::de::Error::custom)
+                })
                 .collect(),
         }
     }
@@ -212,6 +235,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(cfg.load_secrets().unwrap().len(), 3);
+        assert!(!format!("{cfg:?}").contains("C2FV"), "Debug never shows a secret");
         assert!(cfg.validate(true).is_empty());
         assert_eq!(cfg.max_attempts(), 2);
     }

@@ -1,6 +1,6 @@
 //! Reading dead letters: filtered, newest first, paged by an opaque cursor.
 
-use rusqlite::{Connection, params};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use super::store::{AttemptRecord, Result};
@@ -16,7 +16,7 @@ pub struct DeadFilter {
     pub limit: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// The event's `id`, also its `webhook-id`; redelivery keeps it.
     pub id: String,
@@ -32,10 +32,11 @@ pub struct DeadLetter {
     /// Every attempt, oldest first.
     pub attempts: Vec<AttemptRecord>,
     /// The callback body exactly as it was sent.
+    #[schema(value_type = Object)]
     pub event: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadPage {
     pub items: Vec<DeadLetter>,
     /// Pass as `cursor` to get the next page; absent on the last one.

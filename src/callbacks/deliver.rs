@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
 use super::policy::parse_retry_after;
 use super::sign::Signer;
@@ -48,7 +48,8 @@ impl Deliverer {
 
     pub async fn attempt(&self, url: &str, id: &str, body: &str) -> AttemptOutcome {
         let started = Instant::now();
-        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let timestamp =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let mut request = self
             .client
             .post(url)
@@ -71,7 +72,9 @@ impl Deliverer {
     }
 }
 
-async fn read_response(mut response: reqwest::Response) -> (Option<u16>, Option<String>, Option<Duration>) {
+async fn read_response(
+    mut response: reqwest::Response,
+) -> (Option<u16>, Option<String>, Option<Duration>) {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -90,7 +93,11 @@ async fn read_response(mut response: reqwest::Response) -> (Option<u16>, Option<
     }
     kept.truncate(ERROR_BODY_LIMIT);
     let text = String::from_utf8_lossy(&kept).trim().to_owned();
-    let error = format!("HTTP {}{}", status.as_u16(), if text.is_empty() { String::new() } else { format!(": {text}") });
+    let error = format!(
+        "HTTP {}{}",
+        status.as_u16(),
+        if text.is_empty() { String::new() } else { format!(": {text}") }
+    );
     (Some(status.as_u16()), Some(error), retry_after)
 }
 

@@ -3,7 +3,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone)]
@@ -42,13 +42,25 @@ impl Metrics {
     /// Add every metric under `callbacks_…` to the foundation's registry (served at /metrics).
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("callbacks");
-        r.register("queued", "Events in the outbox (waiting, retrying or in flight)", self.queued.clone());
+        r.register(
+            "queued",
+            "Events in the outbox (waiting, retrying or in flight)",
+            self.queued.clone(),
+        );
         r.register("in_flight", "Delivery attempts in progress", self.in_flight.clone());
-        r.register("disabled_endpoints", "Endpoints disabled after 410 Gone", self.disabled_endpoints.clone());
+        r.register(
+            "disabled_endpoints",
+            "Endpoints disabled after 410 Gone",
+            self.disabled_endpoints.clone(),
+        );
         r.register("delivered", "Events delivered with a 2xx", self.delivered.clone());
         r.register("retried", "Failed attempts scheduled for a retry", self.retried.clone());
         r.register("dead", "Events moved to dead letters", self.dead.clone());
-        r.register("superseded", "Undelivered QR events replaced by a newer QR", self.superseded.clone());
+        r.register(
+            "superseded",
+            "Undelivered QR events replaced by a newer QR",
+            self.superseded.clone(),
+        );
         r.register(
             "delivery_latency_seconds",
             "Time from enqueue to successful delivery",

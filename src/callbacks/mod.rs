@@ -26,4 +26,4 @@ mod worker;
 
 pub use config::CallbacksConfig;
 pub use error::OutboxError;
-pub use outbox::{CALLBACK_TEST, Enqueued, Outbox, Stats};
+pub use outbox::{Enqueued, Outbox, Stats, CALLBACK_TEST};

@@ -24,7 +24,7 @@ use super::policy::RetryPolicy;
 use super::sign::Signer;
 use super::store::{self, Counts, DisabledEndpoint, NewEvent};
 use super::{endpoint, worker};
-use crate::events::{Event, EventSink, kind};
+use crate::events::{kind, Event, EventSink};
 use crate::ids::SessionKey;
 
 /// The `type` of the event `POST /v1/callbacks/test` sends.
@@ -52,7 +52,7 @@ pub(super) struct Inner {
 }
 
 /// What was committed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Enqueued {
     pub id: String,
     #[serde(rename = "type")]
@@ -64,7 +64,7 @@ pub struct Enqueued {
 }
 
 /// `GET /v1/callbacks/stats`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     #[serde(flatten)]
     pub counts: Counts,
@@ -163,11 +163,24 @@ impl Outbox {
 
     /// Commit one event; returns after the commit. A `session.qr` replaces the session's older
     /// undelivered QR events that are not in flight.
-    pub fn enqueue(&self, kind: &str, key: &SessionKey, data: &serde_json::Value, at: SystemTime) -> Result<Enqueued, OutboxError> {
+    pub fn enqueue(
+        &self,
+        kind: &str,
+        key: &SessionKey,
+        data: &serde_json::Value,
+        at: SystemTime,
+    ) -> Result<Enqueued, OutboxError> {
         let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
         let timestamp = humantime::format_rfc3339_millis(at).to_string();
         let (workspace, session) = (key.workspace.as_str(), key.session.as_str());
-        let body = serde_json::to_string(&Body { id: &id, kind, timestamp: &timestamp, workspace, session, data })?;
+        let body = serde_json::to_string(&Body {
+            id: &id,
+            kind,
+            timestamp: &timestamp,
+            workspace,
+            session,
+            data,
+        })?;
         let ev = NewEvent { id: &id, kind, workspace, session, body: &body, now: now_ms() };
         let dropped = store::insert(&mut *self.inner.durable()?, &ev, kind == kind::SESSION_QR)?;
         let m = &self.inner.metrics;
@@ -177,16 +190,31 @@ impl Outbox {
             m.superseded.inc_by(dropped as u64);
         }
         self.inner.wake.notify_one();
-        Ok(Enqueued { id, kind: kind.to_owned(), workspace: workspace.to_owned(), session: session.to_owned(), timestamp })
+        Ok(Enqueued {
+            id,
+            kind: kind.to_owned(),
+            workspace: workspace.to_owned(),
+            session: session.to_owned(),
+            timestamp,
+        })
     }
 
     /// Set (or with `None`, remove) a session's own endpoint, persisted. Call at session create.
-    pub fn set_session_endpoint(&self, key: &SessionKey, url: Option<&Url>) -> Result<(), OutboxError> {
+    pub fn set_session_endpoint(
+        &self,
+        key: &SessionKey,
+        url: Option<&Url>,
+    ) -> Result<(), OutboxError> {
         if let Some(url) = url {
             endpoint::check(url)?;
         }
         let conn = self.inner.durable()?;
-        store::set_session_endpoint(&conn, key.workspace.as_str(), key.session.as_str(), url.map(Url::as_str))?;
+        store::set_session_endpoint(
+            &conn,
+            key.workspace.as_str(),
+            key.session.as_str(),
+            url.map(Url::as_str),
+        )?;
         drop(conn);
         self.inner.wake.notify_one();
         Ok(())
@@ -194,7 +222,11 @@ impl Outbox {
 
     /// The endpoint this session's events go to: its own, else `callbacks.url`.
     pub fn endpoint_for(&self, key: &SessionKey) -> Result<Option<String>, OutboxError> {
-        let own = store::session_endpoint(&self.inner.lock(), key.workspace.as_str(), key.session.as_str())?;
+        let own = store::session_endpoint(
+            &self.inner.lock(),
+            key.workspace.as_str(),
+            key.session.as_str(),
+        )?;
         Ok(own.or_else(|| self.inner.global_url.clone()))
     }
 
@@ -277,7 +309,9 @@ impl Inner {
             conn.pragma_update(None, "synchronous", "FULL")?;
             result
         };
-        Ok(tokio::task::spawn_blocking(run).await.map_err(|e| OutboxError::Task(e.to_string()))??)
+        Ok(tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| OutboxError::Task(e.to_string()))??)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Every SQL statement of the outbox. Plain functions over a [`Connection`]; the caller owns
 //! locking and runs them off the async threads. Times are Unix milliseconds.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
@@ -30,7 +30,7 @@ pub struct Claimed {
 }
 
 /// One attempt as kept in the attempt log and shown with dead letters.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     /// RFC 3339.
     pub at: String,
@@ -71,7 +71,12 @@ const ELIGIBLE_HEADS: &str = "
       AND COALESCE(e.url, ?1) NOT IN (SELECT url FROM callback_disabled_endpoints)";
 
 /// Claim up to `limit` due heads (marking them in flight) in one transaction.
-pub fn claim_due(conn: &mut Connection, global_url: Option<&str>, now: i64, limit: usize) -> Result<Vec<Claimed>> {
+pub fn claim_due(
+    conn: &mut Connection,
+    global_url: Option<&str>,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<Claimed>> {
     let tx = conn.transaction()?;
     let claimed = {
         let sql = format!(
@@ -127,7 +132,12 @@ pub fn drop_if_superseded(conn: &Connection, seq: i64) -> Result<bool> {
 }
 
 /// Log a failed attempt and release the event, due again at `next_at`.
-pub fn schedule_retry(conn: &Connection, seq: i64, attempt: &AttemptRecord, next_at: i64) -> Result<()> {
+pub fn schedule_retry(
+    conn: &Connection,
+    seq: i64,
+    attempt: &AttemptRecord,
+    next_at: i64,
+) -> Result<()> {
     conn.execute(
         "UPDATE callback_outbox SET attempts = attempts + 1, in_flight = 0, next_attempt_at = ?2,
                 attempt_log = json_insert(attempt_log, '$[#]', json(?3))
@@ -139,7 +149,12 @@ pub fn schedule_retry(conn: &Connection, seq: i64, attempt: &AttemptRecord, next
 
 /// 410: log the attempt, keep the event (due as soon as the endpoint is enabled again) and
 /// disable the endpoint. Returns whether the endpoint was newly disabled.
-pub fn disable_after_gone(conn: &mut Connection, seq: i64, attempt: &AttemptRecord, now: i64) -> Result<bool> {
+pub fn disable_after_gone(
+    conn: &mut Connection,
+    seq: i64,
+    attempt: &AttemptRecord,
+    now: i64,
+) -> Result<bool> {
     let tx = conn.transaction()?;
     tx.execute(
         "UPDATE callback_outbox SET attempts = attempts + 1, in_flight = 0, next_attempt_at = ?2,
@@ -156,7 +171,13 @@ pub fn disable_after_gone(conn: &mut Connection, seq: i64, attempt: &AttemptReco
 }
 
 /// Move an event to dead letters with its full attempt log, the last attempt included.
-pub fn bury(conn: &mut Connection, seq: i64, attempt: &AttemptRecord, reason: &str, now: i64) -> Result<()> {
+pub fn bury(
+    conn: &mut Connection,
+    seq: i64,
+    attempt: &AttemptRecord,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
     let tx = conn.transaction()?;
     tx.execute(
         "INSERT INTO callback_dead (id, type, workspace, session, body, enqueued_at, died_at, reason, attempt_log)
@@ -182,7 +203,12 @@ pub fn redeliver(conn: &mut Connection, id: &str, now: i64) -> Result<bool> {
     Ok(moved == 1)
 }
 
-pub fn set_session_endpoint(conn: &Connection, workspace: &str, session: &str, url: Option<&str>) -> Result<()> {
+pub fn set_session_endpoint(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    url: Option<&str>,
+) -> Result<()> {
     match url {
         Some(url) => conn.execute(
             "INSERT INTO callback_session_endpoints (workspace, session, url) VALUES (?1, ?2, ?3)
@@ -197,7 +223,11 @@ pub fn set_session_endpoint(conn: &Connection, workspace: &str, session: &str, u
     .map(drop)
 }
 
-pub fn session_endpoint(conn: &Connection, workspace: &str, session: &str) -> Result<Option<String>> {
+pub fn session_endpoint(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+) -> Result<Option<String>> {
     conn.query_row(
         "SELECT url FROM callback_session_endpoints WHERE workspace = ?1 AND session = ?2",
         params![workspace, session],
@@ -206,7 +236,7 @@ pub fn session_endpoint(conn: &Connection, workspace: &str, session: &str) -> Re
     .optional()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DisabledEndpoint {
     pub url: String,
     /// Unix milliseconds.
@@ -215,8 +245,12 @@ pub struct DisabledEndpoint {
 }
 
 pub fn disabled_endpoints(conn: &Connection) -> Result<Vec<DisabledEndpoint>> {
-    let mut stmt = conn.prepare_cached("SELECT url, disabled_at, reason FROM callback_disabled_endpoints ORDER BY url")?;
-    let rows = stmt.query_map([], |r| Ok(DisabledEndpoint { url: r.get(0)?, disabled_at: r.get(1)?, reason: r.get(2)? }))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT url, disabled_at, reason FROM callback_disabled_endpoints ORDER BY url",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(DisabledEndpoint { url: r.get(0)?, disabled_at: r.get(1)?, reason: r.get(2)? })
+    })?;
     rows.collect()
 }
 
@@ -224,7 +258,8 @@ pub fn disabled_endpoints(conn: &Connection) -> Result<Vec<DisabledEndpoint>> {
 pub fn enable(conn: &mut Connection, url: Option<&str>) -> Result<Vec<String>> {
     let tx = conn.transaction()?;
     let urls: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT url FROM callback_disabled_endpoints WHERE ?1 IS NULL OR url = ?1")?;
+        let mut stmt =
+            tx.prepare("SELECT url FROM callback_disabled_endpoints WHERE ?1 IS NULL OR url = ?1")?;
         let rows = stmt.query_map([url], |r| r.get(0))?;
         rows.collect::<Result<_>>()?
     };
@@ -233,7 +268,7 @@ pub fn enable(conn: &mut Connection, url: Option<&str>) -> Result<Vec<String>> {
     Ok(urls)
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     pub queued: i64,
     pub in_flight: i64,

@@ -2,8 +2,8 @@
 //! flight, so a session's events go out in order) and runs each attempt as a task bounded by a
 //! semaphore of `callbacks.workers`; each task records its outcome and wakes the dispatcher.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -11,8 +11,8 @@ use tokio::task::JoinSet;
 
 use super::deliver::AttemptOutcome;
 use super::error::OutboxError;
-use super::outbox::{Inner, now_ms};
-use super::policy::{Verdict, classify};
+use super::outbox::{now_ms, Inner};
+use super::policy::{classify, Verdict};
 use super::store::{self, AttemptRecord, Claimed};
 use crate::events::kind;
 
@@ -42,7 +42,11 @@ pub(super) async fn dispatch(inner: Arc<Inner>) {
 }
 
 /// Claim as many due heads as there are free workers; `true` when all were used and more may wait.
-async fn claim_and_spawn(inner: &Arc<Inner>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) -> Result<bool, OutboxError> {
+async fn claim_and_spawn(
+    inner: &Arc<Inner>,
+    permits: &Arc<Semaphore>,
+    tasks: &mut JoinSet<()>,
+) -> Result<bool, OutboxError> {
     let free = permits.available_permits();
     if free == 0 {
         return Ok(false);
@@ -86,7 +90,10 @@ fn reap(tasks: &mut JoinSet<()>) {
 async fn drain(inner: &Inner, mut tasks: JoinSet<()>) {
     let all_done = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(inner.shutdown_timeout, all_done).await.is_err() {
-        tracing::warn!(left = tasks.len(), "callback attempts still in flight at shutdown; they are sent again at the next start");
+        tracing::warn!(
+            left = tasks.len(),
+            "callback attempts still in flight at shutdown; they are sent again at the next start"
+        );
         tasks.shutdown().await;
     }
     tracing::info!("callback delivery stopped");
@@ -98,7 +105,12 @@ async fn attempt(inner: Arc<Inner>, event: Claimed, _permit: OwnedSemaphorePermi
     let seq = event.seq;
     if let Err(e) = record(&inner, &event, &outcome).await {
         tracing::error!(error = %e, id = %event.id, "cannot record a callback attempt; releasing the event");
-        if let Err(e) = inner.db(move |c| c.execute("UPDATE callback_outbox SET in_flight = 0 WHERE seq = ?1", [seq])).await {
+        if let Err(e) = inner
+            .db(move |c| {
+                c.execute("UPDATE callback_outbox SET in_flight = 0 WHERE seq = ?1", [seq])
+            })
+            .await
+        {
             tracing::error!(error = %e, "cannot release a callback; it is sent again after restart");
         }
     }
@@ -106,7 +118,11 @@ async fn attempt(inner: Arc<Inner>, event: Claimed, _permit: OwnedSemaphorePermi
     inner.wake.notify_one();
 }
 
-async fn record(inner: &Arc<Inner>, event: &Claimed, outcome: &AttemptOutcome) -> Result<(), OutboxError> {
+async fn record(
+    inner: &Arc<Inner>,
+    event: &Claimed,
+    outcome: &AttemptOutcome,
+) -> Result<(), OutboxError> {
     let attempts = event.attempts + 1;
     let now = now_ms();
     let log = AttemptRecord {
@@ -119,7 +135,10 @@ async fn record(inner: &Arc<Inner>, event: &Claimed, outcome: &AttemptOutcome) -
     let seq = event.seq;
     let m = &inner.metrics;
     let verdict = classify(outcome.status);
-    if verdict == Verdict::Retry && event.kind == kind::SESSION_QR && inner.db(move |c| store::drop_if_superseded(c, seq)).await? {
+    if verdict == Verdict::Retry
+        && event.kind == kind::SESSION_QR
+        && inner.db(move |c| store::drop_if_superseded(c, seq)).await?
+    {
         m.queued.dec();
         m.superseded.inc();
         tracing::debug!(id = %event.id, "failed QR callback dropped: a newer QR is queued");
@@ -153,7 +172,13 @@ async fn record(inner: &Arc<Inner>, event: &Claimed, outcome: &AttemptOutcome) -
     Ok(())
 }
 
-async fn bury(inner: &Arc<Inner>, event: &Claimed, log: AttemptRecord, now: i64, why: &str) -> Result<(), OutboxError> {
+async fn bury(
+    inner: &Arc<Inner>,
+    event: &Claimed,
+    log: AttemptRecord,
+    now: i64,
+    why: &str,
+) -> Result<(), OutboxError> {
     let reason = format!("{why}: {}", log.error.as_deref().unwrap_or("no response"));
     tracing::warn!(id = %event.id, kind = %event.kind, %reason, "callback moved to dead letters");
     let seq = event.seq;

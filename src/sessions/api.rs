@@ -125,12 +125,18 @@ fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions", tag = "sessions", params(("workspace" = String, Path)), request_body = CreateSession,
     responses((status = 201, body = super::Snapshot), (status = 400, description = "INVALID_ID, INVALID_CALLBACK_URL, INVALID_METADATA, INVALID_FIELD"), (status = 409, description = "SESSION_EXISTS, SESSION_LIMIT_REACHED, SESSION_LOCKED")), security(("hmac" = [])))]
-async fn create(sessions: Sessions, path: web::Path<String>, body: Json<CreateSession>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    sessions: Sessions,
+    path: web::Path<String>,
+    body: Json<CreateSession>,
+) -> Result<HttpResponse, ApiError> {
     let workspace = WorkspaceId::parse(&path)?;
     let body = body.into_inner();
     let id = SessionId::parse(&body.id)?;
     let callback_url = body.callback_url.as_deref().map(validate_callback_url).transpose()?;
     validate_metadata(&body.metadata)?;
+    // The callbacks endpoint is set by the registry's observer, under its create lock, before the
+    // session can publish anything.
     let new = NewSession { id, start: body.start, callback_url, metadata: body.metadata };
     let snapshot = sessions.create(workspace.clone(), new).await?;
     let location = format!("/v1/workspaces/{workspace}/sessions/{}", snapshot.id);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 use super::helpers::{assert_envelope, spawn_app_with};
 use super::receiver::{Reply, TestReceiver};
@@ -16,7 +16,9 @@ async fn a_test_callback_is_signed_delivered_and_counted() {
     let cfg = config(&rx.url);
     let app = spawn_app_with(|s| s.callbacks = cfg).await;
 
-    let response = app.signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": "main"})).await;
+    let response = app
+        .signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": "main"}))
+        .await;
     let status = response.status();
     let queued: Value = response.json().await.unwrap();
     assert_eq!(status, 202, "{queued}");
@@ -39,11 +41,15 @@ async fn bad_input_gets_an_actionable_4xx() {
     let rx = TestReceiver::start().await;
     let cfg = config(&rx.url);
     let app = spawn_app_with(|s| s.callbacks = cfg).await;
-    let bad_id = app.signed_post("/v1/callbacks/test", &json!({"workspace": "Acme!", "session": "main"})).await;
+    let bad_id = app
+        .signed_post("/v1/callbacks/test", &json!({"workspace": "Acme!", "session": "main"}))
+        .await;
     assert_envelope(bad_id, 400, "INVALID_ID").await;
-    let bad_url = app.signed_post("/v1/callbacks/endpoints/enable", &json!({"url": "ftp://x/y"})).await;
+    let bad_url =
+        app.signed_post("/v1/callbacks/endpoints/enable", &json!({"url": "ftp://x/y"})).await;
     assert_envelope(bad_url, 400, "INVALID_CALLBACK_URL").await;
-    let typo = app.signed_post("/v1/callbacks/endpoints/enable", &json!({"ur": "https://x/y"})).await;
+    let typo =
+        app.signed_post("/v1/callbacks/endpoints/enable", &json!({"ur": "https://x/y"})).await;
     assert_envelope(typo, 400, "INVALID_JSON").await;
     let missing = app.signed_post("/v1/callbacks/dead/msg_nope/redeliver", &json!({})).await;
     assert_envelope(missing, 404, "DEAD_LETTER_NOT_FOUND").await;
@@ -61,7 +67,12 @@ async fn dead_letters_are_listed_filtered_paged_and_redelivered_over_http() {
     let app = spawn_app_with(|s| s.callbacks = cfg).await;
     let mut ids = Vec::new();
     for session in ["a", "b", "c"] {
-        let r = app.signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": session, "data": {"s": session}})).await;
+        let r = app
+            .signed_post(
+                "/v1/callbacks/test",
+                &json!({"workspace": "acme", "session": session, "data": {"s": session}}),
+            )
+            .await;
         ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
         rx.next(WAIT).await;
     }
@@ -77,14 +88,37 @@ async fn dead_letters_are_listed_filtered_paged_and_redelivered_over_http() {
     }
     assert_eq!(dead().await, 3);
 
-    let page: Value = app.signed(Method::GET, "/v1/callbacks/dead").query("limit", "2").send().await.json().await.unwrap();
+    let page: Value = app
+        .signed(Method::GET, "/v1/callbacks/dead")
+        .query("limit", "2")
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     let cursor = page["next_cursor"].as_str().expect("a second page").to_owned();
-    let rest: Value = app.signed(Method::GET, "/v1/callbacks/dead").query("limit", "2").query("cursor", &cursor).send().await.json().await.unwrap();
+    let rest: Value = app
+        .signed(Method::GET, "/v1/callbacks/dead")
+        .query("limit", "2")
+        .query("cursor", &cursor)
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert!(rest["next_cursor"].is_null());
 
-    let only_b: Value = app.signed(Method::GET, "/v1/callbacks/dead").query("session", "b").query("type", "callback.test").send().await.json().await.unwrap();
+    let only_b: Value = app
+        .signed(Method::GET, "/v1/callbacks/dead")
+        .query("session", "b")
+        .query("type", "callback.test")
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     let items = only_b["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], ids[1].as_str());
@@ -103,7 +137,9 @@ async fn an_endpoint_disabled_by_410_is_shown_and_enabled_over_http() {
     rx.respond_with(|_| Reply::status(410));
     let cfg = config(&rx.url);
     let app = spawn_app_with(|s| s.callbacks = cfg).await;
-    let r = app.signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": "main"})).await;
+    let r = app
+        .signed_post("/v1/callbacks/test", &json!({"workspace": "acme", "session": "main"}))
+        .await;
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     rx.next(WAIT).await;
     let mut stats = Value::Null;
@@ -123,4 +159,20 @@ async fn an_endpoint_disabled_by_410_is_shown_and_enabled_over_http() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["enabled"], json!([rx.url]));
     assert_eq!(rx.next(WAIT).await.header("webhook-id"), id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_the_callbacks_routes() {
+    let app = spawn_app_with(|_| {}).await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for path in [
+        "/v1/callbacks/dead",
+        "/v1/callbacks/dead/{id}/redeliver",
+        "/v1/callbacks/endpoints/enable",
+        "/v1/callbacks/stats",
+        "/v1/callbacks/test",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing from /openapi.json");
+    }
+    assert!(doc["components"]["schemas"]["DeadLetter"].is_object());
 }

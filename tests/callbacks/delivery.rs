@@ -1,8 +1,8 @@
 //! The outbox core against a real receiver: signing, retries, 410, 4xx, Retry-After, order,
 //! QR supersession, dead letters and redelivery, restart.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -33,7 +33,10 @@ async fn signatures_verify_with_both_rotated_secrets_and_spatie() {
     assert_eq!(got.header("webhook-id"), id);
     assert_eq!(body["id"], id);
     assert_eq!(body["type"], "session.status");
-    assert_eq!((body["workspace"].as_str(), body["session"].as_str()), (Some("acme"), Some("main")));
+    assert_eq!(
+        (body["workspace"].as_str(), body["session"].as_str()),
+        (Some("acme"), Some("main"))
+    );
     assert_eq!(body["data"], json!({"status": "connected"}));
     let ts = body["timestamp"].as_str().unwrap();
     assert!(humantime::parse_rfc3339(ts).is_ok(), "timestamp {ts} is RFC 3339");
@@ -46,7 +49,13 @@ async fn failed_attempts_are_retried_until_success() {
     let mut rx = TestReceiver::start().await;
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    rx.respond_with(move |_| if c.fetch_add(1, Ordering::SeqCst) < 2 { Reply::status(503) } else { Reply::status(204) });
+    rx.respond_with(move |_| {
+        if c.fetch_add(1, Ordering::SeqCst) < 2 {
+            Reply::status(503)
+        } else {
+            Reply::status(204)
+        }
+    });
     let h = Harness::started(&config(&rx.url));
     let id = h.send(SESSION_STATUS, &key("acme", "main"), json!({"status": "starting"}));
 
@@ -57,7 +66,10 @@ async fn failed_attempts_are_retried_until_success() {
     }
     eventually(WAIT, || h.outbox.stats().unwrap().counts.queued == 0).await;
     let stats = h.outbox.stats().unwrap();
-    assert_eq!((stats.delivered_since_start, stats.retried_since_start, stats.counts.dead), (1, 2, 0));
+    assert_eq!(
+        (stats.delivered_since_start, stats.retried_since_start, stats.counts.dead),
+        (1, 2, 0)
+    );
     rx.expect_nothing(Duration::from_millis(200)).await;
 }
 
@@ -79,7 +91,10 @@ async fn gone_stops_delivery_and_disables_the_endpoint_until_enabled() {
 
     rx.respond_with(|_| Reply::status(200));
     assert_eq!(h.outbox.enable_endpoints(Some(&rx.url)).unwrap(), vec![rx.url.clone()]);
-    let mut ids = vec![rx.next(WAIT).await.header("webhook-id").to_owned(), rx.next(WAIT).await.header("webhook-id").to_owned()];
+    let mut ids = vec![
+        rx.next(WAIT).await.header("webhook-id").to_owned(),
+        rx.next(WAIT).await.header("webhook-id").to_owned(),
+    ];
     ids.sort();
     let mut want = vec![first, second];
     want.sort();
@@ -90,7 +105,13 @@ async fn gone_stops_delivery_and_disables_the_endpoint_until_enabled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_error_is_not_retried_and_the_next_event_goes_on() {
     let mut rx = TestReceiver::start().await;
-    rx.respond_with(|r| if r.json()["data"]["n"] == 1 { Reply::status(422) } else { Reply::status(200) });
+    rx.respond_with(|r| {
+        if r.json()["data"]["n"] == 1 {
+            Reply::status(422)
+        } else {
+            Reply::status(200)
+        }
+    });
     let h = Harness::started(&config(&rx.url));
     let k = key("acme", "main");
     let refused = h.send(SESSION_STATUS, &k, json!({"n": 1}));
@@ -136,7 +157,10 @@ async fn retry_after_is_capped_by_its_bound() {
     cfg.retry_after_max = Duration::from_millis(400);
     let h = Harness::started(&cfg);
     h.send(SESSION_STATUS, &key("acme", "main"), json!({}));
-    let gap = { let a = rx.next(WAIT).await; rx.next(WAIT).await.at - a.at };
+    let gap = {
+        let a = rx.next(WAIT).await;
+        rx.next(WAIT).await.at - a.at
+    };
     assert!(gap >= Duration::from_millis(380) && gap < Duration::from_secs(3), "gap {gap:?}");
 }
 
@@ -148,7 +172,11 @@ async fn a_session_waits_while_its_earlier_event_is_retried_and_others_go_on() {
     rx.respond_with(move |r| {
         let body = r.json();
         let first_of_slow = body["session"] == "slow" && body["data"]["n"] == 0;
-        if first_of_slow && f.fetch_add(1, Ordering::SeqCst) < 3 { Reply::status(500) } else { Reply::status(200) }
+        if first_of_slow && f.fetch_add(1, Ordering::SeqCst) < 3 {
+            Reply::status(500)
+        } else {
+            Reply::status(200)
+        }
     });
     let mut cfg = config(&rx.url);
     cfg.retry_schedule = vec![Duration::from_millis(80); 5];
@@ -168,7 +196,7 @@ async fn a_session_waits_while_its_earlier_event_is_retried_and_others_go_on() {
     assert_eq!(order("slow"), [0, 0, 0, 0, 1, 2, 3, 4], "later events wait for the retried one");
     assert_eq!(order("fast"), [0, 1, 2, 3, 4], "another session is not held up");
     let fast_done = seen.iter().rposition(|(s, _)| s == "fast").unwrap();
-    let slow_first_ok = seen.iter().enumerate().filter(|(_, (s, n))| s == "slow" && *n == 0).last().unwrap().0;
+    let slow_first_ok = seen.iter().rposition(|(s, n)| s == "slow" && *n == 0).unwrap();
     assert!(fast_done < slow_first_ok, "fast finished while slow was retrying: {seen:?}");
 }
 
@@ -189,7 +217,11 @@ async fn a_newer_qr_replaces_undelivered_older_ones_but_never_a_status() {
     let mut other = 0;
     for _ in 0..4 {
         let b = rx.next(WAIT).await.json();
-        if b["session"] == "main" { main.push((b["type"].clone(), b["data"].clone())) } else { other += 1 }
+        if b["session"] == "main" {
+            main.push((b["type"].clone(), b["data"].clone()))
+        } else {
+            other += 1
+        }
     }
     assert_eq!(other, 1, "another session's QR is untouched");
     assert_eq!(
@@ -219,7 +251,11 @@ async fn a_qr_in_flight_is_not_replaced_and_is_dropped_if_its_attempt_fails() {
     let first = h.send(SESSION_QR, &k, json!({"attempt": 1}));
     assert_eq!(rx.next(WAIT).await.header("webhook-id"), first);
     let second = h.send(SESSION_QR, &k, json!({"attempt": 2}));
-    assert_eq!(rx.next(WAIT).await.header("webhook-id"), second, "the QR in flight was delivered, the newer one follows");
+    assert_eq!(
+        rx.next(WAIT).await.header("webhook-id"),
+        second,
+        "the QR in flight was delivered, the newer one follows"
+    );
     let third = h.send(SESSION_QR, &k, json!({"attempt": 3}));
     // The second QR's attempt fails after the third was queued: it is not retried.
     assert_eq!(rx.next(WAIT).await.header("webhook-id"), third);
@@ -228,7 +264,10 @@ async fn a_qr_in_flight_is_not_replaced_and_is_dropped_if_its_attempt_fails() {
     assert_eq!((stats.delivered_since_start, stats.counts.queued, stats.counts.dead), (2, 0, 0));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    assert!(text.lines().any(|l| l == "callbacks_queued 0"), "the queued gauge agrees with the table:\n{text}");
+    assert!(
+        text.lines().any(|l| l == "callbacks_queued 0"),
+        "the queued gauge agrees with the table:\n{text}"
+    );
     assert!(text.lines().any(|l| l == "callbacks_superseded_total 1"), "{text}");
     assert!(text.contains("callbacks_delivery_latency_seconds_count 2"), "{text}");
 }
@@ -249,19 +288,29 @@ async fn exhausted_events_become_dead_letters_that_list_and_redeliver() {
 
     let all = h.outbox.dead_letters(&DeadFilter { limit: 1, ..Default::default() }).unwrap();
     assert_eq!(all.items.len(), 1);
-    let rest = DeadFilter { limit: 1, before: all.next_cursor.as_ref().map(|c| c.parse().unwrap()), ..Default::default() };
+    let rest = DeadFilter {
+        limit: 1,
+        before: all.next_cursor.as_ref().map(|c| c.parse().unwrap()),
+        ..Default::default()
+    };
     let page2 = h.outbox.dead_letters(&rest).unwrap();
     assert_eq!(page2.items.len(), 1);
     assert!(page2.next_cursor.is_none());
     assert_ne!(all.items[0].id, page2.items[0].id);
 
-    let only_a = h.outbox.dead_letters(&DeadFilter { session: Some("a".into()), limit: 10, ..Default::default() }).unwrap();
+    let only_a = h
+        .outbox
+        .dead_letters(&DeadFilter { session: Some("a".into()), limit: 10, ..Default::default() })
+        .unwrap();
     assert_eq!(only_a.items.len(), 1);
     let letter = &only_a.items[0];
     assert_eq!(letter.id, a);
     assert_eq!(letter.event["data"], json!({"n": 1}));
     assert_eq!(letter.attempts.len(), 2, "every attempt is kept");
-    assert!(letter.attempts.iter().all(|t| t.status == Some(500) && t.error.as_deref().unwrap().starts_with("HTTP 500")));
+    assert!(letter
+        .attempts
+        .iter()
+        .all(|t| t.status == Some(500) && t.error.as_deref().unwrap().starts_with("HTTP 500")));
     let qr_only = DeadFilter { kind: Some("session.qr".into()), limit: 10, ..Default::default() };
     assert_eq!(h.outbox.dead_letters(&qr_only).unwrap().items[0].id, b);
 
@@ -278,7 +327,8 @@ async fn exhausted_events_become_dead_letters_that_list_and_redeliver() {
 async fn events_committed_before_a_restart_are_delivered_by_the_next_process() {
     let mut rx = TestReceiver::start().await;
     let h = Harness::open(&config(&rx.url));
-    let ids: Vec<String> = (0..3).map(|n| h.send(SESSION_STATUS, &key("acme", "main"), json!({"n": n}))).collect();
+    let ids: Vec<String> =
+        (0..3).map(|n| h.send(SESSION_STATUS, &key("acme", "main"), json!({"n": n}))).collect();
     let path = h.dir.path().join("data/sidecar.db");
     let reopened = wa_sidecar::callbacks::Outbox::open(&config(&rx.url), &path).unwrap();
     reopened.start();

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
-use super::helpers::{TEST_KEY_B64, init, sign, unix_now};
+use super::helpers::{init, sign, unix_now, TEST_KEY_B64};
 use super::receiver::TestReceiver;
 use super::*;
 
@@ -60,7 +60,8 @@ impl Sidecar {
             }
         });
         let mut sidecar = Self { child, address: String::new() };
-        sidecar.address = rx.recv_timeout(Duration::from_secs(20)).expect("the sidecar logs its address");
+        sidecar.address =
+            rx.recv_timeout(Duration::from_secs(20)).expect("the sidecar logs its address");
         sidecar
     }
 
@@ -72,7 +73,8 @@ impl Sidecar {
 
     async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         let body = serde_json::to_vec(body).unwrap();
-        let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, TEST_KEY_B64).unwrap();
+        let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, TEST_KEY_B64)
+            .unwrap();
         let (ts, nonce) = (unix_now(), format!("{:032x}", rand::random::<u128>()));
         let sig = sign(&key, ts, &nonce, "POST", path, &[], &body);
         reqwest::Client::new()
@@ -145,7 +147,8 @@ async fn queued_callbacks_survive_sigkill_and_arrive_in_order_after_restart() {
         let got = rx.next(Duration::from_secs(30)).await;
         verify::standard_webhooks(SECRET_B, &got).expect("signed with every configured secret");
         let id = got.header("webhook-id").to_owned();
-        let (session, n) = sent.get(&id).unwrap_or_else(|| panic!("unknown webhook-id {id}")).clone();
+        let (session, n) =
+            sent.get(&id).unwrap_or_else(|| panic!("unknown webhook-id {id}")).clone();
         match first_seen.get(&id) {
             Some(body) => assert_eq!(body, &got.body, "a duplicate is the same event"),
             None => {

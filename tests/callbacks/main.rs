@@ -7,6 +7,7 @@ mod durability;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod receiver;
+mod sessions;
 mod verify;
 
 use std::time::{Duration, Instant};

@@ -71,7 +71,8 @@ impl TestReceiver {
         let listener = TcpListener::bind(addr).await.expect("bind receiver");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
-        let script: Arc<Mutex<Script>> = Arc::new(Mutex::new(Arc::new(|_: &Received| Reply::status(200))));
+        let script: Arc<Mutex<Script>> =
+            Arc::new(Mutex::new(Arc::new(|_: &Received| Reply::status(200))));
         let s = script.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
