@@ -161,6 +161,13 @@ impl Control {
         self.post("/crash", json!(target)).await
     }
 
+    /// A hard block: `PROXYBLOCK`, `TOS_BLOCK`, `SMB_TOS_BLOCK` or `DEPRECATED_VERSION`.
+    pub async fn block(&self, target: &Target, mode: &str) -> Result<Value> {
+        let mut body = json!(target);
+        body["mode"] = json!(mode);
+        self.post("/block", body).await
+    }
+
     /// Merge faults, e.g. `json!({"never_ready": true})` or `json!({"send_error": "ERROR_NETWORK"})`.
     pub async fn set_faults(&self, faults: Value) -> Result<Value> {
         self.post("/faults", faults).await

@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/offline", web::post().to(offline))
             .route("/online", web::post().to(online))
             .route("/crash", web::post().to(crash))
+            .route("/block", web::post().to(block))
             .route("/faults", web::get().to(get_faults))
             .route("/faults", web::post().to(set_faults))
             .route("/faults", web::delete().to(clear_faults))
@@ -137,6 +138,30 @@ async fn online(s: web::Data<Shared>, body: Option<web::Json<Target>>) -> Resp {
 
 async fn crash(s: web::Data<Shared>, body: Option<web::Json<Target>>) -> Resp {
     ok(json!({"pages": s.lock().crash(&target(body))}))
+}
+
+#[derive(Deserialize)]
+struct BlockReq {
+    #[serde(flatten)]
+    target: Target,
+    mode: String,
+}
+
+/// Stream modes WhatsApp uses for hard blocks.
+const BLOCKS: [&str; 4] = [
+    "PROXYBLOCK",
+    "TOS_BLOCK",
+    "SMB_TOS_BLOCK",
+    "DEPRECATED_VERSION",
+];
+
+async fn block(s: web::Data<Shared>, body: web::Json<BlockReq>) -> Resp {
+    if !BLOCKS.contains(&body.mode.as_str()) {
+        return Err(SimError::Bad(
+            "`mode` must be PROXYBLOCK, TOS_BLOCK, SMB_TOS_BLOCK or DEPRECATED_VERSION",
+        ));
+    }
+    ok(json!({"pages": s.lock().block(&body.target, &body.mode)}))
 }
 
 async fn get_faults(s: web::Data<Shared>) -> Resp {

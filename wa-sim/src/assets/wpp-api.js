@@ -389,7 +389,7 @@
     isIdle: () => S.socketState === 'UNPAIRED_IDLE',
     isOnline: () => S.online,
     isMultiDevice: () => true,
-    needsUpdate: () => false,
+    needsUpdate: () => S.needsUpdate,
     getStreamData: () => ({ mode: S.streamMode, info: S.streamInfo || undefined }),
     async getAuthCode() { return S.authenticated || S.registered || S.idle || !S.authCode ? null : S.authCode; },
     async refreshQR() {

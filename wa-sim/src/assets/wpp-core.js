@@ -120,7 +120,7 @@
     socketState: 'OPENING', streamMode: null, streamInfo: null, online: true,
     authCode: null, idle: false, requireAuthFired: false, evQueue: [],
     msgs: new Map(), byRaw: new Map(), chats: new Map(), chatMsgs: new Map(), groups: new Map(), contacts: new Map(),
-    link: null, conflict: false, loggedOut: false, stopped: false, logoutWaiters: [], keepAlive: false,
+    link: null, needsUpdate: false, conflict: false, loggedOut: false, stopped: false, logoutWaiters: [], keepAlive: false,
   };
   const T = (k, d) => (S.timings && S.timings[k] != null ? S.timings[k] : d);
 
@@ -209,6 +209,7 @@
       case 'logout': return doLogout(f.reason || 'user_initiated');
       case 'conflict': return onConflict();
       case 'crash': return crash();
+      case 'block': return onBlock(f.mode);
       case 'ev': if (S.mainLoaded) handleEv(f); else S.evQueue.push(f); return;
       default: return;
     }
@@ -338,6 +339,13 @@
     S.socketState = 'CONFLICT';
     setMode('CONFLICT');
     status('WhatsApp is open on another computer or browser');
+  }
+
+  function onBlock(mode) {
+    S.socketState = mode;
+    setMode(mode);
+    if (mode === 'DEPRECATED_VERSION') { S.needsUpdate = true; emit('conn.needs_update'); }
+    status('Blocked: ' + mode);
   }
 
   function dropped() {

@@ -137,4 +137,18 @@ impl World {
             (None, None, None) => self.offline = Offline::default(),
         }
     }
+
+    /// A hard block from WhatsApp (banned, proxy blocked, client too old) on the selected
+    /// connected pages; it lasts until the page reloads.
+    pub fn block(&mut self, t: &Target, mode: &str) -> Vec<String> {
+        let pages: Vec<String> = self
+            .select_pages(t)
+            .into_iter()
+            .filter(|p| self.pages[p].tx.is_some())
+            .collect();
+        for id in &pages {
+            self.send_page(id, &json!({"t": "block", "mode": mode}));
+        }
+        pages
+    }
 }

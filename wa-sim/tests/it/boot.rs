@@ -288,3 +288,57 @@ fn grep_dir(dir: &std::path::Path, needle: &[u8]) -> bool {
         }
     })
 }
+
+/// What the vault keeps (Default/IndexedDB + Default/Local Storage) is enough to come back
+/// logged in; Local Storage alone is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexeddb_alone_carries_the_login_to_another_profile() {
+    let sim = start_sim(SimConfig::fast());
+    let ctl = Ctl::new(&sim);
+    let original = profile();
+    let chrome = Chrome::launch(original.path()).await;
+    let page = linked_page(&chrome, &sim, &ctl, "15550009000").await;
+    drop(page);
+    chrome.close().await;
+
+    let copied = profile();
+    copy_dir(
+        &original.path().join("Default/IndexedDB"),
+        &copied.path().join("Default/IndexedDB"),
+    );
+    copy_dir(
+        &original.path().join("Default/Local Storage"),
+        &copied.path().join("Default/Local Storage"),
+    );
+    let chrome = Chrome::launch(copied.path()).await;
+    let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
+    page.wait_event("conn.main_loaded").await;
+    assert_eq!(page.ok("WPP.conn.getMyUserId()").await, "15550009000@c.us");
+    assert!(!page.names().contains(&"conn.require_auth".to_string()));
+    drop(page);
+    chrome.close().await;
+
+    let without_idb = profile();
+    copy_dir(
+        &original.path().join("Default/Local Storage"),
+        &without_idb.path().join("Default/Local Storage"),
+    );
+    let chrome = Chrome::launch(without_idb.path()).await;
+    let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
+    page.wait_event("conn.require_auth").await;
+    assert_eq!(page.ok("WPP.conn.isRegistered()").await, json!(false));
+    drop(page);
+    chrome.close().await;
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -141,6 +141,27 @@ async fn offline_online_conflict_unlink_and_logout_reach_the_page() {
     let mark = page.mark();
     page.page.reload().await.expect("reload");
     page.wait_event_from("conn.main_loaded", mark, T).await;
+    // WhatsApp demands a newer client: a hard block until reload.
+    let mark = page.mark();
+    let (status, _) = ctl
+        .post_status("/block", json!({"device": device, "mode": "NOPE"}))
+        .await;
+    assert_eq!(status, 400);
+    ctl.post(
+        "/block",
+        json!({"device": device, "mode": "DEPRECATED_VERSION"}),
+    )
+    .await;
+    page.wait_event_from("conn.needs_update", mark, T).await;
+    assert_eq!(
+        page.all("conn.stream_mode_changed", mark)[0].0,
+        json!(["DEPRECATED_VERSION"])
+    );
+    assert_eq!(page.ok("WPP.conn.needsUpdate()").await, json!(true));
+    let mark = page.mark();
+    page.page.reload().await.expect("reload");
+    page.wait_event_from("conn.main_loaded", mark, T).await;
+
     let mark = page.mark();
     ctl.post("/unlink", json!({"device": device})).await;
     page.wait_event_from("conn.logout", mark, T).await;
