@@ -134,6 +134,9 @@ impl CallbacksConfig {
             ),
             Ok(_) => {}
         }
+        if let Some(problem) = self.exposed_secrets_file().filter(|_| production) {
+            bad("secrets_file", problem);
+        }
         if self.workers == 0 || self.workers > 1024 {
             bad("workers", "must be between 1 and 1024".into());
         }
@@ -167,6 +170,16 @@ impl CallbacksConfig {
             );
         }
         Ok(texts.iter().map(|t| Secret::parse(t)).collect::<Result<_, _>>()?)
+    }
+
+    /// Like the HMAC key files: a world-readable secrets file is refused in production.
+    fn exposed_secrets_file(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.secrets_file.as_ref()?;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o004 != 0).then(|| {
+            format!("{} is world-readable (mode {mode:o}); run chmod 600 on it", path.display())
+        })
     }
 
     /// Total attempts per event: the first one plus one per schedule step.
@@ -235,6 +248,15 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(cfg.load_secrets().unwrap().len(), 3);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            cfg.validate(true)[0].0,
+            "secrets_file",
+            "world-readable is refused in production"
+        );
+        assert!(cfg.validate(false).is_empty());
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(!format!("{cfg:?}").contains("C2FV"), "Debug never shows a secret");
         assert!(cfg.validate(true).is_empty());
         assert_eq!(cfg.max_attempts(), 2);
