@@ -358,3 +358,15 @@ async fn a_session_endpoint_overrides_the_global_one() {
     assert_eq!(own.next(WAIT).await.json()["session"], "own");
     assert_eq!(global.next(WAIT).await.json()["session"], "plain");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_any_endpoint_events_wait_until_one_is_set() {
+    let mut rx = TestReceiver::start().await;
+    let h = Harness::started(&config(""));
+    let k = key("acme", "later");
+    let id = h.send(SESSION_STATUS, &k, json!({"state": "starting"}));
+    rx.expect_nothing(Duration::from_millis(300)).await;
+    assert_eq!(h.outbox.stats().unwrap().counts.queued, 1, "kept, not dropped");
+    h.outbox.set_session_endpoint(&k, Some(&url::Url::parse(&rx.url).unwrap())).unwrap();
+    assert_eq!(rx.next(WAIT).await.header("webhook-id"), id);
+}
