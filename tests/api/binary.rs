@@ -325,3 +325,25 @@ fn development_only_warns_about_a_world_readable_key_file() {
         .arg(&config));
     assert!(!out.status.success(), "production refuses the same file");
 }
+
+#[test]
+fn the_production_example_config_passes_config_check_with_secrets_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("hmac.key");
+    std::fs::write(&key, TEST_KEY_B64).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let example = include_str!("../../config/production.example.toml")
+        .replace("/run/secrets/wa-sidecar-hmac", key.to_str().unwrap());
+    let config = dir.path().join("production.toml");
+    std::fs::write(&config, example).unwrap();
+    let out = run(command(dir.path())
+        .env("SIDECAR_ENV", "production")
+        .env("SIDECAR__VAULT__MASTER_KEYS", format!("k1:{TEST_KEY_B64}"))
+        .env("SIDECAR__CALLBACKS__SECRETS", "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtMzItYnl0ZXMhISE=")
+        .args(["config", "check", "--config"])
+        .arg(&config));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("spatie_signature = true"), "{shown}");
+    assert!(!shown.contains(TEST_KEY_B64), "secrets are redacted");
+}
