@@ -14,18 +14,32 @@ use crate::helpers::{init, TEST_KEY_B64};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wa-sidecar");
 
-/// The running sidecar; killed and reaped on drop, even when the test fails.
+/// The running sidecar; stopped and reaped on drop, even when the test fails, and so are the
+/// browsers it started.
 pub struct Sidecar {
     pub child: Child,
     pub address: String,
+    /// The folder it runs in: every browser it starts has its profile below it.
+    dir: PathBuf,
     /// Every stdout line (the log) after the listening line.
     log: mpsc::Receiver<String>,
 }
 
 impl Drop for Sidecar {
     fn drop(&mut self) {
+        // SIGTERM, as a supervisor would: the sidecar closes its browsers itself. SIGKILL only if
+        // it does not exit in time (or was killed by the test already).
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Browsers of a sidecar that died without closing them (kill -9 in a test) are in their
+        // own process groups: kill whatever is left under this folder.
+        wa_sidecar::engine::kill_orphans(&[self.dir.clone()], Duration::from_secs(5));
     }
 }
 
@@ -83,7 +97,7 @@ pub fn serve(dir: &Path, config: &Path) -> Sidecar {
             }
         }
     });
-    let mut sidecar = Sidecar { child, address: String::new(), log };
+    let mut sidecar = Sidecar { child, address: String::new(), log, dir: dir.to_owned() };
     let deadline = Instant::now() + Duration::from_secs(20);
     while sidecar.address.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
