@@ -29,8 +29,17 @@ async fn a_test_callback_is_signed_delivered_and_counted() {
     assert_eq!(got.header("webhook-id"), queued["id"].as_str().unwrap());
     assert_eq!(got.json()["session"], "main");
 
-    let stats: Value = app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
-    assert_eq!(stats["delivered_since_start"], 1);
+    // The receiver sees the request before the worker has read the 2xx and removed the event:
+    // wait for the outbox to record it, within a bound.
+    let deadline = std::time::Instant::now() + WAIT;
+    let stats = loop {
+        let stats: Value = app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
+        if stats["delivered_since_start"] == 1 || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stats["delivered_since_start"], 1, "{stats}");
     assert_eq!(stats["queued"], 0);
     let metrics = app.metrics().await;
     assert!(metrics.lines().any(|l| l.ends_with("callbacks_delivered_total 1")), "{metrics}");
