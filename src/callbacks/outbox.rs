@@ -137,7 +137,7 @@ impl Outbox {
         if self.inner.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        let task = tokio::spawn(worker::dispatch(self.inner.clone()));
+        let task = tokio::spawn(worker::supervise(self.inner.clone()));
         *self.inner.dispatcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     }
 

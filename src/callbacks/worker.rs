@@ -19,7 +19,24 @@ use crate::events::kind;
 /// After a database error the dispatcher waits this long before trying again.
 const DB_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
-pub(super) async fn dispatch(inner: Arc<Inner>) {
+/// A panic boundary around [`dispatch`]: if it dies, its attempts die with it (the `JoinSet` aborts
+/// them), so their claims are released and a fresh dispatcher takes over after a pause.
+pub(super) async fn supervise(inner: Arc<Inner>) {
+    loop {
+        let Err(panic) = tokio::spawn(dispatch(inner.clone())).await else { return };
+        tracing::error!(error = %panic, "callback dispatcher panicked; restarting it");
+        tokio::time::sleep(DB_ERROR_BACKOFF).await;
+        if inner.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        inner.metrics.in_flight.set(0);
+        if let Err(e) = inner.db(|c| store::release_all(c)).await {
+            tracing::error!(error = %e, "cannot release the dead dispatcher's claims; they wait for a restart");
+        }
+    }
+}
+
+async fn dispatch(inner: Arc<Inner>) {
     tracing::info!(workers = inner.workers, endpoint = ?inner.global_url, "callback delivery started");
     let permits = Arc::new(Semaphore::new(inner.workers));
     let mut tasks = JoinSet::new();

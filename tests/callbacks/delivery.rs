@@ -64,7 +64,11 @@ async fn failed_attempts_are_retried_until_success() {
         assert_eq!(got.header("webhook-id"), id, "every retry carries the same webhook-id");
         verify::standard_webhooks(SECRET_A, &got).unwrap();
     }
-    eventually(WAIT, || h.outbox.stats().unwrap().counts.queued == 0).await;
+    eventually(WAIT, || {
+        let s = h.outbox.stats().unwrap();
+        s.counts.queued == 0 && s.delivered_since_start == 1
+    })
+    .await;
     let stats = h.outbox.stats().unwrap();
     assert_eq!(
         (stats.delivered_since_start, stats.retried_since_start, stats.counts.dead),
@@ -179,7 +183,8 @@ async fn a_session_waits_while_its_earlier_event_is_retried_and_others_go_on() {
         }
     });
     let mut cfg = config(&rx.url);
-    cfg.retry_schedule = vec![Duration::from_millis(80); 5];
+    // Long enough that the other session finishes its five events meanwhile, even on a busy machine.
+    cfg.retry_schedule = vec![Duration::from_millis(200); 5];
     let h = Harness::open(&cfg);
     for n in 0..5 {
         h.send(SESSION_STATUS, &key("acme", "slow"), json!({"n": n}));
