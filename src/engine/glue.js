@@ -41,6 +41,7 @@
     return safe(() => JSON.parse(JSON.stringify(p)));
   };
   let ready = false;
+  let qrSeen = false;
   // Events from before isReady (wa-js emits the first auth code at injection) follow the ready
   // message, so the engine always reports BridgeReady first.
   const early = [];
@@ -52,12 +53,24 @@
     const registered = safe(() => !!W.conn.isRegistered());
     send(Object.assign({ t: 'ready', version: W.version ? String(W.version) : null, registered }, snapshot()));
     while (early.length) send(early.shift());
+    catchUpQr(W);
+  };
+  // A glue that attached after the first conn.auth_code_change (WPP defined late by the page)
+  // would wait for the next rotation: ask for the current code once instead. The engine drops
+  // a repeat of the code it already has.
+  const catchUpQr = (W) => {
+    if (qrSeen) return;
+    safe(() => Promise.resolve(W.conn.getAuthCode()).then((code) => {
+      if (qrSeen || !code || !code.fullCode) return;
+      send(Object.assign({ t: 'ev', name: 'conn.auth_code_change', payload: String(code.fullCode) }, snapshot()));
+    }).catch(() => {}));
   };
   const attach = (W) => {
     for (const name of EVENTS) {
       W.on(name, (payload) => {
         checkReady(W);
         const msg = Object.assign({ t: 'ev', name, payload: plain(name, payload) }, snapshot());
+        if (name === 'conn.auth_code_change' && msg.payload) qrSeen = true;
         if (ready) send(msg); else early.push(msg);
       });
     }

@@ -19,6 +19,8 @@ pub(crate) struct Tracker {
     phone: Option<String>,
     /// A QR or link code was shown in this document: a following sync is a fresh login.
     login_offered: bool,
+    /// The QR last reported, so a repeat (the glue's catch-up read) is not a new QR.
+    last_qr: Option<String>,
     authenticating_sent: bool,
     connected: bool,
     online: Option<bool>,
@@ -62,11 +64,13 @@ impl Tracker {
         let text = payload.as_str().map(str::to_owned);
         match name {
             "conn.auth_code_change" => match text {
-                Some(code) => {
+                Some(code) if self.last_qr.as_deref() != Some(code.as_str()) => {
                     self.login_offered = true;
                     self.authenticating_sent = false;
+                    self.last_qr = Some(code.clone());
                     out.push(EngineEvent::Qr { code });
                 }
+                Some(_) => {}
                 // The code goes null once a phone scanned it (or the page is logged in).
                 None => self.authenticating(out),
             },
@@ -187,6 +191,7 @@ mod tests {
             ready(false, "QR"),
             ev("conn.main_ready", json!(null), Some(false), Some("QR")),
             ev("conn.auth_code_change", json!("ref1,a,b,c"), Some(false), Some("QR")),
+            ev("conn.auth_code_change", json!("ref2,a,b,c"), Some(false), Some("QR")),
             ev("conn.auth_code_change", json!("ref2,a,b,c"), Some(false), Some("QR")),
             ev("conn.stream_mode_changed", json!("SYNCING"), Some(false), Some("SYNCING")),
             ev("conn.auth_code_change", json!(null), Some(false), Some("SYNCING")),

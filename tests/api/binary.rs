@@ -14,18 +14,32 @@ use crate::helpers::{init, TEST_KEY_B64};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wa-sidecar");
 
-/// The running sidecar; killed and reaped on drop, even when the test fails.
+/// The running sidecar; stopped and reaped on drop, even when the test fails, and so are the
+/// browsers it started.
 pub struct Sidecar {
     pub child: Child,
     pub address: String,
+    /// The folder it runs in: every browser it starts has its profile below it.
+    dir: PathBuf,
     /// Every stdout line (the log) after the listening line.
     log: mpsc::Receiver<String>,
 }
 
 impl Drop for Sidecar {
     fn drop(&mut self) {
+        // SIGTERM, as a supervisor would: the sidecar closes its browsers itself. SIGKILL only if
+        // it does not exit in time (or was killed by the test already).
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Browsers of a sidecar that died without closing them (kill -9 in a test) are in their
+        // own process groups: kill whatever is left under this folder.
+        wa_sidecar::engine::kill_orphans(&[self.dir.clone()], Duration::from_secs(5));
     }
 }
 
@@ -83,7 +97,7 @@ pub fn serve(dir: &Path, config: &Path) -> Sidecar {
             }
         }
     });
-    let mut sidecar = Sidecar { child, address: String::new(), log };
+    let mut sidecar = Sidecar { child, address: String::new(), log, dir: dir.to_owned() };
     let deadline = Instant::now() + Duration::from_secs(20);
     while sidecar.address.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -324,4 +338,26 @@ fn development_only_warns_about_a_world_readable_key_file() {
         .args(["config", "check", "--config"])
         .arg(&config));
     assert!(!out.status.success(), "production refuses the same file");
+}
+
+#[test]
+fn the_production_example_config_passes_config_check_with_secrets_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("hmac.key");
+    std::fs::write(&key, TEST_KEY_B64).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let example = include_str!("../../config/production.example.toml")
+        .replace("/run/secrets/wa-sidecar-hmac", key.to_str().unwrap());
+    let config = dir.path().join("production.toml");
+    std::fs::write(&config, example).unwrap();
+    let out = run(command(dir.path())
+        .env("SIDECAR_ENV", "production")
+        .env("SIDECAR__VAULT__MASTER_KEYS", format!("k1:{TEST_KEY_B64}"))
+        .env("SIDECAR__CALLBACKS__SECRETS", "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtMzItYnl0ZXMhISE=")
+        .args(["config", "check", "--config"])
+        .arg(&config));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("spatie_signature = true"), "{shown}");
+    assert!(!shown.contains(TEST_KEY_B64), "secrets are redacted");
 }

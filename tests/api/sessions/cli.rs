@@ -37,4 +37,10 @@ async fn qr_draws_the_current_qr_of_a_running_sidecar() {
     let missing = command(dir.path()).args(["qr", WS, "nope", "--url", &sidecar.address, "--config"]).arg(&config).output().unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("SESSION_NOT_FOUND"));
+
+    let runtime = dir.path().join("data/runtime");
+    let groups = chromium_groups_under(&runtime);
+    assert_eq!(groups.len(), 1);
+    drop(sidecar); // SIGTERM: it closes its browser before exiting
+    assert_groups_gone(&groups).await;
 }

@@ -40,7 +40,15 @@ pub fn sim_settings(s: &mut Settings, sim: &SimServer) {
     s.vault.reseal_min_interval = Duration::from_millis(500);
 }
 
+/// wa-sim with fast timings but a first QR that lives 20 s: a test that reads the QR and scans
+/// it must not race the rotation on a busy machine.
 pub fn sim() -> SimServer {
+    crate::helpers::init();
+    SimServer::start(SimConfig { qr_first_ttl_ms: 20_000, ..SimConfig::fast() }).expect("wa-sim starts")
+}
+
+/// wa-sim on its fast schedule throughout (first QR 1.5 s, then every 0.5 s), for QR expiry.
+pub fn sim_fast_qr() -> SimServer {
     crate::helpers::init();
     SimServer::start(SimConfig::fast()).expect("wa-sim starts")
 }
