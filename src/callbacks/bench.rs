@@ -46,6 +46,51 @@ impl Default for BenchOptions {
     }
 }
 
+/// `wa-sidecar bench callbacks` arguments, for the CLI to flatten into its subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Events to send.
+    #[arg(long, default_value_t = 5000)]
+    pub events: usize,
+    /// Sessions they are spread over (each delivers in order, one at a time).
+    #[arg(long, default_value_t = 50)]
+    pub sessions: usize,
+    /// `callbacks.workers`.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Offered events per second; as fast as durable commits allow when absent.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Commit every event first, then deliver: the drain rate after an outage.
+    #[arg(long)]
+    pub backlog: bool,
+    /// Directory for the bench database (a temporary one when absent).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+impl From<BenchArgs> for BenchOptions {
+    fn from(a: BenchArgs) -> Self {
+        Self {
+            events: a.events,
+            sessions: a.sessions,
+            workers: a.workers,
+            rate: a.rate.filter(|r| *r > 0.0),
+            dir: a.dir,
+            backlog: a.backlog,
+            ..Self::default()
+        }
+    }
+}
+
+/// Run on a fresh runtime and print the report: the body of `wa-sidecar bench callbacks`.
+pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(run(args.into()))?;
+    println!("{report}");
+    Ok(report)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error(transparent)]

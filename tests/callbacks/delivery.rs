@@ -370,3 +370,13 @@ async fn without_any_endpoint_events_wait_until_one_is_set() {
     h.outbox.set_session_endpoint(&k, Some(&url::Url::parse(&rx.url).unwrap())).unwrap();
     assert_eq!(rx.next(WAIT).await.header("webhook-id"), id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_delivers_every_event_and_reports_percentiles() {
+    use wa_sidecar::callbacks::bench::{run, BenchOptions};
+    let options = BenchOptions { events: 200, sessions: 4, workers: 4, ..BenchOptions::default() };
+    let report = run(options).await.expect("every event arrives");
+    assert!(report.delivered_per_sec > 0.0 && report.enqueue_per_sec > 0.0);
+    assert!(report.p50 <= report.p99 && report.p99 <= report.max, "{report}");
+    assert!(report.to_string().contains("p99"));
+}
