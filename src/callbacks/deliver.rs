@@ -13,6 +13,9 @@ pub const USER_AGENT_VALUE: &str = concat!("wa-sidecar/", env!("CARGO_PKG_VERSIO
 /// Keep this much of a failing response body for the attempt log.
 const ERROR_BODY_LIMIT: usize = 512;
 
+/// Read at most this much of a 2xx body (ignored) so keep-alive connections are reused.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot build the HTTP client: {0}")]
@@ -82,6 +85,15 @@ async fn read_response(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
     if status.is_success() {
+        // Read a typical acknowledgement (`{"message":"ok"}`) to its end so the connection goes
+        // back to the pool; a huge body is not worth it and only costs a reconnect.
+        let mut read = 0;
+        while read < DRAIN_LIMIT {
+            match response.chunk().await {
+                Ok(Some(chunk)) => read += chunk.len(),
+                _ => break,
+            }
+        }
         return (Some(status.as_u16()), None, None);
     }
     let mut kept = Vec::new();

@@ -380,3 +380,18 @@ async fn the_bench_delivers_every_event_and_reports_percentiles() {
     assert!(report.p50 <= report.p99 && report.p99 <= report.max, "{report}");
     assert!(report.to_string().contains("p99"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_reuse_the_connection_after_a_2xx_with_a_body() {
+    // A 2xx whose body arrives after its head: the client must read it for keep-alive to work.
+    let mut rx = TestReceiver::start().await;
+    rx.respond_with(|_| Reply::status(200).body(vec![b'x'; 16 * 1024]));
+    let h = Harness::started(&config(&rx.url));
+    for n in 0..10 {
+        h.send(SESSION_STATUS, &key("acme", "main"), json!({"n": n}));
+    }
+    for _ in 0..10 {
+        rx.next(WAIT).await;
+    }
+    assert_eq!(rx.connections(), 1, "one keep-alive connection for a session's events");
+}

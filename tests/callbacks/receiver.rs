@@ -34,11 +34,18 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub delay: Duration,
+    /// Sent after the head in a second write, so the client must read it separately.
+    pub body: Vec<u8>,
 }
 
 impl Reply {
     pub fn status(status: u16) -> Self {
-        Self { status, headers: Vec::new(), delay: Duration::ZERO }
+        Self { status, headers: Vec::new(), delay: Duration::ZERO, body: b"ok".to_vec() }
+    }
+
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = body;
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -58,6 +65,7 @@ pub struct TestReceiver {
     pub url: String,
     rx: mpsc::UnboundedReceiver<Received>,
     script: Arc<Mutex<Script>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -74,12 +82,20 @@ impl TestReceiver {
         let script: Arc<Mutex<Script>> =
             Arc::new(Mutex::new(Arc::new(|_: &Received| Reply::status(200))));
         let s = script.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = connections.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(serve(stream, tx.clone(), s.clone()));
             }
         });
-        Self { url: format!("http://{addr}/hooks/wa"), rx, script, task }
+        Self { url: format!("http://{addr}/hooks/wa"), rx, script, connections, task }
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn respond_with(&self, f: impl Fn(&Received) -> Reply + Send + Sync + 'static) {
@@ -116,12 +132,20 @@ async fn serve(stream: TcpStream, tx: mpsc::UnboundedSender<Received>, script: A
         let reply = (script.lock().unwrap().clone())(&received);
         let _ = tx.send(received);
         tokio::time::sleep(reply.delay).await;
-        let mut head = format!("HTTP/1.1 {} X\r\ncontent-length: 2\r\n", reply.status);
+        let mut head =
+            format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\n", reply.status, reply.body.len());
         for (k, v) in &reply.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        head.push_str("\r\nok");
+        head.push_str("\r\n");
         if write.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        if reply.body.len() > 2 {
+            let _ = write.flush().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if write.write_all(&reply.body).await.is_err() {
             return;
         }
     }
