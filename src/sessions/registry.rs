@@ -236,22 +236,24 @@ impl SessionManager {
     }
 
     pub async fn start(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
-        self.call(key, Command::Start).await?;
-        self.get(key)
+        self.act(key, Command::Start).await
     }
 
     pub async fn stop(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
-        self.call(key, Command::Stop).await?;
-        self.get(key)
+        self.act(key, Command::Stop).await
     }
 
     pub async fn restart(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
-        self.call(key, Command::Restart).await?;
-        self.get(key)
+        self.act(key, Command::Restart).await
     }
 
     pub async fn logout(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
-        self.call(key, Command::Logout).await?;
+        self.act(key, Command::Logout).await
+    }
+
+    /// A command that changes the session, answered with the session as it is afterwards.
+    async fn act(&self, key: &SessionKey, make: fn(Reply<()>) -> Command) -> Result<Snapshot, SessionError> {
+        self.call(key, make).await?;
         self.get(key)
     }
 
