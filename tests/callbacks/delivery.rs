@@ -393,5 +393,9 @@ async fn deliveries_reuse_the_connection_after_a_2xx_with_a_body() {
     for _ in 0..10 {
         rx.next(WAIT).await;
     }
-    assert_eq!(rx.connections(), 1, "one keep-alive connection for a session's events");
+    // Without reading the body every delivery opens its own connection (10). A connection goes
+    // back to the pool just after its body ends, so on a busy machine the next attempt can
+    // occasionally beat it and open a second one.
+    let opened = rx.connections();
+    assert!(opened <= 3, "{opened} connections for 10 events: keep-alive is not reused");
 }
