@@ -94,6 +94,7 @@ backoff_max_ms = 1000
 [vault]
 reseal_debounce = "200ms"
 reseal_max_interval = "2s"
+reseal_min_interval = "1s"
 "#,
         k = key.display(),
         url = sim.base_url()

@@ -160,10 +160,7 @@ async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32) {
     let sim = sim();
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &sim);
-    // Reseal at most every second (production: 15 s), so kills also land during reseals.
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("reseal_min_interval = \"1s\"\n");
-    std::fs::write(&config, text).unwrap();
+    // binary_config reseals at most every second (production: 15 s): kills also land during reseals.
     let runtime = dir.path().join("data/runtime");
     let sessions = dir.path().join("sessions");
 
