@@ -146,6 +146,11 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     )?;
     let mut vault_cfg = settings.vault.clone();
     vault_cfg.runtime_dir = settings.server.data_dir.join(&vault_cfg.runtime_dir);
+    if let Some((key, problem)) = vault_cfg.runtime_dir_problem(&settings.server.sessions_dir) {
+        // Plaintext profiles must never sit where sealed files live.
+        let problem = crate::config::Problem { key: format!("vault.{key}"), problem };
+        return Err(InvalidConfig(vec![problem]).into());
+    }
     let vault = Arc::new(VaultStore::new(
         &vault_cfg,
         settings.server.sessions_dir.clone(),

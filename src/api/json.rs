@@ -6,7 +6,7 @@
 use actix_web::dev::Payload;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::StatusCode;
-use actix_web::web::BytesMut;
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 use futures::StreamExt;
@@ -21,6 +21,22 @@ impl<T> Json<T> {
     pub fn into_inner(self) -> T {
         self.0
     }
+}
+
+/// The whole body, refusing past `limit` with 413 and a broken upload with 400. Shared by this
+/// extractor and the signature guard (which hashes the body before any handler sees it).
+pub(crate) async fn collect_body(payload: &mut Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("BODY_READ_FAILED", format!("could not read the request body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
@@ -43,19 +59,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                     format!("send the body as application/json, not {ct}"),
                 ));
             }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::bad_request(
-                        "BODY_READ_FAILED",
-                        format!("could not read the request body: {e}"),
-                    )
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::payload_too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = collect_body(&mut payload, limit).await?;
             parse(&body).map(Json)
         })
     }

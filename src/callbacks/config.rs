@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::endpoint;
 use super::sign::{Secret, SecretError};
@@ -19,7 +19,7 @@ pub struct CallbacksConfig {
     /// and events wait in the outbox until an endpoint exists.
     pub url: String,
     /// `whsec_…` secrets; one `v1` signature each. A list, or one string separated by spaces or commas.
-    #[serde(deserialize_with = "string_or_list")]
+    #[serde(deserialize_with = "crate::config::serde_list::string_or_list")]
     pub secrets: Vec<String>,
     /// A file holding more secrets, one per line (`#` comments and blank lines ignored).
     pub secrets_file: Option<PathBuf>,
@@ -153,24 +153,6 @@ impl CallbacksConfig {
     pub fn max_attempts(&self) -> u32 {
         u32::try_from(self.retry_schedule.len()).unwrap_or(u32::MAX - 1) + 1
     }
-}
-
-/// `secrets` from TOML is a list; from the environment it is one string.
-fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        OneOrMany::Many(v) => v,
-    })
 }
 
 /// `["5s", "5m"]` in TOML, or `"5s 5m"` / `"5s,5m"` from the environment.

@@ -9,6 +9,7 @@ mod auth;
 mod load;
 mod redact;
 mod server;
+pub mod serde_list;
 
 use serde::{Deserialize, Serialize};
 

@@ -12,7 +12,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use super::error::SessionError;
 use super::lock::SessionLock;
-use super::profile::{ProfileStore, ProfileWatch};
+use super::profile::{ProfileError, ProfileStore, ProfileWatch};
 use super::record::{self, Desired, Halted, SessionRecord};
 use super::snapshot::{rfc3339, QrView, Snapshot};
 use super::state::{self, reason, State, Step};
@@ -60,6 +60,13 @@ pub struct Actor {
     last_pairing_code: Option<String>,
     /// Keeps the stored login fresh while the browser of the current run lives.
     watcher: Option<Box<dyn Send>>,
+}
+
+#[derive(Clone, Copy)]
+enum Profile {
+    Open,
+    Close,
+    Destroy,
 }
 
 enum Flow {
@@ -190,7 +197,7 @@ impl Actor {
         }
         self.events = None;
         self.stop_engine().await;
-        self.parts.profiles.destroy(&self.key)?;
+        self.profile(Profile::Destroy).await?;
         self.halt_record(State::LoggedOut, Some("user_initiated".into()))?;
         self.set_state(State::LoggedOut, Some("user_initiated".into()));
         Ok(())
@@ -213,7 +220,7 @@ impl Actor {
         }
         self.retry_at = None;
         self.stop_engine().await;
-        self.parts.profiles.destroy(&self.key)?;
+        self.profile(Profile::Destroy).await?;
         let dir = record::session_dir(&self.parts.sessions_root, &self.key);
         std::fs::remove_dir_all(&dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })?;
         // Removing the workspace folder once empty keeps the tree tidy; failure means not empty.
@@ -233,7 +240,7 @@ impl Actor {
             s.qr_code = None;
         });
         self.set_state(State::Starting, None);
-        let profile_dir = match self.parts.profiles.open(&self.key) {
+        let profile_dir = match self.profile(Profile::Open).await {
             Ok(dir) => dir,
             Err(e) => {
                 tracing::error!(session = %self.key, error = %e, "cannot open the stored login");
@@ -328,7 +335,7 @@ impl Actor {
     async fn halt(&mut self, state: State, reason: Option<String>, wipe_login: bool) {
         self.retry_at = None;
         self.stop_engine().await;
-        let stored = if wipe_login { self.parts.profiles.destroy(&self.key) } else { self.parts.profiles.close(&self.key) };
+        let stored = self.profile(if wipe_login { Profile::Destroy } else { Profile::Close }).await;
         if let Err(e) = stored {
             tracing::error!(session = %self.key, error = %e, "profile store failed while halting");
         }
@@ -348,7 +355,7 @@ impl Actor {
     /// The browser or page is lost: clean up, then restart after a backoff, or give up.
     async fn recover(&mut self, why: String, give_up_reason: &str) {
         self.stop_engine().await;
-        if let Err(e) = self.parts.profiles.close(&self.key) {
+        if let Err(e) = self.profile(Profile::Close).await {
             tracing::error!(session = %self.key, error = %e, "profile store failed after a crash");
         }
         let attempts = self.snap.borrow().recoveries + 1;
@@ -381,8 +388,23 @@ impl Actor {
     async fn close_browser(&mut self) {
         self.retry_at = None;
         self.stop_engine().await;
-        if let Err(e) = self.parts.profiles.close(&self.key) {
+        if let Err(e) = self.profile(Profile::Close).await {
             tracing::error!(session = %self.key, error = %e, "profile store failed at shutdown");
+        }
+    }
+
+    /// Runs a profile-store operation on the blocking pool: sealing or unsealing a login is
+    /// tens of MB of crypto and I/O, which must not stall the async workers other sessions use.
+    async fn profile(&mut self, op: Profile) -> Result<PathBuf, ProfileError> {
+        let (store, key) = (self.parts.profiles.clone(), self.key.clone());
+        let run = move || match op {
+            Profile::Open => store.open(&key),
+            Profile::Close => store.close(&key).map(|()| PathBuf::new()),
+            Profile::Destroy => store.destroy(&key).map(|()| PathBuf::new()),
+        };
+        match tokio::task::spawn_blocking(run).await {
+            Ok(result) => result,
+            Err(e) => Err(ProfileError::Io { key: self.key.clone(), source: std::io::Error::other(e.to_string()) }),
         }
     }
 

@@ -155,12 +155,14 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport, Vaul
         "decrypt + check, nothing written",
     )?;
     std::fs::remove_dir_all(&live).map_err(|e| VaultError::io(&live, e))?;
-    r.unseal = measure(opts.iterations, || {
-        let dir = store
+    let unseal = || {
+        store
             .open(&key)
-            .map_err(|e| VaultError::Archive(e.to_string()))?;
-        std::fs::remove_dir_all(&dir).map_err(|e| VaultError::io(&dir, e))
-    })?;
+            .map(|_| ())
+            .map_err(|e| VaultError::Archive(e.to_string()))
+    };
+    let wipe = || std::fs::remove_dir_all(&live).map_err(|e| VaultError::io(&live, e));
+    r.unseal = measure_then(opts.iterations, unseal, wipe)?;
     print_timing(
         out,
         "unseal",
@@ -322,20 +324,29 @@ fn tree_size(root: &Path) -> u64 {
 }
 
 /// Median wall time and mean thread CPU time of `n` runs.
-fn measure(n: u32, mut f: impl FnMut() -> Result<(), VaultError>) -> Result<Timing, VaultError> {
+fn measure(n: u32, f: impl FnMut() -> Result<(), VaultError>) -> Result<Timing, VaultError> {
+    measure_then(n, f, || Ok(()))
+}
+
+/// Like [`measure`], with an untimed `after` following each run.
+fn measure_then(
+    n: u32,
+    mut f: impl FnMut() -> Result<(), VaultError>,
+    mut after: impl FnMut() -> Result<(), VaultError>,
+) -> Result<Timing, VaultError> {
     let n = n.max(1);
-    let mut times = Vec::new();
-    let cpu0 = thread_cpu();
+    let (mut times, mut cpu) = (Vec::new(), Duration::ZERO);
     for _ in 0..n {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), thread_cpu());
         f()?;
         times.push(t.elapsed());
+        cpu += thread_cpu().saturating_sub(c);
+        after()?;
     }
-    let cpu = thread_cpu().saturating_sub(cpu0) / n;
     times.sort();
     Ok(Timing {
         wall: times[times.len() / 2],
-        cpu,
+        cpu: cpu / n,
     })
 }
 

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// The profile paths sealed by default: what holds a WhatsApp Web login (see docs/vault.md).
 pub const DEFAULT_INCLUDE: [&str; 3] = [
@@ -23,7 +23,7 @@ pub const DEFAULT_INCLUDE: [&str; 3] = [
 pub struct VaultConfig {
     /// Master keys as `id:base64-of-32-bytes`. A list, or one string separated by spaces or commas.
     /// Meant for the environment (`SIDECAR__VAULT__MASTER_KEYS`), never for a committed file.
-    #[serde(deserialize_with = "string_or_list", skip_serializing)]
+    #[serde(deserialize_with = "crate::config::serde_list::string_or_list", skip_serializing)]
     pub master_keys: Vec<String>,
     /// A file with more master keys, one `id:base64` per line; must not be readable by group or others.
     pub master_keys_file: Option<PathBuf>,
@@ -147,23 +147,6 @@ impl VaultConfig {
                 )
             })
     }
-}
-
-fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        OneOrMany::Many(v) => v,
-    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //! sim.stop();
 //! ```
 
+#[cfg(feature = "client")]
+mod client;
 pub mod config;
 mod control;
 pub mod error;
@@ -20,6 +22,9 @@ mod server;
 pub mod world;
 mod ws;
 
+#[cfg(feature = "client")]
+pub use client::{Control, ControlError};
 pub use config::SimConfig;
 pub use error::SimError;
 pub use server::SimServer;
+pub use world::Target;

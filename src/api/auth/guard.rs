@@ -6,9 +6,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::middleware::Next;
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::web::Bytes;
 use actix_web::{web, Error, HttpMessage};
-use futures::StreamExt;
 
 use super::{
     unix_now, AuthFailure, Caller, SignedHeaders, KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER,
@@ -115,22 +114,7 @@ async fn read_body(
         return Err(ApiError::payload_too_large(limit));
     }
     let mut payload = req.take_payload();
-    let read = async {
-        let mut body = BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::bad_request(
-                    "BODY_READ_FAILED",
-                    format!("could not read the request body: {e}"),
-                )
-            })?;
-            if body.len() + chunk.len() > limit {
-                return Err(ApiError::payload_too_large(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body.freeze())
-    };
+    let read = crate::api::json::collect_body(&mut payload, limit);
     match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
         Err(_) => Err(ApiError::new(

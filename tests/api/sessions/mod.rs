@@ -38,8 +38,7 @@ pub fn sim_settings(s: &mut Settings, sim: &SimServer) {
     s.sessions.command_timeout_ms = 30_000;
     s.vault.reseal_debounce = Duration::from_millis(200);
     s.vault.reseal_max_interval = Duration::from_secs(2);
-    // At most reseal_max_interval (validated); production's 15 s would make the config invalid.
-    s.vault.reseal_min_interval = Duration::from_secs(1);
+    s.vault.reseal_min_interval = Duration::from_millis(500);
 }
 
 pub fn sim() -> SimServer {

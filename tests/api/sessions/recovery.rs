@@ -94,7 +94,7 @@ backoff_max_ms = 1000
 [vault]
 reseal_debounce = "200ms"
 reseal_max_interval = "2s"
-reseal_min_interval = "1s"
+reseal_min_interval = "500ms"
 "#,
         k = key.display(),
         url = sim.base_url()
@@ -197,4 +197,23 @@ fn wait_child(child: &mut std::process::Child, within: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+#[tokio::test]
+async fn a_second_sidecar_on_the_same_data_does_not_take_a_running_session() {
+    let sim = sim();
+    let first = app_for(&sim, |_| {}).await;
+    create(&first, "owned").await;
+    wait_state(&first, "owned", "qr_required", Duration::from_secs(30)).await;
+
+    // Same sessions folder, own data dir: the lock, not the folder, decides who runs it.
+    let sessions_dir = first.settings.server.sessions_dir.clone();
+    let second = app_for(&sim, move |s| s.server.sessions_dir = sessions_dir).await;
+    crate::helpers::assert_envelope(second.signed_get(&session_path("owned")).await, 404, "SESSION_NOT_FOUND").await;
+    let again = second.signed_post(&format!("/v1/workspaces/{WS}/sessions"), &json!({"id": "owned"})).await;
+    crate::helpers::assert_envelope(again, 409, "SESSION_EXISTS").await;
+    assert_eq!(chromium_groups_under(&second.data_dir().join("runtime")).len(), 0, "the second one launched nothing");
+    assert_eq!(get(&first, "owned").await["state"], "qr_required", "the owner kept it");
+    stop_and_check(second).await;
+    stop_and_check(first).await;
 }

@@ -545,7 +545,11 @@
   const root = {
     version: '4.6.0', supportedWhatsappWeb: '>=2.3000.1038792969-alpha', license: 'Apache-2.0',
     isInjected: false, isReady: false, isFullReady: false,
-    on, once, off, onAny, offAny, waitFor, emit,
+    // EventEmitter2 surface of wa-js (created WITHOUT wildcard: 'conn.*' is a literal name there too).
+    on, once, off, onAny, offAny, waitFor, emit, addListener: on, removeListener: off,
+    removeAllListeners(name) { if (name === undefined) { listeners.clear(); anyListeners.length = 0; } else listeners.delete(name); return WPP; },
+    listenerCount(name) { return name === undefined ? Array.from(listeners.values()).reduce((n, l) => n + l.length, 0) : (listeners.get(name) || []).length; },
+    eventNames() { return Array.from(listeners.keys()).filter((n) => listeners.get(n).length > 0); },
     config, loader: strict('loader', loader), conn: strict('conn', conn), chat: strict('chat', chat),
     contact: strict('contact', contact), group: strict('group', group), util: strict('util', util),
   };

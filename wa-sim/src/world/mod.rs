@@ -6,11 +6,13 @@
 //! across an `.await`.
 
 pub mod linking;
+mod network;
 pub mod messages;
 mod rpc;
 mod types;
 
-pub use linking::{Hello, Target};
+pub use linking::Hello;
+pub use network::Target;
 pub use messages::Incoming;
 pub use types::*;
 

@@ -224,9 +224,30 @@ impl SimPage {
     }
 }
 
-/// A per-test profile directory (removed on drop).
-pub fn profile() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("wa-sim-it-").tempdir().expect("temp profile")
+/// A per-test profile directory, removed on drop. Chromium's helper processes can still write
+/// into it for a moment after the browser process is reaped, so removal is retried.
+pub struct Profile(PathBuf);
+
+impl Profile {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+pub fn profile() -> Profile {
+    let dir = tempfile::Builder::new().prefix("wa-sim-it-").tempdir().expect("temp profile");
+    Profile(dir.keep())
 }
 
 /// Control-API client (plain reqwest over HTTP).
@@ -286,8 +307,4 @@ pub async fn linked_page(chrome: &Chrome, sim: &SimServer, ctl: &Ctl, phone: &st
     ctl.post("/scan", json!({"code": code, "phone": phone})).await;
     page.wait_event("conn.main_loaded").await;
     page
-}
-
-pub fn path_of(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().to_path_buf()
 }

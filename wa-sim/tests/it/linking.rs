@@ -117,8 +117,14 @@ async fn credentials_unlinked_while_the_browser_was_closed_log_out_on_reconnect(
     let page = linked_page(&chrome, &sim, &ctl, "15550004000").await;
     drop(page);
     chrome.close().await;
-    let unlinked = ctl.post("/unlink", json!({"phone": "15550004000", "reason": "unknown_companion"})).await;
+    // (through the typed client)
+    let control = wa_sim::Control::for_server(&sim).unwrap();
+    let unlinked = control.unlink_phone("15550004000", Some("unknown_companion")).await.unwrap();
     assert_eq!(unlinked["unlinked"].as_array().unwrap().len(), 1);
+    match control.unlink_phone("15550004000", None).await {
+        Err(wa_sim::ControlError::Api { status: 404, code, .. }) => assert_eq!(code, "DEVICE_NOT_FOUND"),
+        other => panic!("unlinking twice: {other:?}"),
+    }
 
     let chrome = Chrome::launch(dir.path()).await;
     let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;

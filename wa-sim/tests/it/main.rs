@@ -4,3 +4,5 @@ mod harness;
 mod boot;
 mod linking;
 mod messaging;
+mod hostile;
+mod binary;

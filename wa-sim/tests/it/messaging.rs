@@ -47,6 +47,7 @@ async fn every_send_function_returns_the_documented_shape_and_reaches_the_phone(
     let loc = page.ok(&format!("WPP.chat.sendLocationMessage('{to}', {{lat: '52.37', lng: 4.89, name: 'Dam', address: 'Amsterdam'}})")).await;
     assert_eq!(keys(&loc), ["ack", "from", "id", "sendMsgResult", "to"]);
     let card = page.ok(&format!("WPP.chat.sendVCardContactMessage('{to}', {{id: '15550005002@c.us', name: 'Carol'}})")).await;
+    assert_eq!(keys(&card), ["ack", "from", "id", "sendMsgResult", "to"]);
     let poll = page.ok(&format!("WPP.chat.sendCreatePollMessage('{to}', 'Lunch?', ['pizza', 'sushi'], {{selectableCount: 1}})")).await;
     assert_eq!(poll["sendMsgResult"]["messageSendResult"], "OK");
     let react = page.ok(&format!("WPP.chat.sendReactionToMessage('{id}', '👍')")).await;
@@ -133,6 +134,10 @@ async fn send_faults_fail_with_a_code_or_never_settle_and_unknown_calls_throw() 
     let nowait = page.ok(&format!("WPP.chat.sendTextMessage('{to}', 'z', {{waitForAck: false}})")).await;
     assert_eq!(nowait["sendMsgResult"], Value::Null);
     assert_eq!(nowait["ack"], 0);
+    // Give the server time to (not) answer, then look: still the clock ack.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ack = page.ok(&format!("WPP.chat.getMessageById('{}').then(m => m.ack)", nowait["id"].as_str().unwrap())).await;
+    assert_eq!(ack, 0);
     ctl.post("/faults", json!({"send_hang": false})).await;
     assert!(ctl.get("/accounts/15550006001/messages").await["received"].as_array().unwrap().is_empty());
     let ok = page.ok(&format!("WPP.chat.sendTextMessage('{to}', 'fine')")).await;
@@ -213,15 +218,15 @@ async fn incoming_messages_of_every_kind_and_the_ack_progression() {
     assert_eq!(v["type"], "revoke");
 
     // Our message to a phone without a web session: server ack, then the phone drives the rest.
+    let mark = page.mark();
     let out = page.ok(&format!("WPP.chat.sendTextMessage('{from}@c.us', 'ack me')")).await;
     let id = out["id"].as_str().unwrap().to_string();
-    let mark = page.mark();
     for ack in [2, 3, 4] {
         ctl.post(&format!("/messages/{id}/ack"), json!({"ack": ack})).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let acks: Vec<Value> = page.all("chat.msg_ack_change", mark).iter().map(|(a, _)| a[0]["ack"].clone()).collect();
-    assert_eq!(acks, [json!(2), json!(3), json!(4)]);
+    assert_eq!(acks, [json!(1), json!(2), json!(3), json!(4)], "server, device, read, played");
     assert_eq!(page.all("chat.msg_ack_change", mark)[0].0[0]["ids"][0]["_serialized"], id.as_str());
     let got = page.ok(&format!("WPP.chat.getMessageById('{id}')")).await;
     assert_eq!(got["ack"], 4);
@@ -263,6 +268,32 @@ async fn two_linked_accounts_exchange_messages_with_delivery_and_read_acks() {
     let (_, back) = a.wait_event_from("chat.new_message", ma, T).await;
     assert_eq!(back[0]["body"], "hi A");
     assert_eq!(back[0]["quotedMsgId"], sent["id"]);
+
+    // A group: created by A with B, both see the change; a message reaches B with its author.
+    let (ma, mb) = (a.mark(), b.mark());
+    let g = a.ok("WPP.group.create('Team', ['15550008002@c.us'])").await;
+    let gid = g["gid"].as_str().unwrap().to_string();
+    assert!(gid.starts_with("120363") && gid.ends_with("@g.us"), "{gid}");
+    assert_eq!(g["participants"]["15550008002@c.us"]["code"], 200);
+    let (_, change) = b.wait_event_from("group.participant_changed", mb, T).await;
+    assert_eq!(change[0]["groupId"], gid.as_str());
+    assert_eq!(change[0]["action"], "add");
+    assert_eq!(change[0]["participants"], json!(["15550008002@c.us"]));
+    a.wait_event_from("group.participant_changed", ma, T).await;
+    let parts = a.ok(&format!("WPP.group.getParticipants('{gid}')")).await;
+    assert_eq!(parts.as_array().unwrap().len(), 2);
+    let again = a.ok(&format!("WPP.group.addParticipants('{gid}', ['15550008002'])")).await;
+    assert_eq!(again["15550008002@c.us"]["code"], 409);
+    assert_eq!(a.ok(&format!("WPP.group.getInviteCode('{gid}')")).await.as_str().unwrap().len(), 22);
+    let mb = b.mark();
+    let gs = a.ok(&format!("WPP.chat.sendTextMessage('{gid}', 'hello team')")).await;
+    let (_, gm) = b.wait_event_from("chat.new_message", mb, T).await;
+    assert_eq!(gm[0]["body"], "hello team");
+    assert_eq!(gm[0]["from"], gid.as_str());
+    assert_eq!(gm[0]["author"], "15550008001@c.us");
+    let raw = gs["id"].as_str().unwrap().split('_').nth(2).unwrap().to_string();
+    assert_eq!(gm[0]["id"]["_serialized"], format!("false_{gid}_{raw}_15550008001@c.us"));
+    assert_eq!(b.ok("WPP.group.getAllGroups().then(g => g.length)").await, 1);
     drop((a, b));
     tokio::join!(ca.close(), cb.close());
 }

@@ -160,7 +160,7 @@ async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32) {
     let sim = sim();
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &sim);
-    // binary_config reseals at most every second (production: 15 s): kills also land during reseals.
+    // binary_config reseals at most every 500 ms (production: 15 s): kills also land during reseals.
     let runtime = dir.path().join("data/runtime");
     let sessions = dir.path().join("sessions");
 
