@@ -1,11 +1,13 @@
 //! The command line. Each subcommand is a variant of [`Command`] and a module of its own; add new
-//! ones (`qr`, `vault rotate|verify`, `bench`) as variants here and dispatch them in [`run`].
+//! ones as variants here and dispatch them in [`run`].
 
+mod bench;
 mod config_check;
 mod keygen;
 mod qr;
 mod serve;
 pub mod sign;
+mod vault;
 
 use std::path::PathBuf;
 
@@ -38,6 +40,26 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Sealed logins: verify that every one opens, rotate them to the newest master key.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Measurements (build with --release).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Open every sealed file and report those that do not open (exit 1 if any).
+    Verify,
+    /// Reseal every file not yet under `vault.seal_key_id` (exit 1 if any could not be).
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Seal, unseal and reseal figures for a generated profile of tens of MB.
+    Vault(bench::VaultBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,5 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(args) => sign::run(&args),
         Command::Config(ConfigCommand::Check) => config_check::run(cli.config),
         Command::Qr(args) => qr::run(cli.config, &args),
+        Command::Vault(VaultCommand::Verify) => vault::verify(cli.config),
+        Command::Vault(VaultCommand::Rotate) => vault::rotate(cli.config),
+        Command::Bench(BenchCommand::Vault(args)) => bench::vault(&args),
     }
 }

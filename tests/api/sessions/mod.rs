@@ -7,6 +7,7 @@ mod callbacks;
 mod cli;
 mod lifecycle;
 mod recovery;
+mod vault;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
