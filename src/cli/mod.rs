@@ -60,6 +60,8 @@ pub enum VaultCommand {
 pub enum BenchCommand {
     /// Seal, unseal and reseal figures for a generated profile of tens of MB.
     Vault(bench::VaultBenchArgs),
+    /// Events/s delivered to a local receiver with durable commits, and enqueue → delivery latency.
+    Callbacks(crate::callbacks::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,5 +81,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Vault(VaultCommand::Verify) => vault::verify(cli.config),
         Command::Vault(VaultCommand::Rotate) => vault::rotate(cli.config),
         Command::Bench(BenchCommand::Vault(args)) => bench::vault(&args),
+        Command::Bench(BenchCommand::Callbacks(args)) => {
+            crate::callbacks::bench::run_cli(args).map(drop).map_err(Into::into)
+        }
     }
 }
