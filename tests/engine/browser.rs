@@ -13,9 +13,7 @@ use crate::support::*;
 /// to a non-local host afterwards proves that log would catch one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_bridge_defines_wpp_and_stays_local() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     assert!(
         repo_bridge().is_file(),
         "run ops/fetch-bridge.sh first: {} is missing",
@@ -55,9 +53,7 @@ async fn real_bridge_defines_wpp_and_stays_local() {
 /// Launch → the group has processes → stop → none left, the leader reaped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_leaves_no_process_in_the_group() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let server = PageServer::start().await;
     let mut t = TestEngine::new(test_config(server.url()));
     t.start().await.expect("start");
@@ -91,9 +87,7 @@ async fn stop_leaves_no_process_in_the_group() {
 /// group, and a new start on the same profile (now holding stale Singleton files) works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_browser_is_reported_and_profile_relaunches() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let server = PageServer::start().await;
     let mut t = TestEngine::new(test_config(server.url()));
     t.start().await.expect("start");
@@ -125,18 +119,14 @@ async fn killed_browser_is_reported_and_profile_relaunches() {
         (server.reports().len() >= 2).then_some(())
     })
     .await;
-    let pgid2 = t.engine.pgid().unwrap();
-    t.engine.stop().await.unwrap();
-    assert_eq!(group_members(pgid2), Vec::<u32>::new());
+    t.stop_leaving_nothing().await;
 }
 
 /// A lock left by "another machine" (what a copied profile looks like) makes Chromium refuse the
 /// profile unless it is removed; the engine removes stale Singleton files before launch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_singleton_files_do_not_block_launch() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let server = PageServer::start().await;
     let mut t = TestEngine::new(test_config(server.url()));
     std::fs::create_dir_all(&t.profile).unwrap();
@@ -157,9 +147,7 @@ async fn stale_singleton_files_do_not_block_launch() {
 /// within its bounds and leaves no process. Then a page with no bridge: BridgeNotReady in time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_browser_is_killed_and_missing_bridge_times_out() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let server = PageServer::start().await;
     let mut config = test_config(server.url());
     config.cdp_timeout_ms = 3_000;
@@ -197,9 +185,7 @@ async fn frozen_browser_is_killed_and_missing_bridge_times_out() {
 /// the same folders; here, this test process) and one outside the roots are left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphans_under_our_roots_are_killed() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let root = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let gone_owner = {

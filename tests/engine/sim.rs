@@ -79,9 +79,7 @@ fn seen_version(seen: &[EngineEvent]) -> Option<String> {
 /// client takes the account → Conflict; then the browser is killed → BrowserGone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qr_login_restore_conflict_and_crash() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let sim = sim();
     let mut t = TestEngine::new(sim_config(&sim));
     t.start().await.expect("start");
@@ -119,9 +117,7 @@ async fn qr_login_restore_conflict_and_crash() {
 /// from the probe, and stop() still cleans up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairing_code_login_then_unlink() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let sim = sim();
     let mut config = sim_config(&sim);
     config.cdp_timeout_ms = 2_000;
@@ -161,18 +157,14 @@ async fn pairing_code_login_then_unlink() {
         .wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::PageUnresponsive { .. }))
         .await;
     assert!(matches!(seen.last(), Some(EngineEvent::PageUnresponsive { .. })), "{seen:?}");
-    let pgid = t.engine.pgid().unwrap();
-    t.engine.stop().await.unwrap();
-    assert_eq!(group_members(pgid), Vec::<u32>::new());
+    t.stop_leaving_nothing().await;
 }
 
 /// The simulator's page never reaches `WPP.isReady` (what a WhatsApp deploy that breaks wa-js
 /// looks like): BridgeNotReady arrives after the configured timeout, not before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_ready_bridge_times_out() {
-    if chromium_missing() {
-        return;
-    }
+    require_chromium();
     let sim = sim();
     let (status, body) = control(&sim, "/faults", json!({"never_ready": true})).await;
     assert_eq!(status, 200, "faults: {body}");

@@ -9,17 +9,16 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use wa_sidecar::engine::{ChromiumEngine, EngineConfig, EngineEvent, StartSpec};
+use wa_sidecar::engine::process::group_members;
+use wa_sidecar::engine::{ChromiumEngine, Engine, EngineConfig, EngineEvent, StartSpec};
 use wa_sidecar::ids::{SessionId, SessionKey, WorkspaceId};
 
 pub const CHROMIUM: &str = "/usr/lib/chromium/chromium";
 
-pub fn chromium_missing() -> bool {
-    let missing = !Path::new(CHROMIUM).exists();
-    if missing {
-        eprintln!("skipping: no Chromium at {CHROMIUM}");
-    }
-    missing
+/// These tests need Debian's Chromium (ops/setup.sh installs it). Without it they fail: a test
+/// that passes by skipping itself would hide a broken setup.
+pub fn require_chromium() {
+    assert!(Path::new(CHROMIUM).exists(), "no Chromium at {CHROMIUM}: run ops/setup.sh");
 }
 
 /// The page served at `/`: reports what it sees to `/report`, then (as a control that the proxy
@@ -147,6 +146,13 @@ pub struct TestEngine {
 }
 
 impl TestEngine {
+    /// Stops the engine and asserts that no process of its browser's group is left.
+    pub async fn stop_leaving_nothing(&mut self) {
+        let pgid = self.engine.pgid().expect("a running browser");
+        self.engine.stop().await.unwrap();
+        assert_eq!(group_members(pgid), Vec::<u32>::new(), "processes left in group {pgid}");
+    }
+
     pub fn new(config: EngineConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let profile = dir.path().join("profile");
