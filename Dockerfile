@@ -11,7 +11,6 @@ COPY src src
 COPY wa-sim wa-sim
 COPY config config
 COPY benches benches
-COPY examples examples
 COPY ops/fetch-bridge.sh ops/fetch-bridge.sh
 RUN cargo build --release --bin wa-sidecar \
  && ops/fetch-bridge.sh

@@ -1,4 +1,4 @@
-//! Vault figures for `wa-sidecar bench vault` and `cargo run --release --example vault_bench`:
+//! Vault figures for `wa-sidecar bench vault`:
 //! seal, unseal and verify time and sealed size for a generated profile shaped like a logged-in
 //! WhatsApp Web profile (LevelDB tables, logs, IndexedDB blobs, plus caches that must be dropped),
 //! and the reseal rate of a [`ResealWatcher`] under a steady message flow.
