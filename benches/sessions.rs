@@ -44,13 +44,21 @@ impl Options {
         let mut o = Options { count: 5, settle: Duration::from_secs(5) };
         let mut args = args;
         while let Some(a) = args.next() {
-            let mut value = |name: &str| args.next().and_then(|v| v.parse::<u64>().ok()).ok_or(format!("{name} needs a number"));
+            let mut value = |name: &str| {
+                args.next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or(format!("{name} needs a number"))
+            };
             match a.as_str() {
                 "--count" => o.count = value("--count")? as usize,
                 "--settle-ms" => o.settle = Duration::from_millis(value("--settle-ms")?),
                 // cargo bench passes --bench to every bench binary.
                 "--bench" => {}
-                other => return Err(format!("unknown argument {other:?}; usage: --count N [--settle-ms MS]")),
+                other => {
+                    return Err(format!(
+                        "unknown argument {other:?}; usage: --count N [--settle-ms MS]"
+                    ))
+                }
             }
         }
         if o.count == 0 {
@@ -74,12 +82,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let unix_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let unix_ms =
+        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let mark = format!("{}-{unix_ms}", std::process::id());
     // Before any thread exists: every browser of this run inherits it (see procs::RUN_MARK).
     std::env::set_var(procs::RUN_MARK, &mark);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,chromiumoxide=error".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,chromiumoxide=error".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
     let root = match tempfile::Builder::new().prefix("wa-sidecar-bench-").tempdir() {
@@ -112,10 +122,16 @@ fn main() -> ExitCode {
     }
     let left = sweeper.sweep();
     if left > 0 {
-        report.notes.push(format!("{left} browser process groups of this run were still alive at the end and were killed"));
+        report.notes.push(format!(
+            "{left} browser process groups of this run were still alive at the end and were killed"
+        ));
     }
     report.print(options.count);
-    if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if result.is_err() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 async fn interrupted() -> &'static str {
@@ -139,7 +155,11 @@ struct Sweeper {
 impl Sweeper {
     /// Returns how many groups it had to kill (0 when everything closed properly).
     fn sweep(&self) -> usize {
-        let killed = wa_sidecar::engine::kill_orphans(std::slice::from_ref(&self.root), Duration::from_secs(5)).len();
+        let killed = wa_sidecar::engine::kill_orphans(
+            std::slice::from_ref(&self.root),
+            Duration::from_secs(5),
+        )
+        .len();
         let all = procs::snapshot();
         for side in [self.mark.clone(), format!("{}-baseline", self.mark)] {
             for p in procs::crashpad_handlers(&all, &side) {
@@ -164,7 +184,14 @@ async fn run(o: &Options, root: &Path, mark: &str, r: &mut Report) -> anyhow::Re
     let settings = sidecar::settings(root, &sim, o.count);
     let mut app = Some(Sidecar::start(settings.clone()).await?);
     let mut base = None;
-    let cx = Ctx { o, root, mark, sim: &sim, settings: &settings, runtime_root: sidecar::runtime_root(&settings) };
+    let cx = Ctx {
+        o,
+        root,
+        mark,
+        sim: &sim,
+        settings: &settings,
+        runtime_root: sidecar::runtime_root(&settings),
+    };
     let outcome = phases(&cx, r, &mut app, &mut base, installed).await;
     if let Some(b) = base.take() {
         close_baseline(b, r).await;
@@ -180,7 +207,9 @@ async fn run(o: &Options, root: &Path, mark: &str, r: &mut Report) -> anyhow::Re
 async fn close_baseline(b: Baseline, r: &mut Report) {
     let killed = b.close(Duration::from_secs(15)).await;
     if killed > 0 {
-        r.notes.push(format!("{killed} baseline browsers did not close on browser.close() and were killed"));
+        r.notes.push(format!(
+            "{killed} baseline browsers did not close on browser.close() and were killed"
+        ));
     }
 }
 
@@ -220,7 +249,8 @@ async fn phases(
     let mut linked = true;
     if base.is_some() {
         if let Err(e) = connect_baseline(cx.sim, cx.o.count).await {
-            r.baseline_connected = Some(Err(format!("the baseline's pages could not all be linked: {e:#}")));
+            r.baseline_connected =
+                Some(Err(format!("the baseline's pages could not all be linked: {e:#}")));
             linked = false;
         }
     }
@@ -235,7 +265,11 @@ async fn phases(
 }
 
 /// Launches the baseline if puppeteer-core is installed; records why not otherwise.
-async fn start_baseline(cx: &Ctx<'_>, r: &mut Report, installed: anyhow::Result<()>) -> Option<Baseline> {
+async fn start_baseline(
+    cx: &Ctx<'_>,
+    r: &mut Report,
+    installed: anyhow::Result<()>,
+) -> Option<Baseline> {
     let why = match installed {
         Ok(()) => match launch_baseline(cx.o, cx.root, cx.mark, cx.sim).await {
             Ok(b) => return Some(b),
@@ -249,11 +283,16 @@ async fn start_baseline(cx: &Ctx<'_>, r: &mut Report, installed: anyhow::Result<
 }
 
 /// After the settle time, both sides from one /proc snapshot (the same instant).
-async fn read_memory(cx: &Ctx<'_>, base: Option<&Baseline>) -> (Result<SideMem, String>, Option<Result<SideMem, String>>) {
+async fn read_memory(
+    cx: &Ctx<'_>,
+    base: Option<&Baseline>,
+) -> (Result<SideMem, String>, Option<Result<SideMem, String>>) {
     tokio::time::sleep(cx.o.settle).await;
     let all = procs::snapshot();
-    let ours = memory::ours(&all, &cx.runtime_root, cx.o.count, cx.mark).map_err(|e| format!("{e:#}"));
-    let baseline = base.map(|b| memory::baseline(&all, &b.pids, cx.mark).map_err(|e| format!("{e:#}")));
+    let ours =
+        memory::ours(&all, &cx.runtime_root, cx.o.count, cx.mark).map_err(|e| format!("{e:#}"));
+    let baseline =
+        base.map(|b| memory::baseline(&all, &b.pids, cx.mark).map_err(|e| format!("{e:#}")));
     (ours, baseline)
 }
 
@@ -289,7 +328,10 @@ fn baseline_pages(sim: &SimServer) -> Vec<(String, String, Option<String>)> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|p| p["connected"] == true && p["user_agent"].as_str().is_some_and(|ua| ua.contains(BASELINE_UA)))
+        .filter(|p| {
+            p["connected"] == true
+                && p["user_agent"].as_str().is_some_and(|ua| ua.contains(BASELINE_UA))
+        })
         .map(|p| {
             let s = |k: &str| p[k].as_str().map(str::to_owned);
             (s("id").unwrap_or_default(), s("state").unwrap_or_default(), s("qr"))
@@ -297,8 +339,20 @@ fn baseline_pages(sim: &SimServer) -> Vec<(String, String, Option<String>)> {
         .collect()
 }
 
-async fn launch_baseline(o: &Options, root: &Path, mark: &str, sim: &SimServer) -> anyhow::Result<Baseline> {
-    let b = Baseline::launch(Path::new(CHROMIUM), &sim.base_url(), o.count, root.join("baseline"), mark).await?;
+async fn launch_baseline(
+    o: &Options,
+    root: &Path,
+    mark: &str,
+    sim: &SimServer,
+) -> anyhow::Result<Baseline> {
+    let b = Baseline::launch(
+        Path::new(CHROMIUM),
+        &sim.base_url(),
+        o.count,
+        root.join("baseline"),
+        mark,
+    )
+    .await?;
     eprintln!("baseline: {} browsers up (pids {:?})", b.pids.len(), b.pids);
     wait_baseline_pages(sim, o.count, "qr").await?;
     Ok(b)
@@ -338,7 +392,10 @@ async fn check_closed(root: &Path, r: &mut Report) {
             return;
         }
         if tokio::time::Instant::now() > deadline {
-            r.notes.push(format!("{} browsers were still running after the final graceful stop", left.len()));
+            r.notes.push(format!(
+                "{} browsers were still running after the final graceful stop",
+                left.len()
+            ));
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -347,16 +404,25 @@ async fn check_closed(root: &Path, r: &mut Report) {
 
 async fn header(o: &Options, r: &mut Report) {
     let version = tokio::process::Command::new(CHROMIUM).arg("--version").output().await;
-    let version = version.map_or_else(|e| format!("unknown ({e})"), |o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let version = version.map_or_else(
+        |e| format!("unknown ({e})"),
+        |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+    );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let sim = sim_config();
     r.header.push(format!("sessions bench: {} sessions, ours vs baseline side by side", o.count));
-    r.header.push(format!("{version} at {CHROMIUM}; {cores} cores; load average at start {}", load.join(" ")));
+    r.header.push(format!(
+        "{version} at {CHROMIUM}; {cores} cores; load average at start {}",
+        load.join(" ")
+    ));
     r.header.push(format!(
         "wa-sim schedule (fast): boot {} ms, ready {} ms, main {} ms, pair {} ms; first QR up for {} s",
         sim.boot_delay_ms, sim.ready_delay_ms, sim.main_delay_ms, sim.pair_delay_ms, sim.qr_first_ttl_ms / 1000
     ));
-    r.header.push(format!("memory read {} ms after each step settles; PSS/USS from /proc/PID/smaps_rollup", o.settle.as_millis()));
+    r.header.push(format!(
+        "memory read {} ms after each step settles; PSS/USS from /proc/PID/smaps_rollup",
+        o.settle.as_millis()
+    ));
 }

@@ -95,7 +95,6 @@ impl fmt::Display for SessionKey {
     }
 }
 
-
 /// A phone number in international format: 7-15 digits, an optional leading `+` and spaces or
 /// dashes removed. Stored as digits only, which is what WhatsApp ids use (`15551234567@c.us`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

@@ -18,13 +18,13 @@ use crate::api::metrics::HttpMetrics;
 use crate::api::{self, context, ip_allow};
 use crate::callbacks::{Outbox, OutboxError};
 use crate::config::{load_keys, InvalidConfig, LoadedKeys, Settings, DEV_KEY_ID};
+use crate::db;
 use crate::engine::{ChromiumEngine, Engine, EngineConfig};
 use crate::events::EventBus;
 use crate::ids::SessionKey;
 use crate::sessions::profile::{ProfileStore, ProfileWatch};
 use crate::sessions::SessionManager;
 use crate::vault::{ResealWatcher, VaultError, VaultKeys, VaultStore, WatcherConfig};
-use crate::db;
 
 /// Everything handlers share, behind one `web::Data<AppState>`.
 pub struct AppState {
@@ -167,19 +167,37 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         settings.auth.nonce_cache_entries,
     );
     let allow_ips = settings.auth.allow_nets();
-    Ok(AppState { settings, auth, allow_ips, metrics, registry, readiness, sessions, vault, outbox })
+    Ok(AppState {
+        settings,
+        auth,
+        allow_ips,
+        metrics,
+        registry,
+        readiness,
+        sessions,
+        vault,
+        outbox,
+    })
 }
 
 /// The session registry: one Chromium engine per session, logins in the vault, reseals while a
 /// browser runs, events on `bus`.
-fn build_sessions(settings: &Settings, vault: Arc<VaultStore>, bus: EventBus, outbox: &Outbox) -> SessionManager {
+fn build_sessions(
+    settings: &Settings,
+    vault: Arc<VaultStore>,
+    bus: EventBus,
+    outbox: &Outbox,
+) -> SessionManager {
     let engine_cfg = Arc::new(settings.engine.clone());
-    let engines = Arc::new(move |_: &SessionKey| Box::new(ChromiumEngine::new(engine_cfg.clone())) as Box<dyn Engine>);
+    let engines = Arc::new(move |_: &SessionKey| {
+        Box::new(ChromiumEngine::new(engine_cfg.clone())) as Box<dyn Engine>
+    });
     let profiles: Arc<dyn ProfileStore> = vault;
     let watch_cfg = WatcherConfig::from(&settings.vault);
     let watched = profiles.clone();
     let watch: ProfileWatch = Arc::new(move |key: &SessionKey, dir: &std::path::Path| {
-        match ResealWatcher::spawn(watched.clone(), key.clone(), dir.to_owned(), watch_cfg.clone()) {
+        match ResealWatcher::spawn(watched.clone(), key.clone(), dir.to_owned(), watch_cfg.clone())
+        {
             Ok(w) => Some(Box::new(w) as Box<dyn Send>),
             Err(e) => {
                 tracing::error!(session = %key, error = %e, "cannot watch the live profile; it is sealed on stop only");
@@ -237,8 +255,15 @@ impl health::ReadinessCheck for BridgeFile {
     fn check(&self) -> futures::future::BoxFuture<'_, Result<String, String>> {
         Box::pin(async move {
             match crate::engine::bridge_info(&self.0) {
-                Some(info) => Ok(format!("{} (wa-js {})", info.path.display(), info.version.as_deref().unwrap_or("unknown version"))),
-                None => Err(format!("{} is missing: run ops/fetch-bridge.sh", self.0.bridge_path.display())),
+                Some(info) => Ok(format!(
+                    "{} (wa-js {})",
+                    info.path.display(),
+                    info.version.as_deref().unwrap_or("unknown version")
+                )),
+                None => Err(format!(
+                    "{} is missing: run ops/fetch-bridge.sh",
+                    self.0.bridge_path.display()
+                )),
             }
         })
     }

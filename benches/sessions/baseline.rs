@@ -29,10 +29,12 @@ pub async fn ensure_installed(dir: &Path) -> anyhow::Result<()> {
         c.args(args).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).kill_on_drop(true);
         c
     };
-    let mut ok = run_bounded(npm(&["ci", "--no-audit", "--no-fund"]), Duration::from_secs(300)).await;
+    let mut ok =
+        run_bounded(npm(&["ci", "--no-audit", "--no-fund"]), Duration::from_secs(300)).await;
     if ok.is_err() {
         eprintln!("baseline: npm ci failed ({ok:?}); trying npm install");
-        ok = run_bounded(npm(&["install", "--no-audit", "--no-fund"]), Duration::from_secs(300)).await;
+        ok = run_bounded(npm(&["install", "--no-audit", "--no-fund"]), Duration::from_secs(300))
+            .await;
     }
     ok?;
     if !dir.join("node_modules/puppeteer-core/package.json").is_file() {
@@ -42,7 +44,10 @@ pub async fn ensure_installed(dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn run_bounded(mut cmd: Command, bound: Duration) -> anyhow::Result<()> {
-    let status = tokio::time::timeout(bound, cmd.status()).await.context("npm timed out")?.context("cannot run npm")?;
+    let status = tokio::time::timeout(bound, cmd.status())
+        .await
+        .context("npm timed out")?
+        .context("cannot run npm")?;
     if !status.success() {
         bail!("npm exited with {status}");
     }
@@ -62,11 +67,24 @@ pub struct Baseline {
 
 impl Baseline {
     /// Starts `count` browsers on `url` and returns once every page has loaded.
-    pub async fn launch(chromium: &Path, url: &str, count: usize, profiles: PathBuf, mark: &str) -> anyhow::Result<Self> {
+    pub async fn launch(
+        chromium: &Path,
+        url: &str,
+        count: usize,
+        profiles: PathBuf,
+        mark: &str,
+    ) -> anyhow::Result<Self> {
         let dir = script_dir();
         let mut child = Command::new("node")
             .arg(dir.join("baseline.mjs"))
-            .args(["--chromium", &chromium.to_string_lossy(), "--url", url, "--count", &count.to_string()])
+            .args([
+                "--chromium",
+                &chromium.to_string_lossy(),
+                "--url",
+                url,
+                "--count",
+                &count.to_string(),
+            ])
             .arg("--profiles")
             .arg(&profiles)
             .current_dir(&dir)
@@ -99,8 +117,13 @@ impl Baseline {
         let why = match line {
             Ok(Ok(Some(line))) => match serde_json::from_str::<serde_json::Value>(&line) {
                 Ok(v) => {
-                    let pids: Vec<u32> =
-                        v["pids"].as_array().into_iter().flatten().filter_map(|p| p.as_u64()).map(|p| p as u32).collect();
+                    let pids: Vec<u32> = v["pids"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.as_u64())
+                        .map(|p| p as u32)
+                        .collect();
                     if pids.len() == count {
                         baseline.pids = pids;
                         return Ok(baseline);
@@ -138,7 +161,11 @@ impl Baseline {
             unsafe { libc::killpg(self.node_pgid, libc::SIGKILL) };
         }
         let _ = self.child.start_kill();
-        wa_sidecar::engine::kill_orphans(std::slice::from_ref(&self.profiles), Duration::from_secs(5)).len()
+        wa_sidecar::engine::kill_orphans(
+            std::slice::from_ref(&self.profiles),
+            Duration::from_secs(5),
+        )
+        .len()
     }
 }
 

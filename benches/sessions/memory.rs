@@ -54,7 +54,10 @@ impl SideMem {
         if groups == self.browsers.len() {
             "each browser leads its own process group".to_owned()
         } else {
-            format!("{groups} of {} browsers lead their own group; the rest were summed by PPID tree", self.browsers.len())
+            format!(
+                "{groups} of {} browsers lead their own group; the rest were summed by PPID tree",
+                self.browsers.len()
+            )
         }
     }
 
@@ -71,14 +74,21 @@ impl SideMem {
 
 /// Our sessions `0..count`: each one's Chromium is the leader whose `--user-data-dir` is the
 /// session's runtime profile `{runtime_root}/{workspace}/{session}`.
-pub fn ours(all: &[Proc], runtime_root: &Path, count: usize, mark: &str) -> anyhow::Result<SideMem> {
+pub fn ours(
+    all: &[Proc],
+    runtime_root: &Path,
+    count: usize,
+    mark: &str,
+) -> anyhow::Result<SideMem> {
     let leaders = procs::leaders_under(all, runtime_root);
     let root = runtime_root.canonicalize().unwrap_or_else(|_| runtime_root.to_owned());
     let mut found = Vec::new();
     for i in 0..count {
         let key = crate::sidecar::key(i);
         let dir = root.join(key.workspace.as_str()).join(key.session.as_str());
-        let leader = leaders.get(&dir).ok_or_else(|| anyhow!("no running Chromium has the profile of {key}"))?;
+        let leader = leaders
+            .get(&dir)
+            .ok_or_else(|| anyhow!("no running Chromium has the profile of {key}"))?;
         found.push((key.to_string(), leader.pid));
     }
     Ok(side(all, found, mark))
@@ -99,7 +109,8 @@ fn side(all: &[Proc], leaders: Vec<(String, u32)>, mark: &str) -> SideMem {
     let mut counted = BTreeSet::new();
     let mut browsers = Vec::new();
     let mut by_kind: BTreeMap<String, Mem> = BTreeMap::new();
-    let kind_of = |pid: u32| all.iter().find(|p| p.pid == pid).map_or_else(|| "gone".to_owned(), Proc::kind);
+    let kind_of =
+        |pid: u32| all.iter().find(|p| p.pid == pid).map_or_else(|| "gone".to_owned(), Proc::kind);
     for (label, leader) in leaders {
         let (grouping, pids) = procs::browser_processes(all, leader);
         counted.extend(pids.iter().copied());
@@ -109,7 +120,8 @@ fn side(all: &[Proc], leaders: Vec<(String, u32)>, mark: &str) -> SideMem {
         browsers.push(Browser { label, grouping, mem: procs::sum(&pids) });
     }
     let handlers = procs::crashpad_handlers(all, mark);
-    let outside: Vec<u32> = handlers.iter().map(|p| p.pid).filter(|pid| !counted.contains(pid)).collect();
+    let outside: Vec<u32> =
+        handlers.iter().map(|p| p.pid).filter(|pid| !counted.contains(pid)).collect();
     *by_kind.entry("crashpad".into()).or_default() += procs::sum(&outside);
     SideMem {
         by_kind,

@@ -37,7 +37,9 @@ impl Proc {
         }
         // Zygote-forked helpers rewrite their title, so their cmdline is one string with spaces.
         let line = self.args.join(" ");
-        let flag = |name: &str| line.split_whitespace().find_map(|a| a.strip_prefix(name)).map(str::to_owned);
+        let flag = |name: &str| {
+            line.split_whitespace().find_map(|a| a.strip_prefix(name)).map(str::to_owned)
+        };
         match flag("--type=").as_deref() {
             None => "browser".into(),
             Some("utility") => flag("--utility-sub-type=")
@@ -60,7 +62,9 @@ impl Proc {
 /// Every live process right now.
 pub fn snapshot() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).filter_map(read_proc).collect()
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(read_proc)
+        .collect()
 }
 
 fn read_proc(pid: u32) -> Option<Proc> {
@@ -74,7 +78,11 @@ fn read_proc(pid: u32) -> Option<Proc> {
     let ppid = fields.next()?.parse().ok()?;
     let pgid = fields.next()?.parse().ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args = cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let args = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
     Some(Proc { pid, ppid, pgid, args })
 }
 

@@ -41,7 +41,10 @@ fn ms(d: &[Duration]) -> Vec<f64> {
 
 fn latency_row(name: &str, values: &[f64], expected: usize, why_missing: &str) -> String {
     if values.len() < expected || values.is_empty() {
-        return format!("{name:<38} not measured for every session ({} of {expected}): {why_missing}", values.len());
+        return format!(
+            "{name:<38} not measured for every session ({} of {expected}): {why_missing}",
+            values.len()
+        );
     }
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(0.0, f64::max);
@@ -57,9 +60,15 @@ fn side_cell(side: &Measured<SideMem>, pick: fn(&Mem) -> u64) -> Result<f64, Str
     }
 }
 
-fn memory_row(name: &str, ours: &Measured<SideMem>, base: &Measured<SideMem>, pick: fn(&Mem) -> u64) -> String {
+fn memory_row(
+    name: &str,
+    ours: &Measured<SideMem>,
+    base: &Measured<SideMem>,
+    pick: fn(&Mem) -> u64,
+) -> String {
     let (o, b) = (side_cell(ours, pick), side_cell(base, pick));
-    let cell = |v: &Result<f64, String>| v.as_ref().map_or_else(|_| "—".to_owned(), |v| format!("{v:.1}"));
+    let cell =
+        |v: &Result<f64, String>| v.as_ref().map_or_else(|_| "—".to_owned(), |v| format!("{v:.1}"));
     let ratio = match (&o, &b) {
         (Ok(o), Ok(b)) if *b > 0.0 => format!("{:.2}", o / b),
         _ => "—".to_owned(),
@@ -83,7 +92,9 @@ fn totals_row(name: &str, ours: &Measured<SideMem>, base: &Measured<SideMem>) ->
 
 fn procs_row(ours: &Measured<SideMem>, base: &Measured<SideMem>) -> String {
     let p = |s: &Measured<SideMem>| match s {
-        Some(Ok(s)) => median(&s.procs_per_browser()).map_or("—".to_owned(), |v| format!("{v:.0}")),
+        Some(Ok(s)) => {
+            median(&s.procs_per_browser()).map_or("—".to_owned(), |v| format!("{v:.0}"))
+        }
         _ => "—".to_owned(),
     };
     format!("{:<26} {:>10} {:>12}", "processes per browser", p(ours), p(base))
@@ -92,9 +103,13 @@ fn procs_row(ours: &Measured<SideMem>, base: &Measured<SideMem>) -> String {
 impl Report {
     /// PSS per browser by process kind, connected, both sides: where the difference is.
     fn print_kinds(&self) {
-        let (Some(Ok(ours)), Some(Ok(base))) = (&self.ours_connected, &self.baseline_connected) else { return };
+        let (Some(Ok(ours)), Some(Ok(base))) = (&self.ours_connected, &self.baseline_connected)
+        else {
+            return;
+        };
         println!("PSS connected by process kind, MiB per browser (processes per browser), ours | baseline:");
-        let kinds: std::collections::BTreeSet<&String> = ours.by_kind.keys().chain(base.by_kind.keys()).collect();
+        let kinds: std::collections::BTreeSet<&String> =
+            ours.by_kind.keys().chain(base.by_kind.keys()).collect();
         for kind in kinds {
             let cell = |s: &SideMem| {
                 let n = s.browsers.len().max(1) as f64;
@@ -115,35 +130,77 @@ impl Report {
             println!("{line}");
         }
         println!();
-        println!("{:<38} {:>9} {:>9} {:>9}", format!("latency (ms), {count} sessions"), "median", "min", "max");
+        println!(
+            "{:<38} {:>9} {:>9} {:>9}",
+            format!("latency (ms), {count} sessions"),
+            "median",
+            "min",
+            "max"
+        );
         let why = self.aborted.as_deref().unwrap_or("see above");
         println!("{}", latency_row("create -> first QR", &ms(&self.create_to_qr), count, why));
         println!("{}", latency_row("scan -> connected", &ms(&self.scan_to_connected), count, why));
         match &self.restart {
             Some(Ok(r)) => {
-                println!("{}", latency_row("restart -> connected again, per session", &ms(r), count, why));
+                println!(
+                    "{}",
+                    latency_row("restart -> connected again, per session", &ms(r), count, why)
+                );
                 let all = r.iter().max().copied().unwrap_or_default();
-                println!("{:<38} {:>9.0}", format!("restart -> all {count} connected again"), all.as_secs_f64() * 1000.0);
+                println!(
+                    "{:<38} {:>9.0}",
+                    format!("restart -> all {count} connected again"),
+                    all.as_secs_f64() * 1000.0
+                );
             }
             Some(Err(e)) => println!("{:<38} FAILED: {e}", "restart -> connected again"),
             None => println!("{:<38} not measured: {why}", "restart -> connected again"),
         }
         if let Some(stop) = self.stop {
-            println!("{:<38} {:>9.0}", format!("(graceful stop of {count} sessions)"), stop.as_secs_f64() * 1000.0);
+            println!(
+                "{:<38} {:>9.0}",
+                format!("(graceful stop of {count} sessions)"),
+                stop.as_secs_f64() * 1000.0
+            );
         }
         println!();
-        println!("{:<26} {:>10} {:>12} {:>14}", "memory per session (MiB)", "ours", "baseline", "ours/baseline");
-        println!("{}", memory_row("PSS at the QR screen", &self.ours_qr, &self.baseline_qr, |m| m.pss_kib));
-        println!("{}", memory_row("PSS connected", &self.ours_connected, &self.baseline_connected, |m| m.pss_kib));
-        println!("{}", memory_row("USS at the QR screen", &self.ours_qr, &self.baseline_qr, |m| m.uss_kib));
-        println!("{}", memory_row("USS connected", &self.ours_connected, &self.baseline_connected, |m| m.uss_kib));
-        println!("{}", totals_row("PSS total connected (MiB)", &self.ours_connected, &self.baseline_connected));
+        println!(
+            "{:<26} {:>10} {:>12} {:>14}",
+            "memory per session (MiB)", "ours", "baseline", "ours/baseline"
+        );
+        println!(
+            "{}",
+            memory_row("PSS at the QR screen", &self.ours_qr, &self.baseline_qr, |m| m.pss_kib)
+        );
+        println!(
+            "{}",
+            memory_row("PSS connected", &self.ours_connected, &self.baseline_connected, |m| m
+                .pss_kib)
+        );
+        println!(
+            "{}",
+            memory_row("USS at the QR screen", &self.ours_qr, &self.baseline_qr, |m| m.uss_kib)
+        );
+        println!(
+            "{}",
+            memory_row("USS connected", &self.ours_connected, &self.baseline_connected, |m| m
+                .uss_kib)
+        );
+        println!(
+            "{}",
+            totals_row("PSS total connected (MiB)", &self.ours_connected, &self.baseline_connected)
+        );
         println!("{}", procs_row(&self.ours_connected, &self.baseline_connected));
-        for (who, side) in [("ours", &self.ours_connected), ("baseline", &self.baseline_connected)] {
+        for (who, side) in [("ours", &self.ours_connected), ("baseline", &self.baseline_connected)]
+        {
             if let Some(Ok(s)) = side {
                 println!("  {who}: {}; {}", s.groupings(), s.crashpad_note());
-                let each: Vec<String> =
-                    s.browsers.iter().zip(s.per_browser(|m| m.pss_kib)).map(|(b, v)| format!("{} {v:.0}", b.label)).collect();
+                let each: Vec<String> = s
+                    .browsers
+                    .iter()
+                    .zip(s.per_browser(|m| m.pss_kib))
+                    .map(|(b, v)| format!("{} {v:.0}", b.label))
+                    .collect();
                 println!("  {who}: PSS connected per browser (MiB): {}", each.join(", "));
             }
         }

@@ -87,8 +87,17 @@ impl Sidecar {
         let key = key(i);
         let mut events = self.state.sessions.bus().subscribe();
         let t0 = SystemTime::now();
-        let new = NewSession { id: key.session.clone(), start: true, callback_url: None, metadata: Default::default() };
-        self.state.sessions.create(key.workspace.clone(), new).await.map_err(|e| anyhow!("create {key}: {e}"))?;
+        let new = NewSession {
+            id: key.session.clone(),
+            start: true,
+            callback_url: None,
+            metadata: Default::default(),
+        };
+        self.state
+            .sessions
+            .create(key.workspace.clone(), new)
+            .await
+            .map_err(|e| anyhow!("create {key}: {e}"))?;
         let at = wait_event(&mut events, &key, within, |e| e.kind == kind::SESSION_QR).await?;
         since(t0, at)
     }
@@ -96,37 +105,60 @@ impl Sidecar {
     /// The current QR text of session `i`.
     pub fn qr(&self, i: usize) -> anyhow::Result<String> {
         let snap = self.state.sessions.get(&key(i)).map_err(|e| anyhow!("{e}"))?;
-        snap.qr_code.ok_or_else(|| anyhow!("session {} shows no QR (state {})", key(i), snap.state.as_str()))
+        snap.qr_code.ok_or_else(|| {
+            anyhow!("session {} shows no QR (state {})", key(i), snap.state.as_str())
+        })
     }
 
     /// Scans session `i`'s QR with `phone` through wa-sim's control API and waits for
     /// `connected`: scan request sent → `session.status` connected.
-    pub async fn scan_until_connected(&self, sim: &SimServer, i: usize, phone: &str, within: Duration) -> anyhow::Result<Duration> {
+    pub async fn scan_until_connected(
+        &self,
+        sim: &SimServer,
+        i: usize,
+        phone: &str,
+        within: Duration,
+    ) -> anyhow::Result<Duration> {
         let key = key(i);
         let code = self.qr(i)?;
         let mut events = self.state.sessions.bus().subscribe();
         let t0 = SystemTime::now();
         scan(sim, &code, phone).await?;
-        let at = wait_event(&mut events, &key, within, |e| e.kind == kind::SESSION_STATUS && e.data["state"] == "connected").await?;
+        let at = wait_event(&mut events, &key, within, |e| {
+            e.kind == kind::SESSION_STATUS && e.data["state"] == "connected"
+        })
+        .await?;
         since(t0, at)
     }
 
     /// Waits until sessions `0..count` are all connected; per session, the time from `t0` to the
     /// moment it became connected (its snapshot's `state_since`). A QR on the way means the
     /// login did not survive, which fails the step.
-    pub async fn wait_all_connected(&self, count: usize, t0: SystemTime, within: Duration) -> anyhow::Result<Vec<Duration>> {
+    pub async fn wait_all_connected(
+        &self,
+        count: usize,
+        t0: SystemTime,
+        within: Duration,
+    ) -> anyhow::Result<Vec<Duration>> {
         let deadline = Instant::now() + within;
         loop {
             let mut done = Vec::new();
             for i in 0..count {
-                let snap = self.state.sessions.get(&key(i)).map_err(|e| anyhow!("{}: {e}", key(i)))?;
+                let snap =
+                    self.state.sessions.get(&key(i)).map_err(|e| anyhow!("{}: {e}", key(i)))?;
                 match snap.state.as_str() {
                     "connected" => {
-                        let at = humantime::parse_rfc3339_weak(&snap.state_since).context("state_since")?;
+                        let at = humantime::parse_rfc3339_weak(&snap.state_since)
+                            .context("state_since")?;
                         done.push(since(t0, at)?);
                     }
                     "qr_required" | "logged_out" | "failed" | "conflict" => {
-                        bail!("{} is {} ({:?}) after the restart, not connected", key(i), snap.state.as_str(), snap.reason)
+                        bail!(
+                            "{} is {} ({:?}) after the restart, not connected",
+                            key(i),
+                            snap.state.as_str(),
+                            snap.reason
+                        )
                     }
                     _ => {}
                 }
@@ -135,7 +167,11 @@ impl Sidecar {
                 return Ok(done);
             }
             if Instant::now() > deadline {
-                bail!("only {} of {count} sessions connected within {} s", done.len(), within.as_secs());
+                bail!(
+                    "only {} of {count} sessions connected within {} s",
+                    done.len(),
+                    within.as_secs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -165,7 +201,9 @@ async fn wait_event(
     loop {
         let event = match tokio::time::timeout_at(deadline, events.recv()).await {
             Err(_) => bail!("{key}: nothing within {} s", within.as_secs()),
-            Ok(Err(RecvError::Lagged(n))) => bail!("{key}: the bench lagged {n} events behind the bus"),
+            Ok(Err(RecvError::Lagged(n))) => {
+                bail!("{key}: the bench lagged {n} events behind the bus")
+            }
             Ok(Err(RecvError::Closed)) => bail!("{key}: the event bus closed"),
             Ok(Ok(e)) => e,
         };

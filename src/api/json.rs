@@ -29,7 +29,10 @@ pub(crate) async fn collect_body(payload: &mut Payload, limit: usize) -> Result<
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("BODY_READ_FAILED", format!("could not read the request body: {e}"))
+            ApiError::bad_request(
+                "BODY_READ_FAILED",
+                format!("could not read the request body: {e}"),
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));

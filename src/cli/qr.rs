@@ -36,7 +36,8 @@ impl Client {
     async fn get(&self, path_and_query: &str) -> anyhow::Result<(u16, String)> {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         let nonce = hex::encode(rand::random::<[u8; 16]>());
-        let parts = Signed { timestamp: unix_now(), nonce: &nonce, method: "GET", path, query, body: b"" };
+        let parts =
+            Signed { timestamp: unix_now(), nonce: &nonce, method: "GET", path, query, body: b"" };
         let sig = signature::sign(&self.secret, &parts);
         let response = self
             .http
@@ -81,7 +82,9 @@ async fn show(client: &Client, path: &str, watch: bool) -> anyhow::Result<()> {
         match status {
             200 if body != last => {
                 print!("{}", qr::terminal(&body)?);
-                println!("Scan with WhatsApp on the phone: Settings > Linked devices > Link a device.");
+                println!(
+                    "Scan with WhatsApp on the phone: Settings > Linked devices > Link a device."
+                );
                 last = body;
             }
             200 => {}

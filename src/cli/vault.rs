@@ -37,11 +37,7 @@ pub fn verify(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     for stray in &report.strays {
         eprintln!("warning: {} is not a sealed file: nothing under the sessions root should be a plaintext profile", stray.display());
     }
-    let not_current = report
-        .ok
-        .iter()
-        .filter(|(_, id)| id != keys.seal_key_id())
-        .count();
+    let not_current = report.ok.iter().filter(|(_, id)| id != keys.seal_key_id()).count();
     if not_current > 0 {
         println!(
             "{not_current} not under the newest key {:?}: run `wa-sidecar vault rotate`",
@@ -61,10 +57,7 @@ pub fn rotate(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let report = rotate_all(root, &keys).with_context(|| format!("reading {}", root.display()))?;
     println!("{report}");
     if !report.failed.is_empty() {
-        bail!(
-            "{} sealed file(s) could not be rotated; they are unchanged",
-            report.failed.len()
-        );
+        bail!("{} sealed file(s) could not be rotated; they are unchanged", report.failed.len());
     }
     Ok(())
 }

@@ -8,8 +8,8 @@
 mod auth;
 mod load;
 mod redact;
-mod server;
 pub mod serde_list;
+mod server;
 
 use serde::{Deserialize, Serialize};
 

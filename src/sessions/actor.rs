@@ -97,7 +97,16 @@ impl Actor {
             qr_code: None,
         };
         let (snap, rx) = watch::channel(snapshot);
-        let actor = Self { key: record.key(), parts, snap, events: None, seen_ready: false, retry_at: None, last_pairing_code: None, watcher: None };
+        let actor = Self {
+            key: record.key(),
+            parts,
+            snap,
+            events: None,
+            seen_ready: false,
+            retry_at: None,
+            last_pairing_code: None,
+            watcher: None,
+        };
         (actor, rx)
     }
 
@@ -145,7 +154,9 @@ impl Actor {
             }
             Command::Screenshot(r) => {
                 let res = match self.state() {
-                    s if s.is_running() && self.events.is_some() => self.parts.engine.screenshot().await.map_err(Into::into),
+                    s if s.is_running() && self.events.is_some() => {
+                        self.parts.engine.screenshot().await.map_err(Into::into)
+                    }
                     s => Err(SessionError::NotRunning(s.as_str())),
                 };
                 let _ = r.send(res);
@@ -191,8 +202,12 @@ impl Actor {
             let wait = Duration::from_millis(self.parts.config.command_timeout_ms);
             match timeout(wait, self.parts.engine.logout()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(session = %self.key, error = %e, "logout on the phone failed; wiping the login anyway"),
-                Err(_) => tracing::warn!(session = %self.key, "logout on the phone timed out; wiping the login anyway"),
+                Ok(Err(e)) => {
+                    tracing::warn!(session = %self.key, error = %e, "logout on the phone failed; wiping the login anyway")
+                }
+                Err(_) => {
+                    tracing::warn!(session = %self.key, "logout on the phone timed out; wiping the login anyway")
+                }
             }
         }
         self.events = None;
@@ -222,7 +237,13 @@ impl Actor {
         self.stop_engine().await;
         self.profile(Profile::Destroy).await?;
         let dir = record::session_dir(&self.parts.sessions_root, &self.key);
-        std::fs::remove_dir_all(&dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })?;
+        std::fs::remove_dir_all(&dir).or_else(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
         // Removing the workspace folder once empty keeps the tree tidy; failure means not empty.
         if let Some(ws_dir) = dir.parent() {
             let _ = std::fs::remove_dir(ws_dir);
@@ -244,7 +265,12 @@ impl Actor {
             Ok(dir) => dir,
             Err(e) => {
                 tracing::error!(session = %self.key, error = %e, "cannot open the stored login");
-                self.halt(State::Failed, Some(format!("{}: {e}", reason::PROFILE_UNREADABLE)), false).await;
+                self.halt(
+                    State::Failed,
+                    Some(format!("{}: {e}", reason::PROFILE_UNREADABLE)),
+                    false,
+                )
+                .await;
                 return;
             }
         };
@@ -257,13 +283,16 @@ impl Actor {
             }
             Err(e) => {
                 tracing::warn!(session = %self.key, error = %e, "browser launch failed");
-                self.recover(format!("{}: {e}", reason::LAUNCH_FAILED), reason::LAUNCH_FAILED).await;
+                self.recover(format!("{}: {e}", reason::LAUNCH_FAILED), reason::LAUNCH_FAILED)
+                    .await;
             }
         }
     }
 
     async fn on_event(&mut self, event: Option<EngineEvent>) {
-        let event = event.unwrap_or_else(|| EngineEvent::BrowserGone { reason: "engine event channel closed".into() });
+        let event = event.unwrap_or_else(|| EngineEvent::BrowserGone {
+            reason: "engine event channel closed".into(),
+        });
         tracing::debug!(session = %self.key, ?event, "engine event");
         if matches!(event, EngineEvent::BridgeReady { .. }) {
             self.seen_ready = true;
@@ -310,7 +339,11 @@ impl Actor {
     fn show_pairing_code(&mut self, code: String, phone: Option<String>) {
         self.last_pairing_code = Some(code.clone());
         self.set_state(State::Pairing, None);
-        self.parts.bus.publish(Event::new(kind::SESSION_PAIRING_CODE, self.key.clone(), json!({"code": code, "phone": phone})));
+        self.parts.bus.publish(Event::new(
+            kind::SESSION_PAIRING_CODE,
+            self.key.clone(),
+            json!({"code": code, "phone": phone}),
+        ));
     }
 
     fn connect(&mut self, phone: Option<String>) {
@@ -361,11 +394,17 @@ impl Actor {
         let attempts = self.snap.borrow().recoveries + 1;
         let cfg = &self.parts.config;
         if attempts > cfg.max_recoveries {
-            let reason = format!("{give_up_reason}: gave up after {} attempts; last error: {why}", attempts - 1);
+            let reason = format!(
+                "{give_up_reason}: gave up after {} attempts; last error: {why}",
+                attempts - 1
+            );
             self.halt(State::Failed, Some(reason), false).await;
             return;
         }
-        let backoff = cfg.backoff_initial_ms.saturating_mul(1 << (attempts - 1).min(20)).min(cfg.backoff_max_ms);
+        let backoff = cfg
+            .backoff_initial_ms
+            .saturating_mul(1 << (attempts - 1).min(20))
+            .min(cfg.backoff_max_ms);
         tracing::warn!(session = %self.key, attempt = attempts, backoff_ms = backoff, reason = %why, "session lost its browser; restarting");
         self.snap.send_modify(|s| s.recoveries = attempts);
         self.set_state(State::Disconnected, Some(why));
@@ -404,7 +443,10 @@ impl Actor {
         };
         match tokio::task::spawn_blocking(run).await {
             Ok(result) => result,
-            Err(e) => Err(ProfileError::Io { key: self.key.clone(), source: std::io::Error::other(e.to_string()) }),
+            Err(e) => Err(ProfileError::Io {
+                key: self.key.clone(),
+                source: std::io::Error::other(e.to_string()),
+            }),
         }
     }
 

@@ -16,9 +16,12 @@ use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 /// Mounted inside the authenticated `/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `web::resource(..).route(..)`: a wrong method on a known path is 405, not 404.
-    let session = |tail: &str| web::resource(format!("/workspaces/{{workspace}}/sessions/{{session}}{tail}"));
+    let session =
+        |tail: &str| web::resource(format!("/workspaces/{{workspace}}/sessions/{{session}}{tail}"));
     cfg.service(
-        web::resource("/workspaces/{workspace}/sessions").route(web::post().to(create)).route(web::get().to(list)),
+        web::resource("/workspaces/{workspace}/sessions")
+            .route(web::post().to(create))
+            .route(web::get().to(list)),
     )
     .service(session("").route(web::get().to(get)).route(web::delete().to(delete)))
     .service(session("/start").route(web::post().to(start)))
@@ -110,14 +113,21 @@ pub fn validate_callback_url(raw: &str) -> Result<String, ApiError> {
 fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError> {
     let bad = |why: String| ApiError::bad_request("INVALID_METADATA", why);
     if metadata.len() > MAX_METADATA_KEYS {
-        return Err(bad(format!("metadata has {} keys; at most {MAX_METADATA_KEYS} are allowed", metadata.len())));
+        return Err(bad(format!(
+            "metadata has {} keys; at most {MAX_METADATA_KEYS} are allowed",
+            metadata.len()
+        )));
     }
     for (k, v) in metadata {
         if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_LEN {
-            return Err(bad(format!("metadata key {k:?} must have 1-{MAX_METADATA_KEY_LEN} characters")));
+            return Err(bad(format!(
+                "metadata key {k:?} must have 1-{MAX_METADATA_KEY_LEN} characters"
+            )));
         }
         if v.chars().count() > MAX_METADATA_VALUE_LEN {
-            return Err(bad(format!("metadata value of {k:?} is longer than {MAX_METADATA_VALUE_LEN} characters")));
+            return Err(bad(format!(
+                "metadata value of {k:?} is longer than {MAX_METADATA_VALUE_LEN} characters"
+            )));
         }
     }
     Ok(())
@@ -152,38 +162,56 @@ async fn list(sessions: Sessions, path: web::Path<String>) -> Result<HttpRespons
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
     responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
-async fn get(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    sessions: Sessions,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.get(&key(&path)?)?))
 }
 
 #[utoipa::path(delete, path = "/v1/workspaces/{workspace}/sessions/{session}", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
     responses((status = 204, description = "Stopped, unlinked and removed (also when it did not exist)")), security(("hmac" = [])))]
-async fn delete(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn delete(
+    sessions: Sessions,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     sessions.delete(&key(&path)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/start", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
     responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
-async fn start(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn start(
+    sessions: Sessions,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.start(&key(&path)?).await?))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/stop", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
     responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
-async fn stop(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn stop(
+    sessions: Sessions,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.stop(&key(&path)?).await?))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/restart", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
     responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
-async fn restart(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn restart(
+    sessions: Sessions,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.restart(&key(&path)?).await?))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/logout", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
     responses((status = 200, body = super::Snapshot), (status = 404, description = "SESSION_NOT_FOUND")), security(("hmac" = [])))]
-async fn logout(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn logout(
+    sessions: Sessions,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sessions.logout(&key(&path)?).await?))
 }
 
@@ -214,10 +242,17 @@ async fn qr_code(
         })));
     }
     match query.format.as_deref().unwrap_or("png") {
-        "png" => Ok(HttpResponse::Ok().content_type("image/png").body(qr::png(&code).map_err(render)?)),
+        "png" => {
+            Ok(HttpResponse::Ok().content_type("image/png").body(qr::png(&code).map_err(render)?))
+        }
         "raw" => Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(code)),
-        "data-url" => Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(qr::data_url(&code).map_err(render)?)),
-        other => Err(ApiError::bad_request("INVALID_FORMAT", format!("format {other:?} is not one of png, raw, data-url"))),
+        "data-url" => Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(qr::data_url(&code).map_err(render)?)),
+        other => Err(ApiError::bad_request(
+            "INVALID_FORMAT",
+            format!("format {other:?} is not one of png, raw, data-url"),
+        )),
     }
 }
 
@@ -229,14 +264,18 @@ async fn pairing_code(
     body: Json<PairingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key(&path)?;
-    let phone = PhoneNumber::parse(&body.0.phone).map_err(|e| ApiError::bad_request("INVALID_PHONE", e.to_string()))?;
+    let phone = PhoneNumber::parse(&body.0.phone)
+        .map_err(|e| ApiError::bad_request("INVALID_PHONE", e.to_string()))?;
     let code = sessions.pairing_code(&key, phone.clone()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "code": code, "phone": phone.digits() })))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/screenshot", tag = "sessions", params(("workspace" = String, Path), ("session" = String, Path)),
     responses((status = 200, description = "image/png"), (status = 409, description = "SESSION_NOT_RUNNING")), security(("hmac" = [])))]
-async fn screenshot(sessions: Sessions, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn screenshot(
+    sessions: Sessions,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let png = sessions.screenshot(&key(&path)?).await?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))
 }
@@ -249,14 +288,21 @@ mod tests {
     fn callback_urls_must_be_http_without_credentials() {
         assert!(validate_callback_url("https://host.test/hooks/wa").is_ok());
         assert!(validate_callback_url("http://127.0.0.1:8000/x").is_ok());
-        for bad in ["ftp://host.test/x", "https://user:pw@host.test/x", "not a url", "file:///etc/passwd"] {
-            assert_eq!(validate_callback_url(bad).unwrap_err().code, "INVALID_CALLBACK_URL", "{bad}");
+        for bad in
+            ["ftp://host.test/x", "https://user:pw@host.test/x", "not a url", "file:///etc/passwd"]
+        {
+            assert_eq!(
+                validate_callback_url(bad).unwrap_err().code,
+                "INVALID_CALLBACK_URL",
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn metadata_is_bounded() {
-        let many: BTreeMap<String, String> = (0..21).map(|i| (format!("k{i}"), "v".into())).collect();
+        let many: BTreeMap<String, String> =
+            (0..21).map(|i| (format!("k{i}"), "v".into())).collect();
         assert_eq!(validate_metadata(&many).unwrap_err().code, "INVALID_METADATA");
         let long = BTreeMap::from([("k".to_string(), "v".repeat(501))]);
         assert!(validate_metadata(&long).is_err());

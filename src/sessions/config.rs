@@ -54,7 +54,11 @@ impl SessionsConfig {
         };
         need(self.max_sessions >= 1, "max_sessions", "must be at least 1");
         need(self.backoff_initial_ms >= 1, "backoff_initial_ms", "must be at least 1");
-        need(self.backoff_max_ms >= self.backoff_initial_ms, "backoff_max_ms", "must be >= backoff_initial_ms");
+        need(
+            self.backoff_max_ms >= self.backoff_initial_ms,
+            "backoff_max_ms",
+            "must be >= backoff_initial_ms",
+        );
         need(self.qr_max_attempts >= 1, "qr_max_attempts", "must be at least 1");
         need(self.command_timeout_ms >= 100, "command_timeout_ms", "must be at least 100");
         need(self.shutdown_timeout_ms >= 100, "shutdown_timeout_ms", "must be at least 100");

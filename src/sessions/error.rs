@@ -60,9 +60,14 @@ impl From<SessionError> for ApiError {
             S::Engine(EngineError::Bridge { code, message, .. }) => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "WHATSAPP_ERROR",
-                format!("WhatsApp refused: {message}{}", code.map(|c| format!(" ({c})")).unwrap_or_default()),
+                format!(
+                    "WhatsApp refused: {message}{}",
+                    code.map(|c| format!(" ({c})")).unwrap_or_default()
+                ),
             ),
-            S::Engine(EngineError::Timeout { .. }) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "ENGINE_TIMEOUT", msg),
+            S::Engine(EngineError::Timeout { .. }) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "ENGINE_TIMEOUT", msg)
+            }
             other => ApiError::internal(other),
         }
     }

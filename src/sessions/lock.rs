@@ -24,7 +24,8 @@ pub struct SessionLock {
 impl SessionLock {
     pub fn acquire(path: &Path) -> Result<Self, LockError> {
         let io = |source| LockError::Io { path: path.to_owned(), source };
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)?;
+        let file =
+            OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)?;
         // SAFETY: flock on a descriptor we own; no memory is shared with the kernel.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {

@@ -44,12 +44,16 @@ impl ProfileStore for PlainProfileStore {
 
     fn destroy(&self, key: &SessionKey) -> Result<(), ProfileError> {
         match fs::remove_dir_all(self.dir(key)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ProfileError::Io { key: key.clone(), source: e }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(ProfileError::Io { key: key.clone(), source: e })
+            }
             _ => Ok(()),
         }
     }
 
     fn has_login(&self, key: &SessionKey) -> bool {
-        fs::read_dir(self.dir(key).join("Default").join("IndexedDB")).map(|mut d| d.next().is_some()).unwrap_or(false)
+        fs::read_dir(self.dir(key).join("Default").join("IndexedDB"))
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
     }
 }

@@ -42,7 +42,10 @@ pub fn png(text: &str) -> Result<Vec<u8>, QrError> {
 }
 
 pub fn data_url(text: &str) -> Result<String, QrError> {
-    Ok(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png(text)?)))
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png(text)?)
+    ))
 }
 
 /// Two rows of modules per line with half blocks, light on dark terminals and dark on light ones
@@ -51,7 +54,11 @@ pub fn terminal(text: &str) -> Result<String, QrError> {
     let (width, dark) = modules(text)?;
     let side = width + 2 * QUIET;
     let is_dark = |x: usize, y: usize| {
-        x >= QUIET && y >= QUIET && x < QUIET + width && y < QUIET + width && dark[(y - QUIET) * width + (x - QUIET)]
+        x >= QUIET
+            && y >= QUIET
+            && x < QUIET + width
+            && y < QUIET + width
+            && dark[(y - QUIET) * width + (x - QUIET)]
     };
     let mut out = String::new();
     for y in (0..side).step_by(2) {

@@ -70,7 +70,8 @@ pub enum RecordError {
 pub fn save(root: &Path, record: &SessionRecord) -> Result<(), RecordError> {
     let path = record_path(root, &record.key());
     let io = |source| RecordError::Io { path: path.clone(), source };
-    let text = toml::to_string(record).map_err(|e| RecordError::Invalid { path: path.clone(), message: e.to_string() })?;
+    let text = toml::to_string(record)
+        .map_err(|e| RecordError::Invalid { path: path.clone(), message: e.to_string() })?;
     let dir = path.parent().unwrap_or(root);
     let tmp = dir.join(".session.toml.tmp");
     let mut file = fs::File::create(&tmp).map_err(io)?;
@@ -82,8 +83,10 @@ pub fn save(root: &Path, record: &SessionRecord) -> Result<(), RecordError> {
 }
 
 pub fn load(path: &Path) -> Result<SessionRecord, RecordError> {
-    let text = fs::read_to_string(path).map_err(|source| RecordError::Io { path: path.into(), source })?;
-    toml::from_str(&text).map_err(|e| RecordError::Invalid { path: path.into(), message: e.to_string() })
+    let text =
+        fs::read_to_string(path).map_err(|source| RecordError::Io { path: path.into(), source })?;
+    toml::from_str(&text)
+        .map_err(|e| RecordError::Invalid { path: path.into(), message: e.to_string() })
 }
 
 /// Every record under the sessions root whose folder names are valid ids (anything else is not ours).
@@ -120,7 +123,8 @@ mod tests {
     #[test]
     fn a_record_round_trips_and_is_found_by_load_all() {
         let root = tempfile::tempdir().unwrap();
-        let key = SessionKey::new(WorkspaceId::parse("acme").unwrap(), SessionId::parse("main").unwrap());
+        let key =
+            SessionKey::new(WorkspaceId::parse("acme").unwrap(), SessionId::parse("main").unwrap());
         fs::create_dir_all(session_dir(root.path(), &key)).unwrap();
         let rec = SessionRecord {
             workspace: key.workspace.clone(),

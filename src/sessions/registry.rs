@@ -123,7 +123,11 @@ impl SessionManager {
 
     /// Create a session: validated first, then its folder, lock and record, then its actor.
     /// Any failure removes what was made, so nothing is half-created.
-    pub async fn create(&self, workspace: WorkspaceId, new: NewSession) -> Result<Snapshot, SessionError> {
+    pub async fn create(
+        &self,
+        workspace: WorkspaceId,
+        new: NewSession,
+    ) -> Result<Snapshot, SessionError> {
         let key = SessionKey::new(workspace, new.id.clone());
         {
             let _guard = self.inner.membership.lock().await;
@@ -154,7 +158,11 @@ impl SessionManager {
         self.get(&key)
     }
 
-    fn make_session(&self, key: &SessionKey, new: &NewSession) -> Result<(SessionRecord, SessionLock), SessionError> {
+    fn make_session(
+        &self,
+        key: &SessionKey,
+        new: &NewSession,
+    ) -> Result<(SessionRecord, SessionLock), SessionError> {
         let dir = record::session_dir(&self.inner.sessions_root, key);
         std::fs::create_dir_all(&dir)?;
         let lock = SessionLock::acquire(&dir.join("lock"))?;
@@ -170,7 +178,9 @@ impl SessionManager {
         };
         record::save(&self.inner.sessions_root, &record)?;
         if let Some(observer) = &self.inner.observer {
-            observer.created(key, new.callback_url.as_deref()).map_err(|e| SessionError::Setup(e.to_string()))?;
+            observer
+                .created(key, new.callback_url.as_deref())
+                .map_err(|e| SessionError::Setup(e.to_string()))?;
         }
         Ok((record, lock))
     }
@@ -220,7 +230,11 @@ impl SessionManager {
                 to_start.push(key);
             }
         }
-        tracing::info!(found = self.count(), starting = to_start.len(), "sessions restored from disk");
+        tracing::info!(
+            found = self.count(),
+            starting = to_start.len(),
+            "sessions restored from disk"
+        );
         // Start one after another in the background: launching many browsers at once on a small
         // machine makes every one of them slow.
         let manager = self.clone();
@@ -252,12 +266,20 @@ impl SessionManager {
     }
 
     /// A command that changes the session, answered with the session as it is afterwards.
-    async fn act(&self, key: &SessionKey, make: fn(Reply<()>) -> Command) -> Result<Snapshot, SessionError> {
+    async fn act(
+        &self,
+        key: &SessionKey,
+        make: fn(Reply<()>) -> Command,
+    ) -> Result<Snapshot, SessionError> {
         self.call(key, make).await?;
         self.get(key)
     }
 
-    pub async fn pairing_code(&self, key: &SessionKey, phone: PhoneNumber) -> Result<String, SessionError> {
+    pub async fn pairing_code(
+        &self,
+        key: &SessionKey,
+        phone: PhoneNumber,
+    ) -> Result<String, SessionError> {
         self.call(key, |r| Command::PairingCode(phone, r)).await
     }
 
@@ -304,7 +326,11 @@ impl SessionManager {
         self.inner.sessions.get(key).map(|h| h.value().clone()).ok_or(SessionError::NotFound)
     }
 
-    async fn call<T>(&self, key: &SessionKey, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, SessionError> {
+    async fn call<T>(
+        &self,
+        key: &SessionKey,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, SessionError> {
         let handle = self.handle(key)?;
         let (tx, rx) = oneshot::channel();
         let wait = Duration::from_millis(self.inner.config.command_timeout_ms);

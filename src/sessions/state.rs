@@ -43,7 +43,12 @@ impl State {
     pub fn is_running(self) -> bool {
         matches!(
             self,
-            State::Starting | State::QrRequired | State::Pairing | State::Authenticating | State::Connected | State::Disconnected
+            State::Starting
+                | State::QrRequired
+                | State::Pairing
+                | State::Authenticating
+                | State::Connected
+                | State::Disconnected
         )
     }
 
@@ -91,20 +96,31 @@ pub fn step(state: State, seen_ready: bool, event: &EngineEvent) -> Step {
         E::BridgeReady { authenticated: false, .. } => Step::Stay,
         E::Qr { code } => Step::ShowQr(code.clone()),
         E::PairingCode { code } => Step::ShowPairingCode(code.clone()),
-        E::QrIdle => Step::Halt { state: State::Failed, reason: Some(reason::QR_TIMEOUT.into()), wipe_login: false },
+        E::QrIdle => Step::Halt {
+            state: State::Failed,
+            reason: Some(reason::QR_TIMEOUT.into()),
+            wipe_login: false,
+        },
         E::Authenticating => Step::Go(State::Authenticating),
         E::Connected { phone } => Step::Connect(phone.clone()),
         E::Online(false) if state == State::Connected => Step::Go(State::Disconnected),
         E::Online(true) if state == State::Disconnected => Step::Go(State::Connected),
         E::Online(_) => Step::Stay,
-        E::LoggedOut { reason } => Step::Halt { state: State::LoggedOut, reason: reason.clone(), wipe_login: true },
-        E::Conflict => Step::Halt { state: State::Conflict, reason: None, wipe_login: false },
-        E::Blocked { state: s } => {
-            Step::Halt { state: State::Failed, reason: Some(format!("{}:{}", reason::BLOCKED, s.to_lowercase())), wipe_login: false }
+        E::LoggedOut { reason } => {
+            Step::Halt { state: State::LoggedOut, reason: reason.clone(), wipe_login: true }
         }
+        E::Conflict => Step::Halt { state: State::Conflict, reason: None, wipe_login: false },
+        E::Blocked { state: s } => Step::Halt {
+            state: State::Failed,
+            reason: Some(format!("{}:{}", reason::BLOCKED, s.to_lowercase())),
+            wipe_login: false,
+        },
         E::BridgeNotReady { after_ms } => Step::Halt {
             state: State::Failed,
-            reason: Some(format!("{}: WhatsApp Web was not usable within {after_ms} ms", reason::BRIDGE_NOT_READY)),
+            reason: Some(format!(
+                "{}: WhatsApp Web was not usable within {after_ms} ms",
+                reason::BRIDGE_NOT_READY
+            )),
             wipe_login: false,
         },
         E::PageUnresponsive { reason: why } if !seen_ready => Step::Halt {
@@ -123,23 +139,42 @@ mod tests {
 
     #[test]
     fn a_restored_login_goes_through_authenticating_without_a_qr() {
-        assert_eq!(step(State::Starting, false, &E::BridgeReady { authenticated: true, version: None }), Step::Go(State::Authenticating));
-        assert_eq!(step(State::Authenticating, true, &E::Connected { phone: Some("1555".into()) }), Step::Connect(Some("1555".into())));
+        assert_eq!(
+            step(State::Starting, false, &E::BridgeReady { authenticated: true, version: None }),
+            Step::Go(State::Authenticating)
+        );
+        assert_eq!(
+            step(State::Authenticating, true, &E::Connected { phone: Some("1555".into()) }),
+            Step::Connect(Some("1555".into()))
+        );
     }
 
     #[test]
     fn a_fresh_login_shows_a_qr_and_an_idle_qr_fails_with_qr_timeout() {
-        assert_eq!(step(State::Starting, false, &E::BridgeReady { authenticated: false, version: None }), Step::Stay);
-        assert_eq!(step(State::Starting, true, &E::Qr { code: "a,b".into() }), Step::ShowQr("a,b".into()));
+        assert_eq!(
+            step(State::Starting, false, &E::BridgeReady { authenticated: false, version: None }),
+            Step::Stay
+        );
+        assert_eq!(
+            step(State::Starting, true, &E::Qr { code: "a,b".into() }),
+            Step::ShowQr("a,b".into())
+        );
         assert_eq!(
             step(State::QrRequired, true, &E::QrIdle),
-            Step::Halt { state: State::Failed, reason: Some("qr_timeout".into()), wipe_login: false }
+            Step::Halt {
+                state: State::Failed,
+                reason: Some("qr_timeout".into()),
+                wipe_login: false
+            }
         );
     }
 
     #[test]
     fn conflict_halts_and_logout_wipes_the_login() {
-        assert!(matches!(step(State::Connected, true, &E::Conflict), Step::Halt { state: State::Conflict, wipe_login: false, .. }));
+        assert!(matches!(
+            step(State::Connected, true, &E::Conflict),
+            Step::Halt { state: State::Conflict, wipe_login: false, .. }
+        ));
         assert!(matches!(
             step(State::Connected, true, &E::LoggedOut { reason: None }),
             Step::Halt { state: State::LoggedOut, wipe_login: true, .. }
@@ -163,7 +198,10 @@ mod tests {
 
     #[test]
     fn a_crash_after_ready_recovers_but_a_bridge_that_never_got_ready_fails() {
-        assert_eq!(step(State::Connected, true, &E::BrowserGone { reason: "killed".into() }), Step::Recover("killed".into()));
+        assert_eq!(
+            step(State::Connected, true, &E::BrowserGone { reason: "killed".into() }),
+            Step::Recover("killed".into())
+        );
         assert!(matches!(
             step(State::Starting, false, &E::PageUnresponsive { reason: "no WPP".into() }),
             Step::Halt { state: State::Failed, reason: Some(r), .. } if r.starts_with("bridge_not_ready")

@@ -45,9 +45,7 @@ pub fn split_rel_path(p: &[u8]) -> Option<Vec<&[u8]>> {
         return None;
     }
     let parts: Vec<&[u8]> = p.split(|b| *b == b'/').collect();
-    let ok = parts
-        .iter()
-        .all(|c| !c.is_empty() && *c != b"." && *c != b"..");
+    let ok = parts.iter().all(|c| !c.is_empty() && *c != b"." && *c != b"..");
     ok.then_some(parts)
 }
 
@@ -79,14 +77,7 @@ fn walk(root: &Path, rel: Vec<u8>, out: &mut Listing) -> Result<(), VaultError> 
     };
     if meta.is_file() {
         let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-        out.push(Entry {
-            rel,
-            kind: Kind::File {
-                len: meta.len(),
-                mtime_ns,
-                ino: meta.ino(),
-            },
-        });
+        out.push(Entry { rel, kind: Kind::File { len: meta.len(), mtime_ns, ino: meta.ino() } });
     } else if meta.is_dir() {
         let rd = match std::fs::read_dir(&path) {
             Ok(rd) => rd,
@@ -94,10 +85,7 @@ fn walk(root: &Path, rel: Vec<u8>, out: &mut Listing) -> Result<(), VaultError> 
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(VaultError::io(&path, e)),
         };
-        out.push(Entry {
-            rel: rel.clone(),
-            kind: Kind::Dir,
-        });
+        out.push(Entry { rel: rel.clone(), kind: Kind::Dir });
         for child in rd {
             let child = child.map_err(|e| VaultError::io(&path, e))?;
             let mut r = rel.clone();
@@ -139,8 +127,7 @@ pub fn write<W: Write>(root: &Path, listing: &Listing, w: &mut W) -> Result<bool
                 w.write_all(b"F").map_err(werr)?;
                 w.write_all(&len16.to_be_bytes()).map_err(werr)?;
                 w.write_all(&e.rel).map_err(werr)?;
-                w.write_all(&(data.len() as u64).to_be_bytes())
-                    .map_err(werr)?;
+                w.write_all(&(data.len() as u64).to_be_bytes()).map_err(werr)?;
                 w.write_all(&data).map_err(werr)?;
             }
         }
@@ -286,10 +273,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn include() -> Vec<String> {
-        super::super::config::DEFAULT_INCLUDE
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect()
+        super::super::config::DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect()
     }
 
     fn put(root: &Path, rel: &str, data: &[u8]) {
@@ -307,16 +291,8 @@ mod tests {
     #[test]
     fn keeps_only_included_paths_and_round_trips_with_private_modes() {
         let src = tempfile::tempdir().unwrap();
-        put(
-            src.path(),
-            "Default/IndexedDB/x.indexeddb.leveldb/000003.log",
-            b"idb",
-        );
-        put(
-            src.path(),
-            "Default/Local Storage/leveldb/CURRENT",
-            b"MANIFEST-1\n",
-        );
+        put(src.path(), "Default/IndexedDB/x.indexeddb.leveldb/000003.log", b"idb");
+        put(src.path(), "Default/Local Storage/leveldb/CURRENT", b"MANIFEST-1\n");
         std::fs::create_dir_all(src.path().join("Default/IndexedDB/empty")).unwrap();
         put(src.path(), "Default/Cache/Cache_Data/data_0", b"cache");
         put(src.path(), "Default/Service Worker/Database/x", b"sw");
@@ -326,19 +302,11 @@ mod tests {
 
         let dst = tempfile::tempdir().unwrap();
         extract(&bytes, dst.path()).unwrap();
-        let log = dst
-            .path()
-            .join("Default/IndexedDB/x.indexeddb.leveldb/000003.log");
+        let log = dst.path().join("Default/IndexedDB/x.indexeddb.leveldb/000003.log");
         assert_eq!(std::fs::read(&log).unwrap(), b"idb");
-        assert_eq!(
-            std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
         let d = dst.path().join("Default/IndexedDB/empty");
-        assert_eq!(
-            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
         assert!(!dst.path().join("Default/Cache").exists());
         assert!(!dst.path().join("Default/Service Worker").exists());
         assert!(!dst.path().join("SingletonLock").exists());
@@ -366,14 +334,7 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for bad in [
-            &b"../x"[..],
-            b"/etc/passwd",
-            b"a//b",
-            b"a/./b",
-            b"",
-            b"a\0b",
-        ] {
+        for bad in [&b"../x"[..], b"/etc/passwd", b"a//b", b"a/./b", b"", b"a\0b"] {
             assert!(split_rel_path(bad).is_none(), "{bad:?}");
         }
         let mut evil = MAGIC.to_vec();

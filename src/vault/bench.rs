@@ -96,10 +96,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport, Vaul
     rand::rng().fill_bytes(&mut tag);
     let work = WorkDir(base.join(format!("wa-vault-bench-{}", hex::encode(tag))));
     super::durable::private_dir(&work.0)?;
-    let cfg = VaultConfig {
-        runtime_dir: work.0.join("run"),
-        ..VaultConfig::default()
-    };
+    let cfg = VaultConfig { runtime_dir: work.0.join("run"), ..VaultConfig::default() };
     let keys = Arc::new(VaultKeys::single("bench", MasterKey::random()));
     let store = Arc::new(VaultStore::new(&cfg, work.0.join("sessions"), keys));
     // Cannot fail: both ids are literals in the documented alphabet.
@@ -113,19 +110,11 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport, Vaul
     generate_profile(&live, opts.profile_mib)?;
     r.profile_bytes = tree_size(&live);
     let listing = archive::list(&live, &cfg.include)?;
-    r.included_files = listing
-        .iter()
-        .filter(|e| matches!(e.kind, archive::Kind::File { .. }))
-        .count();
+    r.included_files =
+        listing.iter().filter(|e| matches!(e.kind, archive::Kind::File { .. })).count();
     r.included_bytes = listing
         .iter()
-        .map(|e| {
-            if let archive::Kind::File { len, .. } = e.kind {
-                len
-            } else {
-                0
-            }
-        })
+        .map(|e| if let archive::Kind::File { len, .. } = e.kind { len } else { 0 })
         .sum();
     writeln!(
         out,
@@ -137,39 +126,19 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport, Vaul
     .map_err(err)?;
 
     r.seal = measure(opts.iterations, || {
-        store
-            .seal_locked(&key, &live, &mut KeyState::default(), true)
-            .map(|_| ())
+        store.seal_locked(&key, &live, &mut KeyState::default(), true).map(|_| ())
     })?;
-    r.sealed_bytes = std::fs::metadata(store.sealed_path(&key))
-        .map_err(|e| VaultError::io(&live, e))?
-        .len();
+    r.sealed_bytes =
+        std::fs::metadata(store.sealed_path(&key)).map_err(|e| VaultError::io(&live, e))?.len();
     let sealed = format!("sealed file {}", mib(r.sealed_bytes));
     print_timing(out, "seal", r.seal, r.included_bytes, &sealed)?;
     r.verify = measure(opts.iterations, || store.open_sealed(&key).map(|_| ()))?;
-    print_timing(
-        out,
-        "verify",
-        r.verify,
-        r.included_bytes,
-        "decrypt + check, nothing written",
-    )?;
+    print_timing(out, "verify", r.verify, r.included_bytes, "decrypt + check, nothing written")?;
     std::fs::remove_dir_all(&live).map_err(|e| VaultError::io(&live, e))?;
-    let unseal = || {
-        store
-            .open(&key)
-            .map(|_| ())
-            .map_err(|e| VaultError::Archive(e.to_string()))
-    };
+    let unseal = || store.open(&key).map(|_| ()).map_err(|e| VaultError::Archive(e.to_string()));
     let wipe = || std::fs::remove_dir_all(&live).map_err(|e| VaultError::io(&live, e));
     r.unseal = measure_then(opts.iterations, unseal, wipe)?;
-    print_timing(
-        out,
-        "unseal",
-        r.unseal,
-        r.included_bytes,
-        "decrypt + write the live profile",
-    )?;
+    print_timing(out, "unseal", r.unseal, r.included_bytes, "decrypt + write the live profile")?;
 
     flow(opts, &store, &key, &mut r)?;
     let minutes = opts.flow.as_secs_f64() / 60.0;
@@ -189,11 +158,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport, Vaul
         "        {} reseals ({:.1}/min), {:.1} ms each, {:.1}% of one core, {:.0} MiB/min written",
         r.reseals,
         r.reseals as f64 / minutes,
-        if r.reseals > 0 {
-            ms(r.reseal_busy) / r.reseals as f64
-        } else {
-            0.0
-        },
+        if r.reseals > 0 { ms(r.reseal_busy) / r.reseals as f64 } else { 0.0 },
         100.0 * r.reseal_busy.as_secs_f64() / opts.flow.as_secs_f64(),
         r.reseals as f64 * r.sealed_bytes as f64 / 1048576.0 / minutes,
     )
@@ -208,9 +173,7 @@ fn flow(
     key: &SessionKey,
     r: &mut BenchReport,
 ) -> Result<(), VaultError> {
-    let live = store
-        .open(key)
-        .map_err(|e| VaultError::Archive(e.to_string()))?;
+    let live = store.open(key).map_err(|e| VaultError::Archive(e.to_string()))?;
     let cfg = WatcherConfig {
         debounce: opts.debounce,
         max_interval: opts.max_interval,
@@ -237,9 +200,7 @@ fn flow(
     let stats = watcher.stop();
     r.reseals = stats.reseals;
     r.reseal_busy = stats.busy;
-    store
-        .close(key)
-        .map_err(|e| VaultError::Archive(e.to_string()))
+    store.close(key).map_err(|e| VaultError::Archive(e.to_string()))
 }
 
 const IDB: &str = "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.leveldb";
@@ -258,10 +219,7 @@ fn generate_profile(root: &Path, mib: usize) -> Result<(), VaultError> {
         (format!("{IDB}/LOG"), 2 << 10),
         ("Default/Local Storage/leveldb/000003.log".into(), 256 << 10),
         ("Default/Local Storage/leveldb/CURRENT".into(), 16),
-        (
-            "Default/Local Storage/leveldb/MANIFEST-000001".into(),
-            1 << 10,
-        ),
+        ("Default/Local Storage/leveldb/MANIFEST-000001".into(), 1 << 10),
         ("Default/WebStorage/QuotaManager".into(), 40 << 10),
     ];
     for i in 0..blobs / (16 << 10) {
@@ -283,10 +241,7 @@ fn generate_profile(root: &Path, mib: usize) -> Result<(), VaultError> {
         rest -= n;
     }
     files.extend([
-        (
-            "Default/Service Worker/CacheStorage/c/index".into(),
-            total / 4,
-        ),
+        ("Default/Service Worker/CacheStorage/c/index".into(), total / 4),
         ("Default/Cache/Cache_Data/data_1".into(), total / 8),
         ("Default/Code Cache/js/index".into(), total / 8),
     ]);
@@ -300,8 +255,7 @@ fn generate_profile(root: &Path, mib: usize) -> Result<(), VaultError> {
         let mut left = len;
         while left > 0 {
             let n = left.min(data.len());
-            f.write_all(&data[..n])
-                .map_err(|e| VaultError::io(&path, e))?;
+            f.write_all(&data[..n]).map_err(|e| VaultError::io(&path, e))?;
             left -= n;
         }
     }
@@ -344,10 +298,7 @@ fn measure_then(
         after()?;
     }
     times.sort();
-    Ok(Timing {
-        wall: times[times.len() / 2],
-        cpu: cpu / n,
-    })
+    Ok(Timing { wall: times[times.len() / 2], cpu: cpu / n })
 }
 
 /// CPU time (user + system) of the calling thread; wall time on a shared machine says less.
@@ -415,19 +366,13 @@ mod tests {
             "{text}"
         );
         assert!(r.included_bytes.abs_diff(1 << 20) < 4096, "{r:?}");
-        assert!(
-            r.profile_bytes > r.included_bytes,
-            "caches are generated and left out"
-        );
+        assert!(r.profile_bytes > r.included_bytes, "caches are generated and left out");
         assert!(
             r.sealed_bytes > r.included_bytes && r.sealed_bytes < r.included_bytes + (64 << 10),
             "{r:?}"
         );
         // Reseal timing under load is covered by the watcher tests; here: the flow phase reseals.
         assert!(r.reseals >= 1 && r.messages >= 20, "{r:?}");
-        assert!(
-            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
-            "work dir removed"
-        );
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "work dir removed");
     }
 }

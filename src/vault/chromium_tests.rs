@@ -55,13 +55,7 @@ impl Server {
     fn wait_report(&self, prefix: &str, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         loop {
-            if let Some(r) = self
-                .reports
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|r| r.starts_with(prefix))
-            {
+            if let Some(r) = self.reports.lock().unwrap().iter().find(|r| r.starts_with(prefix)) {
                 return r.clone();
             }
             assert!(

@@ -12,11 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// The profile paths sealed by default: what holds a WhatsApp Web login (see docs/vault.md).
-pub const DEFAULT_INCLUDE: [&str; 3] = [
-    "Default/IndexedDB",
-    "Default/Local Storage",
-    "Default/WebStorage",
-];
+pub const DEFAULT_INCLUDE: [&str; 3] =
+    ["Default/IndexedDB", "Default/Local Storage", "Default/WebStorage"];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -85,10 +82,7 @@ impl VaultConfig {
         }
         if let Some(id) = &self.seal_key_id {
             if !super::keys::is_valid_key_id(id) {
-                add(
-                    "seal_key_id",
-                    format!("{id:?} is not a key id (1-32 of a-z, 0-9, '_', '-')"),
-                );
+                add("seal_key_id", format!("{id:?} is not a key id (1-32 of a-z, 0-9, '_', '-')"));
             }
         }
         if self.runtime_dir.as_os_str().is_empty() {
@@ -98,29 +92,17 @@ impl VaultConfig {
             add("reseal_debounce", "must be greater than zero".into());
         }
         if self.reseal_max_interval < self.reseal_debounce {
-            add(
-                "reseal_max_interval",
-                "must be at least reseal_debounce".into(),
-            );
+            add("reseal_max_interval", "must be at least reseal_debounce".into());
         }
         if self.reseal_min_interval > self.reseal_max_interval {
-            add(
-                "reseal_min_interval",
-                "must be at most reseal_max_interval".into(),
-            );
+            add("reseal_min_interval", "must be at most reseal_max_interval".into());
         }
         if self.include.is_empty() {
-            add(
-                "include",
-                "must name at least one profile path, or no login is kept".into(),
-            );
+            add("include", "must name at least one profile path, or no login is kept".into());
         }
         for p in &self.include {
             if super::archive::split_rel_path(p.as_bytes()).is_none() {
-                add(
-                    "include",
-                    format!("{p:?} is not a relative path without '.' or '..'"),
-                );
+                add("include", format!("{p:?} is not a relative path without '.' or '..'"));
             }
         }
         if self.snapshot_attempts == 0 {
@@ -135,17 +117,12 @@ impl VaultConfig {
     /// caller that knows both asks): plaintext must never live inside it.
     pub fn runtime_dir_problem(&self, sessions_root: &std::path::Path) -> Option<(String, String)> {
         let norm = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
-        norm(&self.runtime_dir)
-            .starts_with(norm(sessions_root))
-            .then(|| {
-                (
-                    "runtime_dir".to_owned(),
-                    format!(
-                        "must not be inside the sessions root {}",
-                        sessions_root.display()
-                    ),
-                )
-            })
+        norm(&self.runtime_dir).starts_with(norm(sessions_root)).then(|| {
+            (
+                "runtime_dir".to_owned(),
+                format!("must not be inside the sessions root {}", sessions_root.display()),
+            )
+        })
     }
 }
 
@@ -176,13 +153,9 @@ mod tests {
 
     #[test]
     fn the_runtime_dir_may_not_be_inside_the_sessions_root() {
-        let c = VaultConfig {
-            runtime_dir: PathBuf::from("sessions/run"),
-            ..VaultConfig::default()
-        };
-        assert!(c
-            .runtime_dir_problem(std::path::Path::new("sessions"))
-            .is_some());
+        let c =
+            VaultConfig { runtime_dir: PathBuf::from("sessions/run"), ..VaultConfig::default() };
+        assert!(c.runtime_dir_problem(std::path::Path::new("sessions")).is_some());
         assert!(VaultConfig::default()
             .runtime_dir_problem(std::path::Path::new("sessions"))
             .is_none());

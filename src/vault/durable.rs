@@ -82,12 +82,8 @@ fn write_temp(
     fill: &mut dyn FnMut(&mut dyn Write) -> Result<bool, VaultError>,
 ) -> Result<(), VaultError> {
     let io = |e| VaultError::io(tmp, e);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(tmp)
-        .map_err(io)?;
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp).map_err(io)?;
     for attempt in 1..=attempts.max(1) {
         let mut w = BufWriter::with_capacity(1 << 16, &mut file);
         let done = fill(&mut w)?;
@@ -136,9 +132,7 @@ pub fn remove_stale_temps(target: &Path) -> Result<usize, VaultError> {
 
 /// Makes a rename or unlink in `dir` durable.
 pub fn sync_dir(dir: &Path) -> Result<(), VaultError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| VaultError::io(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| VaultError::io(dir, e))
 }
 
 #[cfg(test)]
@@ -147,8 +141,7 @@ mod tests {
 
     fn write_text(target: &Path, text: &'static str) -> Result<(), VaultError> {
         replace(target, 1, |w| {
-            w.write_all(text.as_bytes())
-                .map_err(|e| VaultError::Write(e.to_string()))?;
+            w.write_all(text.as_bytes()).map_err(|e| VaultError::Write(e.to_string()))?;
             Ok(true)
         })
     }
@@ -169,11 +162,7 @@ mod tests {
         for at in [crash::At::MidWrite, crash::At::BeforeRename] {
             crash_during(&target, at, "new");
             assert_eq!(std::fs::read_to_string(&target).unwrap(), "old", "{at:?}");
-            assert_eq!(
-                names(),
-                2,
-                "one temp file left behind (the earlier one was cleaned)"
-            );
+            assert_eq!(names(), 2, "one temp file left behind (the earlier one was cleaned)");
         }
         write_text(&target, "newer").unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "newer");

@@ -82,10 +82,7 @@ pub fn read_header(r: &mut impl Read) -> Result<Header, VaultError> {
     read_exact_or(r, &mut v)?;
     let version = u16::from_be_bytes(v);
     if version != VERSION {
-        return Err(VaultError::UnsupportedVersion {
-            found: version,
-            supported: VERSION,
-        });
+        return Err(VaultError::UnsupportedVersion { found: version, supported: VERSION });
     }
     let mut n = [0u8; 1];
     read_exact_or(r, &mut n)?;
@@ -102,13 +99,7 @@ pub fn read_header(r: &mut impl Read) -> Result<Header, VaultError> {
     if chunk == 0 || chunk > MAX_CHUNK {
         return Err(VaultError::Authentication);
     }
-    Ok(Header {
-        version,
-        key_id,
-        salt,
-        prefix,
-        chunk,
-    })
+    Ok(Header { version, key_id, salt, prefix, chunk })
 }
 
 fn nonce(prefix: &[u8; PREFIX], counter: u32, last: bool) -> [u8; 12] {
@@ -143,29 +134,15 @@ impl<W: Write> SealWriter<W> {
         rand::rng().fill_bytes(&mut salt);
         rand::rng().fill_bytes(&mut prefix);
         let chunk = chunk.clamp(1, MAX_CHUNK as usize) as u32;
-        let header = Header {
-            version: VERSION,
-            key_id: key_id.to_owned(),
-            salt,
-            prefix,
-            chunk,
-        };
+        let header = Header { version: VERSION, key_id: key_id.to_owned(), salt, prefix, chunk };
         let derived = master.derive(&salt, key);
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&derived[..]));
-        out.write_all(&header.encode())
-            .map_err(|e| VaultError::Write(e.to_string()))?;
+        out.write_all(&header.encode()).map_err(|e| VaultError::Write(e.to_string()))?;
         let aad = header.aad(key);
         // Sized once so the plaintext buffer never reallocates (a reallocation would leave an
         // unzeroed copy behind).
         let buf = Zeroizing::new(Vec::with_capacity(chunk as usize));
-        Ok(Self {
-            out,
-            cipher,
-            header,
-            aad,
-            buf,
-            counter: 0,
-        })
+        Ok(Self { out, cipher, header, aad, buf, counter: 0 })
     }
 
     fn seal_chunk(&mut self, len: usize, last: bool) -> std::io::Result<()> {
@@ -174,21 +151,16 @@ impl<W: Write> SealWriter<W> {
         self.cipher
             .encrypt_in_place(Nonce::from_slice(&n), &self.aad, &mut block)
             .map_err(|_| std::io::Error::other("AES-GCM refused the chunk"))?;
-        self.counter = self
-            .counter
-            .checked_add(1)
-            .ok_or_else(|| std::io::Error::other("too many chunks"))?;
+        self.counter =
+            self.counter.checked_add(1).ok_or_else(|| std::io::Error::other("too many chunks"))?;
         self.out.write_all(&block)
     }
 
     /// Seals what is buffered as the last chunk and returns the inner writer.
     pub fn finish(mut self) -> Result<W, VaultError> {
         let len = self.buf.len();
-        self.seal_chunk(len, true)
-            .map_err(|e| VaultError::Write(e.to_string()))?;
-        self.out
-            .flush()
-            .map_err(|e| VaultError::Write(e.to_string()))?;
+        self.seal_chunk(len, true).map_err(|e| VaultError::Write(e.to_string()))?;
+        self.out.flush().map_err(|e| VaultError::Write(e.to_string()))?;
         Ok(self.out)
     }
 }
@@ -230,9 +202,8 @@ pub fn open(
 ) -> Result<Opened, VaultError> {
     let mut r = BufReader::new(r);
     let header = read_header(&mut r)?;
-    let master = keys
-        .get(&header.key_id)
-        .ok_or_else(|| VaultError::UnknownKey(header.key_id.clone()))?;
+    let master =
+        keys.get(&header.key_id).ok_or_else(|| VaultError::UnknownKey(header.key_id.clone()))?;
     let derived = master.derive(&header.salt, key);
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&derived[..]));
     let aad = header.aad(key);
@@ -255,17 +226,12 @@ pub fn open(
             )
             .is_err()
         {
-            return Err(classify_failure(
-                &cipher, &header, &aad, counter, last, &block,
-            ));
+            return Err(classify_failure(&cipher, &header, &aad, counter, last, &block));
         }
         plaintext.extend_from_slice(&block);
         zeroize::Zeroize::zeroize(&mut block);
         if last {
-            return Ok(Opened {
-                plaintext,
-                key_id: header.key_id,
-            });
+            return Ok(Opened { plaintext, key_id: header.key_id });
         }
         counter = counter.checked_add(1).ok_or(VaultError::Authentication)?;
     }
@@ -282,12 +248,8 @@ fn classify_failure(
 ) -> VaultError {
     let mut probe = block.to_vec();
     if last
-        && c.decrypt_in_place(
-            Nonce::from_slice(&nonce(&h.prefix, counter, false)),
-            aad,
-            &mut probe,
-        )
-        .is_ok()
+        && c.decrypt_in_place(Nonce::from_slice(&nonce(&h.prefix, counter, false)), aad, &mut probe)
+            .is_ok()
     {
         zeroize::Zeroize::zeroize(&mut probe);
         return VaultError::Truncated;
@@ -352,9 +314,6 @@ mod tests {
         }
         let header_len = MAGIC.len() + 2 + 1 + 2 + SALT + PREFIX + 4;
         let cut_at_chunk = &sealed[..header_len + 16 + TAG];
-        assert!(matches!(
-            open(cut_at_chunk, &keys, &key, 0),
-            Err(VaultError::Truncated)
-        ));
+        assert!(matches!(open(cut_at_chunk, &keys, &key, 0), Err(VaultError::Truncated)));
     }
 }

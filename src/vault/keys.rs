@@ -78,10 +78,7 @@ pub fn is_valid_key_id(id: &str) -> bool {
 /// Parses `id:base64` (standard alphabet, 32 bytes).
 pub fn parse_entry(entry: &str) -> Result<(String, MasterKey), VaultError> {
     let bad = |why: &str| VaultError::BadKey(format!("master key entry {}: {why}", redact(entry)));
-    let (id, b64) = entry
-        .trim()
-        .split_once(':')
-        .ok_or_else(|| bad("expected id:base64"))?;
+    let (id, b64) = entry.trim().split_once(':').ok_or_else(|| bad("expected id:base64"))?;
     if !is_valid_key_id(id) {
         return Err(bad("the id must be 1-32 of a-z, 0-9, '_', '-'"));
     }
@@ -90,10 +87,7 @@ pub fn parse_entry(entry: &str) -> Result<(String, MasterKey), VaultError> {
             .decode(b64.trim())
             .map_err(|_| bad("the key is not base64"))?,
     );
-    let bytes: [u8; 32] = raw
-        .as_slice()
-        .try_into()
-        .map_err(|_| bad("the key must be 32 bytes"))?;
+    let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| bad("the key must be 32 bytes"))?;
     Ok((id.to_owned(), MasterKey::from_bytes(bytes)))
 }
 
@@ -145,11 +139,7 @@ impl VaultKeys {
                 ))
             }
         };
-        Ok(Self {
-            keys,
-            seal_id,
-            generated: None,
-        })
+        Ok(Self { keys, seal_id, generated: None })
     }
 
     /// A single key, for tests and tools.
@@ -298,10 +288,7 @@ mod tests {
         assert!(VaultKeys::new(vec![e("a", 1), e("a", 2)], Some("a")).is_err());
         let k = VaultKeys::new(vec![e("a", 1), e("b", 2)], Some("b")).unwrap();
         assert_eq!(k.seal_key_id(), "b");
-        assert_eq!(
-            VaultKeys::new(vec![e("a", 1)], None).unwrap().seal_key_id(),
-            "a"
-        );
+        assert_eq!(VaultKeys::new(vec![e("a", 1)], None).unwrap().seal_key_id(), "a");
     }
 
     #[test]
@@ -322,10 +309,7 @@ mod tests {
         let first =
             VaultKeys::load_or_generate(&VaultConfig::default(), dir.path(), false).unwrap();
         let path = first.generated.clone().expect("says it generated one");
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let second =
             VaultKeys::load_or_generate(&VaultConfig::default(), dir.path(), false).unwrap();
         assert!(second.generated.is_none());
@@ -338,19 +322,12 @@ mod tests {
         let path = dir.path().join("keys");
         std::fs::write(&path, format!("k1:{}\n", b64(&[3; 32]))).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let cfg = VaultConfig {
-            master_keys_file: Some(path.clone()),
-            ..VaultConfig::default()
-        };
-        let err = VaultKeys::load_or_generate(&cfg, dir.path(), true)
-            .unwrap_err()
-            .to_string();
+        let cfg = VaultConfig { master_keys_file: Some(path.clone()), ..VaultConfig::default() };
+        let err = VaultKeys::load_or_generate(&cfg, dir.path(), true).unwrap_err().to_string();
         assert!(err.contains("chmod 600"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(
-            VaultKeys::load_or_generate(&cfg, dir.path(), true)
-                .unwrap()
-                .seal_key_id(),
+            VaultKeys::load_or_generate(&cfg, dir.path(), true).unwrap().seal_key_id(),
             "k1"
         );
     }

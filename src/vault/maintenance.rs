@@ -69,20 +69,14 @@ fn read_sorted(dir: &Path) -> Result<Vec<String>, VaultError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(VaultError::io(dir, e)),
     };
-    let mut names: Vec<String> = rd
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
+    let mut names: Vec<String> =
+        rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
     names.sort();
     Ok(names)
 }
 
 fn store(sessions_root: &Path, keys: &VaultKeys) -> VaultStore {
-    VaultStore::new(
-        &VaultConfig::default(),
-        sessions_root,
-        Arc::new(keys.clone()),
-    )
+    VaultStore::new(&VaultConfig::default(), sessions_root, Arc::new(keys.clone()))
 }
 
 /// Names a session directory may hold besides sealed files (owned by the sessions module).
@@ -113,10 +107,7 @@ pub fn stray_files(sessions_root: &Path) -> Vec<PathBuf> {
 /// writes nothing.
 pub fn verify_all(sessions_root: &Path, keys: &VaultKeys) -> Result<VerifyReport, VaultError> {
     let store = store(sessions_root, keys);
-    let mut report = VerifyReport {
-        strays: stray_files(sessions_root),
-        ..VerifyReport::default()
-    };
+    let mut report = VerifyReport { strays: stray_files(sessions_root), ..VerifyReport::default() };
     for (key, path) in sealed_files(sessions_root)? {
         match store.open_sealed(&key) {
             Ok(Some(o)) => report.ok.push((key, o.key_id)),
@@ -166,12 +157,7 @@ impl fmt::Display for VerifyReport {
         for (path, why) in &self.failed {
             writeln!(f, "FAILED  {}: {why}", path.display())?;
         }
-        write!(
-            f,
-            "{} sealed files open, {} do not",
-            self.ok.len(),
-            self.failed.len()
-        )
+        write!(f, "{} sealed files open, {} do not", self.ok.len(), self.failed.len())
     }
 }
 

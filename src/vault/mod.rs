@@ -39,10 +39,7 @@ pub use watcher::{ResealWatcher, WatcherConfig, WatcherStats};
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("reading sealed file: {0}")]
     Read(#[source] std::io::Error),
     #[error("writing sealed file: {0}")]
@@ -69,18 +66,12 @@ pub enum VaultError {
 
 impl VaultError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_owned(),
-            source,
-        }
+        Self::Io { path: path.to_owned(), source }
     }
 
     /// True when the file itself cannot be opened (as opposed to a local I/O problem).
     pub fn is_unreadable(&self) -> bool {
-        !matches!(
-            self,
-            Self::Io { .. } | Self::Read(_) | Self::Write(_) | Self::Watch(_)
-        )
+        !matches!(self, Self::Io { .. } | Self::Read(_) | Self::Write(_) | Self::Watch(_))
     }
 }
 

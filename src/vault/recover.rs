@@ -120,14 +120,9 @@ pub fn sweep_runtime(store: &VaultStore) -> SweepReport {
     }; // no runtime dir: nothing left
     for ws in workspaces.flatten() {
         let ws_path = ws.path();
-        let Some(workspace) = ws
-            .file_name()
-            .to_str()
-            .and_then(|n| WorkspaceId::parse(n).ok())
+        let Some(workspace) = ws.file_name().to_str().and_then(|n| WorkspaceId::parse(n).ok())
         else {
-            report
-                .failed
-                .push((ws_path, "not a workspace id; left alone".into()));
+            report.failed.push((ws_path, "not a workspace id; left alone".into()));
             continue;
         };
         let entries = match std::fs::read_dir(&ws_path) {
@@ -154,9 +149,7 @@ fn sweep_entry(store: &VaultStore, workspace: &WorkspaceId, path: &Path, report:
         return;
     }
     let Ok(session) = SessionId::parse(name) else {
-        report
-            .failed
-            .push((path.to_owned(), "not a session id; left alone".into()));
+        report.failed.push((path.to_owned(), "not a session id; left alone".into()));
         return;
     };
     let key = SessionKey::new(workspace.clone(), session);

@@ -59,14 +59,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub(crate) fn to_profile(key: &SessionKey, e: VaultError) -> ProfileError {
     match e {
-        VaultError::Io { source, .. } | VaultError::Read(source) => ProfileError::Io {
-            key: key.clone(),
-            source,
-        },
-        other => ProfileError::Unreadable {
-            key: key.clone(),
-            reason: other.to_string(),
-        },
+        VaultError::Io { source, .. } | VaultError::Read(source) => {
+            ProfileError::Io { key: key.clone(), source }
+        }
+        other => ProfileError::Unreadable { key: key.clone(), reason: other.to_string() },
     }
 }
 
@@ -84,16 +80,11 @@ impl VaultStore {
     }
 
     pub fn sealed_path(&self, key: &SessionKey) -> PathBuf {
-        self.sessions_root
-            .join(key.workspace.as_str())
-            .join(key.session.as_str())
-            .join(SEALED_FILE)
+        self.sessions_root.join(key.workspace.as_str()).join(key.session.as_str()).join(SEALED_FILE)
     }
 
     pub fn runtime_path(&self, key: &SessionKey) -> PathBuf {
-        self.runtime_root
-            .join(key.workspace.as_str())
-            .join(key.session.as_str())
+        self.runtime_root.join(key.workspace.as_str()).join(key.session.as_str())
     }
 
     pub fn runtime_root(&self) -> &Path {
@@ -162,9 +153,7 @@ impl VaultStore {
             Ok(stable)
         })?;
         st.last_sealed = sealed_listing;
-        let bytes = std::fs::metadata(&target)
-            .map_err(|e| VaultError::io(&target, e))?
-            .len();
+        let bytes = std::fs::metadata(&target).map_err(|e| VaultError::io(&target, e))?.len();
         tracing::debug!(session = %key, bytes, "profile sealed");
         Ok(SealOutcome::Sealed { bytes })
     }
@@ -177,8 +166,7 @@ impl VaultStore {
     ) -> Result<(), VaultError> {
         durable::replace(&self.sealed_path(key), 1, |w| {
             let mut sw = SealWriter::new(w, &self.keys, key, self.chunk)?;
-            sw.write_all(plaintext)
-                .map_err(|e| VaultError::Write(e.to_string()))?;
+            sw.write_all(plaintext).map_err(|e| VaultError::Write(e.to_string()))?;
             sw.finish()?;
             Ok(true)
         })
@@ -246,8 +234,7 @@ impl ProfileStore for VaultStore {
     fn open(&self, key: &SessionKey) -> Result<PathBuf, ProfileError> {
         let state = self.key_state(key);
         let mut st = lock(&state);
-        self.unseal_locked(key, &mut st)
-            .map_err(|e| to_profile(key, e))
+        self.unseal_locked(key, &mut st).map_err(|e| to_profile(key, e))
     }
 
     fn checkpoint(&self, key: &SessionKey) -> Result<(), ProfileError> {
@@ -255,9 +242,7 @@ impl ProfileStore for VaultStore {
         if !live.exists() {
             return Ok(()); // nothing live, so nothing newer than the sealed file
         }
-        self.reseal(key, &live)
-            .map(|_| ())
-            .map_err(|e| to_profile(key, e))
+        self.reseal(key, &live).map(|_| ()).map_err(|e| to_profile(key, e))
     }
 
     fn close(&self, key: &SessionKey) -> Result<(), ProfileError> {
@@ -266,8 +251,7 @@ impl ProfileStore for VaultStore {
         let live = self.runtime_path(key);
         if live.exists() {
             // On failure the live directory stays: the next open or boot sweep reseals it.
-            self.seal_locked(key, &live, &mut st, false)
-                .map_err(|e| to_profile(key, e))?;
+            self.seal_locked(key, &live, &mut st, false).map_err(|e| to_profile(key, e))?;
             self.wipe(&live).map_err(|e| to_profile(key, e))?;
         }
         st.last_sealed = None;
@@ -277,8 +261,7 @@ impl ProfileStore for VaultStore {
     fn destroy(&self, key: &SessionKey) -> Result<(), ProfileError> {
         let state = self.key_state(key);
         let mut st = lock(&state);
-        self.destroy_locked(key, &mut st)
-            .map_err(|e| to_profile(key, e))
+        self.destroy_locked(key, &mut st).map_err(|e| to_profile(key, e))
     }
 
     fn has_login(&self, key: &SessionKey) -> bool {

@@ -24,10 +24,7 @@ pub(crate) struct Env {
 impl Env {
     pub fn new() -> Self {
         let root = tempfile::tempdir().unwrap();
-        let cfg = VaultConfig {
-            runtime_dir: root.path().join("run"),
-            ..VaultConfig::default()
-        };
+        let cfg = VaultConfig { runtime_dir: root.path().join("run"), ..VaultConfig::default() };
         Self { root, cfg }
     }
     pub fn sessions(&self) -> PathBuf {
@@ -53,11 +50,7 @@ const IDB_LOG: &str = "Default/IndexedDB/https_web.whatsapp.com_0.indexeddb.leve
 /// A profile as Chromium leaves it: login data plus things that must not be sealed.
 pub(crate) fn fake_chromium_writes(live: &Path, login: &[u8]) {
     put(live, IDB_LOG, login);
-    put(
-        live,
-        "Default/Local Storage/leveldb/CURRENT",
-        b"MANIFEST-000001\n",
-    );
+    put(live, "Default/Local Storage/leveldb/CURRENT", b"MANIFEST-000001\n");
     put(live, "Default/Cache/Cache_Data/data_1", b"cached page");
     put(live, "Default/Service Worker/ScriptCache/0", b"sw script");
     put(live, "SingletonLock", b"host-123");
@@ -122,10 +115,7 @@ fn round_trip_keeps_the_login_and_drops_everything_else() {
     assert!(!store.has_login(&key));
     let live = store.open(&key).unwrap();
     assert_eq!(live, env.cfg.runtime_dir.join("acme/main"));
-    assert_eq!(
-        std::fs::metadata(&live).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
+    assert_eq!(std::fs::metadata(&live).unwrap().permissions().mode() & 0o777, 0o700);
     fake_chromium_writes(&live, MARKER);
     store.close(&key).unwrap();
 
@@ -137,14 +127,7 @@ fn round_trip_keeps_the_login_and_drops_everything_else() {
 
     let live = store.open(&key).unwrap();
     assert_eq!(std::fs::read(live.join(IDB_LOG)).unwrap(), MARKER);
-    assert_eq!(
-        std::fs::metadata(live.join(IDB_LOG))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(live.join(IDB_LOG)).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(live.join("Default/Local Storage/leveldb/CURRENT").is_file());
     for dropped in ["Default/Cache", "Default/Service Worker", "SingletonLock"] {
         assert!(!live.join(dropped).exists(), "{dropped} must not be sealed");
@@ -170,10 +153,7 @@ fn checkpoint_reseals_a_running_profile_and_skips_when_unchanged() {
     let key = sk("acme", "main");
     let live = store.open(&key).unwrap();
     fake_chromium_writes(&live, b"v1");
-    assert!(matches!(
-        store.reseal(&key, &live).unwrap(),
-        SealOutcome::Sealed { .. }
-    ));
+    assert!(matches!(store.reseal(&key, &live).unwrap(), SealOutcome::Sealed { .. }));
     assert_eq!(store.reseal(&key, &live).unwrap(), SealOutcome::Unchanged);
     put(&live, IDB_LOG, b"v2");
     store.checkpoint(&key).unwrap();
@@ -190,10 +170,7 @@ fn wrong_key_is_refused_and_writes_no_plaintext() {
     let reason = unreadable_reason(env.store(&keys("k1", 2)).open(&key));
     assert!(reason.contains("authentication failed"), "{reason}");
     let reason = unreadable_reason(env.store(&keys("k9", 1)).open(&key));
-    assert!(
-        reason.contains("\"k1\", which is not configured"),
-        "{reason}"
-    );
+    assert!(reason.contains("\"k1\", which is not configured"), "{reason}");
     assert_no_plaintext(&env);
 }
 
@@ -281,14 +258,7 @@ fn rotation_keeps_old_files_readable_and_rewrites_them_under_the_new_key() {
     )
     .unwrap();
     let verify = verify_all(&env.sessions(), &both).unwrap();
-    assert_eq!(
-        verify
-            .ok
-            .iter()
-            .map(|(_, id)| id.as_str())
-            .collect::<Vec<_>>(),
-        ["k1", "k1"]
-    );
+    assert_eq!(verify.ok.iter().map(|(_, id)| id.as_str()).collect::<Vec<_>>(), ["k1", "k1"]);
     assert!(verify.failed.is_empty());
 
     let report = rotate_all(&env.sessions(), &both).unwrap();
@@ -303,10 +273,7 @@ fn rotation_keeps_old_files_readable_and_rewrites_them_under_the_new_key() {
         assert_eq!(maintenance::sealed_key_id(&path).unwrap(), "k2");
         let opened = env.store(&only_new).open_sealed(key).unwrap().unwrap();
         assert!(contains(&opened.plaintext, login));
-        assert!(
-            env.store(&old).open_sealed(key).is_err(),
-            "the old key alone no longer opens it"
-        );
+        assert!(env.store(&old).open_sealed(key).is_err(), "the old key alone no longer opens it");
     }
 }
 
@@ -333,11 +300,7 @@ fn verify_and_rotate_report_a_bad_file_and_leave_it_alone() {
     .unwrap();
     let r = rotate_all(&env.sessions(), &newer).unwrap();
     assert_eq!((r.rotated.len(), r.failed.len()), (1, 1), "{r}");
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        bytes,
-        "a file that does not open is not rewritten"
-    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "a file that does not open is not rewritten");
 }
 
 #[test]
@@ -345,11 +308,7 @@ fn verify_lists_plaintext_left_under_the_sessions_root() {
     let env = Env::new();
     let store = env.store(&keys("k1", 1));
     seal_login(&store, &sk("acme", "main"), MARKER);
-    let dir = store
-        .sealed_path(&sk("acme", "main"))
-        .parent()
-        .unwrap()
-        .to_owned();
+    let dir = store.sealed_path(&sk("acme", "main")).parent().unwrap().to_owned();
     std::fs::write(dir.join("session.toml"), "name = 'x'").unwrap();
     std::fs::write(dir.join("lock"), "").unwrap();
     assert!(maintenance::stray_files(&env.sessions()).is_empty());
@@ -370,10 +329,7 @@ fn destroy_removes_sealed_and_live_copies_and_is_idempotent() {
     assert!(!live.exists());
     store.destroy(&key).unwrap();
     let live = store.open(&key).unwrap();
-    assert!(
-        files_under(&live).is_empty(),
-        "a destroyed login is not restored"
-    );
+    assert!(files_under(&live).is_empty(), "a destroyed login is not restored");
 }
 
 #[test]
@@ -388,11 +344,7 @@ fn boot_sweep_reseals_a_newer_crashed_profile_then_wipes_it() {
 
     let store = env.store(&keys("k1", 1)); // the next run
     let report = sweep_runtime(&store);
-    assert_eq!(
-        report.recovered,
-        vec![(key.clone(), Recovered::Resealed)],
-        "{report:?}"
-    );
+    assert_eq!(report.recovered, vec![(key.clone(), Recovered::Resealed)], "{report:?}");
     assert_no_plaintext(&env);
     let live = store.open(&key).unwrap();
     assert_eq!(std::fs::read(live.join(IDB_LOG)).unwrap(), MARKER);
@@ -435,9 +387,7 @@ fn boot_sweep_sets_an_unreadable_sealed_file_aside_and_keeps_the_live_login() {
     put(&live, IDB_LOG, MARKER);
     std::fs::write(store.sealed_path(&key), b"WASEALED garbage").unwrap();
     let report = sweep_runtime(&env.store(&keys("k1", 1)));
-    let Recovered::SetAside(aside) = &report.recovered[0].1 else {
-        panic!("{report:?}")
-    };
+    let Recovered::SetAside(aside) = &report.recovered[0].1 else { panic!("{report:?}") };
     assert_eq!(std::fs::read(aside).unwrap(), b"WASEALED garbage");
     let live = store.open(&key).unwrap();
     assert_eq!(std::fs::read(live.join(IDB_LOG)).unwrap(), MARKER);
@@ -451,16 +401,8 @@ fn boot_sweep_removes_half_made_and_half_wiped_dirs_without_resealing_them() {
     let path = seal_login(&store, &key, MARKER);
     let before = std::fs::read(&path).unwrap();
     let ws = env.cfg.runtime_dir.join("acme");
-    put(
-        &ws.join(".wipe-main-0a0b"),
-        "Default/IndexedDB/partial",
-        b"half deleted",
-    );
-    put(
-        &ws.join(".unseal-main-0c0d"),
-        "Default/IndexedDB/partial",
-        b"half written",
-    );
+    put(&ws.join(".wipe-main-0a0b"), "Default/IndexedDB/partial", b"half deleted");
+    put(&ws.join(".unseal-main-0c0d"), "Default/IndexedDB/partial", b"half written");
     let report = sweep_runtime(&env.store(&keys("k1", 1)));
     assert_eq!(report.leftovers_removed, 2);
     assert!(report.recovered.is_empty());
@@ -490,23 +432,14 @@ fn seal_loop_child() {
     let Some(root) = std::env::var_os(CHILD_ENV) else {
         return;
     };
-    let cfg = VaultConfig {
-        runtime_dir: PathBuf::from(&root).join("run"),
-        ..VaultConfig::default()
-    };
-    let store = VaultStore::new(
-        &cfg,
-        PathBuf::from(&root).join("sessions"),
-        Arc::new(keys("k1", 1)),
-    );
+    let cfg =
+        VaultConfig { runtime_dir: PathBuf::from(&root).join("run"), ..VaultConfig::default() };
+    let store =
+        VaultStore::new(&cfg, PathBuf::from(&root).join("sessions"), Arc::new(keys("k1", 1)));
     let key = sk("acme", "main");
     let live = store.runtime_path(&key);
     for round in 0u64.. {
-        put(
-            &live,
-            "Default/IndexedDB/round",
-            round.to_string().as_bytes(),
-        );
+        put(&live, "Default/IndexedDB/round", round.to_string().as_bytes());
         store.reseal(&key, &live).unwrap();
     }
 }
@@ -527,9 +460,8 @@ fn kill_9_while_sealing_never_breaks_the_sealed_file() {
     let store = env.store(&keys("k1", 1));
     let live = store.open(&key).unwrap();
     // Big enough that a seal takes a while, so kills land in the middle of writes.
-    let big: Vec<u8> = (0..400_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let big: Vec<u8> =
+        (0..400_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     put(&live, "Default/IndexedDB/x.leveldb/000005.ldb", &big);
     put(&live, "Default/IndexedDB/round", b"start");
     let t = std::time::Instant::now();
@@ -541,12 +473,7 @@ fn kill_9_while_sealing_never_breaks_the_sealed_file() {
     for cycle in 0..6u64 {
         let mut child = Child(
             std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "vault::tests::seal_loop_child",
-                    "--ignored",
-                    "--nocapture",
-                ])
+                .args(["--exact", "vault::tests::seal_loop_child", "--ignored", "--nocapture"])
                 .env(CHILD_ENV, env.root.path())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -577,14 +504,8 @@ fn kill_9_while_sealing_never_breaks_the_sealed_file() {
         let round = std::fs::read_to_string(dir.path().join("Default/IndexedDB/round")).unwrap();
         last_round = round.parse().unwrap_or(-1).max(last_round);
     }
-    assert!(
-        last_round >= 1,
-        "the child sealed several times (seal takes {seal_ms} ms)"
-    );
-    assert!(
-        torn >= 1,
-        "at least one kill landed in the middle of a write"
-    );
+    assert!(last_round >= 1, "the child sealed several times (seal takes {seal_ms} ms)");
+    assert!(torn >= 1, "at least one kill landed in the middle of a write");
 }
 
 mod watcher {
@@ -605,19 +526,12 @@ mod watcher {
             debounce: Duration::from_millis(debounce_ms),
             max_interval: Duration::from_millis(max_ms),
             min_interval: Duration::ZERO,
-            include: config::DEFAULT_INCLUDE
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            include: config::DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 
     fn sealed_holds(store: &VaultStore, key: &SessionKey, needle: &[u8]) -> bool {
-        store
-            .open_sealed(key)
-            .ok()
-            .flatten()
-            .is_some_and(|o| contains(&o.plaintext, needle))
+        store.open_sealed(key).ok().flatten().is_some_and(|o| contains(&o.plaintext, needle))
     }
 
     #[test]
@@ -630,16 +544,12 @@ mod watcher {
             .unwrap();
         put(&live, IDB_LOG, b"first");
         put(&live, IDB_LOG, b"first and more");
-        wait_for("a reseal", Duration::from_secs(5), || {
-            w.stats().reseals >= 1
-        });
+        wait_for("a reseal", Duration::from_secs(5), || w.stats().reseals >= 1);
         assert!(sealed_holds(&store, &key, b"first and more"));
         std::thread::sleep(Duration::from_millis(400));
         assert_eq!(w.stats().reseals, 1, "no reseal without changes");
         put(&live, "Default/Local Storage/leveldb/000003.log", b"second");
-        wait_for("a second reseal", Duration::from_secs(5), || {
-            w.stats().reseals >= 2
-        });
+        wait_for("a second reseal", Duration::from_secs(5), || w.stats().reseals >= 2);
         assert!(sealed_holds(&store, &key, b"second"));
         let stats = w.stop();
         assert_eq!(stats.failures, 0, "{:?}", stats.last_error);
@@ -674,20 +584,13 @@ mod watcher {
         let store = Arc::new(env.store(&keys("k1", 1)));
         let key = sk("acme", "main");
         let live = store.open(&key).unwrap();
-        let c = WatcherConfig {
-            min_interval: Duration::from_millis(800),
-            ..cfg(50, 2_000)
-        };
+        let c = WatcherConfig { min_interval: Duration::from_millis(800), ..cfg(50, 2_000) };
         let w = ResealWatcher::spawn(store.clone(), key.clone(), live.clone(), c).unwrap();
         put(&live, IDB_LOG, b"one");
-        wait_for("the first reseal", Duration::from_secs(5), || {
-            w.stats().reseals >= 1
-        });
+        wait_for("the first reseal", Duration::from_secs(5), || w.stats().reseals >= 1);
         let first = Instant::now();
         put(&live, IDB_LOG, b"two"); // settles after 50 ms, but must wait for the min interval
-        wait_for("the second reseal", Duration::from_secs(5), || {
-            w.stats().reseals >= 2
-        });
+        wait_for("the second reseal", Duration::from_secs(5), || w.stats().reseals >= 2);
         assert!(
             first.elapsed() >= Duration::from_millis(700),
             "resealed after {:?}",

@@ -93,22 +93,12 @@ impl ResealWatcher {
             .watch(&dir, RecursiveMode::Recursive)
             .map_err(|e| VaultError::Watch(e.to_string()))?;
         let stats = Arc::new(Mutex::new(WatcherStats::default()));
-        let run = Loop {
-            store,
-            key: key.clone(),
-            cfg,
-            stats: stats.clone(),
-        };
+        let run = Loop { store, key: key.clone(), cfg, stats: stats.clone() };
         let thread = std::thread::Builder::new()
             .name(format!("reseal-{key}"))
             .spawn(move || run.run(rx))
             .map_err(|e| VaultError::Watch(e.to_string()))?;
-        Ok(Self {
-            tx,
-            thread: Some(thread),
-            stats,
-            _watcher: watcher,
-        })
+        Ok(Self { tx, thread: Some(thread), stats, _watcher: watcher })
     }
 
     pub fn stats(&self) -> WatcherStats {
@@ -149,10 +139,7 @@ fn is_relevant(root: &Path, include: &[String], ev: &notify::Event) -> bool {
         if rel.as_os_str().is_empty() {
             return false; // the profile root itself (e.g. its times changed)
         }
-        include
-            .iter()
-            .map(Path::new)
-            .any(|inc| rel.starts_with(inc) || inc.starts_with(rel))
+        include.iter().map(Path::new).any(|inc| rel.starts_with(inc) || inc.starts_with(rel))
     })
 }
 
@@ -182,9 +169,8 @@ impl Loop {
                 last_done = Some(Instant::now());
                 continue;
             }
-            let wait = due.map_or(Duration::from_secs(3600), |d| {
-                d.saturating_duration_since(Instant::now())
-            });
+            let wait = due
+                .map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(Instant::now()));
             match rx.recv_timeout(wait) {
                 Ok(Msg::Change) => {
                     lock(&self.stats).changes += 1;

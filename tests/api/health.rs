@@ -31,7 +31,8 @@ async fn ready_names_every_check_and_its_state() {
 
 #[tokio::test]
 async fn ready_is_503_naming_the_bridge_when_the_wa_js_file_is_missing() {
-    let app = spawn_app_with(|s| s.engine.bridge_path = "/nonexistent/wppconnect-wa.js".into()).await;
+    let app =
+        spawn_app_with(|s| s.engine.bridge_path = "/nonexistent/wppconnect-wa.js".into()).await;
     let body = assert_envelope(app.get("/health/ready").await, 503, "NOT_READY").await;
     let bridge = body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "bridge").unwrap();
     assert_eq!(bridge["ok"], false);

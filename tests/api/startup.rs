@@ -123,5 +123,9 @@ async fn a_vault_runtime_dir_inside_the_sessions_folder_is_refused() {
     let mut settings = crate::helpers::test_settings(dir.path());
     settings.vault.runtime_dir = dir.path().join("sessions").join("live");
     let err = wa_sidecar::startup::Application::build(settings).await.err().expect("refused");
-    assert!(err.to_string().contains("vault.runtime_dir") || format!("{err:?}").contains("vault.runtime_dir"), "{err:?}");
+    assert!(
+        err.to_string().contains("vault.runtime_dir")
+            || format!("{err:?}").contains("vault.runtime_dir"),
+        "{err:?}"
+    );
 }

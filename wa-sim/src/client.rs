@@ -12,11 +12,7 @@ pub enum ControlError {
     Http(#[from] reqwest::Error),
     /// The API answered with an error envelope.
     #[error("{status} {code}: {message}")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Api { status: u16, code: String, message: String },
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, &'static str),
 }
@@ -36,13 +32,8 @@ impl Control {
         // reqwest is built without a TLS provider of its own; plain HTTP still needs one chosen.
         // Installing fails only when one is already installed, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(Control {
-            base: control_url.into().trim_end_matches('/').to_string(),
-            http,
-        })
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(Control { base: control_url.into().trim_end_matches('/').to_string(), http })
     }
 
     pub fn for_server(sim: &crate::SimServer) -> Result<Control> {
@@ -53,19 +44,9 @@ impl Control {
         let status = resp.status().as_u16();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if status >= 400 {
-            let code = body["error"]["code"]
-                .as_str()
-                .unwrap_or("UNKNOWN")
-                .to_string();
-            let message = body["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            return Err(ControlError::Api {
-                status,
-                code,
-                message,
-            });
+            let code = body["error"]["code"].as_str().unwrap_or("UNKNOWN").to_string();
+            let message = body["error"]["message"].as_str().unwrap_or_default().to_string();
+            return Err(ControlError::Api { status, code, message });
         }
         Ok(body)
     }
@@ -75,14 +56,7 @@ impl Control {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        Self::answer(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .json(&body)
-                .send()
-                .await?,
-        )
-        .await
+        Self::answer(self.http.post(format!("{}{path}", self.base)).json(&body).send().await?).await
     }
 
     pub async fn state(&self) -> Result<Value> {
@@ -125,24 +99,20 @@ impl Control {
 
     /// The phone scans `code`. Returns the linked device (`id`, `login_marker`, …).
     pub async fn scan(&self, code: &str, phone: &str) -> Result<Value> {
-        self.post("/scan", json!({"code": code, "phone": phone}))
-            .await
+        self.post("/scan", json!({"code": code, "phone": phone})).await
     }
 
     pub async fn accept_link_code(&self, phone: &str, code: &str) -> Result<Value> {
-        self.post("/link-code", json!({"phone": phone, "code": code}))
-            .await
+        self.post("/link-code", json!({"phone": phone, "code": code})).await
     }
 
     /// The phone removes its linked devices (`reason` defaults to `user_initiated`).
     pub async fn unlink_phone(&self, phone: &str, reason: Option<&str>) -> Result<Value> {
-        self.post("/unlink", json!({"phone": phone, "reason": reason}))
-            .await
+        self.post("/unlink", json!({"phone": phone, "reason": reason})).await
     }
 
     pub async fn unlink_device(&self, device: &str, reason: Option<&str>) -> Result<Value> {
-        self.post("/unlink", json!({"device": device, "reason": reason}))
-            .await
+        self.post("/unlink", json!({"device": device, "reason": reason})).await
     }
 
     pub async fn conflict(&self, target: &Target) -> Result<Value> {
@@ -174,13 +144,7 @@ impl Control {
     }
 
     pub async fn clear_faults(&self) -> Result<Value> {
-        Self::answer(
-            self.http
-                .delete(format!("{}/faults", self.base))
-                .send()
-                .await?,
-        )
-        .await
+        Self::answer(self.http.delete(format!("{}/faults", self.base)).send().await?).await
     }
 
     /// Any message from a phone (`POST /messages` body as documented).
@@ -189,31 +153,23 @@ impl Control {
     }
 
     pub async fn send_text(&self, from: &str, to: &str, text: &str) -> Result<Value> {
-        self.incoming(json!({"from": from, "to": to, "type": "text", "text": text}))
-            .await
+        self.incoming(json!({"from": from, "to": to, "type": "text", "text": text})).await
     }
 
     pub async fn ack(&self, message_id: &str, ack: i64) -> Result<Value> {
-        self.post(&format!("/messages/{message_id}/ack"), json!({"ack": ack}))
-            .await
+        self.post(&format!("/messages/{message_id}/ack"), json!({"ack": ack})).await
     }
 
     pub async fn revoke(&self, message_id: &str) -> Result<Value> {
-        self.post(&format!("/messages/{message_id}/revoke"), json!({}))
-            .await
+        self.post(&format!("/messages/{message_id}/revoke"), json!({})).await
     }
 
     pub async fn edit(&self, message_id: &str, text: &str) -> Result<Value> {
-        self.post(
-            &format!("/messages/{message_id}/edit"),
-            json!({"text": text}),
-        )
-        .await
+        self.post(&format!("/messages/{message_id}/edit"), json!({"text": text})).await
     }
 
     pub async fn presence(&self, from: &str, to: &str, state: &str) -> Result<Value> {
-        self.post("/presence", json!({"from": from, "to": to, "state": state}))
-            .await
+        self.post("/presence", json!({"from": from, "to": to, "state": state})).await
     }
 
     /// `{sent, received}` of a phone number.
@@ -222,7 +178,6 @@ impl Control {
     }
 
     pub async fn set_number_exists(&self, phone: &str, exists: bool) -> Result<Value> {
-        self.post(&format!("/numbers/{phone}"), json!({"exists": exists}))
-            .await
+        self.post(&format!("/numbers/{phone}"), json!({"exists": exists})).await
     }
 }

@@ -41,10 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/media/{id}", web::get().to(media))
             .route("/presence", web::post().to(presence))
             .route("/accounts/{phone}", web::post().to(set_account))
-            .route(
-                "/accounts/{phone}/messages",
-                web::get().to(account_messages),
-            )
+            .route("/accounts/{phone}/messages", web::get().to(account_messages))
             .route("/numbers/{phone}", web::post().to(set_number))
             .route("/avatar/{file}", web::get().to(avatar)),
     );
@@ -105,16 +102,10 @@ async fn unlink(s: web::Data<Shared>, body: web::Json<UnlinkReq>) -> Resp {
     if body.target.device.is_none() && body.target.phone.is_none() {
         return Err(SimError::Bad("name a `device` or a `phone`"));
     }
-    let reason = body
-        .reason
-        .clone()
-        .unwrap_or_else(|| "user_initiated".into());
+    let reason = body.reason.clone().unwrap_or_else(|| "user_initiated".into());
     let ids = s.lock().unlink(&body.target, &reason);
     if ids.is_empty() {
-        return Err(SimError::NotFound(
-            "DEVICE_NOT_FOUND",
-            "no linked device matches",
-        ));
+        return Err(SimError::NotFound("DEVICE_NOT_FOUND", "no linked device matches"));
     }
     ok(json!({"unlinked": ids, "reason": reason}))
 }
@@ -148,12 +139,7 @@ struct BlockReq {
 }
 
 /// Stream modes WhatsApp uses for hard blocks.
-const BLOCKS: [&str; 4] = [
-    "PROXYBLOCK",
-    "TOS_BLOCK",
-    "SMB_TOS_BLOCK",
-    "DEPRECATED_VERSION",
-];
+const BLOCKS: [&str; 4] = ["PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"];
 
 async fn block(s: web::Data<Shared>, body: web::Json<BlockReq>) -> Resp {
     if !BLOCKS.contains(&body.mode.as_str()) {
@@ -175,9 +161,7 @@ async fn set_faults(s: web::Data<Shared>, body: web::Json<Value>) -> Resp {
     if let (Some(cur), Some(new)) = (current.as_object_mut(), body.as_object()) {
         for (k, v) in new {
             if !cur.contains_key(k) {
-                return Err(SimError::Bad(
-                    "unknown fault (never_ready, send_error, send_hang)",
-                ));
+                return Err(SimError::Bad("unknown fault (never_ready, send_error, send_hang)"));
             }
             cur.insert(k.clone(), v.clone());
         }
@@ -199,9 +183,7 @@ async fn incoming(s: web::Data<Shared>, body: web::Json<Incoming>) -> Resp {
 
 async fn get_message(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
     let w = s.lock();
-    let m = w
-        .find_msg(&id)
-        .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+    let m = w.find_msg(&id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
     ok(json!(m))
 }
 
@@ -237,13 +219,11 @@ async fn edit(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<EditR
 async fn media(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
     let w = s.lock();
     let raw = crate::world::messages::raw_id(&id);
-    let m = w.media.get(raw).ok_or(SimError::NotFound(
-        "MEDIA_NOT_FOUND",
-        "no media for this message",
-    ))?;
-    Ok(HttpResponse::Ok()
-        .content_type(m.mimetype.clone())
-        .body(m.bytes.clone()))
+    let m = w
+        .media
+        .get(raw)
+        .ok_or(SimError::NotFound("MEDIA_NOT_FOUND", "no media for this message"))?;
+    Ok(HttpResponse::Ok().content_type(m.mimetype.clone()).body(m.bytes.clone()))
 }
 
 #[derive(Deserialize)]
@@ -302,9 +282,7 @@ async fn set_number(
 
 async fn avatar(file: web::Path<String>) -> HttpResponse {
     let phone: String = file.chars().filter(|c| c.is_ascii_digit()).collect();
-    let hue = phone
-        .bytes()
-        .fold(0u32, |a, b| (a * 31 + u32::from(b)) % 360);
+    let hue = phone.bytes().fold(0u32, |a, b| (a * 31 + u32::from(b)) % 360);
     let svg = format!(
         "<svg xmlns='http://www.w3.org/2000/svg' width='64' height='64'><rect width='64' height='64' fill='hsl({hue},60%,50%)'/></svg>"
     );

@@ -18,10 +18,7 @@ pub enum SimError {
     #[error("invalid JSON body: {0}")]
     BadJson(String),
     #[error("cannot bind {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
     #[error("cannot start the server: {0}")]
     Start(std::io::Error),
 }

@@ -4,11 +4,7 @@ use clap::{Parser, Subcommand};
 use std::net::IpAddr;
 
 #[derive(Parser)]
-#[command(
-    name = "wa-sim",
-    version,
-    about = "A WhatsApp Web simulator with the WPP bridge surface"
-)]
+#[command(name = "wa-sim", version, about = "A WhatsApp Web simulator with the WPP bridge surface")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,17 +34,8 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let Command::Serve {
-        port,
-        host,
-        fast,
-        config,
-    } = Cli::parse().command;
-    let mut cfg = if fast {
-        wa_sim::SimConfig::fast()
-    } else {
-        wa_sim::SimConfig::default()
-    };
+    let Command::Serve { port, host, fast, config } = Cli::parse().command;
+    let mut cfg = if fast { wa_sim::SimConfig::fast() } else { wa_sim::SimConfig::default() };
     if let Some(json) = config {
         let mut merged = serde_json::to_value(&cfg)?;
         let patch: serde_json::Value = serde_json::from_str(&json)?;
@@ -60,11 +47,7 @@ fn main() -> anyhow::Result<()> {
     cfg.port = port;
     cfg.host = host;
     let sim = wa_sim::SimServer::start(cfg)?;
-    println!(
-        "wa-sim serving {} (control API {})",
-        sim.base_url(),
-        sim.control_url()
-    );
+    println!("wa-sim serving {} (control API {})", sim.base_url(), sim.control_url());
     sim.wait();
     Ok(())
 }

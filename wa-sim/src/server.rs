@@ -21,10 +21,8 @@ impl SimServer {
     /// Bind `cfg.host:cfg.port` (port 0 picks a free port, kept for the server's life) and serve.
     pub fn start(cfg: SimConfig) -> Result<SimServer, SimError> {
         let addr = SocketAddr::new(cfg.host, cfg.port);
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| SimError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| SimError::Bind { addr: addr.to_string(), source })?;
         let addr = listener.local_addr().map_err(SimError::Start)?;
         let shared = Shared::new(cfg, format!("http://{addr}"));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -37,18 +35,11 @@ impl SimServer {
             Ok(Ok(handle)) => handle,
             Ok(Err(e)) => return Err(SimError::Start(e)),
             Err(_) => {
-                return Err(SimError::Start(std::io::Error::other(
-                    "server thread ended early",
-                )))
+                return Err(SimError::Start(std::io::Error::other("server thread ended early")))
             }
         };
         tracing::info!(%addr, "wa-sim listening");
-        Ok(SimServer {
-            addr,
-            handle,
-            thread: Some(thread),
-            shared,
-        })
+        Ok(SimServer { addr, handle, thread: Some(thread), shared })
     }
 
     /// The page URL a browser navigates to, e.g. `http://127.0.0.1:7777/`.

@@ -16,7 +16,10 @@ async fn a_sessions_qr_and_states_arrive_signed_and_in_order_at_its_callback_url
     let mut receiver = TestReceiver::start().await;
     let app = app_for(&sim, |_| {}).await;
     let r = app
-        .signed_post(&format!("/v1/workspaces/{WS}/sessions"), &json!({"id": "hooked", "callback_url": receiver.url}))
+        .signed_post(
+            &format!("/v1/workspaces/{WS}/sessions"),
+            &json!({"id": "hooked", "callback_url": receiver.url}),
+        )
         .await;
     assert_eq!(r.status(), 201);
 
@@ -24,7 +27,8 @@ async fn a_sessions_qr_and_states_arrive_signed_and_in_order_at_its_callback_url
     let mut states = Vec::new();
     let qr = loop {
         let got = receiver.next(Duration::from_secs(30)).await;
-        verify::standard_webhooks(TEST_CALLBACK_SECRET, &got).expect("a valid Standard Webhooks signature");
+        verify::standard_webhooks(TEST_CALLBACK_SECRET, &got)
+            .expect("a valid Standard Webhooks signature");
         let body = got.json();
         assert_eq!(body["workspace"], WS);
         assert_eq!(body["session"], "hooked");

@@ -17,11 +17,18 @@ async fn qr_draws_the_current_qr_of_a_running_sidecar() {
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &sim);
     let sidecar = serve(dir.path(), &config);
-    let (status, _) = call(&sidecar, "POST", &format!("/v1/workspaces/{WS}/sessions"), Some(json!({"id": "cli"}))).await;
+    let (status, _) = call(
+        &sidecar,
+        "POST",
+        &format!("/v1/workspaces/{WS}/sessions"),
+        Some(json!({"id": "cli"})),
+    )
+    .await;
     assert_eq!(status, 201);
     binary_wait(&sidecar, "cli", "qr_required", Duration::from_secs(30)).await;
 
-    let pages: serde_json::Value = reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
+    let pages: serde_json::Value =
+        reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
     let shown = pages.as_array().unwrap().iter().find_map(|p| p["qr"].as_str()).unwrap().to_owned();
 
     let out = command(dir.path())
@@ -31,10 +38,17 @@ async fn qr_draws_the_current_qr_of_a_running_sidecar() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains(&wa_sidecar::sessions::qr::terminal(&shown).unwrap()), "the page's QR, drawn:\n{stdout}");
+    assert!(
+        stdout.contains(&wa_sidecar::sessions::qr::terminal(&shown).unwrap()),
+        "the page's QR, drawn:\n{stdout}"
+    );
     assert!(stdout.contains("Linked devices"));
 
-    let missing = command(dir.path()).args(["qr", WS, "nope", "--url", &sidecar.address, "--config"]).arg(&config).output().unwrap();
+    let missing = command(dir.path())
+        .args(["qr", WS, "nope", "--url", &sidecar.address, "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("SESSION_NOT_FOUND"));
 

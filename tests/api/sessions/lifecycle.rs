@@ -38,15 +38,23 @@ async fn a_scanned_qr_connects_and_the_states_come_in_order() {
     assert_eq!(png.status(), 200);
     assert_eq!(png.headers()["content-type"], "image/png");
     let decoded = decode_qr_png(&png.bytes().await.unwrap());
-    let pages = reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().text().await.unwrap();
+    let pages =
+        reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().text().await.unwrap();
     assert!(pages.contains(&decoded), "the QR shown by the page is the one served: {pages}");
     assert_eq!(decoded, raw);
 
-    let as_json: serde_json::Value =
-        app.signed(Method::GET, &format!("{}/qr", session_path("main"))).header("Accept", "application/json").send().await.json().await.unwrap();
+    let as_json: serde_json::Value = app
+        .signed(Method::GET, &format!("{}/qr", session_path("main")))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
     let data_url = as_json["data_url"].as_str().unwrap();
     let png_b64 = data_url.strip_prefix("data:image/png;base64,").unwrap();
-    let from_url = decode_qr_png(&base64::engine::general_purpose::STANDARD.decode(png_b64).unwrap());
+    let from_url =
+        decode_qr_png(&base64::engine::general_purpose::STANDARD.decode(png_b64).unwrap());
     assert_eq!(from_url, as_json["raw"].as_str().unwrap());
     assert_eq!(as_json["max_attempts"], 6);
 
@@ -58,7 +66,10 @@ async fn a_scanned_qr_connects_and_the_states_come_in_order() {
     assert!(session["qr"].is_null());
     let all = events.drain();
     assert_eq!(statuses(&all, "main"), ["starting", "qr_required", "authenticating", "connected"]);
-    assert!(all.iter().any(|e| e.kind == "session.qr" && e.data["raw"] == as_json["raw"]), "the scanned QR was published");
+    assert!(
+        all.iter().any(|e| e.kind == "session.qr" && e.data["raw"] == as_json["raw"]),
+        "the scanned QR was published"
+    );
 
     // A connected session has no QR to show.
     let none = app.signed(Method::GET, &format!("{}/qr", session_path("main"))).send().await;
@@ -74,7 +85,12 @@ async fn qr_events_carry_the_attempt_and_a_pairing_code_connects() {
     create(&app, "pair").await;
     wait_state(&app, "pair", "qr_required", Duration::from_secs(30)).await;
 
-    let r = app.signed_post(&format!("{}/pairing-code", session_path("pair")), &json!({"phone": "+1 555-000-1111"})).await;
+    let r = app
+        .signed_post(
+            &format!("{}/pairing-code", session_path("pair")),
+            &json!({"phone": "+1 555-000-1111"}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     let code = body["code"].as_str().unwrap().to_owned();
@@ -89,9 +105,13 @@ async fn qr_events_carry_the_attempt_and_a_pairing_code_connects() {
     let qr = all.iter().find(|e| e.kind == "session.qr").expect("a session.qr event");
     assert_eq!(qr.data["attempt"], 1);
     assert!(qr.data["data_url"].as_str().unwrap().starts_with("data:image/png;base64,"));
-    let pairing = all.iter().find(|e| e.kind == "session.pairing_code").expect("a pairing code event");
+    let pairing =
+        all.iter().find(|e| e.kind == "session.pairing_code").expect("a pairing code event");
     assert_eq!(pairing.data["code"], code.as_str());
-    assert_eq!(statuses(&all, "pair"), ["starting", "qr_required", "pairing", "authenticating", "connected"]);
+    assert_eq!(
+        statuses(&all, "pair"),
+        ["starting", "qr_required", "pairing", "authenticating", "connected"]
+    );
     stop_and_check(app).await;
 }
 
@@ -138,7 +158,10 @@ async fn logout_unlinks_and_the_next_start_shows_a_new_qr() {
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["state"], "logged_out");
-    assert!(!app.settings.server.sessions_dir.join(WS).join("out").join("profile.sealed").exists(), "the login is wiped");
+    assert!(
+        !app.settings.server.sessions_dir.join(WS).join("out").join("profile.sealed").exists(),
+        "the login is wiped"
+    );
 
     assert_eq!(post(&app, &format!("{}/start", session_path("out"))).await.status(), 200);
     wait_state(&app, "out", "qr_required", Duration::from_secs(30)).await;
@@ -152,7 +175,10 @@ async fn the_phone_unlinking_the_device_logs_the_session_out() {
     connect(&app, &sim, "unl").await;
     control(&sim, "/unlink", json!({"phone": PHONE})).await;
     wait_state(&app, "unl", "logged_out", Duration::from_secs(20)).await;
-    assert!(chromium_groups_under(&app.data_dir().join("runtime")).is_empty(), "a logged-out session runs no browser");
+    assert!(
+        chromium_groups_under(&app.data_dir().join("runtime")).is_empty(),
+        "a logged-out session runs no browser"
+    );
     stop_and_check(app).await;
 }
 
@@ -182,7 +208,12 @@ async fn an_unscanned_qr_goes_idle_and_the_session_fails_with_qr_timeout() {
     wait_state(&app, "idle", "failed", Duration::from_secs(30)).await;
     let session = get(&app, "idle").await;
     assert_eq!(session["reason"], "qr_timeout");
-    let qrs: Vec<_> = events.drain().into_iter().filter(|e| e.kind == "session.qr").map(|e| e.data["attempt"].as_u64().unwrap()).collect();
+    let qrs: Vec<_> = events
+        .drain()
+        .into_iter()
+        .filter(|e| e.kind == "session.qr")
+        .map(|e| e.data["attempt"].as_u64().unwrap())
+        .collect();
     assert_eq!(qrs, [1, 2, 3, 4, 5, 6], "six QR codes, numbered");
     stop_and_check(app).await;
 }
@@ -198,6 +229,9 @@ async fn whatsapp_web_that_never_becomes_ready_fails_within_the_timeout() {
     let took = started.elapsed();
     let reason = get(&app, "stuck").await["reason"].as_str().unwrap().to_owned();
     assert!(reason.starts_with("bridge_not_ready"), "{reason}");
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10), "failed after {took:?}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "failed after {took:?}"
+    );
     stop_and_check(app).await;
 }

@@ -45,7 +45,8 @@ pub fn sim_settings(s: &mut Settings, sim: &SimServer) {
 /// it must not race the rotation on a busy machine.
 pub fn sim() -> SimServer {
     crate::helpers::init();
-    SimServer::start(SimConfig { qr_first_ttl_ms: 20_000, ..SimConfig::fast() }).expect("wa-sim starts")
+    SimServer::start(SimConfig { qr_first_ttl_ms: 20_000, ..SimConfig::fast() })
+        .expect("wa-sim starts")
 }
 
 /// wa-sim on its fast schedule throughout (first QR 1.5 s, then every 0.5 s), for QR expiry.
@@ -101,14 +102,22 @@ pub async fn wait_state(app: &TestApp, id: &str, state: &str, within: Duration) 
         if now == state {
             return seen;
         }
-        assert!(Instant::now() < deadline, "session {id} not {state} within {within:?}; states seen: {seen:?}; last: {s}");
+        assert!(
+            Instant::now() < deadline,
+            "session {id} not {state} within {within:?}; states seen: {seen:?}; last: {s}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// POST to wa-sim's control API (it plays the phone).
 pub async fn control(sim: &SimServer, path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new().post(format!("{}{path}", sim.control_url())).json(&body).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", sim.control_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status();
     let body: Value = r.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "wa-sim {path}: {status} {body}");
@@ -117,7 +126,11 @@ pub async fn control(sim: &SimServer, path: &str, body: Value) -> Value {
 
 /// The current QR text of a session, through the API.
 pub async fn qr_text(app: &TestApp, id: &str) -> String {
-    let r = app.signed(Method::GET, &format!("{}/qr", session_path(id))).query("format", "raw").send().await;
+    let r = app
+        .signed(Method::GET, &format!("{}/qr", session_path(id)))
+        .query("format", "raw")
+        .send()
+        .await;
     assert_eq!(r.status(), 200, "qr of {id}");
     r.text().await.unwrap()
 }
@@ -165,8 +178,11 @@ pub fn chromium_groups_under(root: &Path) -> Vec<i32> {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        let under = args.iter().any(|a| a.strip_prefix("--user-data-dir=").is_some_and(|d| Path::new(d).starts_with(&root)));
+        let args: Vec<String> =
+            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let under = args.iter().any(|a| {
+            a.strip_prefix("--user-data-dir=").is_some_and(|d| Path::new(d).starts_with(&root))
+        });
         if !under {
             continue;
         }

@@ -13,7 +13,10 @@ use crate::helpers::{sign, unix_now, TEST_KEY_B64};
 /// Polls until `state`, failing if the session ever shows a QR on the way.
 async fn wait_state_without_qr(app: &TestApp, id: &str, state: &str, within: Duration) {
     let seen = wait_state(app, id, state, within).await;
-    assert!(!seen.iter().any(|s| s == "qr_required" || s == "pairing"), "asked for a new login: {seen:?}");
+    assert!(
+        !seen.iter().any(|s| s == "qr_required" || s == "pairing"),
+        "asked for a new login: {seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -104,8 +107,14 @@ reseal_min_interval = "500ms"
 }
 
 /// A signed request to a sidecar process (the test key, id "host").
-pub(super) async fn call(sidecar: &Sidecar, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let secret = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, TEST_KEY_B64).unwrap();
+pub(super) async fn call(
+    sidecar: &Sidecar,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let secret =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, TEST_KEY_B64).unwrap();
     let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let (ts, nonce) = (unix_now(), format!("{:032x}", rand::random::<u128>()));
     let sig = sign(&secret, ts, &nonce, method, path, &[], &bytes);
@@ -124,7 +133,12 @@ pub(super) async fn call(sidecar: &Sidecar, method: &str, path: &str, body: Opti
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-pub(super) async fn binary_wait(sidecar: &Sidecar, id: &str, state: &str, within: Duration) -> Vec<String> {
+pub(super) async fn binary_wait(
+    sidecar: &Sidecar,
+    id: &str,
+    state: &str,
+    within: Duration,
+) -> Vec<String> {
     let deadline = Instant::now() + within;
     let mut seen: Vec<String> = Vec::new();
     loop {
@@ -151,11 +165,14 @@ async fn kill_9_of_the_sidecar_loses_no_login() {
     let runtime = dir.path().join("data/runtime");
 
     let mut first = serve(dir.path(), &config);
-    let (status, body) = call(&first, "POST", &format!("/v1/workspaces/{WS}/sessions"), Some(json!({"id": "k9"}))).await;
+    let (status, body) =
+        call(&first, "POST", &format!("/v1/workspaces/{WS}/sessions"), Some(json!({"id": "k9"})))
+            .await;
     assert_eq!(status, 201, "{body}");
     binary_wait(&first, "k9", "qr_required", Duration::from_secs(30)).await;
     // The phone scans what the page shows.
-    let pages: Value = reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
+    let pages: Value =
+        reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
     let code = find_qr(&pages).expect("the page shows a QR");
     control(&sim, "/scan", json!({"code": code, "phone": PHONE})).await;
     binary_wait(&first, "k9", "connected", Duration::from_secs(30)).await;
@@ -165,7 +182,10 @@ async fn kill_9_of_the_sidecar_loses_no_login() {
     assert_eq!(orphans.len(), 1);
     first.child.kill().unwrap();
     first.child.wait().unwrap();
-    assert!(!chromium_groups_under(&runtime).is_empty(), "the browser outlives a kill -9 of its parent");
+    assert!(
+        !chromium_groups_under(&runtime).is_empty(),
+        "the browser outlives a kill -9 of its parent"
+    );
 
     let mut second = serve(dir.path(), &config);
     let seen = binary_wait(&second, "k9", "connected", Duration::from_secs(40)).await;
@@ -185,7 +205,8 @@ async fn kill_9_of_the_sidecar_loses_no_login() {
 
 fn find_qr(pages: &Value) -> Option<String> {
     let list = pages.as_array().or_else(|| pages["pages"].as_array())?;
-    list.iter().find_map(|p| p["qr"].as_str().or_else(|| p["qr"]["code"].as_str()).map(str::to_owned))
+    list.iter()
+        .find_map(|p| p["qr"].as_str().or_else(|| p["qr"]["code"].as_str()).map(str::to_owned))
 }
 
 fn wait_child(child: &mut std::process::Child, within: Duration) -> bool {
@@ -209,10 +230,20 @@ async fn a_second_sidecar_on_the_same_data_does_not_take_a_running_session() {
     // Same sessions folder, own data dir: the lock, not the folder, decides who runs it.
     let sessions_dir = first.settings.server.sessions_dir.clone();
     let second = app_for(&sim, move |s| s.server.sessions_dir = sessions_dir).await;
-    crate::helpers::assert_envelope(second.signed_get(&session_path("owned")).await, 404, "SESSION_NOT_FOUND").await;
-    let again = second.signed_post(&format!("/v1/workspaces/{WS}/sessions"), &json!({"id": "owned"})).await;
+    crate::helpers::assert_envelope(
+        second.signed_get(&session_path("owned")).await,
+        404,
+        "SESSION_NOT_FOUND",
+    )
+    .await;
+    let again =
+        second.signed_post(&format!("/v1/workspaces/{WS}/sessions"), &json!({"id": "owned"})).await;
     crate::helpers::assert_envelope(again, 409, "SESSION_EXISTS").await;
-    assert_eq!(chromium_groups_under(&second.data_dir().join("runtime")).len(), 0, "the second one launched nothing");
+    assert_eq!(
+        chromium_groups_under(&second.data_dir().join("runtime")).len(),
+        0,
+        "the second one launched nothing"
+    );
     assert_eq!(get(&first, "owned").await["state"], "qr_required", "the owner kept it");
     stop_and_check(second).await;
     stop_and_check(first).await;

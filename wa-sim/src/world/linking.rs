@@ -189,9 +189,7 @@ impl Shared {
                 .values()
                 .find(|p| {
                     p.state == PageState::Qr
-                        && p.qr
-                            .as_ref()
-                            .is_some_and(|q| q.full == code || q.reference == code)
+                        && p.qr.as_ref().is_some_and(|q| q.full == code || q.reference == code)
                 })
                 .map(|p| p.id.clone())
                 .ok_or(SimError::NotFound(
@@ -204,20 +202,13 @@ impl Shared {
 
     /// The phone enters a link code that a page showed for `phone`.
     pub fn accept_link_code(&self, phone: &str, code: &str) -> Result<Value, SimError> {
-        let code: String = code
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_uppercase();
+        let code: String =
+            code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_uppercase();
         let page_id = {
             let w = self.lock();
             w.pages
                 .values()
-                .find(|p| {
-                    p.link
-                        .as_ref()
-                        .is_some_and(|l| l.phone == phone && l.code == code)
-                })
+                .find(|p| p.link.as_ref().is_some_and(|l| l.phone == phone && l.code == code))
                 .map(|p| p.id.clone())
                 .ok_or(SimError::NotFound(
                     "LINK_CODE_NOT_FOUND",
@@ -292,23 +283,15 @@ impl Shared {
         page.qr_gen += 1;
         page.qr = None;
         page.state = PageState::Linking;
-        page.link = Some(LinkCode {
-            phone: phone.to_string(),
-            code: code.clone(),
-        });
+        page.link = Some(LinkCode { phone: phone.to_string(), code: code.clone() });
         Ok(code)
     }
 
     pub fn cancel_link_code(&self, page_id: &str) {
-        let linking = self
-            .lock()
-            .pages
-            .get(page_id)
-            .is_some_and(|p| p.state == PageState::Linking);
+        let linking = self.lock().pages.get(page_id).is_some_and(|p| p.state == PageState::Linking);
         if linking {
             if let Some(code) = self.start_qr_cycle(page_id) {
-                self.lock()
-                    .send_page(page_id, &json!({"t": "qr", "qr": code}));
+                self.lock().send_page(page_id, &json!({"t": "qr", "qr": code}));
             }
         }
     }
@@ -317,10 +300,7 @@ impl Shared {
 impl World {
     /// Credentials came back: restore the device, or tell the page it was unlinked.
     fn hello_with_creds(&mut self, page_id: &str, creds: Creds, mut base: Value) {
-        let valid = self
-            .devices
-            .get(&creds.device_id)
-            .is_some_and(|d| d.token == creds.token);
+        let valid = self.devices.get(&creds.device_id).is_some_and(|d| d.token == creds.token);
         if !valid {
             let reason = self
                 .unlinked
@@ -336,10 +316,7 @@ impl World {
             return;
         }
         // Another page holding the same device loses it (a copied profile opened twice).
-        let old_page = self
-            .devices
-            .get(&creds.device_id)
-            .and_then(|d| d.page.clone());
+        let old_page = self.devices.get(&creds.device_id).and_then(|d| d.page.clone());
         if let Some(old) = old_page.filter(|o| o != page_id) {
             if self.pages.get(&old).is_some_and(|p| p.tx.is_some()) {
                 self.send_page(&old, &json!({"t": "conflict"}));
@@ -363,11 +340,7 @@ impl World {
         }
         let skip: Vec<String> = pending
             .iter()
-            .filter_map(|ev| {
-                ev.pointer("/msg/id")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-            })
+            .filter_map(|ev| ev.pointer("/msg/id").and_then(Value::as_str).map(String::from))
             .collect();
         let pushname = self.account(&phone).pushname.clone();
         base["mode"] = json!("linked");
@@ -425,11 +398,5 @@ fn new_qr() -> QrCode {
     let identity_key = random_b64(32);
     let secret = random_b64(32);
     let full = format!("{reference},{static_key},{identity_key},{secret}");
-    QrCode {
-        reference,
-        static_key,
-        identity_key,
-        secret,
-        full,
-    }
+    QrCode { reference, static_key, identity_key, secret, full }
 }

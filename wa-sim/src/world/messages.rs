@@ -77,9 +77,7 @@ pub(crate) fn decode_b64(data: &str) -> Option<(Option<String>, Vec<u8>)> {
         }
         None => (None, data),
     };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
     Some((mime, bytes))
 }
 
@@ -101,13 +99,7 @@ impl World {
             None => self
                 .groups
                 .get(&m.chat)
-                .map(|g| {
-                    g.members
-                        .iter()
-                        .filter(|x| **x != m.sender)
-                        .cloned()
-                        .collect()
-                })
+                .map(|g| g.members.iter().filter(|x| **x != m.sender).cloned().collect())
                 .unwrap_or_default(),
         }
     }
@@ -215,16 +207,11 @@ impl World {
             .find_msg_mut(id)
             .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
         if m.kind != "chat" {
-            return Err(SimError::Conflict(
-                "NOT_EDITABLE",
-                "only text messages can be edited",
-            ));
+            return Err(SimError::Conflict("NOT_EDITABLE", "only text messages can be edited"));
         }
         m.body = body.to_string();
-        m.extra
-            .insert("latestEditMsgKey".into(), json!({"id": edit_id}));
-        m.extra
-            .insert("latestEditSenderTimestampMs".into(), json!(now_ms()));
+        m.extra.insert("latestEditMsgKey".into(), json!({"id": edit_id}));
+        m.extra.insert("latestEditSenderTimestampMs".into(), json!(now_ms()));
         let m = m.clone();
         let ev = json!({"t": "ev", "kind": "edit", "msg": m, "edit_id": edit_id});
         for p in self.parties(&m) {
@@ -281,9 +268,7 @@ impl World {
         }
         let kind = inc.kind.clone().unwrap_or_else(|| "text".into());
         if kind == "reaction" {
-            let r = inc
-                .reaction
-                .ok_or(SimError::Bad("a reaction needs `reaction`"))?;
+            let r = inc.reaction.ok_or(SimError::Bad("a reaction needs `reaction`"))?;
             self.react(&from, &r.message_id, &r.text, None)?;
             return Ok(json!({"reacted": r.message_id}));
         }
@@ -308,15 +293,11 @@ impl World {
 
     fn fill_incoming(&mut self, m: &mut Msg, kind: &str, inc: Incoming) -> Result<(), SimError> {
         if let Some(q) = inc.quoted_id.as_deref() {
-            let quoted = self.find_msg(q).ok_or(SimError::NotFound(
-                "MESSAGE_NOT_FOUND",
-                "quoted message not found",
-            ))?;
+            let quoted = self
+                .find_msg(q)
+                .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "quoted message not found"))?;
             m.extra.insert("quotedStanzaID".into(), json!(quoted.id));
-            m.extra.insert(
-                "quotedParticipant".into(),
-                json!(format!("{}@c.us", quoted.sender)),
-            );
+            m.extra.insert("quotedParticipant".into(), json!(format!("{}@c.us", quoted.sender)));
             m.extra.insert("quotedMsgBody".into(), json!(quoted.body));
         }
         match kind {
@@ -367,10 +348,8 @@ impl World {
         m.extra.insert("size".into(), json!(bytes.len()));
         m.extra.insert("filehash".into(), json!(hash));
         m.extra.insert("mediaKey".into(), json!(random_b64(32)));
-        m.extra.insert(
-            "directPath".into(),
-            json!(format!("/v/t62.7118-24/{}", random_hex_upper(16))),
-        );
+        m.extra
+            .insert("directPath".into(), json!(format!("/v/t62.7118-24/{}", random_hex_upper(16))));
         m.extra.insert("filename".into(), json!(filename));
         m.extra.insert("caption".into(), json!(caption));
         m.extra.insert("isViewOnce".into(), json!(false));
@@ -450,10 +429,7 @@ mod tests {
         };
         assert_eq!(m.sender_key(), "true_222@c.us_ABC");
         assert_eq!(m.recipient_key(), "false_111@c.us_ABC");
-        let g = Msg {
-            chat: "120363@g.us".into(),
-            ..m
-        };
+        let g = Msg { chat: "120363@g.us".into(), ..m };
         assert_eq!(g.sender_key(), "true_120363@g.us_ABC_111@c.us");
         assert_eq!(g.recipient_key(), "false_120363@g.us_ABC_111@c.us");
     }
@@ -461,10 +437,7 @@ mod tests {
     #[test]
     fn data_urls_and_plain_base64_both_decode() {
         let (mime, bytes) = decode_b64("data:text/plain;base64,aGk=").unwrap();
-        assert_eq!(
-            (mime.as_deref(), bytes.as_slice()),
-            (Some("text/plain"), b"hi".as_slice())
-        );
+        assert_eq!((mime.as_deref(), bytes.as_slice()), (Some("text/plain"), b"hi".as_slice()));
         assert_eq!(decode_b64("aGk=").unwrap().1, b"hi");
         assert!(decode_b64("not base64!").is_none());
     }

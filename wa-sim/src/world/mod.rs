@@ -104,12 +104,8 @@ impl World {
     /// Deliver an event to every linked device of `phone` except the page `except`; devices whose
     /// page is away keep it until they reconnect.
     pub(crate) fn push_account(&mut self, phone: &str, ev: Value, except: Option<&str>) {
-        let ids: Vec<String> = self
-            .devices
-            .values()
-            .filter(|d| d.phone == phone)
-            .map(|d| d.id.clone())
-            .collect();
+        let ids: Vec<String> =
+            self.devices.values().filter(|d| d.phone == phone).map(|d| d.id.clone()).collect();
         for id in ids {
             let page = self.devices.get(&id).and_then(|d| d.page.clone());
             if page.is_some() && page.as_deref() == except {
@@ -128,17 +124,12 @@ impl World {
     pub(crate) fn has_live_device(&self, phone: &str) -> bool {
         self.devices.values().any(|d| {
             d.phone == phone
-                && d.page
-                    .as_deref()
-                    .and_then(|p| self.pages.get(p))
-                    .is_some_and(|p| p.tx.is_some())
+                && d.page.as_deref().and_then(|p| self.pages.get(p)).is_some_and(|p| p.tx.is_some())
         })
     }
 
     pub(crate) fn account(&mut self, phone: &str) -> &mut Account {
-        self.accounts
-            .entry(phone.to_string())
-            .or_insert_with(|| Account::new(phone))
+        self.accounts.entry(phone.to_string()).or_insert_with(|| Account::new(phone))
     }
 
     /// A stable privacy id (`…@lid`) for a phone number, remembered both ways.
@@ -163,11 +154,8 @@ impl World {
     }
 
     pub(crate) fn device_json(&self, d: &Device) -> Value {
-        let connected = d
-            .page
-            .as_deref()
-            .and_then(|p| self.pages.get(p))
-            .is_some_and(|p| p.tx.is_some());
+        let connected =
+            d.page.as_deref().and_then(|p| self.pages.get(p)).is_some_and(|p| p.tx.is_some());
         json!({
             "id": d.id, "phone": d.phone, "wid": format!("{}@c.us", d.id),
             "page": d.page, "connected": connected, "name": d.name,
@@ -191,9 +179,7 @@ pub(crate) fn now_s() -> u64 {
 /// `n` random characters from `alphabet`.
 pub(crate) fn random_from(alphabet: &[u8], n: usize) -> String {
     let mut rng = rand::rng();
-    (0..n)
-        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
-        .collect()
+    (0..n).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
 }
 
 pub(crate) fn random_hex_upper(n: usize) -> String {

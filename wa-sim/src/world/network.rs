@@ -21,24 +21,15 @@ impl Target {
     }
 
     pub fn page(id: impl Into<String>) -> Self {
-        Target {
-            page: Some(id.into()),
-            ..Target::default()
-        }
+        Target { page: Some(id.into()), ..Target::default() }
     }
 
     pub fn device(id: impl Into<String>) -> Self {
-        Target {
-            device: Some(id.into()),
-            ..Target::default()
-        }
+        Target { device: Some(id.into()), ..Target::default() }
     }
 
     pub fn phone(phone: impl Into<String>) -> Self {
-        Target {
-            phone: Some(phone.into()),
-            ..Target::default()
-        }
+        Target { phone: Some(phone.into()), ..Target::default() }
     }
 }
 
@@ -62,11 +53,8 @@ impl World {
     }
 
     pub fn conflict(&mut self, t: &Target) -> Vec<String> {
-        let pages: Vec<String> = self
-            .select_pages(t)
-            .into_iter()
-            .filter(|p| self.is_linked_live(p))
-            .collect();
+        let pages: Vec<String> =
+            self.select_pages(t).into_iter().filter(|p| self.is_linked_live(p)).collect();
         for id in &pages {
             self.send_page(id, &json!({"t": "conflict"}));
             self.close_page(id);
@@ -78,11 +66,8 @@ impl World {
     }
 
     pub fn crash(&mut self, t: &Target) -> Vec<String> {
-        let pages: Vec<String> = self
-            .select_pages(t)
-            .into_iter()
-            .filter(|p| self.pages[p].tx.is_some())
-            .collect();
+        let pages: Vec<String> =
+            self.select_pages(t).into_iter().filter(|p| self.pages[p].tx.is_some()).collect();
         for id in &pages {
             self.send_page(id, &json!({"t": "crash"}));
             if let Some(p) = self.pages.get_mut(id) {
@@ -93,9 +78,7 @@ impl World {
     }
 
     fn is_linked_live(&self, page: &str) -> bool {
-        self.pages
-            .get(page)
-            .is_some_and(|p| p.tx.is_some() && p.device.is_some())
+        self.pages.get(page).is_some_and(|p| p.tx.is_some() && p.device.is_some())
     }
 
     /// Cut connections; pages keep retrying until `set_online`.
@@ -141,11 +124,8 @@ impl World {
     /// A hard block from WhatsApp (banned, proxy blocked, client too old) on the selected
     /// connected pages; it lasts until the page reloads.
     pub fn block(&mut self, t: &Target, mode: &str) -> Vec<String> {
-        let pages: Vec<String> = self
-            .select_pages(t)
-            .into_iter()
-            .filter(|p| self.pages[p].tx.is_some())
-            .collect();
+        let pages: Vec<String> =
+            self.select_pages(t).into_iter().filter(|p| self.pages[p].tx.is_some()).collect();
         for id in &pages {
             self.send_page(id, &json!({"t": "block", "mode": mode}));
         }

@@ -51,10 +51,7 @@ impl Shared {
 
     fn rpc_link_code(&self, page_id: &str, args: &Value) -> RpcResult {
         let phone = args["phone"].as_str().and_then(digits).ok_or_else(|| {
-            err(
-                "send_the_phone_number_to_connect",
-                "send the phone number to connect",
-            )
+            err("send_the_phone_number_to_connect", "send the phone number to connect")
         })?;
         self.new_link_code(page_id, &phone).map(|c| json!(c))
     }
@@ -140,11 +137,7 @@ impl World {
             if bytes.len() > self.cfg.max_media_bytes {
                 return Err(err(
                     "file_too_large",
-                    format!(
-                        "file of {} bytes exceeds {}",
-                        bytes.len(),
-                        self.cfg.max_media_bytes
-                    ),
+                    format!("file of {} bytes exceeds {}", bytes.len(), self.cfg.max_media_bytes),
                 ));
             }
             let filename = media["filename"].as_str().map(String::from);
@@ -189,10 +182,7 @@ impl World {
             "read" => Ok(json!(self.read_chat(&me, &s("chat")))),
             "get_msg" => match self.find_msg(&s("id")).filter(|m| self.visible_to(m, &me)) {
                 Some(m) => Ok(json!(m)),
-                None => Err(err(
-                    "msg_not_found",
-                    format!("message {} not found", s("id")),
-                )),
+                None => Err(err("msg_not_found", format!("message {} not found", s("id")))),
             },
             "media" => self.rpc_media(&me, &s("id")),
             "exists" => Ok(self.rpc_exists(&s("id"))),
@@ -221,10 +211,7 @@ impl World {
                 .get(&s("gid"))
                 .map(|g| json!(g.invite_code))
                 .ok_or_else(|| err("group_not_found", "no such group")),
-            _ => Err(err(
-                "sim_unknown_rpc",
-                format!("wa-sim server has no call {method}"),
-            )),
+            _ => Err(err("sim_unknown_rpc", format!("wa-sim server has no call {method}"))),
         }
     }
 
@@ -232,15 +219,10 @@ impl World {
         match self.find_msg(id) {
             Some(m) if m.sender == me => {}
             _ => {
-                return Err(err(
-                    "edit_message_error",
-                    "only your own text messages can be edited",
-                ))
+                return Err(err("edit_message_error", "only your own text messages can be edited"))
             }
         }
-        self.edit(id, body, Some(page_id))
-            .map(|m| json!(m))
-            .map_err(Into::into)
+        self.edit(id, body, Some(page_id)).map(|m| json!(m)).map_err(Into::into)
     }
 
     fn rpc_revoke(&mut self, me: &str, page_id: &str, id: &str) -> RpcResult {
@@ -249,9 +231,7 @@ impl World {
             Some(_) => return Err(err("not_allowed", "only your own messages can be revoked")),
             None => return Err(err("msg_not_found", format!("message {id} not found"))),
         }
-        self.revoke(id, Some(page_id))
-            .map(|m| json!(m))
-            .map_err(Into::into)
+        self.revoke(id, Some(page_id)).map(|m| json!(m)).map_err(Into::into)
     }
 
     fn rpc_media(&self, me: &str, id: &str) -> RpcResult {
@@ -324,25 +304,16 @@ impl World {
         };
         let mut out = Vec::new();
         for p in list {
-            let phone = p
-                .as_str()
-                .and_then(digits)
-                .filter(|p| !self.missing.contains(p));
+            let phone = p.as_str().and_then(digits).filter(|p| !self.missing.contains(p));
             out.push(phone.ok_or_else(|| {
-                err(
-                    "participant_not_exists",
-                    format!("participant {p} does not exist"),
-                )
+                err("participant_not_exists", format!("participant {p} does not exist"))
             })?);
         }
         Ok(out)
     }
 
     fn group_participants(&self, gid: &str) -> RpcResult {
-        let g = self
-            .groups
-            .get(gid)
-            .ok_or_else(|| err("group_not_found", "no such group"))?;
+        let g = self.groups.get(gid).ok_or_else(|| err("group_not_found", "no such group"))?;
         Ok(g.members
             .iter()
             .map(|m| json!({"id": format!("{m}@c.us"), "isAdmin": g.admins.contains(m), "isSuperAdmin": &g.owner == m}))
@@ -351,10 +322,7 @@ impl World {
 
     fn group_add(&mut self, me: &str, gid: &str, parts: &Value) -> RpcResult {
         let phones = self.group_phones(parts)?;
-        let g = self
-            .groups
-            .get_mut(gid)
-            .ok_or_else(|| err("group_not_found", "no such group"))?;
+        let g = self.groups.get_mut(gid).ok_or_else(|| err("group_not_found", "no such group"))?;
         let mut result = Map::new();
         let mut added = Vec::new();
         for p in phones {

@@ -102,11 +102,7 @@ pub struct Account {
 
 impl Account {
     pub fn new(phone: &str) -> Self {
-        Account {
-            phone: phone.to_string(),
-            pushname: format!("Sim {phone}"),
-            next_device: 2,
-        }
+        Account { phone: phone.to_string(), pushname: format!("Sim {phone}"), next_device: 2 }
     }
 }
 

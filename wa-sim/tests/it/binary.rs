@@ -15,20 +15,9 @@ impl Drop for Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_binds_the_given_port_and_answers_the_control_api() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_wa-sim"))
-        .args([
-            "serve",
-            "--port",
-            &port.to_string(),
-            "--fast",
-            "--config",
-            r#"{"qr_count": 2}"#,
-        ])
+        .args(["serve", "--port", &port.to_string(), "--fast", "--config", r#"{"qr_count": 2}"#])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -51,10 +40,7 @@ async fn serve_binds_the_given_port_and_answers_the_control_api() {
         .send()
         .await
         .unwrap();
-    let csp = page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
     assert!(csp.contains("script-src 'nonce-"), "{csp}");
     assert!(page.text().await.unwrap().contains("/app/wpp.js"));
 }

@@ -15,10 +15,7 @@ fn index_of(names: &[String], name: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boot_emits_loader_and_conn_events_in_order_and_main_ready_on_the_qr_screen() {
     // A first code that outlives the test, so the code seen here is the code shown.
-    let sim = start_sim(SimConfig {
-        qr_first_ttl_ms: 60_000,
-        ..SimConfig::fast()
-    });
+    let sim = start_sim(SimConfig { qr_first_ttl_ms: 60_000, ..SimConfig::fast() });
     let ctl = Ctl::new(&sim);
     let dir = profile();
     let chrome = Chrome::launch(dir.path()).await;
@@ -38,10 +35,7 @@ async fn boot_emits_loader_and_conn_events_in_order_and_main_ready_on_the_qr_scr
         "conn.require_auth",
     ];
     let idx: Vec<usize> = order.iter().map(|n| index_of(&names, n)).collect();
-    assert!(
-        idx.windows(2).all(|w| w[0] < w[1]),
-        "order {order:?} not kept: {names:?}"
-    );
+    assert!(idx.windows(2).all(|w| w[0] < w[1]), "order {order:?} not kept: {names:?}");
     assert!(!names.contains(&"conn.authenticated".to_string()));
     // The glue attached before the bridge was ready, as it would to the real bundle.
     assert_eq!(page.events()[0].1, json!([false]));
@@ -49,11 +43,7 @@ async fn boot_emits_loader_and_conn_events_in_order_and_main_ready_on_the_qr_scr
     let first = &page.all("conn.auth_code_change", 0)[0].0[0];
     assert_eq!(first["type"], "multidevice");
     let full = first["fullCode"].as_str().unwrap();
-    assert_eq!(
-        full.split(',').count(),
-        4,
-        "ref,static,identity,secret: {full}"
-    );
+    assert_eq!(full.split(',').count(), 4, "ref,static,identity,secret: {full}");
     assert!(full.starts_with(first["ref"].as_str().unwrap()));
     assert_eq!(page.all("conn.stream_mode_changed", 0)[0].0, json!(["QR"]));
 
@@ -90,43 +80,31 @@ async fn qr_rotates_on_the_configured_schedule_then_idles_until_refresh() {
     let dir = profile();
     let chrome = Chrome::launch(dir.path()).await;
     let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
-    page.wait_event_from("conn.qrcode_idle", 0, Duration::from_secs(6))
-        .await;
+    page.wait_event_from("conn.qrcode_idle", 0, Duration::from_secs(6)).await;
 
     let codes = page.all("conn.auth_code_change", 0);
     assert_eq!(codes.len(), 4, "four codes, then idle: {:?}", page.names());
-    let texts: Vec<String> = codes
-        .iter()
-        .map(|(a, _)| a[0]["fullCode"].as_str().unwrap().to_string())
-        .collect();
+    let texts: Vec<String> =
+        codes.iter().map(|(a, _)| a[0]["fullCode"].as_str().unwrap().to_string()).collect();
     let mut unique = texts.clone();
     unique.dedup();
     assert_eq!(unique.len(), 4, "every rotation is a new code");
     // Timed on the page's clock, where the server's timer frames land.
     let at = page.emitted_at("conn.auth_code_change", 0);
     let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!((700..1600).contains(&gaps[0]), "first code lives ~900 ms: {gaps:?}");
     assert!(
-        (700..1600).contains(&gaps[0]),
-        "first code lives ~900 ms: {gaps:?}"
-    );
-    assert!(
-        gaps[1..]
-            .iter()
-            .all(|g| (150..800).contains(g) && *g < gaps[0]),
+        gaps[1..].iter().all(|g| (150..800).contains(g) && *g < gaps[0]),
         "later codes ~300 ms: {gaps:?}"
     );
     let idle_gap = page.emitted_at("conn.qrcode_idle", 0)[0] - at[3];
-    assert!(
-        (150..800).contains(&idle_gap),
-        "idle one interval after the last code: {idle_gap}"
-    );
+    assert!((150..800).contains(&idle_gap), "idle one interval after the last code: {idle_gap}");
 
     // Idle: no code, no more rotation, and the old code no longer scans.
     assert_eq!(page.ok("WPP.conn.isIdle()").await, json!(true));
     assert_eq!(page.ok("WPP.conn.getAuthCode()").await, Value::Null);
-    let (status, body) = ctl
-        .post_status("/scan", json!({"code": texts[3], "phone": "15550000001"}))
-        .await;
+    let (status, body) =
+        ctl.post_status("/scan", json!({"code": texts[3], "phone": "15550000001"})).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "QR_NOT_FOUND");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -158,11 +136,7 @@ async fn scan_logs_in_and_the_same_profile_comes_back_without_qr_while_a_fresh_o
     page.wait_event_from("conn.main_loaded", mark, T).await;
 
     let after = page.names_since(mark);
-    let order = [
-        "conn.auth_code_change",
-        "conn.authenticated",
-        "conn.main_loaded",
-    ];
+    let order = ["conn.auth_code_change", "conn.authenticated", "conn.main_loaded"];
     let idx: Vec<usize> = order.iter().map(|n| index_of(&after, n)).collect();
     assert!(idx.windows(2).all(|w| w[0] < w[1]), "{after:?}");
     assert_eq!(
@@ -170,21 +144,13 @@ async fn scan_logs_in_and_the_same_profile_comes_back_without_qr_while_a_fresh_o
         json!([null]),
         "the code is cleared once scanned"
     );
-    assert_eq!(
-        page.all("conn.main_ready", 0).len(),
-        1,
-        "main_ready fires once per page load"
-    );
-    page.until("WPP.conn.getStreamData().mode === 'MAIN'", T)
-        .await;
+    assert_eq!(page.all("conn.main_ready", 0).len(), 1, "main_ready fires once per page load");
+    page.until("WPP.conn.getStreamData().mode === 'MAIN'", T).await;
     let me = page.ok("({auth: WPP.conn.isAuthenticated(), reg: WPP.conn.isRegistered(), id: WPP.conn.getMyUserId(), dev: WPP.conn.getMyDeviceId()})").await;
     assert_eq!(me["auth"], true);
     assert_eq!(me["reg"], true);
     assert_eq!(me["id"], "15550001111@c.us");
-    assert_eq!(
-        me["dev"],
-        format!("{}@c.us", device["id"].as_str().unwrap())
-    );
+    assert_eq!(me["dev"], format!("{}@c.us", device["id"].as_str().unwrap()));
 
     // The login lives in IndexedDB, with its marker.
     let marker = device["login_marker"].as_str().unwrap().to_string();
@@ -192,10 +158,7 @@ async fn scan_logs_in_and_the_same_profile_comes_back_without_qr_while_a_fresh_o
     let rec = page.ok("new Promise((res, rej) => { const r = indexedDB.open('wawc'); r.onsuccess = () => { \
         const q = r.result.transaction('user').objectStore('user').get('login'); q.onsuccess = () => { res(q.result); r.result.close(); }; }; r.onerror = rej; })").await;
     assert_eq!(rec["wa_sim_login_marker"], marker.as_str());
-    assert_eq!(
-        page.ok("localStorage.getItem('wa-sim-login')").await,
-        device["id"]
-    );
+    assert_eq!(page.ok("localStorage.getItem('wa-sim-login')").await, device["id"]);
 
     // Reload: logged in again, no QR, no conn.authenticated.
     let mark = page.mark();
@@ -203,28 +166,16 @@ async fn scan_logs_in_and_the_same_profile_comes_back_without_qr_while_a_fresh_o
     page.wait_event_from("conn.main_ready", mark, T).await;
     page.wait_event_from("conn.main_loaded", mark, T).await;
     let after = page.names_since(mark);
-    assert!(
-        !after.contains(&"conn.authenticated".to_string()),
-        "{after:?}"
-    );
-    assert!(
-        !after.contains(&"conn.require_auth".to_string()),
-        "{after:?}"
-    );
-    assert!(page
-        .all("conn.auth_code_change", mark)
-        .iter()
-        .all(|(a, _)| a[0].is_null()));
+    assert!(!after.contains(&"conn.authenticated".to_string()), "{after:?}");
+    assert!(!after.contains(&"conn.require_auth".to_string()), "{after:?}");
+    assert!(page.all("conn.auth_code_change", mark).iter().all(|(a, _)| a[0].is_null()));
     assert_eq!(page.ok("WPP.conn.isAuthenticated()").await, json!(true));
     drop(page);
 
     // Restart the browser on the same profile: still logged in; the marker is on disk.
     chrome.close().await;
     let on_disk = grep_dir(&dir.path().join("Default/IndexedDB"), marker.as_bytes());
-    assert!(
-        on_disk,
-        "the login marker is in the profile's IndexedDB files"
-    );
+    assert!(on_disk, "the login marker is in the profile's IndexedDB files");
     let chrome = Chrome::launch(dir.path()).await;
     let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
     page.wait_event("conn.main_loaded").await;
@@ -236,11 +187,7 @@ async fn scan_logs_in_and_the_same_profile_comes_back_without_qr_while_a_fresh_o
     );
     assert_eq!(page.ok("WPP.conn.getMyUserId()").await, "15550001111@c.us");
     let devices = ctl.get("/devices").await;
-    assert_eq!(
-        devices.as_array().unwrap().len(),
-        1,
-        "the same device came back: {devices}"
-    );
+    assert_eq!(devices.as_array().unwrap().len(), 1, "the same device came back: {devices}");
     assert_eq!(devices[0]["connected"], true);
     drop(page);
     chrome.close().await;
@@ -259,11 +206,7 @@ async fn scan_logs_in_and_the_same_profile_comes_back_without_qr_while_a_fresh_o
 async fn page_showed(page: &SimPage, from: usize, code: &str) -> bool {
     let deadline = std::time::Instant::now() + T;
     loop {
-        if page
-            .all("conn.auth_code_change", from)
-            .iter()
-            .any(|(a, _)| a[0]["fullCode"] == code)
-        {
+        if page.all("conn.auth_code_change", from).iter().any(|(a, _)| a[0]["fullCode"] == code) {
             return true;
         }
         if std::time::Instant::now() > deadline {
@@ -282,9 +225,7 @@ fn grep_dir(dir: &std::path::Path, needle: &[u8]) -> bool {
         if p.is_dir() {
             grep_dir(&p, needle)
         } else {
-            std::fs::read(&p)
-                .map(|b| b.windows(needle.len()).any(|w| w == needle))
-                .unwrap_or(false)
+            std::fs::read(&p).map(|b| b.windows(needle.len()).any(|w| w == needle)).unwrap_or(false)
         }
     })
 }
@@ -302,10 +243,7 @@ async fn indexeddb_alone_carries_the_login_to_another_profile() {
     chrome.close().await;
 
     let copied = profile();
-    copy_dir(
-        &original.path().join("Default/IndexedDB"),
-        &copied.path().join("Default/IndexedDB"),
-    );
+    copy_dir(&original.path().join("Default/IndexedDB"), &copied.path().join("Default/IndexedDB"));
     copy_dir(
         &original.path().join("Default/Local Storage"),
         &copied.path().join("Default/Local Storage"),

@@ -72,10 +72,7 @@ impl Chrome {
             .expect("browser config");
         let (browser, mut handler) = Browser::launch(config).await.expect("chromium launches");
         let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
-        Chrome {
-            browser: Some(browser),
-            handler,
-        }
+        Chrome { browser: Some(browser), handler }
     }
 
     fn browser(&self) -> &Browser {
@@ -85,11 +82,7 @@ impl Chrome {
     /// A page on `url`, user agent overridden unless `ua` is None, glue installed, service-worker
     /// auto-attach fixed, navigated.
     pub async fn open(&self, url: &str, ua: Option<&str>) -> SimPage {
-        let page = self
-            .browser()
-            .new_page("about:blank")
-            .await
-            .expect("new page");
+        let page = self.browser().new_page("about:blank").await.expect("new page");
         page.execute(SetAutoAttachParams {
             auto_attach: true,
             wait_for_debugger_on_start: false,
@@ -102,10 +95,8 @@ impl Chrome {
             page.set_user_agent(ua).await.expect("ua override");
         }
         let events: Arc<Mutex<Vec<Event>>> = Arc::default();
-        let mut stream = page
-            .event_listener::<EventBindingCalled>()
-            .await
-            .expect("binding listener");
+        let mut stream =
+            page.event_listener::<EventBindingCalled>().await.expect("binding listener");
         let sink = events.clone();
         let listener = tokio::spawn(async move {
             while let Some(ev) = stream.next().await {
@@ -116,35 +107,21 @@ impl Chrome {
                     let name = v["name"].as_str().unwrap_or_default().to_string();
                     // Page clock (ms) of the emission, for timing checks free of CDP jitter.
                     let at = v["at"].as_u64().unwrap_or(0);
-                    sink.lock()
-                        .unwrap()
-                        .push((name, v["args"].clone(), Instant::now(), at));
+                    sink.lock().unwrap().push((name, v["args"].clone(), Instant::now(), at));
                 }
             }
         });
-        page.execute(AddBindingParams::new("__simEvents"))
-            .await
-            .expect("binding");
+        page.execute(AddBindingParams::new("__simEvents")).await.expect("binding");
         page.evaluate_on_new_document(GLUE).await.expect("glue");
-        tokio::time::timeout(T, page.goto(url))
-            .await
-            .expect("goto in time")
-            .expect("goto");
-        SimPage {
-            page,
-            events,
-            listener,
-        }
+        tokio::time::timeout(T, page.goto(url)).await.expect("goto in time").expect("goto");
+        SimPage { page, events, listener }
     }
 
     /// Close gracefully (so the profile is flushed), then reap; kill if it hangs.
     pub async fn close(mut self) {
         if let Some(mut b) = self.browser.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), b.close()).await;
-            if tokio::time::timeout(Duration::from_secs(5), b.wait())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(5), b.wait()).await.is_err() {
                 let _ = b.kill().await;
             }
         }
@@ -189,12 +166,7 @@ impl Drop for SimPage {
 
 impl SimPage {
     pub fn names(&self) -> Vec<String> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(n, _, _, _)| n.clone())
-            .collect()
+        self.events.lock().unwrap().iter().map(|(n, _, _, _)| n.clone()).collect()
     }
 
     pub fn events(&self) -> Vec<Event> {
@@ -331,10 +303,7 @@ impl Drop for Profile {
 }
 
 pub fn profile() -> Profile {
-    let dir = tempfile::Builder::new()
-        .prefix("wa-sim-it-")
-        .tempdir()
-        .expect("temp profile");
+    let dir = tempfile::Builder::new().prefix("wa-sim-it-").tempdir().expect("temp profile");
     Profile(dir.keep())
 }
 
@@ -347,31 +316,18 @@ pub struct Ctl {
 impl Ctl {
     pub fn new(sim: &SimServer) -> Ctl {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        Ctl {
-            base: sim.control_url(),
-            http: reqwest::Client::new(),
-        }
+        Ctl { base: sim.control_url(), http: reqwest::Client::new() }
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("GET");
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.expect("GET");
         r.json().await.expect("json")
     }
 
     /// POST and return (status, body).
     pub async fn post_status(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
+        let r =
+            self.http.post(format!("{}{path}", self.base)).json(&body).send().await.expect("POST");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -406,9 +362,8 @@ impl Ctl {
     pub async fn scan(&self, phone: &str) -> Value {
         for _ in 0..5 {
             let code = self.current_qr().await;
-            let (status, body) = self
-                .post_status("/scan", json!({"code": code, "phone": phone}))
-                .await;
+            let (status, body) =
+                self.post_status("/scan", json!({"code": code, "phone": phone})).await;
             match status {
                 200 => return body,
                 404 => continue,

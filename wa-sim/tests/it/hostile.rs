@@ -20,13 +20,7 @@ async fn csp_refuses_inline_scripts_while_init_scripts_run_and_a_service_worker_
         const s = document.createElement('script'); s.textContent = 'window.__inlineRan = true;'; document.head.appendChild(s); \
         setTimeout(() => res({ran: window.__inlineRan === true, violated}), 200); })").await;
     assert_eq!(verdict["ran"], false, "inline script must not run");
-    assert!(
-        verdict["violated"]
-            .as_str()
-            .unwrap()
-            .starts_with("script-src"),
-        "{verdict}"
-    );
+    assert!(verdict["violated"].as_str().unwrap().starts_with("script-src"), "{verdict}");
     // The init script (Page.addScriptToEvaluateOnNewDocument) did run, before the page's WPP.
     assert_eq!(page.ok("WPP.config.deviceName").await, "wa-sim-it");
     assert_eq!(page.ok("WPP.config.disableGoogleAnalytics").await, true);
@@ -38,11 +32,7 @@ async fn csp_refuses_inline_scripts_while_init_scripts_run_and_a_service_worker_
     let mark = page.mark();
     let started = std::time::Instant::now();
     sim.stop();
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "stop took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "stop took {:?}", started.elapsed());
     let (_, online) = page.wait_event_from("conn.online", mark, T).await;
     assert_eq!(online, json!([false]));
     chrome.close().await;
@@ -60,13 +50,7 @@ async fn headless_user_agent_gets_the_unsupported_browser_page_and_no_wpp() {
         .await;
     assert!(seen["ua"].as_str().unwrap().contains("HeadlessChrome"));
     assert_eq!(seen["wpp"], "undefined");
-    assert!(
-        seen["text"]
-            .as_str()
-            .unwrap()
-            .contains("WhatsApp works with Google Chrome"),
-        "{seen}"
-    );
+    assert!(seen["text"].as_str().unwrap().contains("WhatsApp works with Google Chrome"), "{seen}");
     assert!(page.names().is_empty(), "nothing boots: {:?}", page.names());
     chrome.close().await;
 }
@@ -82,15 +66,10 @@ async fn never_ready_fault_stops_before_ready_and_crash_hangs_the_renderer() {
     page.wait_event("loader.injected").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
-        page.ok("[WPP.isInjected, WPP.isReady, typeof window.Debug]")
-            .await,
+        page.ok("[WPP.isInjected, WPP.isReady, typeof window.Debug]").await,
         json!([true, false, "undefined"])
     );
-    assert!(
-        !page.names().contains(&"conn.main_init".to_string()),
-        "{:?}",
-        page.names()
-    );
+    assert!(!page.names().contains(&"conn.main_init".to_string()), "{:?}", page.names());
 
     // Cleared faults apply to the next page load.
     ctl.post("/faults", json!({"never_ready": false})).await;
@@ -116,10 +95,7 @@ async fn never_ready_fault_stops_before_ready_and_crash_hangs_the_renderer() {
         if answered.is_err() {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the crashed page still evaluates"
-        );
+        assert!(std::time::Instant::now() < deadline, "the crashed page still evaluates");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(page);

@@ -7,11 +7,7 @@ use wa_sim::SimConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairing_code_links_the_phone_that_enters_it_and_the_managed_flow_refreshes_then_expires() {
-    let cfg = SimConfig {
-        link_code_ttl_ms: 300,
-        link_code_refreshes: 2,
-        ..SimConfig::fast()
-    };
+    let cfg = SimConfig { link_code_ttl_ms: 300, link_code_refreshes: 2, ..SimConfig::fast() };
     let sim = start_sim(cfg);
     let ctl = Ctl::new(&sim);
     let dir = profile();
@@ -19,18 +15,12 @@ async fn pairing_code_links_the_phone_that_enters_it_and_the_managed_flow_refres
     let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
     page.wait_event("conn.require_auth").await;
 
-    let err = page
-        .call("WPP.conn.genLinkDeviceCodeForPhoneNumber('')")
-        .await
-        .unwrap_err();
+    let err = page.call("WPP.conn.genLinkDeviceCodeForPhoneNumber('')").await.unwrap_err();
     assert_eq!(err["code"], "send_the_phone_number_to_connect");
 
     // Managed flow: a code now, refreshed twice, then expired.
-    let first = page
-        .ok("WPP.conn.startLinkDeviceCodeForPhoneNumber('15550002222')")
-        .await;
-    page.wait_event_from("conn.link_code_expired", 0, Duration::from_secs(5))
-        .await;
+    let first = page.ok("WPP.conn.startLinkDeviceCodeForPhoneNumber('15550002222')").await;
+    page.wait_event_from("conn.link_code_expired", 0, Duration::from_secs(5)).await;
     let changes: Vec<String> = page
         .all("conn.link_code_change", 0)
         .iter()
@@ -40,38 +30,25 @@ async fn pairing_code_links_the_phone_that_enters_it_and_the_managed_flow_refres
     assert_eq!(changes[0], first.as_str().unwrap());
 
     // One-shot code: 8 characters, shown for that phone only.
-    let code = page
-        .ok("WPP.conn.genLinkDeviceCodeForPhoneNumber('15550002222')")
-        .await;
+    let code = page.ok("WPP.conn.genLinkDeviceCodeForPhoneNumber('15550002222')").await;
     let code = code.as_str().unwrap().to_string();
     assert_eq!(code.len(), 8);
-    assert!(
-        code.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
-        "{code}"
-    );
+    assert!(code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()), "{code}");
     let pages = ctl.get("/pages").await;
     assert_eq!(pages[0]["state"], "linking");
     assert_eq!(pages[0]["link_code"]["code"], code.as_str());
-    let (status, body) = ctl
-        .post_status("/link-code", json!({"phone": "15559999999", "code": code}))
-        .await;
+    let (status, body) =
+        ctl.post_status("/link-code", json!({"phone": "15559999999", "code": code})).await;
     assert_eq!(status, 404, "another phone cannot use the code: {body}");
 
     let mark = page.mark();
     let dashed = format!("{}-{}", &code[..4], &code[4..]);
-    ctl.post(
-        "/link-code",
-        json!({"phone": "15550002222", "code": dashed}),
-    )
-    .await;
+    ctl.post("/link-code", json!({"phone": "15550002222", "code": dashed})).await;
     page.wait_event_from("conn.authenticated", mark, T).await;
     page.wait_event_from("conn.main_loaded", mark, T).await;
     assert_eq!(page.ok("WPP.conn.getMyUserId()").await, "15550002222@c.us");
-    let err = page
-        .call("WPP.conn.genLinkDeviceCodeForPhoneNumber('15550002222')")
-        .await
-        .unwrap_err();
+    let err =
+        page.call("WPP.conn.genLinkDeviceCodeForPhoneNumber('15550002222')").await.unwrap_err();
     assert_eq!(err["code"], "cannot_get_code_for_already_authenticated");
     chrome.close().await;
 }
@@ -83,57 +60,33 @@ async fn offline_online_conflict_unlink_and_logout_reach_the_page() {
     let dir = profile();
     let chrome = Chrome::launch(dir.path()).await;
     let page = linked_page(&chrome, &sim, &ctl, "15550003000").await;
-    let device = ctl.get("/devices").await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let device = ctl.get("/devices").await[0]["id"].as_str().unwrap().to_string();
 
     // The connection drops: offline events; a message sent meanwhile arrives after it returns.
     let mark = page.mark();
     ctl.post("/offline", json!({"device": device})).await;
     page.wait_event_from("conn.online", mark, T).await;
-    page.until(
-        "WPP.conn.getStreamData().mode === 'OFFLINE' && !WPP.conn.isOnline()",
-        T,
-    )
-    .await;
+    page.until("WPP.conn.getStreamData().mode === 'OFFLINE' && !WPP.conn.isOnline()", T).await;
     assert_eq!(page.all("conn.online", mark)[0].0, json!([false]));
-    assert_eq!(
-        page.all("conn.stream_info_changed", mark)[0].0,
-        json!(["OFFLINE"])
-    );
+    assert_eq!(page.all("conn.stream_info_changed", mark)[0].0, json!(["OFFLINE"]));
     ctl.post("/messages", json!({"from": "15550003001", "to": "15550003000", "type": "text", "text": "while you were away"})).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        page.all("chat.new_message", mark).is_empty(),
-        "nothing arrives while offline"
-    );
+    assert!(page.all("chat.new_message", mark).is_empty(), "nothing arrives while offline");
     let mark = page.mark();
     ctl.post("/online", json!({"device": device})).await;
     let (_, msg) = page.wait_event_from("chat.new_message", mark, T).await;
     assert_eq!(msg[0]["body"], "while you were away");
     assert_eq!(page.all("conn.online", mark)[0].0, json!([true]));
-    page.until(
-        "WPP.conn.getStreamData().mode === 'MAIN' && WPP.conn.isOnline()",
-        T,
-    )
-    .await;
+    page.until("WPP.conn.getStreamData().mode === 'MAIN' && WPP.conn.isOnline()", T).await;
 
     // Another client takes over: CONFLICT, and the page does not fight back.
     let mark = page.mark();
     ctl.post("/conflict", json!({"device": device})).await;
-    let (_, mode) = page
-        .wait_event_from("conn.stream_mode_changed", mark, T)
-        .await;
+    let (_, mode) = page.wait_event_from("conn.stream_mode_changed", mark, T).await;
     assert_eq!(mode, json!(["CONFLICT"]));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pages = ctl.get("/pages").await;
-    let me = pages
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["device"] == device.as_str())
-        .unwrap();
+    let me = pages.as_array().unwrap().iter().find(|p| p["device"] == device.as_str()).unwrap();
     assert_eq!(me["state"], "conflict");
     assert_eq!(me["connected"], false);
 
@@ -143,20 +96,11 @@ async fn offline_online_conflict_unlink_and_logout_reach_the_page() {
     page.wait_event_from("conn.main_loaded", mark, T).await;
     // WhatsApp demands a newer client: a hard block until reload.
     let mark = page.mark();
-    let (status, _) = ctl
-        .post_status("/block", json!({"device": device, "mode": "NOPE"}))
-        .await;
+    let (status, _) = ctl.post_status("/block", json!({"device": device, "mode": "NOPE"})).await;
     assert_eq!(status, 400);
-    ctl.post(
-        "/block",
-        json!({"device": device, "mode": "DEPRECATED_VERSION"}),
-    )
-    .await;
+    ctl.post("/block", json!({"device": device, "mode": "DEPRECATED_VERSION"})).await;
     page.wait_event_from("conn.needs_update", mark, T).await;
-    assert_eq!(
-        page.all("conn.stream_mode_changed", mark)[0].0,
-        json!(["DEPRECATED_VERSION"])
-    );
+    assert_eq!(page.all("conn.stream_mode_changed", mark)[0].0, json!(["DEPRECATED_VERSION"]));
     assert_eq!(page.ok("WPP.conn.needsUpdate()").await, json!(true));
     let mark = page.mark();
     page.page.reload().await.expect("reload");
@@ -165,15 +109,9 @@ async fn offline_online_conflict_unlink_and_logout_reach_the_page() {
     let mark = page.mark();
     ctl.post("/unlink", json!({"device": device})).await;
     page.wait_event_from("conn.logout", mark, T).await;
-    assert_eq!(
-        page.all("conn.logout_reason", mark)[0].0,
-        json!(["user_initiated"])
-    );
+    assert_eq!(page.all("conn.logout_reason", mark)[0].0, json!(["user_initiated"]));
     page.wait_event_from("conn.require_auth", mark, T).await;
-    assert_eq!(
-        page.ok("localStorage.getItem('wa-sim-login')").await,
-        serde_json::Value::Null
-    );
+    assert_eq!(page.ok("localStorage.getItem('wa-sim-login')").await, serde_json::Value::Null);
     assert!(ctl.get("/devices").await.as_array().unwrap().is_empty());
 
     // Link again and log out from the page itself.
@@ -199,32 +137,24 @@ async fn credentials_unlinked_while_the_browser_was_closed_log_out_on_reconnect(
     chrome.close().await;
     // (through the typed client)
     let control = wa_sim::Control::for_server(&sim).unwrap();
-    let unlinked = control
-        .unlink_phone("15550004000", Some("unknown_companion"))
-        .await
-        .unwrap();
+    let unlinked = control.unlink_phone("15550004000", Some("unknown_companion")).await.unwrap();
     assert_eq!(unlinked["unlinked"].as_array().unwrap().len(), 1);
     match control.unlink_phone("15550004000", None).await {
-        Err(wa_sim::ControlError::Api {
-            status: 404, code, ..
-        }) => assert_eq!(code, "DEVICE_NOT_FOUND"),
+        Err(wa_sim::ControlError::Api { status: 404, code, .. }) => {
+            assert_eq!(code, "DEVICE_NOT_FOUND")
+        }
         other => panic!("unlinking twice: {other:?}"),
     }
 
     let chrome = Chrome::launch(dir.path()).await;
     let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
     page.wait_event("conn.logout").await;
-    assert_eq!(
-        page.all("conn.logout_reason", 0)[0].0,
-        json!(["unknown_companion"])
-    );
+    assert_eq!(page.all("conn.logout_reason", 0)[0].0, json!(["unknown_companion"]));
     assert!(!page.names().contains(&"conn.main_loaded".to_string()));
     // WhatsApp reloads after a logout: the next document asks for a QR.
     let (i, _) = page.wait_event_from("conn.require_auth", 0, T).await;
     assert!(
-        page.all("conn.auth_code_change", 0)
-            .iter()
-            .any(|(a, _)| a[0]["fullCode"].is_string()),
+        page.all("conn.auth_code_change", 0).iter().any(|(a, _)| a[0]["fullCode"].is_string()),
         "{i}"
     );
     chrome.close().await;

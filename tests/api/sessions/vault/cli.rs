@@ -25,8 +25,14 @@ fn entry(id: &str) -> String {
 /// The login-holding files of a small profile, with content unique to `key`.
 fn profile_files(key: &SessionKey) -> Vec<(&'static str, Vec<u8>)> {
     vec![
-        ("Default/IndexedDB/http_web.whatsapp.com_0.indexeddb.leveldb/000003.log", format!("login of {key}").repeat(500).into_bytes()),
-        ("Default/IndexedDB/http_web.whatsapp.com_0.indexeddb.leveldb/CURRENT", b"MANIFEST-000001\n".to_vec()),
+        (
+            "Default/IndexedDB/http_web.whatsapp.com_0.indexeddb.leveldb/000003.log",
+            format!("login of {key}").repeat(500).into_bytes(),
+        ),
+        (
+            "Default/IndexedDB/http_web.whatsapp.com_0.indexeddb.leveldb/CURRENT",
+            b"MANIFEST-000001\n".to_vec(),
+        ),
         ("Default/Local Storage/leveldb/000003.log", format!("last-wid-md {key}").into_bytes()),
     ]
 }
@@ -56,7 +62,11 @@ fn keys(entries: &[&String], seal: &str) -> VaultKeys {
 fn config(dir: &Path) -> PathBuf {
     let path = dir.join("sidecar.toml");
     let d = dir.display();
-    std::fs::write(&path, format!("[server]\ndata_dir = \"{d}/data\"\nsessions_dir = \"{d}/sessions\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("[server]\ndata_dir = \"{d}/data\"\nsessions_dir = \"{d}/sessions\"\n"),
+    )
+    .unwrap();
     path
 }
 
@@ -65,7 +75,10 @@ fn vault(dir: &Path, what: &str, master_keys: &[&String], seal: Option<&str>) ->
     let mut cmd = command(dir);
     cmd.args(["vault", what, "--config"]).arg(config(dir));
     if !master_keys.is_empty() {
-        cmd.env("SIDECAR__VAULT__MASTER_KEYS", master_keys.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+        cmd.env(
+            "SIDECAR__VAULT__MASTER_KEYS",
+            master_keys.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+        );
     }
     if let Some(id) = seal {
         cmd.env("SIDECAR__VAULT__SEAL_KEY_ID", id);
@@ -87,7 +100,10 @@ fn header_key_id(path: &Path) -> String {
 }
 
 fn sealed(dir: &Path, key: &SessionKey) -> PathBuf {
-    dir.join("sessions").join(key.workspace.as_str()).join(key.session.as_str()).join("profile.sealed")
+    dir.join("sessions")
+        .join(key.workspace.as_str())
+        .join(key.session.as_str())
+        .join("profile.sealed")
 }
 
 #[test]
@@ -139,7 +155,10 @@ fn rotate_reseals_every_file_under_the_new_key_and_verify_names_a_file_that_does
     let out = vault(dir, "verify", &[&new], None);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let report = text(&out);
-    assert!(report.contains(&format!("FAILED  {}: authentication failed", broken.display())), "{report}");
+    assert!(
+        report.contains(&format!("FAILED  {}: authentication failed", broken.display())),
+        "{report}"
+    );
     assert!(report.contains("2 sealed files open, 1 do not"), "{report}");
     // Rotate cannot reseal it either, says so, and leaves it exactly as it was.
     let out = vault(dir, "rotate", &[&new, &entry("k2027")], Some("k2027"));
@@ -151,7 +170,11 @@ fn rotate_reseals_every_file_under_the_new_key_and_verify_names_a_file_that_does
     // Without the key a file was sealed under, verify says which key is missing.
     let out = vault(dir, "verify", &[&old], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("sealed under master key id \"k2027\", which is not configured"), "{}", text(&out));
+    assert!(
+        text(&out).contains("sealed under master key id \"k2027\", which is not configured"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

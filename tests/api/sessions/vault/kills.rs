@@ -43,12 +43,20 @@ async fn come_back(sidecar: &Sidecar, why: &str) -> Result<Vec<String>, String> 
 }
 
 /// Polls for `window` (or until connected when `until_connected`); `Err(states)` on a QR.
-async fn poll(sidecar: &Sidecar, window: Duration, until_connected: bool) -> Result<Vec<String>, Vec<String>> {
+async fn poll(
+    sidecar: &Sidecar,
+    window: Duration,
+    until_connected: bool,
+) -> Result<Vec<String>, Vec<String>> {
     let deadline = Instant::now() + window;
     let mut seen: Vec<String> = Vec::new();
     loop {
         let (status, s) = call(sidecar, "GET", &session_path(ID), None).await;
-        let now = if status == 200 { s["state"].as_str().unwrap_or("?").to_owned() } else { format!("HTTP {status}") };
+        let now = if status == 200 {
+            s["state"].as_str().unwrap_or("?").to_owned()
+        } else {
+            format!("HTTP {status}")
+        };
         if seen.last() != Some(&now) {
             seen.push(now.clone());
         }
@@ -78,7 +86,12 @@ fn one_browser(runtime: &Path) -> i32 {
 /// A new browser (not `killed`) is running, and after it appeared the session reached
 /// `connected`; no QR on the way. (Checking the browser first means a `connected` read before the
 /// kill was noticed cannot count.)
-async fn back_on_new_browser(sidecar: &Sidecar, runtime: &Path, killed: &[i32], why: &str) -> Result<(), String> {
+async fn back_on_new_browser(
+    sidecar: &Sidecar,
+    runtime: &Path,
+    killed: &[i32],
+    why: &str,
+) -> Result<(), String> {
     let deadline = Instant::now() + COME_BACK;
     let mut seen = Vec::new();
     loop {
@@ -87,9 +100,15 @@ async fn back_on_new_browser(sidecar: &Sidecar, runtime: &Path, killed: &[i32], 
             come_back(sidecar, why).await?;
             return Ok(());
         }
-        seen.extend(poll(sidecar, Duration::from_millis(50), false).await.map_err(|s| format!("{why}: {seen:?} {s:?}"))?);
+        seen.extend(
+            poll(sidecar, Duration::from_millis(50), false)
+                .await
+                .map_err(|s| format!("{why}: {seen:?} {s:?}"))?,
+        );
         if Instant::now() > deadline {
-            return Err(format!("{why}: no new browser within {COME_BACK:?} (states {seen:?}, browsers {groups:?})"));
+            return Err(format!(
+                "{why}: no new browser within {COME_BACK:?} (states {seen:?}, browsers {groups:?})"
+            ));
         }
     }
 }
@@ -124,7 +143,9 @@ async fn sidecar_cycle(run: &mut Run, twice: bool, t: &mut Tally) -> Result<(), 
     t.kills += 1;
     run.sidecar = serve(run.dir.path(), &run.config);
     if twice {
-        poll(&run.sidecar, random_moment(), false).await.map_err(|s| format!("QR after a restart: {s:?}"))?;
+        poll(&run.sidecar, random_moment(), false)
+            .await
+            .map_err(|s| format!("QR after a restart: {s:?}"))?;
         t.early_kill_states.push(last_state(&run.sidecar).await);
         killed.extend(chromium_groups_under(&run.runtime));
         kill_sidecar(&mut run.sidecar);
@@ -141,9 +162,14 @@ async fn chromium_cycle(run: &mut Run, twice: bool, t: &mut Tally) -> Result<(),
     kill_group(killed[0]);
     t.kills += 1;
     if twice {
-        poll(&run.sidecar, random_moment(), false).await.map_err(|s| format!("QR after a browser kill: {s:?}"))?;
+        poll(&run.sidecar, random_moment(), false)
+            .await
+            .map_err(|s| format!("QR after a browser kill: {s:?}"))?;
         t.early_kill_states.push(last_state(&run.sidecar).await);
-        let fresh: Vec<i32> = chromium_groups_under(&run.runtime).into_iter().filter(|g| !killed.contains(g)).collect();
+        let fresh: Vec<i32> = chromium_groups_under(&run.runtime)
+            .into_iter()
+            .filter(|g| !killed.contains(g))
+            .collect();
         for g in fresh {
             kill_group(g);
             killed.push(g);
@@ -194,7 +220,11 @@ async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32) {
                 break;
             }
         }
-        assert!(plaintext_suspects(&sessions, true).is_empty(), "plaintext under sessions/: {:?}", plaintext_suspects(&sessions, true));
+        assert!(
+            plaintext_suspects(&sessions, true).is_empty(),
+            "plaintext under sessions/: {:?}",
+            plaintext_suspects(&sessions, true)
+        );
     }
     let mut chromium_tally = Tally::default();
     for i in 0..chromium_cycles {
@@ -206,7 +236,11 @@ async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32) {
             Ok(()) => chromium_tally.back_without_qr += 1,
             Err(e) => failure = Some(format!("Chromium cycle {}: {e}", i + 1)),
         }
-        assert!(plaintext_suspects(&sessions, true).is_empty(), "plaintext under sessions/: {:?}", plaintext_suspects(&sessions, true));
+        assert!(
+            plaintext_suspects(&sessions, true).is_empty(),
+            "plaintext under sessions/: {:?}",
+            plaintext_suspects(&sessions, true)
+        );
     }
     let sent = texting.sent();
     drop(texting);
@@ -231,7 +265,10 @@ async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32) {
 
     graceful_stop(&mut run).await;
     let suspects = plaintext_suspects(&sessions, false);
-    assert!(suspects.is_empty(), "after the run, sessions/ holds only session.toml, lock and profile.sealed: {suspects:?}");
+    assert!(
+        suspects.is_empty(),
+        "after the run, sessions/ holds only session.toml, lock and profile.sealed: {suspects:?}"
+    );
     assert!(sessions.join(WS).join(ID).join("profile.sealed").is_file());
     let left = files_under(&run.runtime);
     assert!(left.is_empty(), "a graceful stop leaves no profile in the runtime dir: {left:?}");
@@ -242,12 +279,24 @@ async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32) {
 
 /// Creates the session (callbacks to `callback_url`) and links it by scanning its QR.
 async fn link(sim: &wa_sim::SimServer, sidecar: &Sidecar, callback_url: &str) {
-    let (status, body) =
-        call(sidecar, "POST", &format!("/v1/workspaces/{WS}/sessions"), Some(json!({"id": ID, "callback_url": callback_url}))).await;
+    let (status, body) = call(
+        sidecar,
+        "POST",
+        &format!("/v1/workspaces/{WS}/sessions"),
+        Some(json!({"id": ID, "callback_url": callback_url})),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     binary_wait(sidecar, ID, "qr_required", Duration::from_secs(30)).await;
-    let pages: Value = reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
-    let code = pages.as_array().unwrap().iter().find_map(|p| p["qr"].as_str()).expect("the page shows a QR").to_owned();
+    let pages: Value =
+        reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
+    let code = pages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p["qr"].as_str())
+        .expect("the page shows a QR")
+        .to_owned();
     control(sim, "/scan", json!({"code": code, "phone": PHONE})).await;
     binary_wait(sidecar, ID, "connected", Duration::from_secs(30)).await;
 }
@@ -274,7 +323,11 @@ fn assert_no_qr_after_link(callbacks: &[Value]) {
     let after = &callbacks[first_connected..];
     let asked: Vec<&Value> = after
         .iter()
-        .filter(|c| c["type"] == "session.qr" || c["type"] == "session.pairing_code" || ["qr_required", "pairing"].contains(&c["data"]["state"].as_str().unwrap_or("")))
+        .filter(|c| {
+            c["type"] == "session.qr"
+                || c["type"] == "session.pairing_code"
+                || ["qr_required", "pairing"].contains(&c["data"]["state"].as_str().unwrap_or(""))
+        })
         .collect();
     assert!(asked.is_empty(), "the host was asked for a new login: {asked:?}");
     let connected = after.iter().filter(|c| c["data"]["state"] == "connected").count();

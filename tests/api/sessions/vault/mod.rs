@@ -64,7 +64,8 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// wa-sim's linked devices (`GET /_sim/devices`).
 pub async fn devices(sim: &SimServer) -> Vec<Value> {
-    let v: Value = reqwest::get(format!("{}/devices", sim.control_url())).await.unwrap().json().await.unwrap();
+    let v: Value =
+        reqwest::get(format!("{}/devices", sim.control_url())).await.unwrap().json().await.unwrap();
     v.as_array().cloned().unwrap_or_default()
 }
 
@@ -82,12 +83,14 @@ impl Texting {
         let sent = Arc::new(AtomicU64::new(0));
         let counter = sent.clone();
         let task = tokio::spawn(async move {
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+            let client =
+                reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
             let mut tick = tokio::time::interval(every);
             for n in 0u64.. {
                 tick.tick().await;
                 let body = json!({"from": "15557770000", "to": to, "text": format!("message {n}"), "pushname": "Ana"});
-                if client.post(&url).json(&body).send().await.is_ok_and(|r| r.status().is_success()) {
+                if client.post(&url).json(&body).send().await.is_ok_and(|r| r.status().is_success())
+                {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -31,7 +31,8 @@ async fn the_sealed_file_holds_the_login_but_not_a_readable_byte_of_it() {
     let app = app_for(&sim, |_| {}).await;
     connect(&app, &sim, ID).await;
     let linked = devices(&sim).await;
-    let marker = linked[0]["login_marker"].as_str().expect("wa-sim names the login marker").to_owned();
+    let marker =
+        linked[0]["login_marker"].as_str().expect("wa-sim names the login marker").to_owned();
     assert!(marker.len() > 20, "{marker}");
 
     // While the browser runs, the marker is plainly in the live profile's IndexedDB (LevelDB log).
@@ -43,12 +44,20 @@ async fn the_sealed_file_holds_the_login_but_not_a_readable_byte_of_it() {
         if !found.is_empty() {
             break found;
         }
-        assert!(Instant::now() < deadline, "the marker never reached {}: {:?}", idb.display(), files_under(&idb));
+        assert!(
+            Instant::now() < deadline,
+            "the marker never reached {}: {:?}",
+            idb.display(),
+            files_under(&idb)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     println!("login marker {marker} found in the live profile: {holders:?}");
     let sessions = app.settings.server.sessions_dir.clone();
-    assert!(grep_tree(&sessions, marker.as_bytes()).is_empty(), "the marker leaked under sessions/ while running");
+    assert!(
+        grep_tree(&sessions, marker.as_bytes()).is_empty(),
+        "the marker leaked under sessions/ while running"
+    );
 
     // A graceful stop seals the login and wipes the live profile.
     let dir = stop_and_check(app).await;
@@ -56,21 +65,38 @@ async fn the_sealed_file_holds_the_login_but_not_a_readable_byte_of_it() {
     let sealed = std::fs::read(&sealed_path).expect("the login is sealed");
     assert!(sealed.starts_with(b"WASEALED"), "a sealed file");
     assert!(!contains(&sealed, marker.as_bytes()), "the marker is readable in the sealed file");
-    assert!(!contains(&sealed, &utf16(&marker)), "the marker is readable (UTF-16) in the sealed file");
+    assert!(
+        !contains(&sealed, &utf16(&marker)),
+        "the marker is readable (UTF-16) in the sealed file"
+    );
     // Nowhere on disk any more: not in the runtime dir, the database, or anything else of the run.
     let everywhere = grep_tree(dir.path(), marker.as_bytes());
     assert!(everywhere.is_empty(), "the marker is still on disk: {everywhere:?}");
     let runtime_left = files_under(&dir.path().join("data/runtime"));
-    assert!(runtime_left.is_empty(), "a graceful stop leaves no profile in the runtime dir: {runtime_left:?}");
+    assert!(
+        runtime_left.is_empty(),
+        "a graceful stop leaves no profile in the runtime dir: {runtime_left:?}"
+    );
     let suspects = plaintext_suspects(&dir.path().join("sessions"), false);
-    assert!(suspects.is_empty(), "only session.toml, lock and profile.sealed under sessions/: {suspects:?}");
+    assert!(
+        suspects.is_empty(),
+        "only session.toml, lock and profile.sealed under sessions/: {suspects:?}"
+    );
 
     // Yet the sealed file is the login: opened with the master key, its archive holds the marker.
-    let master: [u8; 32] = base64::engine::general_purpose::STANDARD.decode(TEST_VAULT_KEY_B64).unwrap().try_into().unwrap();
+    let master: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(TEST_VAULT_KEY_B64)
+        .unwrap()
+        .try_into()
+        .unwrap();
     let keys = Arc::new(VaultKeys::single("test", MasterKey::from_bytes(master)));
-    let cfg = VaultConfig { runtime_dir: dir.path().join("unused-runtime"), ..VaultConfig::default() };
+    let cfg =
+        VaultConfig { runtime_dir: dir.path().join("unused-runtime"), ..VaultConfig::default() };
     let store = VaultStore::new(&cfg, dir.path().join("sessions"), keys);
     let opened = store.open_sealed(&key()).unwrap().expect("a sealed file");
     assert_eq!(opened.key_id, "test");
-    assert!(contains(&opened.plaintext, marker.as_bytes()), "the sealed archive holds the login record");
+    assert!(
+        contains(&opened.plaintext, marker.as_bytes()),
+        "the sealed archive holds the login record"
+    );
 }
