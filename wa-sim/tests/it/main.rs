@@ -2,6 +2,7 @@
 
 mod binary;
 mod boot;
+mod catchup;
 mod harness;
 mod hostile;
 mod linking;
