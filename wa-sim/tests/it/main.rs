@@ -7,3 +7,4 @@ mod harness;
 mod hostile;
 mod linking;
 mod messaging;
+mod sending;
