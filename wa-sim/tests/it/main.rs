@@ -7,4 +7,5 @@ mod harness;
 mod hostile;
 mod linking;
 mod messaging;
+mod receiving;
 mod sending;
