@@ -35,5 +35,7 @@ VOLUME ["/var/lib/wa-sidecar"]
 USER wa-sidecar
 EXPOSE 8787
 STOPSIGNAL SIGTERM
+# A Dockerfile cannot set the stop grace: run with `docker run --stop-timeout 90` or Compose's
+# `stop_grace_period: 90s` (ops/compose.example.yml). Docker's default 10 s SIGKILLs mid-seal.
 ENTRYPOINT ["tini", "--", "wa-sidecar"]
 CMD ["serve"]

@@ -3,6 +3,9 @@
 
 use url::Url;
 
+/// Longest callback URL accepted (it is stored per session and sent with every event).
+pub const MAX_URL_LEN: usize = 2048;
+
 /// Why a callback URL was refused; the API maps it to `INVALID_CALLBACK_URL`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidEndpoint {
@@ -16,10 +19,15 @@ pub enum InvalidEndpoint {
     NoHost,
     #[error("callback URL must not carry a #fragment")]
     Fragment,
+    #[error("callback URL is longer than {MAX_URL_LEN} bytes")]
+    TooLong,
 }
 
 /// Parse and check a callback URL: http or https, a host, no credentials, no fragment.
 pub fn parse(raw: &str) -> Result<Url, InvalidEndpoint> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(InvalidEndpoint::TooLong);
+    }
     let url = Url::parse(raw.trim())
         .map_err(|_| InvalidEndpoint::Unparsable(raw.chars().take(200).collect()))?;
     check(&url)?;
@@ -39,6 +47,9 @@ pub fn check(url: &Url) -> Result<(), InvalidEndpoint> {
     }
     if url.fragment().is_some() {
         return Err(InvalidEndpoint::Fragment);
+    }
+    if url.as_str().len() > MAX_URL_LEN {
+        return Err(InvalidEndpoint::TooLong);
     }
     Ok(())
 }
@@ -62,5 +73,7 @@ mod tests {
         assert_eq!(parse("https://h/x#y"), Err(InvalidEndpoint::Fragment));
         assert!(matches!(parse("/relative"), Err(InvalidEndpoint::Unparsable(_))));
         assert!(matches!(parse("file:///etc/passwd"), Err(InvalidEndpoint::Scheme(_))));
+        let long = format!("https://h/{}", "a".repeat(MAX_URL_LEN));
+        assert_eq!(parse(&long), Err(InvalidEndpoint::TooLong));
     }
 }
