@@ -240,7 +240,7 @@ impl Outbox {
         let enabled = store::enable(&mut *self.inner.durable()?, url)?;
         self.inner.metrics.disabled_endpoints.dec_by(enabled.len() as i64);
         for url in &enabled {
-            tracing::info!(%url, "callback endpoint enabled again");
+            tracing::info!(url = %endpoint::redacted(url), "callback endpoint enabled again");
         }
         self.inner.wake.notify_one();
         Ok(enabled)
