@@ -173,7 +173,7 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         Arc::new(vault_keys),
     ));
     let net = Arc::new(settings.net.policy(settings.mode.is_production()));
-    if net.allow_private {
+    if net.allow_private && settings.mode.is_production() {
         tracing::warn!("net.allow_private_targets: callbacks and fetches may reach loopback and private addresses");
     }
     let outbox =

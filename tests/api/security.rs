@@ -181,6 +181,7 @@ async fn unauthenticated_uploads_cannot_hold_more_than_the_budget() {
         .send()
         .await;
     assert_envelope(response, 503, "SERVER_BUSY").await;
+    assert!(app.metrics().await.contains("reason=\"body_budget_exhausted\"} 1"));
     assert!(budget.in_use() <= 96 * 1024);
     // Small bodies still fit, and what the stalled one held comes back when it goes.
     let small = json!({"id": "ok", "start": false});

@@ -65,7 +65,12 @@ async fn authenticate(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
         state.settings.server.max_body_bytes,
         state.body_timeout(),
     )
-    .await?;
+    .await
+    .inspect_err(|e| {
+        if e.code == "SERVER_BUSY" {
+            state.metrics.auth_failure("body_budget_exhausted");
+        }
+    })?;
     let (method, path, query) =
         (req.method().as_str().to_owned(), req.path().to_owned(), req.query_string().to_owned());
     let caller = state
