@@ -126,6 +126,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_the_settings_never_prints_a_secret() {
+        let mut s = Settings::default();
+        s.auth.keys = vec![crate::config::KeyConfig {
+            id: "host".into(),
+            secret: Some("SECRET-HMAC-KEY-TEXT".into()),
+            ..Default::default()
+        }];
+        s.vault.master_keys = vec!["k1:SECRET-MASTER-KEY-TEXT".into()];
+        s.callbacks.secrets = vec!["whsec_SECRETCALLBACKTEXT".into()];
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("host") && shown.contains("redacted"), "{shown}");
+    }
+
+    #[test]
     fn a_private_callbacks_url_is_refused_unless_the_net_section_allows_it() {
         let url = ("SIDECAR__CALLBACKS__URL", "http://[::ffff:10.0.5.7]/hook");
         let strict = ("SIDECAR__NET__ALLOW_PRIVATE_TARGETS", "false");
