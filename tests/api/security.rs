@@ -160,29 +160,30 @@ async fn unauthenticated_uploads_cannot_hold_more_than_the_budget() {
     let app = spawn_app_with(|s| {
         s.server.workers = 2;
         s.server.max_body_bytes = 64 * 1024;
-        s.server.max_pending_body_bytes = 96 * 1024;
-        s.server.max_pending_body_bytes_per_ip = 96 * 1024;
+        s.server.max_pending_body_bytes = 64 * 1024;
+        s.server.max_pending_body_bytes_per_ip = 64 * 1024;
     })
     .await;
-    let first = stalled_upload(&app, 64 * 1024, 60 * 1024).await;
+    let first = stalled_upload(&app, 64 * 1024, 62 * 1024).await;
     let budget = app.state.body_budget.clone();
     let held = tokio::time::timeout(Duration::from_secs(10), async {
-        while budget.in_use() < 60 * 1024 {
+        while budget.in_use() < 62 * 1024 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
     assert!(held.is_ok(), "the stalled upload is buffered ({} bytes)", budget.in_use());
-    // A second big upload would pass the budget: refused at once, not buffered.
-    let big = vec![b' '; 40 * 1024];
+    // A second upload would pass the budget: refused at once, not buffered. (Small enough to
+    // arrive in one read, so the refusal never races unread bytes on the connection.)
+    let over = vec![b' '; 3 * 1024];
     let response = app
         .signed(Method::POST, "/v1/workspaces/a/sessions")
-        .raw_body(big, "application/json")
+        .raw_body(over, "application/json")
         .send()
         .await;
     assert_envelope(response, 503, "SERVER_BUSY").await;
     assert!(app.metrics().await.contains("reason=\"body_budget_exhausted\"} 1"));
-    assert!(budget.in_use() <= 96 * 1024);
+    assert!(budget.in_use() <= 64 * 1024);
     // Small bodies still fit, and what the stalled one held comes back when it goes.
     let small = json!({"id": "ok", "start": false});
     assert_eq!(app.signed_post("/v1/workspaces/a/sessions", &small).await.status(), 201);
