@@ -22,6 +22,7 @@ pub use server::{LogConfig, LogFormat, ServerConfig};
 
 use crate::callbacks::CallbacksConfig;
 use crate::engine::EngineConfig;
+use crate::net::NetConfig;
 use crate::sessions::SessionsConfig;
 use crate::vault::VaultConfig;
 
@@ -36,6 +37,7 @@ pub struct Settings {
     pub sessions: SessionsConfig,
     pub vault: VaultConfig,
     pub callbacks: CallbacksConfig,
+    pub net: NetConfig,
     /// From `SIDECAR_ENV`, never from a file.
     #[serde(skip)]
     pub mode: RunMode,
@@ -116,6 +118,7 @@ impl Settings {
             ("sessions", self.sessions.validate(production)),
             ("vault", self.vault.validate(production)),
             ("callbacks", self.callbacks.validate(production)),
+            ("net", self.net.validate(production)),
         ];
         for (section, found) in sections {
             problems.extend(
@@ -124,7 +127,16 @@ impl Settings {
                     .map(|(key, problem)| Problem { key: format!("{section}.{key}"), problem }),
             );
         }
+        problems.extend(self.callbacks_url_refused());
         problems
+    }
+
+    /// `callbacks.url` with an IP-literal host the outbound policy refuses would never be
+    /// delivered to: say so at start rather than in dead letters.
+    fn callbacks_url_refused(&self) -> Option<Problem> {
+        let url = crate::callbacks::endpoint::parse(&self.callbacks.url).ok()?;
+        let refused = self.net.policy(self.mode.is_production()).check_url(&url).err()?;
+        Some(problem("callbacks.url", refused.to_string()))
     }
 
     /// [`Settings::validate`] as a `Result`.
@@ -135,6 +147,17 @@ impl Settings {
         } else {
             Err(InvalidConfig(problems))
         }
+    }
+}
+
+/// The one rule for every secret file (HMAC keys, callback secrets, vault keys): nobody but its
+/// owner may read or write it. `None` when `mode` is private, else what is wrong with it.
+pub fn secret_file_exposure(mode: u32) -> Option<String> {
+    let mode = mode & 0o777;
+    match mode {
+        m if m & 0o007 != 0 => Some(format!("world-readable (mode {m:o})")),
+        m if m & 0o070 != 0 => Some(format!("accessible to its group (mode {m:o})")),
+        _ => None,
     }
 }
 
