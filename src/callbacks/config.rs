@@ -48,7 +48,7 @@ pub struct CallbacksConfig {
     /// How long shutdown waits for deliveries in flight before leaving them to the next start.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
-    /// Dead letters older than this are deleted (checked hourly).
+    /// Dead letters older than this are deleted (checked every minute).
     #[serde(with = "humantime_serde")]
     pub dead_letter_max_age: Duration,
     /// Each workspace keeps at most this many dead letters, its newest.
