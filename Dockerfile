@@ -21,7 +21,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --create-home --home-dir /var/lib/wa-sidecar wa-sidecar \
+ && groupadd --system --gid 10001 wa-sidecar \
+ && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /var/lib/wa-sidecar wa-sidecar \
  && install -d -o wa-sidecar -g wa-sidecar -m 0700 /run/wa-sidecar
 COPY --from=build /src/target/release/wa-sidecar /usr/local/bin/wa-sidecar
 COPY --from=build /src/bridge /opt/wa-sidecar/bridge

@@ -48,11 +48,14 @@ pub struct CallbacksConfig {
     /// How long shutdown waits for deliveries in flight before leaving them to the next start.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
-    /// Dead letters older than this are deleted (checked hourly).
+    /// Dead letters older than this are deleted (checked every minute).
     #[serde(with = "humantime_serde")]
     pub dead_letter_max_age: Duration,
     /// Each workspace keeps at most this many dead letters, its newest.
     pub dead_letters_per_workspace: usize,
+    /// Events one workspace may have queued; past it (checked every minute) its oldest that are
+    /// not in flight move to dead letters.
+    pub max_queued_per_workspace: usize,
 }
 
 impl Default for CallbacksConfig {
@@ -84,6 +87,7 @@ impl Default for CallbacksConfig {
             shutdown_timeout: Duration::from_secs(5),
             dead_letter_max_age: hours(24 * 30),
             dead_letters_per_workspace: 10_000,
+            max_queued_per_workspace: 100_000,
         }
     }
 }
@@ -106,6 +110,7 @@ impl std::fmt::Debug for CallbacksConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("dead_letter_max_age", &self.dead_letter_max_age)
             .field("dead_letters_per_workspace", &self.dead_letters_per_workspace)
+            .field("max_queued_per_workspace", &self.max_queued_per_workspace)
             .finish()
     }
 }
@@ -164,6 +169,9 @@ impl CallbacksConfig {
         }
         if self.dead_letters_per_workspace == 0 {
             bad("dead_letters_per_workspace", "must be at least 1".into());
+        }
+        if self.max_queued_per_workspace == 0 {
+            bad("max_queued_per_workspace", "must be at least 1".into());
         }
         if self.idle_wakeup.is_zero() {
             bad("idle_wakeup", "must be greater than zero".into());

@@ -253,3 +253,41 @@ async fn readiness_names_no_path_to_unauthenticated_callers() {
         .collect();
     assert!(probes.is_empty());
 }
+
+#[tokio::test]
+async fn a_tenant_s_queue_past_its_bound_moves_to_dead_letters_and_others_keep_theirs() {
+    // No endpoint is configured, so every event waits: the blackholed tenant of the review's M6.
+    let app = spawn_app_with(|s| s.callbacks.max_queued_per_workspace = 2).await;
+    let key = |ws: &str| {
+        wa_sidecar::ids::SessionKey::new(
+            wa_sidecar::ids::WorkspaceId::parse(ws).unwrap(),
+            wa_sidecar::ids::SessionId::parse("main").unwrap(),
+        )
+    };
+    let outbox = &app.state.outbox;
+    for i in 0..5 {
+        let data = json!({"n": i});
+        outbox.enqueue("session.status", &key("a"), &data, std::time::SystemTime::now()).unwrap();
+    }
+    outbox.enqueue("session.status", &key("b"), &json!({}), std::time::SystemTime::now()).unwrap();
+    let retention = (&app.settings.callbacks).into();
+    // The sidecar applies this every minute (and at start); here, now.
+    outbox.apply_retention(retention).await.unwrap();
+
+    let dead: serde_json::Value = app
+        .signed(Method::GET, "/v1/callbacks/dead")
+        .query("workspace", "a")
+        .send()
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = dead["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{dead}");
+    assert!(items.iter().all(|d| d["reason"].as_str().unwrap().contains("queue full")), "{dead}");
+    let kept: Vec<i64> = items.iter().map(|d| d["event"]["data"]["n"].as_i64().unwrap()).collect();
+    assert_eq!(kept, [2, 1, 0], "the oldest went; newest first in the list");
+    let stats: serde_json::Value =
+        app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
+    assert_eq!(stats["queued"], 3, "2 of a and 1 of b still queued: {stats}");
+}
