@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "messages: the message index and status history",
         sql: include_str!("messages/schema.sql"),
     },
+    Migration {
+        name: "callbacks: session heads kept by triggers, so claims go through an index",
+        sql: include_str!("callbacks/heads.sql"),
+    },
 ];
 
 /// How long a writer waits for another connection's write transaction before failing.

@@ -62,14 +62,48 @@ pub fn insert(conn: &mut Connection, ev: &NewEvent<'_>, supersede: bool) -> Resu
     Ok((dropped, added == 1))
 }
 
-/// Heads of sessions whose endpoint is known and enabled. `?1` is the global URL (or NULL).
+/// Commit many events in one transaction, without supersession (the bench's backlog fill).
+/// Returns how many were added.
+pub fn insert_many(conn: &mut Connection, events: &[NewEvent<'_>]) -> Result<usize> {
+    let tx = conn.transaction()?;
+    let mut added = 0;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO callback_outbox (id, type, workspace, session, body, enqueued_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (id) DO NOTHING",
+        )?;
+        for ev in events {
+            added +=
+                stmt.execute(params![ev.id, ev.kind, ev.workspace, ev.session, ev.body, ev.now])?;
+        }
+    }
+    tx.commit()?;
+    Ok(added)
+}
+
+/// Session heads (`callback_heads`, kept by triggers) whose endpoint is known and enabled, read
+/// through the `(in_flight, next_attempt_at, seq)` index: the cost of a claim does not grow with
+/// the backlog. `?1` is the global URL (or NULL).
 const ELIGIBLE_HEADS: &str = "
-    FROM callback_outbox o
-    LEFT JOIN callback_session_endpoints e ON e.workspace = o.workspace AND e.session = o.session
-    WHERE o.seq IN (SELECT MIN(seq) FROM callback_outbox GROUP BY workspace, session)
-      AND o.in_flight = 0
+    FROM callback_heads h
+    JOIN callback_outbox o ON o.seq = h.seq
+    LEFT JOIN callback_session_endpoints e ON e.workspace = h.workspace AND e.session = h.session
+    WHERE h.in_flight = 0
       AND COALESCE(e.url, ?1) IS NOT NULL
       AND COALESCE(e.url, ?1) NOT IN (SELECT url FROM callback_disabled_endpoints)";
+
+/// The claim query: due heads, earliest first. `?2` is now, `?3` the limit.
+pub(super) fn claim_sql() -> String {
+    format!(
+        "SELECT o.seq, o.id, o.type, o.body, o.enqueued_at, o.attempts, COALESCE(e.url, ?1)
+         {ELIGIBLE_HEADS} AND h.next_attempt_at <= ?2 ORDER BY h.next_attempt_at, h.seq LIMIT ?3"
+    )
+}
+
+/// When the earliest eligible head becomes due.
+pub(super) fn next_due_sql() -> String {
+    format!("SELECT h.next_attempt_at {ELIGIBLE_HEADS} ORDER BY h.next_attempt_at LIMIT 1")
+}
 
 /// Claim up to `limit` due heads (marking them in flight) in one transaction.
 pub fn claim_due(
@@ -80,11 +114,7 @@ pub fn claim_due(
 ) -> Result<Vec<Claimed>> {
     let tx = conn.transaction()?;
     let claimed = {
-        let sql = format!(
-            "SELECT o.seq, o.id, o.type, o.body, o.enqueued_at, o.attempts, COALESCE(e.url, ?1)
-             {ELIGIBLE_HEADS} AND o.next_attempt_at <= ?2 ORDER BY o.next_attempt_at, o.seq LIMIT ?3"
-        );
-        let mut stmt = tx.prepare_cached(&sql)?;
+        let mut stmt = tx.prepare_cached(&claim_sql())?;
         let rows = stmt.query_map(params![global_url, now, limit as i64], |r| {
             Ok(Claimed {
                 seq: r.get(0)?,
@@ -98,8 +128,12 @@ pub fn claim_due(
         })?;
         rows.collect::<Result<Vec<_>>>()?
     };
-    for c in &claimed {
-        tx.execute("UPDATE callback_outbox SET in_flight = 1 WHERE seq = ?1", [c.seq])?;
+    {
+        let mut mark =
+            tx.prepare_cached("UPDATE callback_outbox SET in_flight = 1 WHERE seq = ?1")?;
+        for c in &claimed {
+            mark.execute([c.seq])?;
+        }
     }
     tx.commit()?;
     Ok(claimed)
@@ -107,8 +141,7 @@ pub fn claim_due(
 
 /// When the earliest eligible head becomes due, if any.
 pub fn next_due(conn: &Connection, global_url: Option<&str>) -> Result<Option<i64>> {
-    let sql = format!("SELECT MIN(o.next_attempt_at) {ELIGIBLE_HEADS}");
-    conn.prepare_cached(&sql)?.query_row([global_url], |r| r.get(0))
+    conn.prepare_cached(&next_due_sql())?.query_row([global_url], |r| r.get(0)).optional()
 }
 
 /// Claims of a previous process can never complete: make them claimable again.
@@ -293,4 +326,132 @@ pub fn counts(conn: &Connection) -> Result<Counts> {
 fn to_json(attempt: &AttemptRecord) -> String {
     // A struct of strings and numbers always serializes.
     serde_json::to_string(attempt).unwrap_or_else(|_| "{}".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open(&crate::db::path_in(dir.path())).unwrap();
+        (dir, conn)
+    }
+
+    fn add(conn: &mut Connection, id: &str, kind: &str, session: &str, now: i64) {
+        let ev = NewEvent { id, kind, workspace: "w", session, body: "{}", now };
+        insert(conn, &ev, kind == "session.qr").unwrap();
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(
+                params![Option::<String>::None, 0i64, 8i64][..stmt_params(sql)].as_ref(),
+                |r| r.get::<_, String>(3),
+            )
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    fn stmt_params(sql: &str) -> usize {
+        (1..=3).filter(|n| sql.contains(&format!("?{n}"))).count()
+    }
+
+    #[test]
+    fn claims_read_heads_through_an_index_never_the_whole_outbox() {
+        let (_dir, conn) = db();
+        for sql in [claim_sql(), next_due_sql()] {
+            let plan = plan(&conn, &sql);
+            assert!(plan.contains("callback_heads_due"), "{plan}");
+            for line in plan.lines() {
+                assert!(
+                    !(line.starts_with("SCAN") && line.contains("callback_outbox")),
+                    "a claim must not scan the outbox:\n{plan}"
+                );
+                assert!(!line.contains("GROUP BY") && !line.contains("TEMP B-TREE"), "{plan}");
+            }
+        }
+    }
+
+    /// `callback_heads` as it must be: each session's lowest queued seq with its state.
+    fn expected_heads(conn: &Connection) -> Vec<(String, i64, i64, i64)> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT session, seq, next_attempt_at, in_flight FROM callback_outbox
+                 WHERE seq IN (SELECT MIN(seq) FROM callback_outbox GROUP BY workspace, session)
+                 ORDER BY session",
+            )
+            .unwrap();
+        let rows =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    fn heads(conn: &Connection) -> Vec<(String, i64, i64, i64)> {
+        let mut stmt = conn
+            .prepare("SELECT session, seq, next_attempt_at, in_flight FROM callback_heads ORDER BY session")
+            .unwrap();
+        let rows =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn heads_follow_every_write_to_the_outbox() {
+        let (_dir, mut conn) = db();
+        let attempt = AttemptRecord {
+            at: "x".into(),
+            url: "http://h/".into(),
+            status: Some(500),
+            error: None,
+            duration_ms: 1,
+        };
+        let check = |conn: &Connection, step: &str| {
+            assert_eq!(heads(conn), expected_heads(conn), "after {step}");
+        };
+        for n in 0..6 {
+            add(&mut conn, &format!("a{n}"), "session.status", "a", 10);
+            add(&mut conn, &format!("b{n}"), "session.qr", "b", 10);
+        }
+        check(&conn, "inserts and QR supersession");
+        let url = Some("http://h/");
+        let claimed = claim_due(&mut conn, url, 100, 8).unwrap();
+        assert_eq!(claimed.len(), 2, "one head per session");
+        check(&conn, "a claim");
+        assert!(claim_due(&mut conn, url, 100, 8).unwrap().is_empty(), "heads in flight");
+        let (a, b) = (claimed[0].seq, claimed[1].seq);
+        delete_delivered(&conn, a).unwrap();
+        check(&conn, "a delivery");
+        add(&mut conn, "b-new", "session.qr", "b", 20);
+        check(&conn, "a QR while one is in flight");
+        assert!(drop_if_superseded(&conn, b).unwrap());
+        check(&conn, "a superseded QR dropped");
+        let c = claim_due(&mut conn, url, 100, 1).unwrap();
+        assert_eq!(c[0].id, "a1", "the earliest due head first");
+        schedule_retry(&conn, c[0].seq, &attempt, 500).unwrap();
+        check(&conn, "a retry");
+        assert_eq!(next_due(&conn, url).unwrap(), Some(20), "the other session's head is due");
+        let c2 = claim_due(&mut conn, url, 100, 8).unwrap();
+        assert_eq!(c2.len(), 1, "the retried head waits");
+        bury(&mut conn, c2[0].seq, &attempt, "refused", 100).unwrap();
+        check(&conn, "a move to dead letters");
+        let dead_id: String =
+            conn.query_row("SELECT id FROM callback_dead LIMIT 1", [], |r| r.get(0)).unwrap();
+        assert!(redeliver(&mut conn, &dead_id, 200).unwrap());
+        check(&conn, "a redelivery");
+        disable_after_gone(&mut conn, c[0].seq, &attempt, 300).unwrap();
+        check(&conn, "a 410");
+        release_all(&conn).unwrap();
+        check(&conn, "a release");
+        super::super::retention::bound_queues(&mut conn, 400, 1).unwrap();
+        check(&conn, "the per-workspace bound");
+        while let Some(seq) = conn
+            .query_row("SELECT MIN(seq) FROM callback_outbox", [], |r| r.get::<_, Option<i64>>(0))
+            .unwrap()
+        {
+            delete_delivered(&conn, seq).unwrap();
+        }
+        assert!(heads(&conn).is_empty());
+    }
 }

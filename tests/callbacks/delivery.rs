@@ -383,6 +383,21 @@ async fn the_bench_delivers_every_event_and_reports_percentiles() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_bench_drains_a_queue_filled_before_delivery_starts() {
+    use wa_sidecar::callbacks::bench::{run, BenchOptions};
+    let options = BenchOptions {
+        events: 3000,
+        sessions: 7,
+        workers: 4,
+        backlog: true,
+        ..BenchOptions::default()
+    };
+    let report = run(options).await.expect("every queued event arrives");
+    assert!(report.delivered_per_sec > 0.0, "{report}");
+    assert!(report.to_string().contains("backlog drain"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_reuse_the_connection_after_a_2xx_with_a_body() {
     // A 2xx whose body arrives after its head: the client must read it for keep-alive to work.
     let mut rx = TestReceiver::start().await;
