@@ -182,9 +182,9 @@ pub struct TestIn {
     workspace: String,
     #[schema(example = "main")]
     session: String,
-    /// Sent as the event's `data`; defaults to a short note.
+    /// Sent as the event's `data` (a JSON object, like every event's); defaults to a short note.
     #[schema(value_type = Option<Object>)]
-    data: Option<serde_json::Value>,
+    data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Enqueue a `callback.test` event, signed and delivered like any other; answers 202 with its id.
@@ -199,6 +199,7 @@ async fn send_test(
         SessionKey::new(WorkspaceId::parse(&body.workspace)?, SessionId::parse(&body.session)?);
     let data = body
         .data
+        .map(serde_json::Value::Object)
         .unwrap_or_else(|| serde_json::json!({ "message": "test callback from wa-sidecar" }));
     let at = std::time::SystemTime::now();
     let queued = blocking(&outbox, move |o| o.enqueue(CALLBACK_TEST, &key, &data, at)).await?;

@@ -30,6 +30,9 @@ pub enum SessionError {
     Timeout(u64),
     #[error("the session is shutting down")]
     Gone,
+    /// Its actor panicked while handling the call; it is being rebuilt (see the registry).
+    #[error("the session failed while handling the request")]
+    Crashed,
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error(transparent)]

@@ -2,9 +2,14 @@
 //! sessions goes through here; everything about one session goes to its actor.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use futures::FutureExt as _;
+use tracing::Instrument as _;
 
 use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
@@ -14,7 +19,7 @@ use super::actor::{Actor, ActorParts, Command, PageObserver, Reply};
 use super::error::SessionError;
 use super::lock::SessionLock;
 use super::profile::{ProfileStore, ProfileWatch};
-use super::record::{self, Desired, SessionRecord};
+use super::record::{self, Desired, Halted, SessionRecord};
 use super::snapshot::{unix_ms, Snapshot};
 use super::SessionsConfig;
 use crate::engine::wpp::WppCall;
@@ -35,7 +40,12 @@ pub trait SessionObserver: Send + Sync {
 pub struct SessionHandle {
     commands: mpsc::Sender<Command>,
     snapshot: watch::Receiver<Snapshot>,
+    /// Set before `Delete` is sent: a call that finds the actor gone then answers "not found".
+    deleting: Arc<AtomicBool>,
 }
+
+/// Panics of one session's actor restarted before it is left `failed` (until a host starts it).
+const MAX_ACTOR_RESTARTS: u32 = 3;
 
 /// What the host may set when it creates a session.
 #[derive(Debug, Clone)]
@@ -64,6 +74,8 @@ struct Inner {
     bus: EventBus,
     /// Serialises create/delete so the limit and "exists" checks cannot race.
     membership: Mutex<()>,
+    /// Set by [`SessionManager::shutdown`]: a call to a closed actor is then `SHUTTING_DOWN`.
+    stopping: AtomicBool,
     /// The runtime the registry was built on. Actors run there, not on the HTTP worker that
     /// happened to handle `create`: a worker's runtime ends with the HTTP server, and the
     /// actors must outlive it to close their browsers and store their logins.
@@ -92,6 +104,7 @@ impl SessionManager {
             page: std::sync::OnceLock::new(),
             bus,
             membership: Mutex::new(()),
+            stopping: AtomicBool::new(false),
             runtime: tokio::runtime::Handle::current(),
         };
         Self { inner: Arc::new(inner) }
@@ -193,7 +206,23 @@ impl SessionManager {
         Ok((record, lock))
     }
 
+    /// Start a session's actor under [`SessionManager::supervise`], inside a `session` span.
     fn spawn(&self, record: SessionRecord, lock: SessionLock) {
+        let key = record.key();
+        let deleting = Arc::new(AtomicBool::new(false));
+        let (actor, rx) = self.install(record, lock, &deleting);
+        let span = tracing::info_span!("session", session = %key);
+        let supervised = self.clone().supervise(key, actor, rx, deleting);
+        self.inner.runtime.spawn(supervised.instrument(span));
+    }
+
+    /// Build the actor and put its handle in the map (replacing a dead one's).
+    fn install(
+        &self,
+        record: SessionRecord,
+        lock: SessionLock,
+        deleting: &Arc<AtomicBool>,
+    ) -> (Actor, mpsc::Receiver<Command>) {
         let key = record.key();
         let parts = ActorParts {
             record,
@@ -208,8 +237,69 @@ impl SessionManager {
         };
         let (actor, snapshot) = Actor::new(parts);
         let (commands, rx) = mpsc::channel(16);
-        self.inner.sessions.insert(key.clone(), SessionHandle { commands, snapshot });
-        self.inner.runtime.spawn(actor.run(rx));
+        let handle = SessionHandle { commands, snapshot, deleting: deleting.clone() };
+        self.inner.sessions.insert(key, handle);
+        (actor, rx)
+    }
+
+    /// The panic boundary of one actor. A panic drops the actor (its lock, its browser through
+    /// the engine's drop net); the session is then rebuilt from its record on disk and, if it
+    /// was meant to run, started again. Past [`MAX_ACTOR_RESTARTS`] it stays `failed` with the
+    /// panic as its reason, until a host starts it.
+    async fn supervise(
+        self,
+        key: SessionKey,
+        mut actor: Actor,
+        mut rx: mpsc::Receiver<Command>,
+        deleting: Arc<AtomicBool>,
+    ) {
+        let mut panics = 0;
+        loop {
+            let Err(panic) = AssertUnwindSafe(actor.run(rx)).catch_unwind().await else { return };
+            panics += 1;
+            let reason = panic_text(panic.as_ref());
+            tracing::error!(%reason, panics, "session actor panicked");
+            if self.inner.stopping.load(Ordering::SeqCst) || deleting.load(Ordering::SeqCst) {
+                return;
+            }
+            match self.revive(&key, panics, &reason, &deleting) {
+                Ok((a, r)) => (actor, rx) = (a, r),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot rebuild the session after its actor panicked");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn revive(
+        &self,
+        key: &SessionKey,
+        panics: u32,
+        reason: &str,
+        deleting: &Arc<AtomicBool>,
+    ) -> Result<(Actor, mpsc::Receiver<Command>), SessionError> {
+        let dir = record::session_dir(&self.inner.sessions_root, key);
+        let mut record = record::load(&dir.join("session.toml"))?;
+        let lock = SessionLock::acquire(&dir.join("lock"))?;
+        let restart = panics <= MAX_ACTOR_RESTARTS && record.desired == Desired::Running;
+        if panics > MAX_ACTOR_RESTARTS {
+            record.desired = Desired::Stopped;
+            record.halted = Some(Halted {
+                state: "failed".into(),
+                reason: Some(format!("actor_panicked: {reason}")),
+            });
+            record::save(&self.inner.sessions_root, &record)?;
+        }
+        let (actor, rx) = self.install(record, lock, deleting);
+        if restart {
+            let (tx, _) = oneshot::channel();
+            let handle = self.handle(key)?;
+            // A fresh channel of 16 has room; the reply is not awaited.
+            let _ = handle.commands.try_send(Command::Start(tx));
+            tracing::warn!(panics, "session actor restarted after a panic");
+        }
+        Ok((actor, rx))
     }
 
     /// Take over every session found on disk; start those that were running.
@@ -319,6 +409,9 @@ impl SessionManager {
         if !self.inner.sessions.contains_key(key) {
             return Ok(());
         }
+        if let Ok(handle) = self.handle(key) {
+            handle.deleting.store(true, Ordering::SeqCst);
+        }
         let result = self.call(key, Command::Delete).await;
         if !matches!(result, Err(SessionError::Timeout(_))) {
             self.inner.sessions.remove(key);
@@ -328,6 +421,7 @@ impl SessionManager {
 
     /// Close every browser, persisting logins, within `deadline`.
     pub async fn shutdown(&self, deadline: Duration) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         let keys: Vec<SessionKey> = self.inner.sessions.iter().map(|e| e.key().clone()).collect();
         let closing = keys.iter().map(|key| async move {
             let (tx, rx) = oneshot::channel();
@@ -360,11 +454,166 @@ impl SessionManager {
         let handle = self.handle(key)?;
         let (tx, rx) = oneshot::channel();
         let wait = Duration::from_millis(self.inner.config.command_timeout_ms);
-        handle.commands.send(make(tx)).await.map_err(|_| SessionError::Gone)?;
+        if handle.commands.send(make(tx)).await.is_err() {
+            return Err(self.closed(&handle));
+        }
         match timeout(wait, rx).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(SessionError::Gone),
+            Ok(Err(_)) => Err(self.closed(&handle)),
             Err(_) => Err(SessionError::Timeout(self.inner.config.command_timeout_ms)),
         }
+    }
+
+    /// Why an actor took no command or dropped its reply: the process is shutting down, the
+    /// session was deleted meanwhile (so it is not found, as a moment later), or the actor panicked.
+    fn closed(&self, handle: &SessionHandle) -> SessionError {
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            SessionError::Gone
+        } else if handle.deleting.load(Ordering::SeqCst) {
+            SessionError::NotFound
+        } else {
+            SessionError::Crashed
+        }
+    }
+}
+
+/// The message of a panic payload (`panic!` gives a `&str` or a `String`).
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::engine::{EngineError, EngineEvent, StartSpec};
+    use crate::sessions::plain_profile::PlainProfileStore;
+    use crate::sessions::State;
+
+    /// An engine whose `start` panics while `panics` is above zero, then succeeds.
+    struct PanickyEngine {
+        panics: Arc<AtomicU32>,
+    }
+
+    impl Engine for PanickyEngine {
+        fn start(
+            &mut self,
+            _: StartSpec,
+            _: mpsc::Sender<EngineEvent>,
+        ) -> BoxFuture<'_, Result<(), EngineError>> {
+            let left =
+                self.panics.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            Box::pin(async move {
+                if left.is_ok() {
+                    panic!("engine exploded");
+                }
+                Ok(())
+            })
+        }
+        fn stop(&mut self) -> BoxFuture<'_, Result<(), EngineError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn logout(&mut self) -> BoxFuture<'_, Result<(), EngineError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn refresh_qr(&mut self) -> BoxFuture<'_, Result<(), EngineError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn pairing_code(&mut self, _: &PhoneNumber) -> BoxFuture<'_, Result<String, EngineError>> {
+            Box::pin(async { Err(EngineError::NotRunning) })
+        }
+        fn call(
+            &mut self,
+            _: &'static str,
+            _: String,
+        ) -> BoxFuture<'_, Result<serde_json::Value, EngineError>> {
+            Box::pin(async { Err(EngineError::NotRunning) })
+        }
+        fn screenshot(&mut self) -> BoxFuture<'_, Result<Vec<u8>, EngineError>> {
+            Box::pin(async { Err(EngineError::NotRunning) })
+        }
+        fn pgid(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn manager(root: &std::path::Path, panics: u32) -> SessionManager {
+        let panics = Arc::new(AtomicU32::new(panics));
+        let engines: EngineFactory = Arc::new(move |_| {
+            Box::new(PanickyEngine { panics: panics.clone() }) as Box<dyn Engine>
+        });
+        SessionManager::new(
+            SessionsConfig::default(),
+            root.to_owned(),
+            engines,
+            Arc::new(PlainProfileStore::new(root.to_owned())),
+            None,
+            None,
+            EventBus::new(Vec::new()),
+        )
+    }
+
+    async fn started(m: &SessionManager) -> (SessionKey, Result<Snapshot, SessionError>) {
+        let ws = WorkspaceId::parse("w").unwrap();
+        let new = NewSession {
+            id: SessionId::parse("s").unwrap(),
+            start: true,
+            callback_url: None,
+            metadata: BTreeMap::new(),
+        };
+        let key = SessionKey::new(ws.clone(), new.id.clone());
+        (key, m.create(ws, new).await)
+    }
+
+    async fn until(
+        m: &SessionManager,
+        key: &SessionKey,
+        want: impl Fn(&Snapshot) -> bool,
+    ) -> Snapshot {
+        let wait = async {
+            loop {
+                if let Ok(s) = m.get(key) {
+                    if want(&s) {
+                        return s;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        timeout(Duration::from_secs(10), wait).await.expect("the session settles")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_actor_is_rebuilt_and_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), 1);
+        let (key, created) = started(&m).await;
+        assert!(matches!(created, Err(SessionError::Crashed)), "{created:?}");
+        let s = until(&m, &key, |s| s.state == State::Starting).await;
+        assert_eq!(s.reason, None);
+        // The rebuilt actor answers calls.
+        m.stop(&key).await.unwrap();
+        assert_eq!(m.get(&key).unwrap().state, State::Stopped);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_actor_that_keeps_panicking_is_left_failed_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), u32::MAX);
+        let (key, _) = started(&m).await;
+        let s = until(&m, &key, |s| s.state == State::Failed).await;
+        let reason = s.reason.unwrap_or_default();
+        assert!(reason.starts_with("actor_panicked: engine exploded"), "{reason}");
+        // Still a session a host can see and delete.
+        m.delete(&key).await.unwrap();
+        assert!(matches!(m.get(&key), Err(SessionError::NotFound)));
     }
 }

@@ -129,3 +129,39 @@ async fn successful_responses_carry_a_request_id_too() {
     let (a, b) = (a.headers()["x-request-id"].clone(), b.headers()["x-request-id"].clone());
     assert_ne!(a, b, "each request gets its own id");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_races_its_sessions_delete_is_not_found_never_shutting_down() {
+    let app = spawn_app().await;
+    for round in 0..12 {
+        let path = format!("/v1/workspaces/a/sessions/race{round}");
+        let create = json!({"id": format!("race{round}"), "start": false});
+        assert_eq!(app.signed_post("/v1/workspaces/a/sessions", &create).await.status(), 201);
+        let stop = format!("{path}/stop");
+        let empty = json!({});
+        let stops = futures::future::join_all((0..8).map(|_| app.signed_post(&stop, &empty)));
+        let delete = app.signed(Method::DELETE, &path).send();
+        let (deleted, stops) = tokio::join!(delete, stops);
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+        for r in stops {
+            let status = r.status().as_u16();
+            assert!(
+                matches!(status, 200 | 204 | 404),
+                "round {round}: a racing call answered {status}: {}",
+                r.text().await.unwrap()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_test_callback_with_data_that_is_not_an_object_is_refused() {
+    let app = spawn_app().await;
+    for data in [json!("text"), json!([1, 2]), json!(3), json!(true)] {
+        let body = json!({"workspace": "a", "session": "main", "data": data});
+        let r = app.signed_post("/v1/callbacks/test", &body).await;
+        assert_envelope(r, 400, "INVALID_FIELD").await;
+    }
+    let ok = json!({"workspace": "a", "session": "main", "data": {"k": "v"}});
+    assert_eq!(app.signed_post("/v1/callbacks/test", &ok).await.status(), 202);
+}
