@@ -59,5 +59,11 @@ pub fn rotate(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     if !report.failed.is_empty() {
         bail!("{} sealed file(s) could not be rotated; they are unchanged", report.failed.len());
     }
+    if !report.in_use.is_empty() {
+        bail!(
+            "{} session(s) are run by a sidecar right now and were not rotated: stop it (its sessions reseal under the new key as they change) and run rotate again",
+            report.in_use.len()
+        );
+    }
     Ok(())
 }

@@ -17,6 +17,7 @@ use super::keys::VaultKeys;
 use super::store::VaultStore;
 use super::VaultError;
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
+use crate::sessions::lock::{LockError, SessionLock};
 
 #[derive(Debug, Default)]
 pub struct VerifyReport {
@@ -37,6 +38,9 @@ pub struct RotateReport {
     pub current: Vec<SessionKey>,
     /// Could not be opened or rewritten; left exactly as they were.
     pub failed: Vec<(PathBuf, String)>,
+    /// Held by a running sidecar (its session `lock`): not touched, since that process may
+    /// reseal the file at any moment and a rewrite of what rotate read would roll it back.
+    pub in_use: Vec<SessionKey>,
 }
 
 /// Every `(key, sealed path)` under `sessions_root`, in order. Directories that are not ids are skipped.
@@ -119,10 +123,26 @@ pub fn verify_all(sessions_root: &Path, keys: &VaultKeys) -> Result<VerifyReport
 }
 
 /// Reseals every file not under the newest key. Old files stay readable until rewritten.
+///
+/// Each file is read and rewritten while holding its session's `lock`, the one a running sidecar
+/// holds for as long as it owns the session: a session in use is skipped (`in_use`), never
+/// rewritten from a copy its owner may have replaced meanwhile.
 pub fn rotate_all(sessions_root: &Path, keys: &VaultKeys) -> Result<RotateReport, VaultError> {
     let store = store(sessions_root, keys);
     let mut report = RotateReport::default();
     for (key, path) in sealed_files(sessions_root)? {
+        let lock_path = crate::sessions::record::session_dir(sessions_root, &key).join("lock");
+        let _lock = match SessionLock::acquire(&lock_path) {
+            Ok(lock) => lock,
+            Err(LockError::Held(_)) => {
+                report.in_use.push(key);
+                continue;
+            }
+            Err(e) => {
+                report.failed.push((path, e.to_string()));
+                continue;
+            }
+        };
         let opened = match store.open_sealed(&key) {
             Ok(Some(o)) => o,
             Ok(None) => continue,
@@ -169,12 +189,16 @@ impl fmt::Display for RotateReport {
         for (path, why) in &self.failed {
             writeln!(f, "FAILED  {}: {why}", path.display())?;
         }
+        for key in &self.in_use {
+            writeln!(f, "IN USE  {key}: run by a sidecar right now; not touched")?;
+        }
         write!(
             f,
-            "{} rotated, {} already current, {} failed",
+            "{} rotated, {} already current, {} failed, {} in use",
             self.rotated.len(),
             self.current.len(),
-            self.failed.len()
+            self.failed.len(),
+            self.in_use.len()
         )
     }
 }

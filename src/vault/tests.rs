@@ -278,6 +278,47 @@ fn rotation_keeps_old_files_readable_and_rewrites_them_under_the_new_key() {
 }
 
 #[test]
+fn rotate_never_rewrites_a_session_a_running_sidecar_holds() {
+    // M5: rotate read version C0, the running session resealed C1, rotate renamed C0 over it.
+    let env = Env::new();
+    let old = keys("k1", 1);
+    let (busy, idle) = (sk("acme", "busy"), sk("acme", "idle"));
+    let running = env.store(&old);
+    seal_login(&running, &busy, b"login-c0");
+    seal_login(&env.store(&old), &idle, b"login-idle");
+    // The running sidecar owns `busy`: it holds the session lock and keeps the profile open.
+    let dir = crate::sessions::record::session_dir(&env.sessions(), &busy);
+    let lock = crate::sessions::lock::SessionLock::acquire(&dir.join("lock")).unwrap();
+    let live = running.open(&busy).unwrap();
+    let both = VaultKeys::new(
+        vec![
+            ("k1".into(), MasterKey::from_bytes([1; 32])),
+            ("k2".into(), MasterKey::from_bytes([2; 32])),
+        ],
+        Some("k2"),
+    )
+    .unwrap();
+    let sealed = running.sealed_path(&busy);
+    let before = std::fs::read(&sealed).unwrap();
+    let report = rotate_all(&env.sessions(), &both).unwrap();
+    assert_eq!(report.in_use, vec![busy.clone()], "{report}");
+    assert_eq!(report.rotated.len(), 1, "the idle session is rotated: {report}");
+    assert!(report.to_string().contains("IN USE  acme/busy"), "{report}");
+    assert_eq!(std::fs::read(&sealed).unwrap(), before, "a held session's file is not touched");
+    // The session reseals its newer login; nothing rolls it back.
+    fake_chromium_writes(&live, b"login-c1");
+    running.close(&busy).unwrap();
+    drop(lock);
+    let opened = env.store(&both).open_sealed(&busy).unwrap().unwrap();
+    assert!(contains(&opened.plaintext, b"login-c1"));
+    // Once nobody holds it, rotate does its job.
+    let again = rotate_all(&env.sessions(), &both).unwrap();
+    assert_eq!((again.rotated.len(), again.in_use.len()), (1, 0), "{again}");
+    let opened = env.store(&both).open_sealed(&busy).unwrap().unwrap();
+    assert!(contains(&opened.plaintext, b"login-c1"));
+}
+
+#[test]
 fn verify_and_rotate_report_a_bad_file_and_leave_it_alone() {
     let env = Env::new();
     let k = keys("k1", 1);
