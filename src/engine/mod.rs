@@ -8,6 +8,7 @@
 pub mod bridge;
 mod chromium;
 pub mod config;
+pub mod inbound;
 mod launch;
 mod pipe;
 pub mod process;

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::bridge::{BridgeMsg, BINDING};
+use super::inbound::{Gate, CONFIRM_LOGGED_OUT};
 use super::tracker::Tracker;
 use super::{process, EngineEvent};
 
@@ -40,6 +41,10 @@ impl Pump {
         let mut stop_rx = self.stopping.clone();
         let mut ready_deadline = Some(Instant::now() + self.ready_timeout);
         let mut unresponsive = false;
+        let mut gate = Gate::new(std::time::Instant::now());
+        // A logout the page reported that WhatsApp Web did not confirm yet: checked again when
+        // the next document is ready (WhatsApp reloads the page after a real logout).
+        let mut unconfirmed_logout: Option<Option<String>> = None;
         let probe_every = self.probe_interval.unwrap_or(Duration::from_secs(3600));
         let mut probe_tick = tokio::time::interval_at(Instant::now() + probe_every, probe_every);
         let reason = loop {
@@ -51,15 +56,31 @@ impl Pump {
                     if call.name != BINDING {
                         continue;
                     }
+                    if gate.admit(call.payload.len(), std::time::Instant::now()).is_err() {
+                        continue;
+                    }
                     match serde_json::from_str::<BridgeMsg>(&call.payload) {
                         Ok(msg) => {
+                            let ready = matches!(msg, BridgeMsg::Ready { .. });
                             match msg {
                                 BridgeMsg::Boot if ready_deadline.is_none() => ready_deadline = Some(Instant::now() + self.ready_timeout),
                                 BridgeMsg::Ready { .. } => ready_deadline = None,
                                 _ => {}
                             }
                             for event in tracker.on_message(msg) {
-                                self.emit(event).await;
+                                match event {
+                                    EngineEvent::LoggedOut { reason } => self.logout_reported(reason, &mut unconfirmed_logout).await,
+                                    other => self.emit(other).await,
+                                }
+                            }
+                            if ready {
+                                if let Some(reason) = unconfirmed_logout.take() {
+                                    if logged_out_per_whatsapp(&self.page, self.cdp_timeout).await == Some(true) {
+                                        self.emit(EngineEvent::LoggedOut { reason }).await;
+                                    } else {
+                                        tracing::warn!("a logout reported by page script was not confirmed by WhatsApp Web after the reload; ignored, the login is kept");
+                                    }
+                                }
                             }
                         }
                         Err(e) => tracing::warn!(error = %e, "unreadable message from the bridge glue"),
@@ -100,6 +121,23 @@ impl Pump {
         }
     }
 
+    /// The page reported `conn.logout`. `LoggedOut` deletes the stored login, so it is emitted only
+    /// when WhatsApp Web's own state (read by us, not sent by page script) says there is no login;
+    /// otherwise it waits for the next document's ready (a real logout reloads the page).
+    async fn logout_reported(
+        &mut self,
+        reason: Option<String>,
+        pending: &mut Option<Option<String>>,
+    ) {
+        if logged_out_per_whatsapp(&self.page, self.cdp_timeout).await == Some(true) {
+            *pending = None;
+            self.emit(EngineEvent::LoggedOut { reason }).await;
+        } else {
+            tracing::warn!("the page reported a logout that WhatsApp Web does not confirm yet; waiting for the reload");
+            *pending = Some(reason);
+        }
+    }
+
     /// Sends one event, giving up if stop() begins while the session is not reading.
     async fn emit(&mut self, event: EngineEvent) {
         tracing::debug!(?event, "engine event");
@@ -108,6 +146,18 @@ impl Pump {
             _ = stop_requested(&mut self.stopping) => {}
         }
     }
+}
+
+/// `Some(true)` when `WPP.conn` says this device holds no login; `None` when the page did not
+/// answer (it may be reloading).
+async fn logged_out_per_whatsapp(page: &Page, timeout: Duration) -> Option<bool> {
+    let params = EvaluateParams::builder()
+        .expression(CONFIRM_LOGGED_OUT)
+        .return_by_value(true)
+        .build()
+        .ok()?;
+    let resp = tokio::time::timeout(timeout, page.execute(params)).await.ok()?.ok()?;
+    resp.result.result.value.as_ref()?.as_bool()
 }
 
 /// A trivial evaluation answered in time means the renderer's main thread is alive.

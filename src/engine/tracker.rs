@@ -64,6 +64,12 @@ impl Tracker {
         let text = payload.as_str().map(str::to_owned);
         match name {
             "conn.auth_code_change" => match text {
+                Some(code) if !super::inbound::plausible_qr(&code) => {
+                    tracing::warn!(
+                        bytes = code.len(),
+                        "a QR that is not shaped like WhatsApp's was dropped"
+                    );
+                }
                 Some(code) if self.last_qr.as_deref() != Some(code.as_str()) => {
                     self.login_offered = true;
                     self.authenticating_sent = false;
@@ -194,9 +200,9 @@ mod tests {
             BridgeMsg::Boot,
             ready(false, "QR"),
             ev("conn.main_ready", json!(null), Some(false), Some("QR")),
-            ev("conn.auth_code_change", json!("ref1,a,b,c"), Some(false), Some("QR")),
-            ev("conn.auth_code_change", json!("ref2,a,b,c"), Some(false), Some("QR")),
-            ev("conn.auth_code_change", json!("ref2,a,b,c"), Some(false), Some("QR")),
+            ev("conn.auth_code_change", json!("2@ref1,a,b,c"), Some(false), Some("QR")),
+            ev("conn.auth_code_change", json!("2@ref2,a,b,c"), Some(false), Some("QR")),
+            ev("conn.auth_code_change", json!("2@ref2,a,b,c"), Some(false), Some("QR")),
             ev("conn.stream_mode_changed", json!("SYNCING"), Some(false), Some("SYNCING")),
             ev("conn.auth_code_change", json!(null), Some(false), Some("SYNCING")),
             ev("conn.authenticated", json!(null), Some(true), Some("SYNCING")),
@@ -207,8 +213,8 @@ mod tests {
             events,
             vec![
                 EngineEvent::BridgeReady { authenticated: false, version: Some("4.6.0".into()) },
-                EngineEvent::Qr { code: "ref1,a,b,c".into() },
-                EngineEvent::Qr { code: "ref2,a,b,c".into() },
+                EngineEvent::Qr { code: "2@ref1,a,b,c".into() },
+                EngineEvent::Qr { code: "2@ref2,a,b,c".into() },
                 EngineEvent::Authenticating,
                 EngineEvent::Connected { phone: Some("15551234567".into()) },
             ]

@@ -94,6 +94,11 @@ pub fn step(state: State, seen_ready: bool, event: &EngineEvent) -> Step {
     match event {
         E::BridgeReady { authenticated: true, .. } => Step::Go(State::Authenticating),
         E::BridgeReady { authenticated: false, .. } => Step::Stay,
+        // A QR is expected only before a login is up: once connected, one can only be forged.
+        E::Qr { .. } if matches!(state, State::Connected | State::Disconnected) => {
+            tracing::warn!(state = state.as_str(), "a QR reported while connected was ignored");
+            Step::Stay
+        }
         E::Qr { code } => Step::ShowQr(code.clone()),
         E::PairingCode { code } => Step::ShowPairingCode(code.clone()),
         E::QrIdle => Step::Halt {
@@ -149,6 +154,17 @@ mod tests {
             step(State::Authenticating, true, &E::Connected { phone: Some("1555".into()) }),
             Step::Connect(Some("1555".into()))
         );
+    }
+
+    #[test]
+    fn a_qr_is_taken_only_while_no_login_is_up() {
+        let qr = E::Qr { code: "2@x,y,z,w".into() };
+        for s in [State::Starting, State::QrRequired, State::Pairing, State::Authenticating] {
+            assert_eq!(step(s, true, &qr), Step::ShowQr("2@x,y,z,w".into()), "{s:?}");
+        }
+        for s in [State::Connected, State::Disconnected] {
+            assert_eq!(step(s, true, &qr), Step::Stay, "a forged QR while {s:?}");
+        }
     }
 
     #[test]

@@ -180,3 +180,48 @@ async fn never_ready_bridge_times_out() {
     assert!(started.elapsed() >= Duration::from_secs(3), "{:?}", started.elapsed());
     t.engine.stop().await.unwrap();
 }
+
+/// Page script calling the binding itself (an XSS, WhatsApp's own code, a DevTools client):
+/// an oversize payload is dropped unread, a forged `conn.logout` is not reported as a logout
+/// while WhatsApp Web still holds the login, and a real unlink afterwards still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_binding_calls_are_bounded_and_a_forged_logout_is_ignored() {
+    require_chromium();
+    let sim = sim();
+    let mut t = TestEngine::new(sim_config(&sim));
+    t.start().await.expect("start");
+    scan_to_connected(&mut t, &sim).await;
+    let forge =
+        |msg: Value| format!("window.__waSidecarBridge({})", Value::String(msg.to_string()));
+    let huge = json!({"t": "ev", "name": "huge.event", "payload": "A".repeat(1 << 20)});
+    let forged = [
+        huge,
+        json!({"t": "ev", "name": "conn.logout_reason", "payload": "forged"}),
+        json!({"t": "ev", "name": "conn.logout"}),
+        json!({"t": "ev", "name": "marker.done", "payload": 1}),
+    ];
+    for msg in forged {
+        t.engine.call("forge", forge(msg)).await.expect("the binding is callable from the page");
+    }
+    let seen = t
+        .wait_for(
+            Duration::from_secs(10),
+            |e| matches!(e, EngineEvent::Page { name, .. } if name == "marker.done"),
+        )
+        .await;
+    assert!(
+        !seen.iter().any(|e| matches!(e, EngineEvent::LoggedOut { .. })
+            || matches!(e, EngineEvent::Page { name, .. } if name == "huge.event")),
+        "{seen:?}"
+    );
+    let (status, body) =
+        control(&sim, "/unlink", json!({"phone": PHONE, "reason": "user_initiated"})).await;
+    assert_eq!(status, 200, "unlink: {body}");
+    let seen =
+        t.wait_for(Duration::from_secs(10), |e| matches!(e, EngineEvent::LoggedOut { .. })).await;
+    assert_eq!(
+        seen.last(),
+        Some(&EngineEvent::LoggedOut { reason: Some("user_initiated".into()) })
+    );
+    t.stop_leaving_nothing().await;
+}
