@@ -79,11 +79,24 @@ impl EventBus {
         Self { sinks: Arc::new(sinks), live }
     }
 
+    /// Commit the event to every sink, then tell live subscribers. Sinks block (the outbox
+    /// fsyncs), so on a multi-threaded tokio worker this runs as a blocking section: the worker's
+    /// other tasks move to another thread meanwhile, and the caller still returns only once the
+    /// event is committed.
     pub fn publish(&self, event: Event) {
-        for sink in self.sinks.iter() {
-            if let Err(e) = sink.accept(&event) {
-                tracing::error!(error = %e, kind = event.kind, key = %event.key, "event sink refused an event");
+        let commit = || {
+            for sink in self.sinks.iter() {
+                if let Err(e) = sink.accept(&event) {
+                    tracing::error!(error = %e, kind = event.kind, key = %event.key, "event sink refused an event");
+                }
             }
+        };
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if on_worker {
+            tokio::task::block_in_place(commit);
+        } else {
+            commit();
         }
         // No live subscriber is normal.
         let _ = self.live.send(event);
@@ -91,5 +104,45 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.live.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::ids::{SessionId, WorkspaceId};
+
+    /// A sink whose commit takes as long as a slow fsync.
+    struct SlowSink(Duration, Mutex<Option<Instant>>);
+
+    impl EventSink for SlowSink {
+        fn accept(&self, _: &Event) -> anyhow::Result<()> {
+            std::thread::sleep(self.0);
+            *self.1.lock().unwrap() = Some(Instant::now());
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_slow_commit_does_not_hold_the_worker_s_other_tasks() {
+        let sink = Arc::new(SlowSink(Duration::from_millis(1500), Mutex::new(None)));
+        let bus = EventBus::new(vec![sink.clone()]);
+        let key = SessionKey::new(WorkspaceId::parse("w").unwrap(), SessionId::parse("s").unwrap());
+        let ticker = tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Instant::now()
+        });
+        // Publish from a task on the same (only) worker, as a session actor does.
+        let publisher = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            bus.publish(Event::new("session.status", key, serde_json::json!({})));
+        });
+        publisher.await.unwrap();
+        let committed = sink.1.lock().unwrap().expect("committed before publish returns");
+        let ticked = ticker.await.unwrap();
+        assert!(ticked < committed, "the other task ran while the commit blocked");
     }
 }
