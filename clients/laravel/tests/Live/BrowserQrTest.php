@@ -1,0 +1,69 @@
+<?php
+
+namespace WaSidecar\Laravel\Tests\Live;
+
+use WaSidecar\Laravel\Facades\WaSidecar;
+use WaSidecar\Laravel\Tests\TestCase;
+
+/**
+ * Live, everything real on loopback: wa-sim, the built sidecar, the test Laravel app (php -S)
+ * broadcasting through Laravel's PusherBroadcaster to sockudo, and headless Chromium on the
+ * admin page (Echo over pusher-js, the package's QR module). The QR is read from a screenshot of
+ * the page and scanned by the wa-sim phone; the page then shows "connected". An admin of another
+ * workspace is refused the channel. Screenshots: tests/output/.
+ */
+class BrowserQrTest extends TestCase
+{
+    private ?LiveStack $stack = null;
+
+    protected function setUp(): void
+    {
+        parent::setUp();
+        foreach (['WA_SIDECAR_BIN', 'WA_SIM_BIN', 'WA_SOCKUDO_BIN'] as $bin) {
+            if (LiveStack::binary($bin) === null) {
+                $this->markTestSkipped("{$bin} is not set (ops/test-php.sh builds and sets it)");
+            }
+        }
+        if (! is_dir((string) getenv('WA_TEST_NODE_MODULES').'/puppeteer-core')) {
+            $this->markTestSkipped('WA_TEST_NODE_MODULES has no puppeteer-core (ops/test-php.sh installs it)');
+        }
+        $this->stack = new LiveStack();
+        $this->stack->startSim();
+        $this->stack->startSockudo();
+        $this->stack->startApp();
+        $this->stack->startSidecar();
+        config()->set('wa-sidecar.url', $this->stack->sidecarUrl);
+    }
+
+    protected function tearDown(): void
+    {
+        $this->stack?->stop();
+        $this->stack = null;
+        parent::tearDown();
+    }
+
+    public function test_the_admin_sees_the_qr_and_then_connected_and_another_workspace_is_refused(): void
+    {
+        $stack = $this->stack;
+        $out = dirname(__DIR__).'/output/browser-qr';
+        @mkdir($out, 0755, true);
+        exec('rm -rf '.escapeshellarg($out.'/chromium-profile'));
+        $browser = $stack->own(new OwnedProcess('browser', ['node', dirname(__DIR__).'/browser/admin-page.mjs', $stack->appUrl, 'acme', 'main', $out],
+            ['NODE_PATH' => (string) getenv('WA_TEST_NODE_MODULES')], dirname(__DIR__).'/browser', $stack->dir.'/browser.log', true, 5));
+
+        $browser->waitLine('READY', 60);
+        WaSidecar::createSession('acme', 'main');
+
+        $shown = $browser->waitLine('QR ', 90);
+        $this->assertFileExists($out.'/admin-qr.png');
+        $this->assertSame(WaSidecar::qrRaw('acme', 'main'), $shown, 'the page shows the session\'s current QR');
+        $device = $stack->sim('POST', '/scan', ['code' => $shown, 'phone' => '15551234567']);
+        $this->assertArrayHasKey('id', $device, json_encode($device));
+
+        $connected = $browser->waitLine('CONNECTED', 60);
+        $this->assertStringContainsString('connected', $connected);
+        $this->assertSame(0, $browser->waitExit(20), 'the browser script ends cleanly');
+        $this->assertFileExists($out.'/admin-connected.png');
+        $this->assertFalse($browser->groupAlive(), 'no browser process outlives the test');
+    }
+}

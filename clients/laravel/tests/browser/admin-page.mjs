@@ -1,0 +1,76 @@
+// The admin's browser in the live tests: headless Chromium (Debian's) driven by puppeteer-core.
+// Usage: node admin-page.mjs <app url> <workspace> <session> <output dir>
+// Opens the admin page as alice (admin of the workspace) and as bob (admin of another one), then
+// prints one line per step on stdout for the PHPUnit test:
+//   READY                  alice's page subscribed to the workspace channel, bob's was refused
+//   QR <text>              the QR shown on alice's page, read back from a screenshot with jsQR
+//                          (the phone's camera); the screenshot is kept in the output dir
+//   CONNECTED              alice's page says the session is connected
+//   FAIL <why>             anything else (then exit 1)
+import puppeteer from 'puppeteer-core';
+import jsQR from 'jsqr';
+import { writeFileSync } from 'node:fs';
+
+const [appUrl, workspace, session, outDir] = process.argv.slice(2);
+const chromium = process.env.WA_CHROMIUM || '/usr/lib/chromium/chromium';
+const say = (line) => process.stdout.write(line + '\n');
+let browser;
+
+async function openAs(token) {
+  const page = await browser.newPage();
+  page.on('console', (m) => process.stderr.write(`[${token} console] ${m.text()}\n`));
+  page.on('pageerror', (e) => process.stderr.write(`[${token} error] ${e.message}\n`));
+  await page.goto(`${appUrl}/admin/${workspace}/${session}?token=${token}`, { waitUntil: 'load', timeout: 20000 });
+  return page;
+}
+
+// Pixels of a screenshot → jsQR, decoded inside the page (it has a PNG decoder: the browser).
+async function readQr(page) {
+  const png = await page.screenshot({ type: 'png' });
+  writeFileSync(`${outDir}/admin-qr.png`, png);
+  const { width, height, data } = await page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = 'data:image/png;base64,' + b64;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width; c.height = img.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    return { width: c.width, height: c.height, data: Array.from(ctx.getImageData(0, 0, c.width, c.height).data) };
+  }, Buffer.from(png).toString('base64'));
+  const found = jsQR(Uint8ClampedArray.from(data), width, height);
+  if (!found) throw new Error('no QR code in the screenshot');
+  return found.data;
+}
+
+try {
+  browser = await puppeteer.launch({
+    executablePath: chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'],
+    userDataDir: `${outDir}/chromium-profile`,
+    defaultViewport: { width: 800, height: 900 },
+  });
+  const alice = await openAs('alice-token');
+  const bob = await openAs('bob-token');
+  const root = '#whatsapp-link';
+  await alice.waitForSelector(`${root}[data-channel="subscribed"]`, { timeout: 20000 });
+  await bob.waitForSelector(`${root}[data-channel="refused"]`, { timeout: 20000 });
+  const bobText = await bob.$eval(root, (el) => el.textContent);
+  if (!/may not/.test(bobText)) throw new Error(`bob's page says ${bobText}`);
+  say('READY');
+
+  await alice.waitForSelector(`${root} [data-wa-qr] svg`, { timeout: 60000 });
+  say('QR ' + (await readQr(alice)));
+
+  await alice.waitForSelector(`${root}[data-state="connected"]`, { timeout: 60000 });
+  await alice.screenshot({ path: `${outDir}/admin-connected.png` });
+  const text = await alice.$eval(root, (el) => el.textContent);
+  say('CONNECTED ' + text.trim());
+  await browser.close();
+  process.exit(0);
+} catch (e) {
+  say('FAIL ' + (e && e.message ? e.message : String(e)).replace(/\n/g, ' '));
+  if (browser) await browser.close().catch(() => {});
+  process.exit(1);
+}
