@@ -20,6 +20,7 @@ pub mod db;
 pub mod engine;
 pub mod events;
 pub mod ids;
+pub mod messages;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;

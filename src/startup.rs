@@ -22,6 +22,7 @@ use crate::db;
 use crate::engine::{ChromiumEngine, Engine, EngineConfig};
 use crate::events::EventBus;
 use crate::ids::SessionKey;
+use crate::messages::{MessageStore, Messages};
 use crate::sessions::profile::{ProfileStore, ProfileWatch};
 use crate::sessions::SessionManager;
 use crate::vault::{ResealWatcher, VaultError, VaultKeys, VaultStore, WatcherConfig};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub vault: Arc<VaultStore>,
     /// The durable callbacks outbox; also served to its routes as `web::Data<Outbox>`.
     pub outbox: Outbox,
+    /// Sending and receiving; also served to its routes as `web::Data<Messages>`.
+    pub messages: Messages,
 }
 
 impl AppState {
@@ -60,6 +63,8 @@ pub enum StartupError {
     Bind { addr: String, source: std::io::Error },
     #[error("callbacks: {0}")]
     Callbacks(#[from] OutboxError),
+    #[error("messages: {0}")]
+    Messages(#[from] crate::messages::StoreError),
 }
 
 pub struct Application {
@@ -160,7 +165,9 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     outbox.register_metrics(&mut registry);
     // Every session event is committed to the outbox before anything else sees it.
     let bus = EventBus::new(vec![Arc::new(outbox.clone())]);
-    let sessions = build_sessions(&settings, vault.clone(), bus, &outbox);
+    let sessions = build_sessions(&settings, vault.clone(), bus.clone(), &outbox);
+    let store = MessageStore::open(&db::path_in(&settings.server.data_dir))?;
+    let messages = Messages::start(store, sessions.clone(), bus);
     let auth = Authenticator::new(
         keys.keys,
         settings.auth.max_skew_secs,
@@ -177,6 +184,7 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         sessions,
         vault,
         outbox,
+        messages,
     })
 }
 
@@ -282,6 +290,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
             .app_data(web::Data::new(state.sessions.clone()))
             .app_data(openapi.clone())
             .app_data(outbox.clone())
+            .app_data(web::Data::new(state.messages.clone()))
             .configure(|cfg| api::routes::extractor_config(cfg, max_body))
             .configure(api::routes::configure)
             .wrap(from_fn(ip_allow::ip_allow))

@@ -170,7 +170,23 @@ impl Outbox {
         data: &serde_json::Value,
         at: SystemTime,
     ) -> Result<Enqueued, OutboxError> {
-        let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+        self.enqueue_as(None, kind, key, data, at)
+    }
+
+    /// [`Outbox::enqueue`] with the event's id chosen by the caller (a message event's
+    /// deterministic id), so a repeat is the same `webhook-id`; a repeat still queued is not added.
+    pub fn enqueue_as(
+        &self,
+        id: Option<&str>,
+        kind: &str,
+        key: &SessionKey,
+        data: &serde_json::Value,
+        at: SystemTime,
+    ) -> Result<Enqueued, OutboxError> {
+        let id = match id {
+            Some(id) => id.to_owned(),
+            None => format!("msg_{}", uuid::Uuid::now_v7().simple()),
+        };
         let timestamp = humantime::format_rfc3339_millis(at).to_string();
         let (workspace, session) = (key.workspace.as_str(), key.session.as_str());
         let body = serde_json::to_string(&Body {
@@ -182,9 +198,12 @@ impl Outbox {
             data,
         })?;
         let ev = NewEvent { id: &id, kind, workspace, session, body: &body, now: now_ms() };
-        let dropped = store::insert(&mut *self.inner.durable()?, &ev, kind == kind::SESSION_QR)?;
+        let (dropped, added) =
+            store::insert(&mut *self.inner.durable()?, &ev, kind == kind::SESSION_QR)?;
         let m = &self.inner.metrics;
-        m.queued.inc();
+        if added {
+            m.queued.inc();
+        }
         if dropped > 0 {
             m.queued.dec_by(dropped as i64);
             m.superseded.inc_by(dropped as u64);
@@ -317,7 +336,7 @@ impl Inner {
 
 impl EventSink for Outbox {
     fn accept(&self, event: &Event) -> anyhow::Result<()> {
-        self.enqueue(event.kind, &event.key, &event.data, event.at)?;
+        self.enqueue_as(event.id.as_deref(), event.kind, &event.key, &event.data, event.at)?;
         Ok(())
     }
 }

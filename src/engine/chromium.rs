@@ -198,6 +198,14 @@ impl Engine for ChromiumEngine {
         async move { self.pairing_code_now(&phone).await }.boxed()
     }
 
+    fn call(
+        &mut self,
+        call: &'static str,
+        expr: String,
+    ) -> BoxFuture<'_, Result<serde_json::Value, EngineError>> {
+        async move { self.bridge_call(call, &expr).await }.boxed()
+    }
+
     fn screenshot(&mut self) -> BoxFuture<'_, Result<Vec<u8>, EngineError>> {
         self.screenshot_now().boxed()
     }
