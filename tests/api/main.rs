@@ -10,6 +10,7 @@ mod ip_allow;
 mod operations;
 mod sessions;
 mod startup;
+mod vectors;
 mod workspaces;
 
 // The callbacks suite's receiver and spec-written verifier, shared rather than written twice.
