@@ -86,13 +86,13 @@ class Client
     /** The QR text currently on screen (render it as-is; it is opaque and holds key material). */
     public function qrRaw(string $workspace, string $session): string
     {
-        return $this->send('GET', $this->sessionPath($workspace, $session).'/qr', null, ['format' => 'raw'])->body();
+        return $this->send('GET', $this->sessionPath($workspace, $session).'/qr', null, ['format' => 'raw'], null, 'text/plain')->body();
     }
 
     /** The QR as PNG bytes. */
     public function qrPng(string $workspace, string $session): string
     {
-        return $this->send('GET', $this->sessionPath($workspace, $session).'/qr', null, ['format' => 'png'])->body();
+        return $this->send('GET', $this->sessionPath($workspace, $session).'/qr', null, ['format' => 'png'], null, 'image/png')->body();
     }
 
     /** The QR with its details (raw, data_url, attempt, expires_at, …), as JSON. */
