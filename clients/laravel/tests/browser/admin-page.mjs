@@ -24,11 +24,12 @@ async function openAs(token) {
   return page;
 }
 
-// Pixels of a screenshot → jsQR, decoded inside the page (it has a PNG decoder: the browser).
+// The QR as the camera sees it: a screenshot of the QR on the page (kept in the output dir),
+// its pixels decoded back inside the page (the browser is the PNG decoder), then jsQR.
 async function readQr(page) {
-  const png = await page.screenshot({ type: 'png' });
-  writeFileSync(`${outDir}/admin-qr.png`, png);
-  const { width, height, data } = await page.evaluate(async (b64) => {
+  await page.screenshot({ path: `${outDir}/admin-qr.png` });
+  const png = await (await page.$('#whatsapp-link [data-wa-qr]')).screenshot({ type: 'png' });
+  const { width, height, pixels } = await page.evaluate(async (b64) => {
     const img = new Image();
     img.src = 'data:image/png;base64,' + b64;
     await img.decode();
@@ -36,9 +37,12 @@ async function readQr(page) {
     c.width = img.width; c.height = img.height;
     const ctx = c.getContext('2d');
     ctx.drawImage(img, 0, 0);
-    return { width: c.width, height: c.height, data: Array.from(ctx.getImageData(0, 0, c.width, c.height).data) };
+    const data = ctx.getImageData(0, 0, c.width, c.height).data;
+    let bin = '';
+    for (let i = 0; i < data.length; i += 0x8000) bin += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
+    return { width: c.width, height: c.height, pixels: btoa(bin) };
   }, Buffer.from(png).toString('base64'));
-  const found = jsQR(Uint8ClampedArray.from(data), width, height);
+  const found = jsQR(new Uint8ClampedArray(Buffer.from(pixels, 'base64')), width, height);
   if (!found) throw new Error('no QR code in the screenshot');
   return found.data;
 }
@@ -58,6 +62,9 @@ try {
   await bob.waitForSelector(`${root}[data-channel="refused"]`, { timeout: 20000 });
   const bobText = await bob.$eval(root, (el) => el.textContent);
   if (!/may not/.test(bobText)) throw new Error(`bob's page says ${bobText}`);
+  await bob.close();
+  // A background tab is not painted, and its screenshots wait for a frame.
+  await alice.bringToFront();
   say('READY');
 
   await alice.waitForSelector(`${root} [data-wa-qr] svg`, { timeout: 60000 });

@@ -2,6 +2,7 @@
 <html>
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <title>WhatsApp link: <?= e($workspace) ?>/<?= e($session) ?></title>
 <script src="/js/pusher.js"></script>
 <script src="/js/echo.js"></script>
@@ -12,7 +13,9 @@
 <script type="module">
 import { mountSessionQr } from '/vendor/wa-sidecar/wa-sidecar-qr.js';
 
-const echo = new Echo({
+// laravel-echo's IIFE build exposes the module namespace: the class is its default export.
+const EchoClass = window.Echo.default || window.Echo;
+const echo = new EchoClass({
     broadcaster: 'pusher',
     Pusher,
     key: <?= json_encode($pusherKey) ?>,
@@ -24,6 +27,10 @@ const echo = new Echo({
     authEndpoint: '/broadcasting/auth',
     auth: { headers: { Authorization: 'Bearer ' + <?= json_encode($token) ?>, Accept: 'application/json' } },
 });
+// What arrives, in the browser console (the live test prints it on failure).
+echo.private('workspace.' + <?= json_encode($workspace) ?>)
+    .listen('.session.status', (e) => console.log('session.status', e.state))
+    .listen('.session.qr', (e) => console.log('session.qr', e.attempt));
 window.waQr = mountSessionQr(echo, document.getElementById('whatsapp-link'), {
     workspace: <?= json_encode($workspace) ?>,
     session: <?= json_encode($session) ?>,
