@@ -13,6 +13,7 @@
 //! migrates `data/sidecar.db`.
 
 pub mod api;
+pub mod broadcast;
 pub mod callbacks;
 pub mod cli;
 pub mod config;

@@ -48,7 +48,13 @@ fn request_vectors_match_the_sidecars_signature() {
 
 /// Standard Webhooks, from the spec: any `v1,<base64>` entry over `id.ts.body` with any secret,
 /// the timestamp within the tolerance of `now`.
-fn verdict(secrets: &[String], headers: &Value, body: &str, now: i64, tolerance: i64) -> Result<(), &'static str> {
+fn verdict(
+    secrets: &[String],
+    headers: &Value,
+    body: &str,
+    now: i64,
+    tolerance: i64,
+) -> Result<(), &'static str> {
     let ts: i64 = text(headers, "webhook-timestamp").parse().map_err(|_| "timestamp")?;
     if (now - ts).abs() > tolerance {
         return Err("timestamp");
@@ -84,7 +90,8 @@ fn webhook_vectors_match_the_callback_signer_and_the_spec() {
         let name = text(v, "name");
         let headers = &v["headers"];
         if v["reproduce"].as_bool().unwrap() {
-            let secrets = list(v, "signed_with").iter().map(|s| Secret::parse(s).unwrap()).collect();
+            let secrets =
+                list(v, "signed_with").iter().map(|s| Secret::parse(s).unwrap()).collect();
             let ts: i64 = text(headers, "webhook-timestamp").parse().unwrap();
             let made = Signer::new(secrets, false).webhook_signature(
                 text(headers, "webhook-id"),
@@ -94,7 +101,13 @@ fn webhook_vectors_match_the_callback_signer_and_the_spec() {
             assert_eq!(made, text(headers, "webhook-signature"), "{name}");
             reproduced += 1;
         }
-        let got = verdict(&list(v, "secrets"), headers, text(v, "body"), v["now"].as_i64().unwrap(), tolerance);
+        let got = verdict(
+            &list(v, "secrets"),
+            headers,
+            text(v, "body"),
+            v["now"].as_i64().unwrap(),
+            tolerance,
+        );
         if v["valid"].as_bool().unwrap() {
             assert_eq!(got, Ok(()), "{name}");
         } else {

@@ -30,8 +30,22 @@ class BrowserQrTest extends TestCase
         $this->stack = new LiveStack();
         $this->stack->startSim();
         $this->stack->startSockudo();
-        $this->stack->startApp();
-        $this->stack->startSidecar();
+    }
+
+    /** Who publishes QR and status to sockudo: the package (Laravel's broadcaster) or the sidecar. */
+    public static function publishers(): array
+    {
+        return ['the package rebroadcasts' => ['laravel'], 'the sidecar publishes ([broadcast])' => ['sidecar']];
+    }
+
+    private function startRest(string $publisher, string $secret = LiveStack::PUSHER['secret']): void
+    {
+        $this->stack->startApp($publisher === 'laravel');
+        if ($publisher === 'sidecar') {
+            $this->stack->startSidecar($this->stack->sidecarBroadcastToml(), ['SIDECAR__BROADCAST__SECRET' => $secret]);
+        } else {
+            $this->stack->startSidecar();
+        }
         config()->set('wa-sidecar.url', $this->stack->sidecarUrl);
     }
 
@@ -42,10 +56,12 @@ class BrowserQrTest extends TestCase
         parent::tearDown();
     }
 
-    public function test_the_admin_sees_the_qr_and_then_connected_and_another_workspace_is_refused(): void
+    /** @dataProvider publishers */
+    public function test_the_admin_sees_the_qr_and_then_connected_and_another_workspace_is_refused(string $publisher): void
     {
+        $this->startRest($publisher);
         $stack = $this->stack;
-        $out = dirname(__DIR__).'/output/browser-qr';
+        $out = dirname(__DIR__).'/output/browser-qr-'.$publisher;
         @mkdir($out, 0755, true);
         exec('rm -rf '.escapeshellarg($out.'/chromium-profile'));
         $browser = $stack->own(new OwnedProcess('browser', ['node', dirname(__DIR__).'/browser/admin-page.mjs', $stack->appUrl, 'acme', 'main', $out],
@@ -65,5 +81,27 @@ class BrowserQrTest extends TestCase
         $this->assertSame(0, $browser->waitExit(20), 'the browser script ends cleanly');
         $this->assertFileExists($out.'/admin-connected.png');
         $this->assertFalse($browser->groupAlive(), 'no browser process outlives the test');
+        if ($publisher === 'sidecar') {
+            // What the page showed came from the sidecar: Laravel's rebroadcast was off.
+            $this->assertMatchesRegularExpression('/^wa_sidecar_broadcast_published_total ([2-9]|\d\d)/m', $stack->sidecarMetrics());
+        }
+    }
+
+    public function test_a_wrong_broadcast_secret_is_logged_and_metered_and_callbacks_go_on(): void
+    {
+        $this->startRest('sidecar', 'not-the-secret');
+        $stack = $this->stack;
+        WaSidecar::createSession('acme', 'main');
+        $stack->waitEvent(fn ($e) => $e['type'] === 'session.qr', 45, 'SessionQrUpdated (callbacks go on)');
+        $deadline = microtime(true) + 20;
+        while (! preg_match('/^wa_sidecar_broadcast_refused_total ([1-9]\d*)/m', $stack->sidecarMetrics()) && microtime(true) < $deadline) {
+            usleep(200000);
+        }
+        $metrics = $stack->sidecarMetrics();
+        $this->assertMatchesRegularExpression('/^wa_sidecar_broadcast_refused_total [1-9]/m', $metrics);
+        $this->assertMatchesRegularExpression('/^wa_sidecar_broadcast_published_total 0/m', $metrics);
+        $this->assertStringContainsString('the server refused the event', $stack->tail('sidecar.log', 20000));
+        $this->assertStringContainsString('status=401', $stack->tail('sidecar.log', 20000));
+        $this->assertSame('qr_required', WaSidecar::getSession('acme', 'main')['state']);
     }
 }

@@ -110,8 +110,12 @@ TOML;
         $this->waitHttp($this->sidecarUrl.'/health/live', 30);
     }
 
-    /** The test app (tests/app) under php -S; broadcasting to sockudo when it runs. */
-    public function startApp(): void
+    /**
+     * The test app (tests/app) under php -S. Its broadcaster is sockudo when that runs (channel
+     * authorization needs it either way); $rebroadcast false turns the package's own QR and
+     * status broadcasting off, as when the sidecar's [broadcast] publishes instead.
+     */
+    public function startApp(bool $rebroadcast = true): void
     {
         $port = self::freePort();
         $this->appUrl = "http://127.0.0.1:{$port}";
@@ -126,6 +130,7 @@ TOML;
             'CACHE_DRIVER' => 'file',
             'QUEUE_CONNECTION' => 'sync',
             'BROADCAST_DRIVER' => $this->sockudoPort > 0 ? 'pusher' : 'null',
+            'WA_SIDECAR_BROADCAST' => $rebroadcast ? 'true' : 'false',
             'PUSHER_APP_ID' => self::PUSHER['id'],
             'PUSHER_APP_KEY' => self::PUSHER['key'],
             'PUSHER_APP_SECRET' => self::PUSHER['secret'],
@@ -148,6 +153,20 @@ TOML;
         ];
         $this->procs['sockudo'] = new OwnedProcess('sockudo', [self::binary('WA_SOCKUDO_BIN')], $env, $this->dir, $this->dir.'/sockudo.log', false, 12);
         $this->waitHttp("http://127.0.0.1:{$this->sockudoPort}/up/".self::PUSHER['id'], 30);
+    }
+
+    /** The sidecar's own [broadcast] section, publishing to sockudo with $secret. */
+    public function sidecarBroadcastToml(): string
+    {
+        return "[broadcast]\nenabled = true\nurl = \"http://127.0.0.1:{$this->sockudoPort}\"\n"
+            ."app_id = \"".self::PUSHER['id']."\"\nkey = \"".self::PUSHER['key']."\"\n"
+            ."retries = 1\nretry_backoff = \"100ms\"\n";
+    }
+
+    /** The sidecar's /metrics text. */
+    public function sidecarMetrics(): string
+    {
+        return (string) file_get_contents($this->sidecarUrl.'/metrics');
     }
 
     public function process(string $name): OwnedProcess
