@@ -216,6 +216,31 @@ mod tests {
         Event::new(kind, key, data)
     }
 
+    #[tokio::test]
+    async fn data_over_10_kb_is_counted_and_not_sent() {
+        let cfg = BroadcastConfig {
+            enabled: true,
+            // Nothing listens on port 9 of loopback: a request would count as failed.
+            url: "http://127.0.0.1:9".into(),
+            app_id: "1".into(),
+            key: "k".into(),
+            secret: "s".into(),
+            events: vec!["callback.test".into()],
+            retries: 0,
+            ..BroadcastConfig::default()
+        };
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let publisher =
+            Publisher { cfg, client: reqwest::Client::new(), metrics: Metrics::default() };
+        publisher.handle(&event("callback.test", json!({"pad": "x".repeat(MAX_DATA_BYTES)}))).await;
+        assert_eq!(publisher.metrics.too_large.get(), 1);
+        assert_eq!(publisher.metrics.failed.get(), 0, "nothing was sent");
+        publisher.handle(&event("callback.test", json!({"pad": "small"}))).await;
+        assert_eq!(publisher.metrics.failed.get(), 1, "a small one is sent (and fails here)");
+        publisher.handle(&event(kind::SESSION_STATUS, json!({"state": "connected"}))).await;
+        assert_eq!(publisher.metrics.failed.get(), 1, "types not configured are skipped");
+    }
+
     #[test]
     fn qr_goes_without_its_image_and_status_flat() {
         let qr = payload(&event(
