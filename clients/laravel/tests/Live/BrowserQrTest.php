@@ -63,8 +63,7 @@ class BrowserQrTest extends TestCase
         $stack = $this->stack;
         $out = dirname(__DIR__).'/output/browser-qr-'.$publisher;
         @mkdir($out, 0755, true);
-        exec('rm -rf '.escapeshellarg($out.'/chromium-profile'));
-        $browser = $stack->own(new OwnedProcess('browser', ['node', dirname(__DIR__).'/browser/admin-page.mjs', $stack->appUrl, 'acme', 'main', $out],
+        $browser = $stack->own(new OwnedProcess('browser', ['node', dirname(__DIR__).'/browser/admin-page.mjs', $stack->appUrl, 'acme', 'main', $out, $stack->dir.'/chromium-profile'],
             ['NODE_PATH' => (string) getenv('WA_TEST_NODE_MODULES')], dirname(__DIR__).'/browser', $stack->dir.'/browser.log', true, 5));
 
         $browser->waitLine('READY', 60);

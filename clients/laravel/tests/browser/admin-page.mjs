@@ -1,5 +1,7 @@
 // The admin's browser in the live tests: headless Chromium (Debian's) driven by puppeteer-core.
-// Usage: node admin-page.mjs <app url> <workspace> <session> <output dir>
+// Usage: node admin-page.mjs <app url> <workspace> <session> <output dir> <profile dir>
+// (puppeteer starts Chromium in its own process group: the caller kills what is left under the
+// profile dir if this script is killed)
 // Opens the admin page as alice (admin of the workspace) and as bob (admin of another one), then
 // prints one line per step on stdout for the PHPUnit test:
 //   READY                  alice's page subscribed to the workspace channel, bob's was refused
@@ -11,7 +13,7 @@ import puppeteer from 'puppeteer-core';
 import jsQR from 'jsqr';
 import { writeFileSync } from 'node:fs';
 
-const [appUrl, workspace, session, outDir] = process.argv.slice(2);
+const [appUrl, workspace, session, outDir, profileDir] = process.argv.slice(2);
 const chromium = process.env.WA_CHROMIUM || '/usr/lib/chromium/chromium';
 const say = (line) => process.stdout.write(line + '\n');
 let browser;
@@ -52,7 +54,7 @@ try {
     executablePath: chromium,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'],
-    userDataDir: `${outDir}/chromium-profile`,
+    userDataDir: profileDir,
     defaultViewport: { width: 800, height: 900 },
   });
   const alice = await openAs('alice-token');
