@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod ip_allow;
 mod operations;
+mod security;
 mod sessions;
 mod startup;
 mod vectors;
