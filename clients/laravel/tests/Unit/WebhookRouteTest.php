@@ -83,6 +83,20 @@ class WebhookRouteTest extends TestCase
         $this->assertCount(count(EventMap::DEFAULTS), array_unique(EventMap::DEFAULTS), 'one class per type');
     }
 
+    public function test_one_listener_on_the_interface_gets_every_type(): void
+    {
+        $seen = [];
+        Event::listen(Events\WaSidecarEvent::class, function (Events\WaSidecarEvent $e) use (&$seen) {
+            $seen[] = $e->payload->type;
+        });
+        config()->set('wa-sidecar.broadcast.enabled', false);
+        foreach (['session.status', 'message.received', 'brand.new'] as $i => $type) {
+            $body = self::event($type, [], "msg_iface_{$i}");
+            $this->deliver($body, self::webhookHeaders("msg_iface_{$i}", $body))->assertOk();
+        }
+        $this->assertSame(['session.status', 'message.received', 'brand.new'], $seen);
+    }
+
     public function test_a_replayed_webhook_id_is_answered_once_and_dispatched_once(): void
     {
         self::fakeSidecarEvents();
