@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod ip_allow;
 mod operations;
+mod ops;
 mod sessions;
 mod startup;
 mod workspaces;
