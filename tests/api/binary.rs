@@ -39,7 +39,7 @@ impl Drop for Sidecar {
         let _ = self.child.wait();
         // Browsers of a sidecar that died without closing them (kill -9 in a test) are in their
         // own process groups: kill whatever is left under this folder.
-        wa_sidecar::engine::kill_orphans(&[self.dir.clone()], Duration::from_secs(5));
+        wa_sidecar::engine::kill_orphans(std::slice::from_ref(&self.dir), Duration::from_secs(5));
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod ctl;
 mod demo;
+mod handover;
 mod pm2;
 mod signals;
 
