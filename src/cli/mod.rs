@@ -6,6 +6,7 @@ mod client;
 mod config_check;
 #[cfg(feature = "demo")]
 mod demo;
+mod handover;
 mod keygen;
 mod qr;
 mod reap;
@@ -51,6 +52,8 @@ pub enum Command {
     /// the simulated phone scanning it on Enter, `connected`.
     #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
+    /// Move sessions from a running sidecar to another on the same sessions folder (blue-green).
+    Handover(handover::HandoverArgs),
     /// Kill the Chromium browsers a dead sidecar on this configuration left behind (never a live one's).
     Reap,
     /// Measurements (build with --release).
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Check) => config_check::run(cli.config),
         Command::Qr(args) => qr::run(cli.config, &args),
         Command::Reap => reap::run(cli.config),
+        Command::Handover(args) => handover::run(cli.config, &args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(cli.config, &args),
         Command::Vault(VaultCommand::Verify) => vault::verify(cli.config),

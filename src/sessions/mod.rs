@@ -9,6 +9,7 @@ mod actor;
 pub mod api;
 pub mod config;
 mod error;
+pub mod handover;
 pub mod lock;
 pub mod ownership;
 pub mod plain_profile;

@@ -125,6 +125,16 @@ impl SessionManager {
         all
     }
 
+    /// Every session, all workspaces, by workspace then id.
+    pub fn list_all(&self) -> Vec<Snapshot> {
+        let mut all: Vec<Snapshot> =
+            self.inner.sessions.iter().map(|e| e.value().snapshot.borrow().clone()).collect();
+        all.sort_by(|a, b| {
+            (a.workspace.as_str(), a.id.as_str()).cmp(&(b.workspace.as_str(), b.id.as_str()))
+        });
+        all
+    }
+
     /// Create a session: validated first, then its folder, lock and record, then its actor.
     /// Any failure removes what was made, so nothing is half-created.
     pub async fn create(
