@@ -3,6 +3,7 @@
 //! sidecar against its own wa-sim in its own folder, on loopback, and checks at the end that no
 //! process it started (supervisor, sidecar, Chromium, pm2's daemon) is left.
 
+mod bluegreen;
 mod ctl;
 mod demo;
 mod handover;

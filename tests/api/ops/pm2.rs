@@ -23,7 +23,7 @@ struct Pm2 {
 impl Pm2 {
     fn bin() -> PathBuf {
         let bin = repo().join("ops/pm2/node_modules/.bin/pm2");
-        assert!(bin.exists(), "pm2 is not installed: run ops/pm2/install.sh (ops/test.sh does)");
+        assert!(bin.exists(), "pm2 is not installed: run ops/ops-deps.sh (ops/test.sh does)");
         bin
     }
 
