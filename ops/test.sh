@@ -8,6 +8,7 @@ ops/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 # No Docker engine here: check what can be checked of the Dockerfile.
 ops/check-dockerfile.sh
+ops/ops-deps.sh  # pinned pm2 and Debian nginx for the tests under tests/api/ops
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
   # nextest does not run doctests.

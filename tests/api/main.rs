@@ -9,6 +9,7 @@ mod helpers;
 mod ip_allow;
 mod operations;
 mod security;
+mod ops;
 mod sessions;
 mod startup;
 mod vectors;
