@@ -47,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/ban", web::post().to(ban))
             .route("/accounts/{phone}/presence", web::get().to(account_presence))
             .route("/media/{id}", web::get().to(media))
+            .route("/media/{id}/gone", web::post().to(media_gone))
             .route("/presence", web::post().to(presence))
             .route("/accounts/{phone}", web::post().to(set_account))
             .route("/accounts/{phone}/messages", web::get().to(account_messages))
@@ -317,6 +318,30 @@ async fn media(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
         .get(raw)
         .ok_or(SimError::NotFound("MEDIA_NOT_FOUND", "no media for this message"))?;
     Ok(HttpResponse::Ok().content_type(m.mimetype.clone()).body(m.bytes.clone()))
+}
+
+#[derive(Deserialize)]
+struct GoneReq {
+    #[serde(default = "yes")]
+    gone: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// WhatsApp's copy of a message's media is gone (`gone: true`, the default) or back.
+async fn media_gone(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<GoneReq>) -> Resp {
+    let mut w = s.lock();
+    let raw = crate::world::messages::raw_id(&id).to_string();
+    if !w.media.contains_key(&raw) {
+        return Err(SimError::NotFound("MEDIA_NOT_FOUND", "no media for this message"));
+    }
+    match body.gone {
+        true => w.gone_media.insert(raw.clone()),
+        false => w.gone_media.remove(&raw),
+    };
+    ok(json!({"id": raw, "gone": body.gone}))
 }
 
 #[derive(Deserialize)]

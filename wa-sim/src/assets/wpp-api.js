@@ -493,12 +493,15 @@
     get(chatId) { return S.chats.get(createWid(chatId)._serialized); },
     find: findChat,
     async downloadMedia(msgId) {
-      let m = findModel(msgId);
-      if (!m) {
-        try { m = await chatApi.getMessageById(msgId); } catch (e) { throw { error: true, code: 'media_not_found', message: 'Media not found for ' + msgId }; }
+      // As wa-js: getMessageById first (msg_not_found), then the media; a copy that is gone
+      // from WhatsApp's servers throws the plain object {error, code: 'media_not_found'}.
+      const m = await chatApi.getMessageById(msgId);
+      if (!m.isMedia) throw new WPPError('message_not_contains_media', `Message ${msgId} not contains media`, { id: String(msgId) });
+      let r;
+      try { r = await rpc('media', { id: m.id.id }); } catch (e) {
+        if (e && e.code === 'media_not_found') throw { error: true, code: 'media_not_found', message: 'Media not found after download for message ' + msgId };
+        throw e;
       }
-      if (!m.isMedia) throw new WPPError('message_not_contains_media', 'Message not contains media: ' + msgId, { id: String(msgId) });
-      const r = await rpc('media', { id: m.id.id });
       const bin = atob(r.data);
       const bytes = new Uint8Array(bin.length);
       for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);

@@ -126,13 +126,12 @@ pub(crate) fn lid_for(phone: &str) -> String {
 
 impl World {
     pub(crate) fn find_msg(&self, id: &str) -> Option<&Msg> {
-        let id = raw_id(id);
-        self.msgs.iter().rev().find(|m| m.id == id)
+        self.msg_index.get(raw_id(id)).and_then(|i| self.msgs.get(*i))
     }
 
     fn find_msg_mut(&mut self, id: &str) -> Option<&mut Msg> {
-        let id = raw_id(id);
-        self.msgs.iter_mut().rev().find(|m| m.id == id)
+        let i = *self.msg_index.get(raw_id(id))?;
+        self.msgs.get_mut(i)
     }
 
     /// Phones that receive a message (not its author).
@@ -215,6 +214,7 @@ impl World {
             m.extra.insert("senderLid".into(), json!(lid));
         }
         let ev = json!({"t": "ev", "kind": "msg", "msg": m});
+        self.msg_index.insert(m.id.clone(), self.msgs.len());
         self.msgs.push(m.clone());
         self.account(&m.sender);
         self.push_account(&m.sender, ev.clone(), from_page);

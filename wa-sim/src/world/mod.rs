@@ -73,6 +73,10 @@ pub struct World {
     pub(crate) hidden: BTreeSet<(String, String)>,
     /// Placeholders (`ciphertext`) and the message they become when they decrypt.
     pub(crate) undecrypted: HashMap<String, Msg>,
+    /// Raw message id → its index in `msgs` (which only grows).
+    pub(crate) msg_index: HashMap<String, usize>,
+    /// Media whose copy on WhatsApp's servers is gone (downloads fail).
+    pub(crate) gone_media: BTreeSet<String>,
 }
 
 impl World {
@@ -96,6 +100,8 @@ impl World {
             stars: BTreeSet::new(),
             hidden: BTreeSet::new(),
             undecrypted: HashMap::new(),
+            msg_index: HashMap::new(),
+            gone_media: BTreeSet::new(),
         }
     }
 

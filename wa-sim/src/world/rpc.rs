@@ -281,7 +281,10 @@ impl World {
         let m = self
             .find_msg(id)
             .filter(|m| self.visible_to(m, me))
-            .ok_or_else(|| err("media_not_found", "message not found"))?;
+            .ok_or_else(|| err("msg_not_found", format!("Message {id} not found")))?;
+        if self.gone_media.contains(&m.id) {
+            return Err(err("media_not_found", format!("Media not found for {id}")));
+        }
         let media = self
             .media
             .get(&m.id)

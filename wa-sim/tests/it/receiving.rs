@@ -49,6 +49,23 @@ async fn every_message_kind_a_phone_sends_arrives_with_its_fields() {
         assert!(data.as_str().unwrap().ends_with(PNG), "{kind}");
     }
 
+    // WhatsApp's copy gone: the plain object wa-js throws; back again: it downloads.
+    let mark = page.mark();
+    let img = ctl.post("/messages", json!({"from": bob, "to": me, "type": "image", "media": {"data": PNG, "mimetype": "image/png"}})).await;
+    next_msg(&page, mark).await;
+    let (raw, key) = (img["id"].as_str().unwrap(), img["key"].as_str().unwrap());
+    ctl.post(&format!("/media/{raw}/gone"), json!({})).await;
+    let err = page.call(&format!("WPP.chat.downloadMedia('{key}')")).await.unwrap_err();
+    assert_eq!(
+        (err["code"].as_str(), err["name"].as_str()),
+        (Some("media_not_found"), None),
+        "{err}"
+    );
+    ctl.post(&format!("/media/{raw}/gone"), json!({"gone": false})).await;
+    page.ok(&format!("WPP.chat.downloadMedia('{key}')")).await;
+    let err = page.call("WPP.chat.downloadMedia('false_1@c.us_NOPE')").await.unwrap_err();
+    assert_eq!(err["code"], "msg_not_found");
+
     // View-once, several contacts, mentions.
     let mark = page.mark();
     ctl.post("/messages", json!({"from": bob, "to": me, "type": "image", "media": {"data": PNG, "mimetype": "image/png", "view_once": true}})).await;
