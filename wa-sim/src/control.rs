@@ -278,23 +278,41 @@ async fn account_presence(s: web::Data<Shared>, phone: web::Path<String>) -> Res
 async fn get_message(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
     let w = s.lock();
     let m = w.find_msg(&id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
-    ok(json!(m))
+    let mut out = json!(m);
+    if m.is_group() {
+        out["receipts"] = json!(w.receipts.get(&m.id).cloned().unwrap_or_default());
+    }
+    ok(out)
 }
 
 #[derive(Deserialize)]
 struct AckReq {
     ack: i64,
+    /// A group member's receipt (that participant's phone).
+    from: Option<String>,
 }
 
 async fn ack(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<AckReq>) -> Resp {
     if !(-7..=5).contains(&body.ack) {
         return Err(SimError::Bad("`ack` must be an ACK value from -7 to 5"));
     }
-    let m = s
-        .lock()
-        .set_ack(&id, body.ack)
-        .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
-    ok(json!(m))
+    let mut w = s.lock();
+    let m = match &body.from {
+        Some(from) => {
+            let from = digits(from).ok_or(SimError::Bad("`from` must be digits"))?;
+            w.set_receipt(&id, &from, body.ack).ok_or(SimError::NotFound(
+                "RECEIPT_NOT_POSSIBLE",
+                "no group message with this id that `from` received",
+            ))?
+        }
+        None => w
+            .set_ack(&id, body.ack)
+            .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?,
+    };
+    let receipts = w.receipts.get(&m.id).cloned().unwrap_or_default();
+    let mut out = json!(m);
+    out["receipts"] = json!(receipts);
+    ok(out)
 }
 
 async fn revoke(s: web::Data<Shared>, id: web::Path<String>) -> Resp {

@@ -120,6 +120,13 @@
       }
       case 'ack': {
         const m = addMsg(f.msg, 'quiet').model;
+        if (f.participant) {
+          // A group member's receipt: per participant, `sender` names it; the model keeps the
+          // group's overall ack.
+          if (f.msg.ack > m.ack) m.ack = f.msg.ack;
+          const sender = createWid(f.participant_lid ? f.participant_lid + '@lid' : f.participant + '@c.us');
+          return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, sender, ids: [m.id] });
+        }
         m.ack = f.ack;
         return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, ids: [m.id] });
       }

@@ -201,8 +201,51 @@ impl World {
             .map(|m| m.id.clone())
             .collect();
         for id in ids {
-            self.set_ack(&id, 2);
+            self.deliver(&id, phone);
         }
+    }
+
+    /// `phone`'s device got message `id`: ack 2 (a receipt from that participant in a group).
+    fn deliver(&mut self, id: &str, phone: &str) {
+        match self.find_msg(id) {
+            Some(m) if m.is_group() => {
+                self.set_receipt(id, phone, 2);
+            }
+            Some(_) => {
+                self.set_ack(id, 2);
+            }
+            None => {}
+        }
+    }
+
+    /// A group member's receipt for a group message: recorded per participant, told to the
+    /// author's devices with that participant as `sender`; the message's own ack is the lowest
+    /// receipt of all its recipients (2 once everyone has it, 3 once everyone read it).
+    pub fn set_receipt(&mut self, id: &str, phone: &str, ack: i64) -> Option<Msg> {
+        let m = self.find_msg(id)?.clone();
+        if !m.is_group() || !self.recipients(&m).iter().any(|r| r == phone) {
+            return None;
+        }
+        let receipts = self.receipts.entry(m.id.clone()).or_default();
+        receipts.insert(phone.to_string(), ack);
+        let receipts = receipts.clone();
+        let lowest = self
+            .recipients(&m)
+            .iter()
+            .map(|r| receipts.get(r).copied().unwrap_or(1))
+            .min()
+            .unwrap_or(ack);
+        let m = {
+            let stored = self.find_msg_mut(id)?;
+            if lowest > stored.ack {
+                stored.ack = lowest;
+            }
+            stored.clone()
+        };
+        let lid = self.accounts.get(phone).filter(|a| a.lid_addressed).map(|_| lid_for(phone));
+        let ev = json!({"t": "ev", "kind": "ack", "ack": ack, "msg": m, "participant": phone, "participant_lid": lid});
+        self.push_account(&m.sender, ev, None);
+        Some(m)
     }
 
     /// Store a new message and deliver it to everyone in its chat; `from_page` (the sender's
@@ -223,11 +266,16 @@ impl World {
             self.account(r);
             self.push_account(r, ev.clone(), None);
         }
-        if self.cfg.auto_delivery_ack
-            && m.ack < 2
-            && recipients.iter().any(|r| self.has_live_device(r))
-        {
-            self.set_ack(&m.id, 2);
+        if self.cfg.auto_delivery_ack && m.ack < 2 {
+            let live: Vec<String> =
+                recipients.iter().filter(|r| self.has_live_device(r)).cloned().collect();
+            if m.is_group() {
+                for r in &live {
+                    self.set_receipt(&m.id, r, 2);
+                }
+            } else if !live.is_empty() {
+                self.set_ack(&m.id, 2);
+            }
         }
     }
 
@@ -243,9 +291,29 @@ impl World {
 
     /// `phone` read its chat with `chat_phone`: their messages to it become READ.
     pub(crate) fn read_chat(&mut self, phone: &str, chat: &str) -> usize {
-        let Some(other) = chat.strip_suffix("@c.us") else {
+        if chat.ends_with("@g.us") {
+            let ids: Vec<String> = self
+                .msgs
+                .iter()
+                .filter(|m| m.chat == chat && m.sender != phone && m.ack >= 0)
+                .filter(|m| {
+                    self.receipts.get(&m.id).and_then(|r| r.get(phone)).is_none_or(|a| *a < 3)
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            for id in &ids {
+                self.set_receipt(id, phone, 3);
+            }
+            return ids.len();
+        }
+        let other = match chat.strip_suffix("@lid") {
+            Some(lid) => self.lids.get(lid).cloned(),
+            None => chat.strip_suffix("@c.us").map(String::from),
+        };
+        let Some(other) = other else {
             return 0;
         };
+        let other = other.as_str();
         let my_chat = format!("{phone}@c.us");
         let ids: Vec<String> = self
             .msgs

@@ -77,6 +77,8 @@ pub struct World {
     pub(crate) msg_index: HashMap<String, usize>,
     /// Media whose copy on WhatsApp's servers is gone (downloads fail).
     pub(crate) gone_media: BTreeSet<String>,
+    /// Group message raw id → participant phone → its receipt (2 delivered, 3 read, 4 played).
+    pub(crate) receipts: HashMap<String, BTreeMap<String, i64>>,
 }
 
 impl World {
@@ -102,6 +104,7 @@ impl World {
             undecrypted: HashMap::new(),
             msg_index: HashMap::new(),
             gone_media: BTreeSet::new(),
+            receipts: HashMap::new(),
         }
     }
 
