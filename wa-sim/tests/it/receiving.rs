@@ -243,6 +243,12 @@ async fn groups_calls_presence_and_lid_identities_reach_the_page() {
     assert_eq!(r["to"], lid.as_str());
     let phone = ctl.get(&format!("/accounts/{dan}/messages")).await;
     assert_eq!(phone["received"][0]["body"], "back");
+    // generateMessageID does not map a phone chat to its LID chat (wa-js): resolve first.
+    let err = page
+        .call(&format!("WPP.chat.generateMessageID('{dan}@c.us').then(k => WPP.chat.sendTextMessage('{dan}@c.us', 'x', {{messageId: k}}))"))
+        .await
+        .unwrap_err();
+    assert_eq!(err["code"], "message_key_remote_id_is_not_same_of_chat");
 
     // Presence from a phone.
     let mark = page.mark();
@@ -251,4 +257,50 @@ async fn groups_calls_presence_and_lid_identities_reach_the_page() {
     assert_eq!(p[0]["id"], lid.as_str());
     assert_eq!(p[0]["state"], "recording");
     chrome.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typed_client_drives_every_new_control_route() {
+    let sim = start_sim(SimConfig::fast());
+    let c = wa_sim::Control::for_server(&sim).unwrap();
+    let n = c
+        .set_number("15550015001", json!({"lid_addressing": true, "pn_visible": false}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (n["lid_addressed"].as_bool(), n["pn_visible"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let g = c.group_create("15550015001", "T", &["15550015002"]).await.unwrap();
+    let gid = g["id"].as_str().unwrap();
+    let g = c.group_change(gid, "promote", &["15550015002"], None).await.unwrap();
+    assert_eq!(g["admins"], json!(["15550015001", "15550015002"]));
+    let call = c.call("15550015001", "15550015002", false).await.unwrap();
+    let id = call["id"].as_str().unwrap();
+    assert_eq!(call["state"], "ringing");
+    assert_eq!(c.end_call(id).await.unwrap()["state"], "ended");
+    assert_eq!(c.calls().await.unwrap().as_array().unwrap().len(), 1);
+    assert_eq!(c.ban(&wa_sim::Target::all(), Some(60)).await.unwrap()["pages"], json!([]));
+    assert_eq!(c.presence_log("15550015001").await.unwrap()["sent"], json!([]));
+    let ph = c.incoming(json!({"from": "15550015001", "to": "15550015002", "type": "text", "text": "x", "placeholder": true})).await.unwrap();
+    assert_eq!(c.decrypt(ph["id"].as_str().unwrap()).await.unwrap()["type"], "chat");
+    match c.decrypt(ph["id"].as_str().unwrap()).await {
+        Err(wa_sim::ControlError::Api { status: 404, code, .. }) => {
+            assert_eq!(code, "PLACEHOLDER_NOT_FOUND")
+        }
+        other => panic!("{other:?}"),
+    }
+    match c.media_gone(ph["id"].as_str().unwrap(), true).await {
+        Err(wa_sim::ControlError::Api { status: 404, code, .. }) => {
+            assert_eq!(code, "MEDIA_NOT_FOUND")
+        }
+        other => panic!("{other:?}"),
+    }
+    let (status, body) = Ctl::new(&sim)
+        .post_status(
+            &format!("/groups/{gid}/participants"),
+            json!({"action": "explode", "participants": []}),
+        )
+        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("BAD_REQUEST")));
 }
