@@ -125,7 +125,8 @@
           // group's overall ack.
           if (f.msg.ack > m.ack) m.ack = f.msg.ack;
           const sender = createWid(f.participant_lid ? f.participant_lid + '@lid' : f.participant + '@c.us');
-          return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, sender, ids: [m.id] });
+          // As wa-js builds it from the receipt: the key's participant is the member who sent it.
+          return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, sender, ids: [new MsgKey(true, m.id.remote, m.id.id, sender)] });
         }
         m.ack = f.ack;
         return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, ids: [m.id] });
@@ -134,17 +135,17 @@
         const m = addMsg(f.msg, 'quiet').model;
         m.type = 'revoked';
         m.body = '';
-        const from = createWid(f.by + '@c.us');
-        return emit('chat.msg_revoke', {
-          author: m.isGroupMsg ? from : undefined, from, to: m.id.remote,
-          id: new MsgKey(m.id.fromMe, m.id.remote, f.revoke_id), refId: m.id, type: m.id.fromMe ? 'sender_revoke' : 'revoke',
-        });
+        // wa-js reports the protocol message that revokes: its own key, from, to, author
+        // (groups); its author revoked its own message, so the subtype is `sender_revoke`.
+        const p = modelFrom(Object.assign({}, f.msg, { id: f.revoke_id, type: 'protocol', body: '' }));
+        return emit('chat.msg_revoke', { author: p.author, from: p.from, id: p.id, refId: m.id, to: p.to, type: 'sender_revoke' });
       }
       case 'edit': {
         const m = addMsg(f.msg, 'quiet').model;
         m.body = f.msg.body;
         m.latestEditMsgKey = new MsgKey(m.id.fromMe, m.id.remote, f.edit_id);
-        return emit('chat.msg_edited', { chat: m.id.remote, id: m.id._serialized, msg: m });
+        // As wa-js: `chat` is the message's `to` (for a message we received, that is us).
+        return emit('chat.msg_edited', { chat: m.to, id: m.id._serialized, msg: m });
       }
       case 'reaction': {
         const target = addMsg(f.target, 'quiet').model;

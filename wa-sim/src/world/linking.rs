@@ -401,13 +401,12 @@ impl World {
 }
 
 /// Which events a reconnecting page still gets after its catch-up history: state changes of
-/// messages it may already hold (acks, edits, revokes, reactions, votes, group changes). New
-/// messages come in the history instead; presence, typing and calls are moments that passed.
+/// messages it may already hold (acks, edits, revokes, votes, group changes, decryptions). New
+/// messages come in the history instead; presence, typing and calls are moments that passed;
+/// reactions are not re-emitted either (wa-js emits `chat.new_reaction` only for reactions
+/// processed one by one as they happen, and skips batches of earlier ones).
 fn catch_up_replays(ev: &Value) -> bool {
-    matches!(
-        ev["kind"].as_str(),
-        Some("ack" | "revoke" | "edit" | "reaction" | "vote" | "group" | "decrypt")
-    )
+    matches!(ev["kind"].as_str(), Some("ack" | "revoke" | "edit" | "vote" | "group" | "decrypt"))
 }
 
 fn new_qr() -> QrCode {

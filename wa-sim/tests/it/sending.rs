@@ -113,7 +113,10 @@ async fn ids_chosen_ahead_are_checked_against_the_resolved_chat_and_sent_once() 
     assert_eq!(r[0]["ack"], 3);
     assert_eq!(r[0]["sender"], chat.as_str());
     assert_eq!(r[0]["chat"], gid.as_str());
-    assert_eq!(r[0]["ids"][0]["_serialized"], gkey["_serialized"]);
+    assert_eq!(
+        r[0]["ids"][0]["_serialized"],
+        format!("true_{gid}_{}_{chat}", gkey["id"].as_str().unwrap())
+    );
     let ack_of = format!(
         "WPP.chat.getMessageById('{}').then(m => m.ack)",
         gkey["_serialized"].as_str().unwrap()
