@@ -463,18 +463,36 @@
       return out;
     },
     async getMessages(chatId, options) {
-      const o = Object.assign({ count: 20, direction: 'before' }, options || {});
-      const cw = createWid(chatId)._serialized;
-      let list = (S.chatMsgs.get(cw) || S.chatMsgs.get(S.chatAlias.get(cw)) || []).map((k) => S.msgs.get(k)).filter(Boolean);
-      if (o.onlyUnread) list = list.filter((m) => !m.id.fromMe && m.ack < 3);
-      if (o.media) list = list.filter((m) => m.isMedia && (o.media === 'all' || o.media === 'url' || m.type === o.media));
-      if (o.id) {
-        const anchor = findModel(o.id);
-        const i = anchor ? list.indexOf(anchor) : -1;
-        if (i >= 0) list = o.direction === 'after' ? list.slice(i + 1) : list.slice(0, i);
+      // As wa-js 4.6.0: without `id` the anchor is the chat's lastReceivedKey (the last message
+      // *received*), and the answer is count-1 messages in `direction` from it plus the anchor
+      // itself, last; with `id`, `count` messages strictly before/after it. `-1` = all.
+      // `onlyUnread` only caps the count at the unread count.
+      const o = options || {};
+      const c = assertGetChat(chatId);
+      let count = o.count || 20;
+      const dir = o.direction === 'after' ? 'after' : 'before';
+      const anchorId = o.id || (c.lastReceivedKey ? c.lastReceivedKey._serialized : null);
+      if (o.onlyUnread) {
+        if (!(c.unreadCount > 0)) return [];
+        count = count < 0 ? c.unreadCount : Math.min(count, c.unreadCount);
       }
-      if (o.count >= 0) list = o.direction === 'after' ? list.slice(0, o.count) : list.slice(Math.max(0, list.length - o.count));
-      return list;
+      if (count === -1) count = Infinity;
+      if (!o.id && anchorId) count--;
+      const full = (S.chatMsgs.get(c.id._serialized) || []).map((k) => S.msgs.get(k)).filter(Boolean);
+      const pick = o.media ? (m) => m.isMedia && (o.media === 'all' || o.media === 'url' || o.media === 'document' ? (o.media !== 'document' || m.type === 'document') : m.type === o.media) : () => true;
+      const anchor = anchorId ? findModel(anchorId) : undefined;
+      if (anchorId && !anchor) return [];
+      const i = anchor ? full.indexOf(anchor) : (dir === 'before' ? full.length : -1);
+      let out;
+      if (dir === 'before') {
+        const pool = full.slice(0, i).filter(pick);
+        out = count > 0 ? pool.slice(Math.max(0, pool.length - count)) : [];
+      } else {
+        const pool = full.slice(i + 1).filter(pick);
+        out = count > 0 ? pool.slice(0, count) : [];
+      }
+      if (!o.id && anchor) out.push(anchor);
+      return out;
     },
     async getMessageById(ids) {
       const one = async (id) => {
