@@ -114,7 +114,3 @@ async fn messages_while_offline_or_closed_are_in_the_chats_not_replayed_as_live_
     assert_eq!(m[0]["body"], "live again");
     chrome.close().await;
 }
-
-fn raw(key: &str) -> &str {
-    key.split('_').nth(2).unwrap()
-}
