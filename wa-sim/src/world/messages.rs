@@ -175,16 +175,7 @@ impl World {
             .filter(|g| g.members.iter().any(|m| m == phone))
             .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins}))
             .collect();
-        json!({"msgs": out, "groups": groups, "lids": self.lid_view()})
-    }
-
-    /// LIDs of lid-addressed accounts, for the pages to name their senders.
-    fn lid_view(&self) -> Value {
-        let mut out = Map::new();
-        for a in self.accounts.values().filter(|a| a.lid_addressed) {
-            out.insert(a.phone.clone(), json!(lid_for(&a.phone)));
-        }
-        Value::Object(out)
+        json!({"msgs": out, "groups": groups})
     }
 
     /// An account's device came back: what others sent it meanwhile is now delivered (ack 2).
