@@ -66,12 +66,15 @@
     return { chat: c, created: true };
   }
 
+  /** A group member's wid as WhatsApp names it (`@lid` for a lid-addressed contact). */
+  const memberWid = (g, phone) => (g.wids && g.wids[phone]) || phone + '@c.us';
+
   function groupMeta(id) {
     const g = S.groups.get(id);
     if (!g) return undefined;
     return {
-      id: createWid(id), subject: g.subject, owner: createWid(g.admins[0] + '@c.us'),
-      participants: g.members.map((p) => ({ id: createWid(p + '@c.us'), isAdmin: g.admins.includes(p), isSuperAdmin: g.admins[0] === p })),
+      id: createWid(id), subject: g.subject, owner: createWid(memberWid(g, g.admins[0])),
+      participants: g.members.map((p) => ({ id: createWid(memberWid(g, p)), isAdmin: g.admins.includes(p), isSuperAdmin: g.admins[0] === p })),
     };
   }
 
@@ -186,13 +189,14 @@
         });
       }
       case 'group': {
-        S.groups.set(f.gid, { id: f.gid, subject: f.subject, members: f.members, admins: f.admins });
+        const g = { id: f.gid, subject: f.subject, members: f.members, admins: f.admins, wids: f.wids };
+        S.groups.set(f.gid, g);
         const { chat, created } = chatOf(createWid(f.gid));
         chat.groupMetadata = groupMeta(f.gid);
         if (created) emit('chat.new_chat', chat);
         return emit('group.participant_changed', {
-          author: f.author + '@c.us', authorPushName: f.author_name || undefined, groupId: f.gid, action: f.action,
-          operation: f.operation, participants: f.participants.map((p) => p + '@c.us'),
+          author: memberWid(g, f.author), authorPushName: f.author_name || undefined, groupId: f.gid, action: f.action,
+          operation: f.operation, participants: f.participants.map((p) => memberWid(g, p)),
         });
       }
       default: return undefined;

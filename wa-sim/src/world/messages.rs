@@ -173,7 +173,7 @@ impl World {
             .groups
             .values()
             .filter(|g| g.members.iter().any(|m| m == phone))
-            .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins}))
+            .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins, "wids": self.wids_of(&g.members)}))
             .collect();
         json!({"msgs": out, "groups": groups})
     }

@@ -162,6 +162,23 @@ impl World {
         lid
     }
 
+    /// How others name `phone`: `<lid>@lid` when it is lid-addressed, else `<phone>@c.us`.
+    pub(crate) fn wid_of(&self, phone: &str) -> String {
+        match self.accounts.get(phone).filter(|a| a.lid_addressed) {
+            Some(_) => format!("{}@lid", messages::lid_for(phone)),
+            None => format!("{phone}@c.us"),
+        }
+    }
+
+    /// `{phone: wid}` for a list of phones (members of a group, say).
+    pub(crate) fn wids_of<'a>(&self, phones: impl IntoIterator<Item = &'a String>) -> Value {
+        let mut out = serde_json::Map::new();
+        for p in phones {
+            out.insert(p.clone(), json!(self.wid_of(p)));
+        }
+        Value::Object(out)
+    }
+
     /// The JSON the control API lists for every page.
     pub fn pages_json(&self) -> Value {
         Value::Array(self.pages.values().map(Page::to_json).collect())
