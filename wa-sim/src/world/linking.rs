@@ -344,11 +344,18 @@ impl World {
             p.device = Some(id.clone());
             p.qr = None;
         }
-        let replay: Vec<Value> = if same_load {
+        let mut replay: Vec<Value> = if same_load {
             pending.into_iter().filter(catch_up_replays).collect()
         } else {
             Vec::new()
         };
+        // Sends whose answer was lost (`send_unacked`): WhatsApp Web sends its pending messages
+        // again when it reconnects and the server acks them, so the page learns their ack now.
+        for id in self.unacked.remove(page_id).unwrap_or_default() {
+            if let Some(m) = self.find_msg(&id) {
+                replay.push(json!({"t": "ev", "kind": "ack", "ack": m.ack.max(1), "msg": m}));
+            }
+        }
         let pushname = self.account(&phone).pushname.clone();
         base["mode"] = json!("linked");
         base["me"] = self.me_json(&phone, &id, &pushname);

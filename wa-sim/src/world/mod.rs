@@ -79,6 +79,8 @@ pub struct World {
     pub(crate) gone_media: BTreeSet<String>,
     /// Group message raw id → participant phone → its receipt (2 delivered, 3 read, 4 played).
     pub(crate) receipts: HashMap<String, BTreeMap<String, i64>>,
+    /// Page id → raw ids it sent under `send_unacked` and never heard back about.
+    pub(crate) unacked: HashMap<String, Vec<String>>,
 }
 
 impl World {
@@ -105,6 +107,7 @@ impl World {
             msg_index: HashMap::new(),
             gone_media: BTreeSet::new(),
             receipts: HashMap::new(),
+            unacked: HashMap::new(),
         }
     }
 

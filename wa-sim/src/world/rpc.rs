@@ -84,7 +84,9 @@ impl Shared {
             w.send_page(page_id, &frame);
             return;
         }
-        if !w.faults.send_unacked {
+        if w.faults.send_unacked {
+            w.unacked.entry(page_id.to_string()).or_default().push(m.id.clone());
+        } else {
             w.send_page(
                 page_id,
                 &json!({"t": "res", "id": req, "ok": {"t": m.t, "ack": m.ack, "msg": m}}),
