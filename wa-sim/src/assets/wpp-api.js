@@ -182,10 +182,18 @@
         return emit('call.incoming_call', { id: c.id, isGroup: c.is_group, isVideo: c.is_video, offerTime: c.offer_time, sender: peer, peerJid: peer });
       }
       case 'presence': {
+        if (f.group) {
+          const who = createWid(f.from_wid);
+          const shortName = (S.contacts.get(who._serialized) || {}).pushname || '';
+          return emit('chat.presence_change', {
+            id: createWid(f.group), isOnline: true, isGroup: true, isUser: false, shortName: f.subject || '', state: f.state, t: f.t_ms,
+            participants: [{ id: who._serialized, state: f.state, shortName }],
+          });
+        }
         const id = createWid(f.from_lid ? f.from_lid + '@lid' : f.from + '@c.us');
         return emit('chat.presence_change', {
           id, isOnline: f.state !== 'unavailable', isGroup: false, isUser: true,
-          shortName: (S.contacts.get(id._serialized) || {}).pushname || f.from, state: f.state, t: f.t_ms, isContact: false,
+          shortName: (S.contacts.get(id._serialized) || {}).pushname || '', state: f.state, t: f.t_ms, isContact: true,
         });
       }
       case 'group': {

@@ -391,6 +391,23 @@ impl World {
         self.push_account(to, ev, None);
     }
 
+    /// A member types (or records…) in a group: `chat.presence_change` for the group, with the
+    /// member in `participants`, on the other members' pages.
+    pub fn group_presence(&mut self, from: &str, gid: &str, state: &str) -> Result<(), SimError> {
+        let g =
+            self.groups.get(gid).ok_or(SimError::NotFound("GROUP_NOT_FOUND", "no such group"))?;
+        let members: Vec<String> =
+            g.members.iter().filter(|m| m.as_str() != from).cloned().collect();
+        let ev = json!({
+            "t": "ev", "kind": "presence", "group": gid, "subject": g.subject, "from": from,
+            "from_wid": self.wid_of(from), "state": state, "t_ms": now_ms(),
+        });
+        for m in members {
+            self.push_account(&m, ev.clone(), None);
+        }
+        Ok(())
+    }
+
     /// A phone sends a message to an account (or group). Returns the stored message.
     pub fn incoming(&mut self, inc: Incoming) -> Result<Value, SimError> {
         let from =

@@ -170,6 +170,15 @@ async fn groups_calls_presence_and_lid_identities_reach_the_page() {
     assert_eq!(m["author"], format!("{carol}@c.us"));
     assert_eq!(m["id"]["participant"], format!("{carol}@c.us"));
     assert_eq!(m["id"]["_serialized"], sent["key"]);
+    let mark = page.mark();
+    ctl.post("/presence", json!({"from": carol, "to": gid, "state": "composing"})).await;
+    let (_, p) = page.wait_event_from("chat.presence_change", mark, T).await;
+    assert_eq!(p[0]["id"], gid.as_str());
+    assert_eq!((p[0]["isGroup"].as_bool(), p[0]["isUser"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        p[0]["participants"],
+        json!([{"id": format!("{carol}@c.us"), "state": "composing", "shortName": "Sim 15550014002"}])
+    );
     for (action, who, operation) in [
         ("promote", carol, "promote"),
         ("demote", carol, "demote"),
