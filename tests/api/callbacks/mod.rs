@@ -1,14 +1,15 @@
 //! Integration tests of the callbacks outbox against a real HTTP receiver, real SQLite and, for
 //! durability, the built binary. Each test has its own temp dir and ports.
+//! (`cargo nextest run -p wa-sidecar --test api callbacks::`)
 
 mod api;
 mod delivery;
 mod durability;
-#[path = "../api/helpers.rs"]
-mod helpers;
-mod receiver;
+pub(crate) mod receiver;
 mod sessions;
-mod verify;
+pub(crate) mod verify;
+
+use crate::helpers;
 
 use std::time::{Duration, Instant};
 

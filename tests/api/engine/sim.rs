@@ -10,7 +10,7 @@ use wa_sidecar::engine::{Engine, EngineConfig, EngineEvent};
 use wa_sidecar::ids::PhoneNumber;
 use wa_sim::{SimConfig, SimServer};
 
-use crate::support::*;
+use super::support::*;
 
 const PHONE: &str = "15550001111";
 

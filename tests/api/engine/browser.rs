@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use wa_sidecar::engine::process::{group_members, owner_mark, OWNER_SWITCH};
 use wa_sidecar::engine::{kill_orphans, Engine, EngineEvent};
 
-use crate::support::*;
+use super::support::*;
 
 /// The real wa-js bundle, injected at document start into a blank local page: `WPP` exists and is
 /// not ready (no WhatsApp there), analytics is off, and nothing leaves localhost. Every request
