@@ -17,10 +17,16 @@ pub struct Migration {
 }
 
 /// Applied in order, once each. Append only.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "callbacks: outbox, dead letters, session endpoints, disabled endpoints",
-    sql: include_str!("callbacks/schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "callbacks: outbox, dead letters, session endpoints, disabled endpoints",
+        sql: include_str!("callbacks/schema.sql"),
+    },
+    Migration {
+        name: "messages: the message index and status history",
+        sql: include_str!("messages/schema.sql"),
+    },
+];
 
 /// How long a writer waits for another connection's write transaction before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

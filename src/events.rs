@@ -17,10 +17,26 @@ pub mod kind {
     pub const SESSION_STATUS: &str = "session.status";
     pub const SESSION_QR: &str = "session.qr";
     pub const SESSION_PAIRING_CODE: &str = "session.pairing_code";
+    pub const SESSION_RESTRICTED: &str = "session.restricted";
+    pub const MESSAGE_STATUS: &str = "message.status";
+    pub const MESSAGE_RECEIVED: &str = "message.received";
+    pub const MESSAGE_SENT: &str = "message.sent";
+    pub const MESSAGE_EDITED: &str = "message.edited";
+    pub const MESSAGE_REVOKED: &str = "message.revoked";
+    pub const MESSAGE_REACTION: &str = "message.reaction";
+    pub const POLL_VOTE: &str = "poll.vote";
+    pub const PRESENCE_UPDATE: &str = "presence.update";
+    pub const GROUP_PARTICIPANTS: &str = "group.participants";
+    pub const CALL_INCOMING: &str = "call.incoming";
+    pub const CONTACT_IDENTITY: &str = "contact.identity";
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
+    /// The callback's id (`webhook-id`) when the publisher fixes it: message events use a
+    /// deterministic id (`crate::messages::model::event_id`) so a re-report is the same event.
+    /// `None`: the outbox makes a fresh one.
+    pub id: Option<String>,
     /// One of [`kind`]'s names.
     pub kind: &'static str,
     pub key: SessionKey,
@@ -31,7 +47,17 @@ pub struct Event {
 
 impl Event {
     pub fn new(kind: &'static str, key: SessionKey, data: serde_json::Value) -> Self {
-        Self { kind, key, data, at: SystemTime::now() }
+        Self { id: None, kind, key, data, at: SystemTime::now() }
+    }
+
+    /// An event with a fixed, deterministic id.
+    pub fn with_id(
+        id: String,
+        kind: &'static str,
+        key: SessionKey,
+        data: serde_json::Value,
+    ) -> Self {
+        Self { id: Some(id), ..Self::new(kind, key, data) }
     }
 }
 

@@ -93,7 +93,12 @@ struct Body<'a> {
 impl Outbox {
     /// Open the database at `db_path`, load secrets, and make earlier claims claimable again.
     /// Nothing is sent until [`Outbox::start`].
-    pub fn open(cfg: &CallbacksConfig, db_path: &Path) -> Result<Self, OutboxError> {
+    /// `net` decides which addresses deliveries may reach (see [`crate::net`]).
+    pub fn open(
+        cfg: &CallbacksConfig,
+        db_path: &Path,
+        net: Arc<crate::net::NetPolicy>,
+    ) -> Result<Self, OutboxError> {
         let global_url = match cfg.url.trim() {
             "" => None,
             url => Some(endpoint::parse(url)?.to_string()),
@@ -124,7 +129,7 @@ impl Outbox {
             workers: cfg.workers.max(1),
             idle_wakeup: cfg.idle_wakeup,
             shutdown_timeout: cfg.shutdown_timeout,
-            deliverer: Deliverer::new(signer.clone(), cfg.timeout)?,
+            deliverer: Deliverer::new(signer.clone(), cfg.timeout, net)?,
             signer,
             metrics,
             wake: Notify::new(),
@@ -182,7 +187,23 @@ impl Outbox {
         data: &serde_json::Value,
         at: SystemTime,
     ) -> Result<Enqueued, OutboxError> {
-        let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+        self.enqueue_as(None, kind, key, data, at)
+    }
+
+    /// [`Outbox::enqueue`] with the event's id chosen by the caller (a message event's
+    /// deterministic id), so a repeat is the same `webhook-id`; a repeat still queued is not added.
+    pub fn enqueue_as(
+        &self,
+        id: Option<&str>,
+        kind: &str,
+        key: &SessionKey,
+        data: &serde_json::Value,
+        at: SystemTime,
+    ) -> Result<Enqueued, OutboxError> {
+        let id = match id {
+            Some(id) => id.to_owned(),
+            None => format!("msg_{}", uuid::Uuid::now_v7().simple()),
+        };
         let timestamp = humantime::format_rfc3339_millis(at).to_string();
         let (workspace, session) = (key.workspace.as_str(), key.session.as_str());
         let body = serde_json::to_string(&Body {
@@ -194,9 +215,12 @@ impl Outbox {
             data,
         })?;
         let ev = NewEvent { id: &id, kind, workspace, session, body: &body, now: now_ms() };
-        let dropped = store::insert(&mut *self.inner.durable()?, &ev, kind == kind::SESSION_QR)?;
+        let (dropped, added) =
+            store::insert(&mut *self.inner.durable()?, &ev, kind == kind::SESSION_QR)?;
         let m = &self.inner.metrics;
-        m.queued.inc();
+        if added {
+            m.queued.inc();
+        }
         if dropped > 0 {
             m.queued.dec_by(dropped as i64);
             m.superseded.inc_by(dropped as u64);
@@ -247,7 +271,7 @@ impl Outbox {
         let enabled = store::enable(&mut *self.inner.durable()?, url)?;
         self.inner.metrics.disabled_endpoints.dec_by(enabled.len() as i64);
         for url in &enabled {
-            tracing::info!(%url, "callback endpoint enabled again");
+            tracing::info!(url = %endpoint::redacted(url), "callback endpoint enabled again");
         }
         self.inner.wake.notify_one();
         Ok(enabled)
@@ -329,7 +353,7 @@ impl Inner {
 
 impl EventSink for Outbox {
     fn accept(&self, event: &Event) -> anyhow::Result<()> {
-        self.enqueue(event.kind, &event.key, &event.data, event.at)?;
+        self.enqueue_as(event.id.as_deref(), event.kind, &event.key, &event.data, event.at)?;
         Ok(())
     }
 }

@@ -41,8 +41,9 @@ pub struct AttemptRecord {
 }
 
 /// Commit an event. A `session.qr` first drops the session's undelivered QR events that are not
-/// in flight; returns how many were dropped.
-pub fn insert(conn: &mut Connection, ev: &NewEvent<'_>, supersede: bool) -> Result<usize> {
+/// in flight. Returns how many were dropped, and whether the event was added: an event whose id is
+/// already queued (a deterministic id reported again) is not added twice.
+pub fn insert(conn: &mut Connection, ev: &NewEvent<'_>, supersede: bool) -> Result<(usize, bool)> {
     let tx = conn.transaction()?;
     let dropped = if supersede {
         tx.execute(
@@ -52,13 +53,13 @@ pub fn insert(conn: &mut Connection, ev: &NewEvent<'_>, supersede: bool) -> Resu
     } else {
         0
     };
-    tx.execute(
+    let added = tx.execute(
         "INSERT INTO callback_outbox (id, type, workspace, session, body, enqueued_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (id) DO NOTHING",
         params![ev.id, ev.kind, ev.workspace, ev.session, ev.body, ev.now],
     )?;
     tx.commit()?;
-    Ok(dropped)
+    Ok((dropped, added == 1))
 }
 
 /// Heads of sessions whose endpoint is known and enabled. `?1` is the global URL (or NULL).

@@ -11,6 +11,12 @@
     'conn.online', 'conn.logout', 'conn.logout_reason', 'conn.needs_update',
     'conn.link_code_change', 'conn.link_code_expired', 'conn.link_code_error',
   ];
+  // Events about messages, chats, groups and calls: forwarded as Page events for the messages part.
+  const PAGE_EVENTS = [
+    'chat.new_message', 'chat.msg_ack_change', 'chat.msg_revoke', 'chat.msg_edited',
+    'chat.new_reaction', 'chat.poll_response', 'chat.presence_change',
+    'group.participant_changed', 'call.incoming_call',
+  ];
   const queue = [];
   const flush = () => {
     const fn = window[BINDING];
@@ -33,6 +39,49 @@
       mode: safe(() => (W.conn.getStreamData() || {}).mode || null),
       phone: safe(() => phoneOf(W.conn.getMyUserId())),
     };
+  };
+  const idOf = (v) => {
+    if (v === null || v === undefined) return null;
+    if (typeof v === 'string') return v;
+    return v._serialized ? String(v._serialized) : String(v);
+  };
+  // A message model (WhatsApp Web's MsgModel, or wa-sim's) as plain data with stable names.
+  // Also used by the engine's calls (getMessageById, getMessages) through window.__waSidecarWire.
+  const wireMsg = (m) => {
+    if (!m) return null;
+    const a = m.attributes || m;
+    const key = a.id || {};
+    const out = {
+      id: idOf(key), raw_id: key.id ? String(key.id) : null, from_me: !!key.fromMe,
+      remote: idOf(key.remote), participant: idOf(key.participant || a.author),
+      from: idOf(a.from), to: idOf(a.to), author: idOf(a.author),
+      type: a.type ? String(a.type) : null, subtype: a.subtype ? String(a.subtype) : null,
+      body: typeof a.body === 'string' && a.type === 'chat' ? a.body : null,
+      caption: a.caption !== undefined && a.caption !== null ? String(a.caption) : null,
+      t: typeof a.t === 'number' ? a.t : null, ack: typeof a.ack === 'number' ? a.ack : null,
+      notify_name: a.notifyName ? String(a.notifyName) : null,
+      mimetype: a.mimetype || null, size: typeof a.size === 'number' ? a.size : null,
+      filehash: a.filehash || null, filename: a.filename || null,
+      lat: typeof a.lat === 'number' ? a.lat : null, lng: typeof a.lng === 'number' ? a.lng : null,
+      loc: a.loc || null, vcard: a.vcardList || a.body && a.type === 'vcard' ? (a.vcardList || [{ vcard: a.body }]) : null,
+      quoted_id: idOf(a.quotedStanzaID) || (a.quotedMsg && a.quotedMsg.id ? idOf(a.quotedMsg.id) : null),
+      quoted_participant: idOf(a.quotedParticipant),
+      mentions: Array.isArray(a.mentionedJidList) ? a.mentionedJidList.map(idOf) : [],
+      is_view_once: !!a.isViewOnce, is_forwarded: !!a.isForwarded,
+      poll_name: a.pollName || null,
+      poll_options: Array.isArray(a.pollOptions) ? a.pollOptions.map((o) => (o && o.name !== undefined ? String(o.name) : String(o))) : null,
+      poll_selectable_count: typeof a.pollSelectableOptionsCount === 'number' ? a.pollSelectableOptionsCount : null,
+      is_new: a.isNewMsg === undefined ? null : !!a.isNewMsg,
+    };
+    return out;
+  };
+  window.__waSidecarWire = { msg: wireMsg, id: idOf };
+  const pagePayload = (name, p) => {
+    if (name === 'chat.new_message') return wireMsg(p);
+    if (name === 'chat.msg_ack_change') {
+      return { ack: p ? p.ack : null, chat: idOf(p && p.chat), ids: ((p && p.ids) || []).map(idOf) };
+    }
+    return safe(() => JSON.parse(JSON.stringify(p === undefined ? null : p)));
   };
   const plain = (name, p) => {
     if (name === 'conn.auth_code_change') return p && p.fullCode ? String(p.fullCode) : null;
@@ -71,6 +120,12 @@
         checkReady(W);
         const msg = Object.assign({ t: 'ev', name, payload: plain(name, payload) }, snapshot());
         if (name === 'conn.auth_code_change' && msg.payload) qrSeen = true;
+        if (ready) send(msg); else early.push(msg);
+      });
+    }
+    for (const name of PAGE_EVENTS) {
+      W.on(name, (payload) => {
+        const msg = { t: 'ev', name, payload: safe(() => pagePayload(name, payload)) };
         if (ready) send(msg); else early.push(msg);
       });
     }

@@ -9,13 +9,15 @@ pub mod bridge;
 mod chromium;
 pub mod config;
 mod launch;
+mod pipe;
 pub mod process;
 mod pump;
 mod tracker;
+pub mod wpp;
 
 pub use bridge::{bridge_info, BridgeInfo};
 pub use chromium::ChromiumEngine;
-pub use config::EngineConfig;
+pub use config::{EngineConfig, Sandbox};
 pub use process::kill_orphans;
 
 use std::path::PathBuf;
@@ -56,6 +58,10 @@ pub enum EngineEvent {
     BridgeNotReady { after_ms: u64 },
     /// The page crashed (`Inspector.targetCrashed`) or stopped answering the bridge probe.
     PageUnresponsive { reason: String },
+    /// Any other `WPP` event the glue forwards (`chat.new_message`, `chat.msg_ack_change`, …),
+    /// with the payload the glue made plain. The engine does not interpret these: the session
+    /// hands them to the messages part (`crate::messages`).
+    Page { name: String, payload: serde_json::Value },
     /// The browser process is gone (handler ended or process exited). The last event of a run,
     /// sent once: `reason` is "stopped" after [`Engine::stop`] (delivered only if the channel has
     /// room then). After an unexpected one, call `stop()` to reap the process.
@@ -105,6 +111,13 @@ pub trait Engine: Send + Sync {
     fn refresh_qr(&mut self) -> BoxFuture<'_, Result<(), EngineError>>;
     /// `WPP.conn.genLinkDeviceCodeForPhoneNumber`: the 8-character code to type on the phone.
     fn pairing_code(&mut self, phone: &PhoneNumber) -> BoxFuture<'_, Result<String, EngineError>>;
+    /// Evaluates one bridge expression (built by [`wpp`], never from raw request text) and returns
+    /// its value; a throw comes back as [`EngineError::Bridge`] with the `WPPError` code.
+    fn call(
+        &mut self,
+        call: &'static str,
+        expr: String,
+    ) -> BoxFuture<'_, Result<serde_json::Value, EngineError>>;
     /// A PNG of the page, for debugging.
     fn screenshot(&mut self) -> BoxFuture<'_, Result<Vec<u8>, EngineError>>;
     /// The process group id of the browser, while one runs (for orphan cleanup and tests).

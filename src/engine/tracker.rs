@@ -110,6 +110,10 @@ impl Tracker {
             "conn.link_code_error" => {
                 tracing::warn!(error = ?text, "link code error reported by the bridge")
             }
+            // Not about the connection: the messages part reads these.
+            other if !other.starts_with("conn.") => {
+                out.push(EngineEvent::Page { name: other.to_owned(), payload })
+            }
             _ => {}
         }
     }

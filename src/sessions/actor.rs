@@ -17,6 +17,7 @@ use super::record::{self, Desired, Halted, SessionRecord};
 use super::snapshot::{rfc3339, QrView, Snapshot};
 use super::state::{self, reason, State, Step};
 use super::SessionsConfig;
+use crate::engine::wpp::WppCall;
 use crate::engine::{Engine, EngineEvent, StartSpec};
 use crate::events::{kind, Event, EventBus};
 use crate::ids::{PhoneNumber, SessionKey};
@@ -30,6 +31,8 @@ pub enum Command {
     Logout(Reply<()>),
     PairingCode(PhoneNumber, Reply<String>),
     Screenshot(Reply<Vec<u8>>),
+    /// One bridge call (built by `crate::engine::wpp`), run only while the bridge is ready.
+    Call(WppCall, Reply<serde_json::Value>),
     /// The sidecar is stopping: close the browser, keep what the host asked for.
     Shutdown(Reply<()>),
     /// Stop, unlink, remove every file of the session. The actor ends.
@@ -48,6 +51,17 @@ pub struct ActorParts {
     pub bus: EventBus,
     pub config: Arc<SessionsConfig>,
     pub sessions_root: PathBuf,
+    /// Told of page events and connects (the messages part); `None` in tests without messaging.
+    pub page: Option<Arc<dyn PageObserver>>,
+}
+
+/// What the messages part hears from a session. Called on the actor's task: implementations must
+/// return at once (hand the work to their own task), never block or call back into the actor.
+pub trait PageObserver: Send + Sync {
+    /// A `WPP` event other than the connection's (`chat.new_message`, `chat.msg_ack_change`, …).
+    fn page_event(&self, key: &SessionKey, name: &str, payload: serde_json::Value);
+    /// The session reached `connected` (first login, restore, or back online): time to catch up.
+    fn connected(&self, key: &SessionKey);
 }
 
 pub struct Actor {
@@ -161,6 +175,9 @@ impl Actor {
                 };
                 let _ = r.send(res);
             }
+            Command::Call(call, r) => {
+                let _ = r.send(self.bridge_call(call).await);
+            }
             Command::Shutdown(r) => {
                 self.close_browser().await;
                 let _ = r.send(Ok(()));
@@ -228,6 +245,18 @@ impl Actor {
         Ok(code)
     }
 
+    async fn bridge_call(&mut self, call: WppCall) -> Result<serde_json::Value, SessionError> {
+        let state = self.state();
+        if self.events.is_none() || !self.seen_ready {
+            return Err(SessionError::NotRunning(state.as_str()));
+        }
+        let wait = Duration::from_millis(self.parts.config.command_timeout_ms);
+        match timeout(wait, self.parts.engine.call(call.name, call.expr)).await {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => Err(SessionError::Timeout(self.parts.config.command_timeout_ms)),
+        }
+    }
+
     async fn delete(&mut self) -> Result<(), SessionError> {
         if self.state() == State::Connected {
             // Unlink on the phone too, so the device does not linger in "Linked devices".
@@ -293,13 +322,28 @@ impl Actor {
         let event = event.unwrap_or_else(|| EngineEvent::BrowserGone {
             reason: "engine event channel closed".into(),
         });
+        if let EngineEvent::Page { name, payload } = event {
+            // Payloads carry message content: only the name goes to the log.
+            tracing::trace!(session = %self.key, event = %name, "page event");
+            if let Some(page) = &self.parts.page {
+                page.page_event(&self.key, &name, payload);
+            }
+            return;
+        }
         tracing::debug!(session = %self.key, ?event, "engine event");
         if matches!(event, EngineEvent::BridgeReady { .. }) {
             self.seen_ready = true;
         }
         match state::step(self.state(), self.seen_ready, &event) {
             Step::Stay => {}
-            Step::Go(s) => self.set_state(s, None),
+            Step::Go(s) => {
+                self.set_state(s, None);
+                if s == State::Connected {
+                    if let Some(page) = &self.parts.page {
+                        page.connected(&self.key);
+                    }
+                }
+            }
             Step::ShowQr(code) => self.show_qr(code),
             Step::ShowPairingCode(code) => {
                 if self.last_pairing_code.as_deref() != Some(code.as_str()) {
@@ -362,6 +406,9 @@ impl Actor {
             }
         });
         self.set_state(State::Connected, None);
+        if let Some(page) = &self.parts.page {
+            page.connected(&self.key);
+        }
     }
 
     /// Settle in a terminal state: no browser, no automatic restart (also after a sidecar restart).

@@ -20,6 +20,7 @@ mod registry;
 pub mod snapshot;
 pub mod state;
 
+pub use actor::PageObserver;
 pub use config::SessionsConfig;
 pub use error::SessionError;
 pub use registry::{EngineFactory, NewSession, SessionManager, SessionObserver};

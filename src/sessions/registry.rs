@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::time::timeout;
 
-use super::actor::{Actor, ActorParts, Command, Reply};
+use super::actor::{Actor, ActorParts, Command, PageObserver, Reply};
 use super::error::SessionError;
 use super::lock::LockError;
 use super::ownership::{Lease, LocalOwnership, Ownership};
@@ -18,6 +18,7 @@ use super::profile::{ProfileStore, ProfileWatch};
 use super::record::{self, Desired, SessionRecord};
 use super::snapshot::{unix_ms, Snapshot};
 use super::SessionsConfig;
+use crate::engine::wpp::WppCall;
 use crate::engine::Engine;
 use crate::events::EventBus;
 use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
@@ -59,6 +60,8 @@ struct Inner {
     profiles: Arc<dyn ProfileStore>,
     watch: Option<ProfileWatch>,
     observer: Option<Arc<dyn SessionObserver>>,
+    /// The messages part, set once after both are built (it needs the manager to reach actors).
+    page: std::sync::OnceLock<Arc<dyn PageObserver>>,
     /// Who runs which session (today: each session's flock).
     ownership: Arc<dyn Ownership>,
     bus: EventBus,
@@ -90,6 +93,7 @@ impl SessionManager {
             profiles,
             watch,
             observer,
+            page: std::sync::OnceLock::new(),
             bus,
             membership: Mutex::new(()),
             runtime: tokio::runtime::Handle::current(),
@@ -151,6 +155,10 @@ impl SessionManager {
             if self.inner.sessions.len() >= self.inner.config.max_sessions {
                 return Err(SessionError::LimitReached(self.inner.config.max_sessions));
             }
+            let per_workspace = self.inner.config.max_per_workspace;
+            if per_workspace > 0 && self.count_in(&key.workspace) >= per_workspace {
+                return Err(SessionError::WorkspaceLimitReached(per_workspace));
+            }
             let dir = record::session_dir(&self.inner.sessions_root, &key);
             if dir.join("session.toml").exists() {
                 // Files of a session this process does not run: another sidecar owns them.
@@ -210,6 +218,7 @@ impl SessionManager {
             bus: self.inner.bus.clone(),
             config: self.inner.config.clone(),
             sessions_root: self.inner.sessions_root.clone(),
+            page: self.inner.page.get().cloned(),
         };
         let (actor, snapshot) = Actor::new(parts);
         let (commands, rx) = mpsc::channel(16);
@@ -294,6 +303,23 @@ impl SessionManager {
         phone: PhoneNumber,
     ) -> Result<String, SessionError> {
         self.call(key, |r| Command::PairingCode(phone, r)).await
+    }
+
+    /// Sets who hears the sessions' page events and connects. Call before sessions are created
+    /// or restored; a second call is ignored.
+    pub fn set_page_observer(&self, observer: Arc<dyn PageObserver>) {
+        if self.inner.page.set(observer).is_err() {
+            tracing::warn!("page observer already set; keeping the first");
+        }
+    }
+
+    /// One bridge call on the session's page, through its actor (refused unless the bridge is up).
+    pub async fn bridge_call(
+        &self,
+        key: &SessionKey,
+        call: WppCall,
+    ) -> Result<serde_json::Value, SessionError> {
+        self.call(key, |r| Command::Call(call, r)).await
     }
 
     pub async fn screenshot(&self, key: &SessionKey) -> Result<Vec<u8>, SessionError> {

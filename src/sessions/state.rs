@@ -129,6 +129,8 @@ pub fn step(state: State, seen_ready: bool, event: &EngineEvent) -> Step {
             wipe_login: false,
         },
         E::PageUnresponsive { reason } | E::BrowserGone { reason } => Step::Recover(reason.clone()),
+        // Messages, acks, presence…: not about the session's state (the actor forwards them).
+        E::Page { .. } => Step::Stay,
     }
 }
 

@@ -1,0 +1,88 @@
+//! The `WPP` calls the engine makes, as expressions for [`super::Engine::call`]. Every one names a
+//! function of `@wppconnect/wa-js` 4.6.0 with the arguments it takes there (wa-sim implements the
+//! same surface). Arguments are JSON-encoded with [`js`], so nothing from a request is ever spliced
+//! into page script as code.
+//!
+//! Each builder returns `(name, expression)`: the name is what logs and errors show.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// A call ready for [`super::Engine::call`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct WppCall {
+    pub name: &'static str,
+    pub expr: String,
+}
+
+impl WppCall {
+    fn new(name: &'static str, args: &[Value]) -> Self {
+        let args: Vec<String> = args.iter().map(js).collect();
+        Self { name, expr: format!("{name}({})", args.join(", ")) }
+    }
+
+    /// The same call with its result passed through a page-side function (`(v) => …`), for
+    /// results that are models rather than plain data.
+    fn then(mut self, mapper: &str) -> Self {
+        self.expr = format!("Promise.resolve({}).then({mapper})", self.expr);
+        self
+    }
+}
+
+/// A JSON value as a JavaScript literal. JSON is a subset of JavaScript (ES2019), so this is safe
+/// for any string, including quotes, `</script>` and line separators.
+pub fn js(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// `WPP.chat.find(id)`: the chat WhatsApp would send to, created if needed. Returns its id as
+/// WhatsApp resolved it (a phone's chat may come back as `…@lid`).
+pub fn find_chat(chat_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.find", &[json!(chat_id)])
+        .then("(c) => c && c.id ? { id: (c.id._serialized || String(c.id)) } : null")
+}
+
+/// `WPP.chat.getMessageById(id)`: one message by its serialized key, or a `msg_not_found` throw.
+pub fn get_message_by_id(wa_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.getMessageById", &[json!(wa_id)])
+        .then("(m) => window.__waSidecarWire ? window.__waSidecarWire.msg(m) : null")
+}
+
+/// `WPP.chat.getMessages(chat, {count, direction, id})`: a page of a chat's messages, oldest first.
+pub fn get_messages(chat_id: &str, count: u32, before: Option<&str>) -> WppCall {
+    let mut opts = json!({ "count": count });
+    if let Some(id) = before {
+        opts["direction"] = json!("before");
+        opts["id"] = json!(id);
+    }
+    WppCall::new("WPP.chat.getMessages", &[json!(chat_id), opts])
+        .then("(ms) => (ms || []).map((m) => window.__waSidecarWire.msg(m))")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_data_not_code() {
+        let c = find_chat("15551234567@c.us\"); alert(1); (\"");
+        assert!(
+            c.expr.starts_with(
+                r#"Promise.resolve(WPP.chat.find("15551234567@c.us\"); alert(1); (\""))"#
+            ),
+            "{}",
+            c.expr
+        );
+        assert_eq!(c.name, "WPP.chat.find");
+    }
+
+    #[test]
+    fn get_messages_before_an_id() {
+        let c = get_messages("1@c.us", 20, Some("true_1@c.us_ABC"));
+        assert!(
+            c.expr.contains(r#"WPP.chat.getMessages("1@c.us", {"count":20,"direction":"before","id":"true_1@c.us_ABC"})"#),
+            "{}",
+            c.expr
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Messages: the model shared by sending and receiving (ids, statuses, event ids), the message
+//! index that makes every message sent once and reported once, and (as they land) the send queue
+//! with pacing, idempotency, inbound reporting and catch-up, and their routes.
+//!
+//! Talks to a session's page only through the session's actor (`SessionManager::bridge_call`,
+//! with calls built by `crate::engine::wpp`), and hears the page through [`PageObserver`]:
+//! events arrive on the actor's task and are handed at once to this part's own task.
+//!
+//! Never touches: Chromium or CDP (that is `crate::engine`), callback delivery (events go on the
+//! `crate::events::EventBus`), session state (read from the session's snapshot).
+
+pub mod model;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+pub use model::{Direction, MessageId, Status};
+pub use store::{MessageStore, StoreError};
+
+use crate::events::EventBus;
+use crate::ids::SessionKey;
+use crate::sessions::{PageObserver, SessionManager};
+
+/// What a session's page told us, in the order it happened.
+#[derive(Debug)]
+pub enum PageNote {
+    Event { key: SessionKey, name: String, payload: serde_json::Value },
+    Connected { key: SessionKey },
+}
+
+/// The messages part: shared by the routes (as `web::Data<Messages>`) and the sessions' actors.
+#[derive(Clone)]
+pub struct Messages {
+    pub store: MessageStore,
+    pub sessions: SessionManager,
+    pub bus: EventBus,
+    notes: mpsc::UnboundedSender<PageNote>,
+}
+
+impl Messages {
+    /// Builds the part and starts its task on the current runtime. Call before sessions are
+    /// restored, so the first page event of every session is heard.
+    pub fn start(store: MessageStore, sessions: SessionManager, bus: EventBus) -> Self {
+        let (notes, rx) = mpsc::unbounded_channel();
+        let messages = Self { store, sessions: sessions.clone(), bus, notes };
+        sessions.set_page_observer(Arc::new(messages.clone()));
+        tokio::spawn(messages.clone().listen(rx));
+        messages
+    }
+
+    /// The one task that handles page notes, one at a time, in order.
+    async fn listen(self, mut rx: mpsc::UnboundedReceiver<PageNote>) {
+        while let Some(note) = rx.recv().await {
+            self.on_note(note).await;
+        }
+        tracing::debug!("messages: page notes ended");
+    }
+
+    async fn on_note(&self, note: PageNote) {
+        match note {
+            PageNote::Event { key, name, .. } => {
+                tracing::trace!(session = %key, event = %name, "page event not handled yet");
+            }
+            PageNote::Connected { key } => {
+                tracing::debug!(session = %key, "session connected");
+            }
+        }
+    }
+}
+
+impl PageObserver for Messages {
+    fn page_event(&self, key: &SessionKey, name: &str, payload: serde_json::Value) {
+        let _ =
+            self.notes.send(PageNote::Event { key: key.clone(), name: name.to_owned(), payload });
+    }
+
+    fn connected(&self, key: &SessionKey) {
+        let _ = self.notes.send(PageNote::Connected { key: key.clone() });
+    }
+}
