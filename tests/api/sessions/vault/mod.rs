@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use wa_sim::SimServer;
 
 /// The only names a session directory under `sessions/` may hold.
-pub const ALLOWED_SESSION_FILES: [&str; 3] = ["session.toml", "lock", "profile.sealed"];
+/// `generation` is the ownership fencing counter (a number), see `sessions::ownership`.
+pub const ALLOWED_SESSION_FILES: [&str; 4] =
+    ["session.toml", "lock", "generation", "profile.sealed"];
 
 /// Every file under `root`, recursively (symlinks are listed, not followed).
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
