@@ -139,6 +139,9 @@ cmd_deploy() {
   fi
   write_upstream "$new"
   echo "$new" >"$DIR/live"
+  # A session created on the old color during the handover, before nginx switched: move it too.
+  "$new_bin" --config "$WA_SIDECAR_CONFIG" handover --from "http://127.0.0.1:$old_port" \
+    --to "http://127.0.0.1:$new_port" || say "a session created during the deploy could not move; it stays sealed on disk"
   wait_outbox_drained "$old_port" "$old_bin" || true
   color_ctl "$old" "" stop
   say "$new is live on port $new_port; $old stopped"

@@ -48,7 +48,8 @@ impl std::fmt::Debug for Lease {
     }
 }
 
-/// One machine: the session's `flock`, and its generation in `sessions/{ws}/{s}/generation`.
+/// One machine: the session's `flock` on `sessions/{ws}/{s}/lock`, whose content is the
+/// generation of the last claim.
 pub struct LocalOwnership {
     sessions_root: PathBuf,
 }
@@ -61,10 +62,10 @@ impl LocalOwnership {
 
 impl Ownership for LocalOwnership {
     fn claim(&self, key: &SessionKey) -> Result<Lease, LockError> {
-        let dir = record::session_dir(&self.sessions_root, key);
-        let lock = SessionLock::acquire(&dir.join("lock"))?;
-        let generation = bump_generation(&dir.join("generation"))
-            .map_err(|source| LockError::Io { path: dir.join("generation"), source })?;
+        let path = record::session_dir(&self.sessions_root, key).join("lock");
+        let lock = SessionLock::acquire(&path)?;
+        let generation = bump_generation(&path)
+            .map_err(|source| LockError::Io { path: path.clone(), source })?;
         Ok(Lease::new(generation, Box::new(lock)))
     }
 
@@ -73,17 +74,13 @@ impl Ownership for LocalOwnership {
     }
 }
 
-/// Reads, increments and writes back the counter (only the lock holder calls this).
+/// Reads, increments and writes back the counter in the lock file (only the holder of its
+/// `flock` calls this; the lock is on the descriptor, not the content). An unreadable count
+/// starts again at 1: on one machine the flock, not the number, is what keeps owners apart.
 fn bump_generation(path: &Path) -> std::io::Result<u64> {
-    let previous = match std::fs::read_to_string(path) {
-        Ok(text) => text.trim().parse().unwrap_or(0),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(e),
-    };
+    let previous: u64 = std::fs::read_to_string(path)?.trim().parse().unwrap_or(0);
     let next = previous + 1;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{next}\n"))?;
-    std::fs::rename(&tmp, path)?;
+    std::fs::write(path, format!("{next}\n"))?;
     Ok(next)
 }
 

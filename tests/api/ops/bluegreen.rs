@@ -261,6 +261,9 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
     let started = Instant::now();
     let out = deploy.run(&["deploy", new_build.to_str().unwrap()]).await;
     assert!(out.status.success(), "the deploy succeeds");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!said.contains("still queued"), "blue stopped with callbacks undelivered: {said}");
+    assert!(said.contains("moving 3 session(s)"), "{said}");
     let took = started.elapsed();
     assert_eq!(std::fs::read_to_string(deploy_dir.join("live")).unwrap().trim(), "green");
     for id in IDS {

@@ -108,7 +108,7 @@ async fn a_connected_session_moves_to_another_sidecar_without_qr_and_never_runs_
     assert_eq!(max_browsers.load(Ordering::SeqCst), 1, "browsers for one account at once");
     assert_eq!(max_pages.load(Ordering::SeqCst), 1, "connected pages for one account at once");
     let generation = std::fs::read_to_string(
-        green.settings.server.sessions_dir.join(WS).join("moving").join("generation"),
+        green.settings.server.sessions_dir.join(WS).join("moving").join("lock"),
     )
     .unwrap();
     assert_eq!(generation.trim(), "2", "blue's claim was 1, green's is 2");

@@ -99,8 +99,11 @@ impl Pm2 {
 
 impl Drop for Pm2 {
     fn drop(&mut self) {
+        // Only while a daemon runs: `pm2 kill` without one starts one first.
         let daemon = self.daemon_pid();
-        let _ = self.command(&["kill"]).output();
+        if daemon.is_some() {
+            let _ = self.command(&["kill"]).output();
+        }
         if let Some(pid) = daemon {
             // SAFETY: pm2's daemon for this test's PM2_HOME leads its own process group.
             unsafe { libc::killpg(pid, libc::SIGKILL) };

@@ -15,10 +15,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use wa_sim::SimServer;
 
-/// The only names a session directory under `sessions/` may hold.
-/// `generation` is the ownership fencing counter (a number), see `sessions::ownership`.
-pub const ALLOWED_SESSION_FILES: [&str; 4] =
-    ["session.toml", "lock", "generation", "profile.sealed"];
+/// The only names a session directory under `sessions/` may hold (`lock` holds the ownership
+/// generation, a number; see `sessions::ownership`).
+pub const ALLOWED_SESSION_FILES: [&str; 3] = ["session.toml", "lock", "profile.sealed"];
 
 /// Every file under `root`, recursively (symlinks are listed, not followed).
 pub fn files_under(root: &Path) -> Vec<PathBuf> {

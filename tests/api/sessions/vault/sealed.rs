@@ -80,7 +80,7 @@ async fn the_sealed_file_holds_the_login_but_not_a_readable_byte_of_it() {
     let suspects = plaintext_suspects(&dir.path().join("sessions"), false);
     assert!(
         suspects.is_empty(),
-        "only session.toml, lock, generation and profile.sealed under sessions/: {suspects:?}"
+        "only session.toml, lock and profile.sealed under sessions/: {suspects:?}"
     );
 
     // Yet the sealed file is the login: opened with the master key, its archive holds the marker.
