@@ -12,6 +12,7 @@ if [ ! -x /usr/sbin/nginx ]; then
     fi
   }
   echo "ops-deps: installing nginx-light (the service is not started)"
+  sudo_if_needed apt-get update -qq
   # RUNLEVEL=1: invoke-rc.d does not start the service from the package's postinst.
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends nginx-light
 fi
