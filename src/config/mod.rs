@@ -22,6 +22,7 @@ pub use server::{LogConfig, LogFormat, ServerConfig};
 
 use crate::callbacks::CallbacksConfig;
 use crate::engine::EngineConfig;
+use crate::messages::send::SendingConfig;
 use crate::sessions::SessionsConfig;
 use crate::vault::VaultConfig;
 
@@ -36,6 +37,7 @@ pub struct Settings {
     pub sessions: SessionsConfig,
     pub vault: VaultConfig,
     pub callbacks: CallbacksConfig,
+    pub sending: SendingConfig,
     /// From `SIDECAR_ENV`, never from a file.
     #[serde(skip)]
     pub mode: RunMode,
@@ -116,6 +118,7 @@ impl Settings {
             ("sessions", self.sessions.validate(production)),
             ("vault", self.vault.validate(production)),
             ("callbacks", self.callbacks.validate(production)),
+            ("sending", self.sending.validate(production)),
         ];
         for (section, found) in sections {
             problems.extend(

@@ -7,6 +7,7 @@ mod errors;
 mod health;
 mod helpers;
 mod ip_allow;
+mod messages;
 mod operations;
 mod sessions;
 mod startup;

@@ -1,0 +1,352 @@
+//! Routes of sending, thin over [`super::Sender`]: `POST …/messages`, `GET …/messages/{id}`,
+//! `POST …/contacts/lookup`, `GET …/sending-limits`. Mounted in the signed `/v1` scope.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use utoipa::{OpenApi, ToSchema};
+
+use super::queue::{self, Accept, Caps, Idem};
+use super::request::{Recipient, SendRequest};
+use super::worker;
+use crate::api::{ApiError, Json};
+use crate::ids::{SessionId, SessionKey, WorkspaceId};
+use crate::messages::store::{now_ms, NewMessage};
+use crate::messages::{Direction, MessageId, Messages, Status};
+use crate::sessions::snapshot::{from_unix_ms, rfc3339};
+use crate::sessions::State;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let session =
+        |tail: &str| web::resource(format!("/workspaces/{{workspace}}/sessions/{{session}}{tail}"));
+    cfg.service(session("/messages").route(web::post().to(send)))
+        .service(session("/messages/{id}").route(web::get().to(get_message)))
+        .service(session("/contacts/lookup").route(web::post().to(lookup)))
+        .service(session("/sending-limits").route(web::get().to(limits)));
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(send, get_message, lookup, limits),
+    components(schemas(SendRequest, Accepted, LookupRequest, super::request::MessageType, super::request::Priority, super::request::OnLimit,
+        super::request::TextBody, super::request::MediaBody, super::request::LocationBody, super::request::ContactBody, super::request::ContactName,
+        super::request::ContactPhone, super::request::ReactionBody, super::request::PollBody, super::request::ContextBody)),
+    tags((name = "messages", description = "Sending messages, their statuses, recipients"))
+)]
+pub struct ApiDoc;
+
+/// The `202` of `POST …/messages` (also what a repeat with the same `Idempotency-Key` returns).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Accepted {
+    id: String,
+    /// Always `queued`.
+    status: String,
+    to: String,
+    client_ref: Option<String>,
+    created_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    /// Up to 100 phone numbers (digits, `+` allowed).
+    pub phones: Vec<String>,
+}
+
+const MAX_LOOKUP: usize = 100;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+const DAY_MS: i64 = 86_400_000;
+
+fn key(path: &(String, String)) -> Result<SessionKey, ApiError> {
+    Ok(SessionKey::new(WorkspaceId::parse(&path.0)?, SessionId::parse(&path.1)?))
+}
+
+fn not_ready(state: State) -> ApiError {
+    ApiError::conflict(
+        "SESSION_NOT_READY",
+        format!(
+            "the session is {}; messages are taken while it is connected (or briefly starting or disconnected)",
+            state.as_str()
+        ),
+    )
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(v) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let s = v.to_str().ok().map(str::trim).unwrap_or("");
+    let ok = !s.is_empty()
+        && s.len() <= MAX_IDEMPOTENCY_KEY
+        && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if !ok {
+        return Err(ApiError::bad_request(
+            "INVALID_IDEMPOTENCY_KEY",
+            format!("Idempotency-Key: 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+        ));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/messages", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "A repeat returns the first answer and sends nothing, also after a restart")),
+    request_body = SendRequest,
+    responses((status = 202, body = Accepted),
+        (status = 400, description = "INVALID_FIELD, INVALID_JSON, MISSING_FIELD, INVALID_RECIPIENT, INVALID_TEXT, INVALID_MEDIA, INVALID_MIME_TYPE, MEDIA_TOO_LARGE, MEDIA_LINK_NOT_SUPPORTED, INVALID_CAPTION, INVALID_FILENAME, INVALID_LOCATION, INVALID_CONTACTS, INVALID_REACTION, INVALID_POLL, INVALID_MENTIONS, INVALID_MESSAGE_ID, INVALID_CLIENT_REF, INVALID_IDEMPOTENCY_KEY"),
+        (status = 404, description = "SESSION_NOT_FOUND"), (status = 409, description = "SESSION_NOT_READY"),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED"), (status = 429, description = "QUEUE_FULL, SENDING_LIMIT_REACHED (with Retry-After)")),
+    security(("hmac" = [])))]
+async fn send(
+    messages: web::Data<Messages>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    body: Json<SendRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key(&path)?;
+    let sender = &messages.send;
+    let snapshot = messages.sessions.get(&key)?;
+    let idem_key = idempotency_key(&req)?;
+    let out = body.into_inner().validate()?;
+    let canonical = serde_json::to_string(&out).map_err(ApiError::internal)?;
+    let idem = idem_key.map(|k| Idem { key: k, hash: hex::encode(Sha256::digest(&canonical)) });
+    // A repeat answers the same whatever the session does now.
+    if let Some(idem) = &idem {
+        let (k, ik) = (key.clone(), idem.key.clone());
+        let prior = messages
+            .store
+            .run(move |c| {
+                use rusqlite::OptionalExtension;
+                Ok(c.query_row(
+                    "SELECT request_hash, response FROM send_idempotency WHERE workspace = ?1 AND session = ?2 AND key = ?3",
+                    rusqlite::params![k.workspace.as_str(), k.session.as_str(), ik],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()?)
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some((hash, response)) = prior {
+            return repeat_or_reused(hash == idem.hash, &response);
+        }
+    }
+    let expires_at = match snapshot.state {
+        State::Connected => None,
+        State::Starting | State::Disconnected => {
+            Some(now_ms() + sender.config().expire_after_ms as i64)
+        }
+        other => return Err(not_ready(other)),
+    };
+    let id = MessageId::new_outbound();
+    let now = now_ms();
+    let response = json!({
+        "id": id.as_str(),
+        "status": "queued",
+        "to": out.to,
+        "client_ref": out.client_ref,
+        "created_at": rfc3339(from_unix_ms(now as u64)),
+    });
+    let pacing = &sender.config().pacing;
+    let day_start = now - now.rem_euclid(DAY_MS);
+    let caps = Caps {
+        max_queued: sender.config().max_queued_per_session,
+        daily_cap: (pacing.enabled && pacing.daily_cap > 0).then_some(pacing.daily_cap),
+        day_start_ms: day_start,
+        next_day_ms: day_start + DAY_MS,
+        queue_on_limit: out.on_limit == super::request::OnLimit::Queue,
+    };
+    let new = NewMessage {
+        id,
+        wa_id: None,
+        direction: Direction::Out,
+        chat_id: None,
+        peer: out.to.clone(),
+        kind: out.content.kind().to_owned(),
+        body: serde_json::to_value(&out).map_err(ApiError::internal)?,
+        status: Status::Queued,
+        client_ref: out.client_ref.clone(),
+        wa_t: None,
+    };
+    let k = key.clone();
+    let outcome = messages
+        .store
+        .run(move |c| queue::accept(c, &k, &new, idem.as_ref(), &response, expires_at, &caps))
+        .await
+        .map_err(ApiError::internal)?;
+    match outcome {
+        Accept::Accepted(body) => {
+            sender.kick(&key);
+            Ok(HttpResponse::Accepted().json(body))
+        }
+        Accept::Repeat(body) => Ok(HttpResponse::Accepted()
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(body)),
+        Accept::KeyReused => repeat_or_reused(false, ""),
+        Accept::QueueFull => Ok(with_retry_after(
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "QUEUE_FULL",
+                format!(
+                    "this session already has {} messages waiting (sending.max_queued_per_session)",
+                    sender.config().max_queued_per_session
+                ),
+            ),
+            60,
+        )),
+        Accept::DailyCap { retry_after_secs } => Ok(with_retry_after(
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "SENDING_LIMIT_REACHED",
+                format!(
+                    "the daily cap of {} messages is reached (sending.pacing.daily_cap); retry later or send with on_limit: \"queue\"",
+                    pacing.daily_cap
+                ),
+            ),
+            retry_after_secs,
+        )),
+    }
+}
+
+/// The error envelope with a `Retry-After` header.
+fn with_retry_after(e: ApiError, secs: u64) -> HttpResponse {
+    let mut response = e.render();
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    response
+}
+
+fn repeat_or_reused(same: bool, response: &str) -> Result<HttpResponse, ApiError> {
+    if !same {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used for a different message; use a new key",
+        ));
+    }
+    let body: Value = serde_json::from_str(response).unwrap_or(Value::Null);
+    Ok(HttpResponse::Accepted().insert_header(("Idempotent-Replayed", "true")).json(body))
+}
+
+/// The message as the host sees it: media bytes left out (size and sha256 stay).
+fn view(
+    row: crate::messages::store::MessageRow,
+    history: Vec<crate::messages::store::StatusEntry>,
+) -> Value {
+    let mut content = row.body.get("content").cloned().unwrap_or_else(|| row.body.clone());
+    if let Some(obj) = content.as_object_mut() {
+        obj.remove("data");
+    }
+    let at = |ms: i64| rfc3339(from_unix_ms(ms.max(0) as u64));
+    json!({
+        "id": row.id,
+        "wa_id": row.wa_id,
+        "direction": row.direction,
+        "to": if row.direction == Direction::Out { Some(&row.peer) } else { None },
+        "chat_id": row.chat_id,
+        "type": row.kind,
+        "status": row.status,
+        "error": row.error,
+        "client_ref": row.client_ref,
+        "content": content,
+        "created_at": at(row.created_at),
+        "updated_at": at(row.updated_at),
+        "history": history.into_iter().map(|h| json!({"status": h.status, "at": at(h.at), "detail": h.detail})).collect::<Vec<_>>(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/messages/{id}", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path), ("id" = String, Path, description = "Our id or WhatsApp's (wa_id)")),
+    responses((status = 200, description = "The message, its status and status history"), (status = 404, description = "MESSAGE_NOT_FOUND, SESSION_NOT_FOUND")),
+    security(("hmac" = [])))]
+async fn get_message(
+    messages: web::Data<Messages>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (ws, s, id) = path.into_inner();
+    let key = key(&(ws, s))?;
+    let not_found =
+        || ApiError::not_found("MESSAGE_NOT_FOUND", format!("no message {id:?} in this session"));
+    let parsed = MessageId::parse(&id).ok_or_else(not_found)?;
+    let row = messages.store.get(&key, parsed.as_str()).await.map_err(ApiError::internal)?;
+    let Some(row) = row else { return Err(not_found()) };
+    let history = messages.store.history(&key, &row.id).await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(view(row, history)))
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/contacts/lookup", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path)), request_body = LookupRequest,
+    responses((status = 200, description = "{results: [{phone, exists, chat_id, lid}]} in the order asked"),
+        (status = 400, description = "INVALID_PHONE, INVALID_FIELD"), (status = 409, description = "SESSION_NOT_READY")),
+    security(("hmac" = [])))]
+async fn lookup(
+    messages: web::Data<Messages>,
+    path: web::Path<(String, String)>,
+    body: Json<LookupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key(&path)?;
+    let phones = body.into_inner().phones;
+    if phones.is_empty() || phones.len() > MAX_LOOKUP {
+        return Err(ApiError::bad_request(
+            "INVALID_FIELD",
+            format!("phones: give 1 to {MAX_LOOKUP} numbers"),
+        ));
+    }
+    let mut digits = Vec::with_capacity(phones.len());
+    for (i, p) in phones.iter().enumerate() {
+        match Recipient::parse(p) {
+            Ok(Recipient::Phone(d)) => digits.push(d),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "INVALID_PHONE",
+                    format!("phones[{i}]: {p:?} is not a phone number"),
+                ))
+            }
+        }
+    }
+    let state = messages.sessions.get(&key)?.state;
+    if state != State::Connected {
+        return Err(not_ready(state));
+    }
+    let mut results = Vec::with_capacity(digits.len());
+    for d in digits {
+        let known = worker::recipient(&messages.send, &key, &d).await?;
+        results.push(
+            json!({"phone": d, "exists": known.found, "chat_id": known.wid, "lid": known.lid}),
+        );
+    }
+    Ok(HttpResponse::Ok().json(json!({ "results": results })))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/sending-limits", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, description = "{pacing, daily_cap, accepted_today, remaining_today, queued, awaiting_ack, resets_at}")),
+    security(("hmac" = [])))]
+async fn limits(
+    messages: web::Data<Messages>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key(&path)?;
+    messages.sessions.get(&key)?;
+    let now = now_ms();
+    let day_start = now - now.rem_euclid(DAY_MS);
+    let k = key.clone();
+    let (queued, today, handed) = messages
+        .store
+        .run(move |c| queue::counters(c, &k, day_start))
+        .await
+        .map_err(ApiError::internal)?;
+    let p = &messages.send.config().pacing;
+    let cap = (p.enabled && p.daily_cap > 0).then_some(p.daily_cap);
+    Ok(HttpResponse::Ok().json(json!({
+        "pacing": p.enabled,
+        "daily_cap": cap,
+        "accepted_today": today,
+        "remaining_today": cap.map(|c| c.saturating_sub(today)),
+        "queued": queued,
+        "awaiting_ack": handed,
+        "resets_at": rfc3339(from_unix_ms((day_start + DAY_MS) as u64)),
+        "typing": p.enabled,
+        "gap_ms": if p.enabled { json!([p.gap_min_ms, p.gap_max_ms]) } else { Value::Null },
+    })))
+}
