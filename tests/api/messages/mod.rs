@@ -3,6 +3,7 @@
 //! what arrives on the phone.
 
 mod bad_input;
+mod kills;
 mod send;
 
 use std::time::{Duration, Instant};

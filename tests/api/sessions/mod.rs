@@ -6,7 +6,7 @@ mod bad_input;
 mod callbacks;
 mod cli;
 mod lifecycle;
-mod recovery;
+pub(crate) mod recovery;
 mod vault;
 
 use std::path::Path;
