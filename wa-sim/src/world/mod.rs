@@ -8,6 +8,7 @@
 pub mod linking;
 pub mod messages;
 mod network;
+mod others;
 mod rpc;
 mod types;
 
@@ -64,6 +65,14 @@ pub struct World {
     pub(crate) offline: Offline,
     pub(crate) missing: BTreeSet<String>,
     pub(crate) lids: HashMap<String, String>,
+    /// Chat states the accounts' pages sent (`markIsComposing` …), oldest first.
+    pub(crate) presence_log: Vec<Value>,
+    pub(crate) calls: BTreeMap<String, Call>,
+    /// (phone, raw id) an account starred / deleted for itself.
+    pub(crate) stars: BTreeSet<(String, String)>,
+    pub(crate) hidden: BTreeSet<(String, String)>,
+    /// Placeholders (`ciphertext`) and the message they become when they decrypt.
+    pub(crate) undecrypted: HashMap<String, Msg>,
 }
 
 impl World {
@@ -82,6 +91,11 @@ impl World {
             offline: Offline::default(),
             missing: BTreeSet::new(),
             lids: HashMap::new(),
+            presence_log: Vec::new(),
+            calls: BTreeMap::new(),
+            stars: BTreeSet::new(),
+            hidden: BTreeSet::new(),
+            undecrypted: HashMap::new(),
         }
     }
 
@@ -134,12 +148,7 @@ impl World {
 
     /// A stable privacy id (`…@lid`) for a phone number, remembered both ways.
     pub(crate) fn lid_of(&mut self, phone: &str) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(phone.as_bytes());
-        let mut lid = String::from("1");
-        for b in digest.iter().take(14) {
-            lid.push(char::from(b'0' + b % 10));
-        }
+        let lid = messages::lid_for(phone);
         self.lids.insert(lid.clone(), phone.to_string());
         lid
     }
