@@ -22,17 +22,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let session =
         |tail: &str| web::resource(format!("/workspaces/{{workspace}}/sessions/{{session}}{tail}"));
     cfg.service(session("/messages").route(web::post().to(send)))
-        .service(session("/messages/{id}").route(web::get().to(get_message)))
+        .service(
+            session("/messages/{id}")
+                .route(web::get().to(get_message))
+                .route(web::patch().to(super::ops::edit))
+                .route(web::delete().to(super::ops::delete)),
+        )
         .service(session("/contacts/lookup").route(web::post().to(lookup)))
-        .service(session("/sending-limits").route(web::get().to(limits)));
+        .service(session("/sending-limits").route(web::get().to(limits)))
+        .configure(super::ops::configure);
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(send, get_message, lookup, limits),
+    paths(send, get_message, lookup, limits, super::ops::edit, super::ops::delete),
     components(schemas(SendRequest, Accepted, LookupRequest, super::request::MessageType, super::request::Priority, super::request::OnLimit,
         super::request::TextBody, super::request::MediaBody, super::request::LocationBody, super::request::ContactBody, super::request::ContactName,
-        super::request::ContactPhone, super::request::ReactionBody, super::request::PollBody, super::request::ContextBody)),
+        super::request::ContactPhone, super::request::ReactionBody, super::request::PollBody, super::request::ContextBody,
+        super::ops::EditRequest, super::ops::ReactionRequest, super::ops::ForwardRequest, super::ops::StarRequest, super::ops::PresenceRequest)),
     tags((name = "messages", description = "Sending messages, their statuses, recipients"))
 )]
 pub struct ApiDoc;

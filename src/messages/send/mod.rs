@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod config;
+pub mod ops;
 pub mod queue;
 pub mod request;
 mod worker;

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod kills;
+mod ops;
 mod send;
 
 use std::time::{Duration, Instant};
