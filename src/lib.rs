@@ -10,7 +10,7 @@
 //! [`config`] loads and validates the settings, [`startup`] builds the application from them,
 //! [`telemetry`] sets up logging and [`cli`] is the command line. [`ids`] and [`events`] are the
 //! small shared vocabulary between the parts; [`db`] opens and
-//! migrates `data/sidecar.db`.
+//! migrates `data/sidecar.db`; [`net`] decides which addresses outbound requests may reach.
 
 pub mod api;
 pub mod callbacks;
@@ -21,6 +21,7 @@ pub mod engine;
 pub mod events;
 pub mod ids;
 pub mod messages;
+pub mod net;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;

@@ -91,7 +91,12 @@ struct Body<'a> {
 impl Outbox {
     /// Open the database at `db_path`, load secrets, and make earlier claims claimable again.
     /// Nothing is sent until [`Outbox::start`].
-    pub fn open(cfg: &CallbacksConfig, db_path: &Path) -> Result<Self, OutboxError> {
+    /// `net` decides which addresses deliveries may reach (see [`crate::net`]).
+    pub fn open(
+        cfg: &CallbacksConfig,
+        db_path: &Path,
+        net: Arc<crate::net::NetPolicy>,
+    ) -> Result<Self, OutboxError> {
         let global_url = match cfg.url.trim() {
             "" => None,
             url => Some(endpoint::parse(url)?.to_string()),
@@ -122,7 +127,7 @@ impl Outbox {
             workers: cfg.workers.max(1),
             idle_wakeup: cfg.idle_wakeup,
             shutdown_timeout: cfg.shutdown_timeout,
-            deliverer: Deliverer::new(signer, cfg.timeout)?,
+            deliverer: Deliverer::new(signer, cfg.timeout, net)?,
             metrics,
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -254,7 +259,7 @@ impl Outbox {
         let enabled = store::enable(&mut *self.inner.durable()?, url)?;
         self.inner.metrics.disabled_endpoints.dec_by(enabled.len() as i64);
         for url in &enabled {
-            tracing::info!(%url, "callback endpoint enabled again");
+            tracing::info!(url = %endpoint::redacted(url), "callback endpoint enabled again");
         }
         self.inner.wake.notify_one();
         Ok(enabled)

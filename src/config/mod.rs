@@ -23,6 +23,7 @@ pub use server::{LogConfig, LogFormat, ServerConfig};
 use crate::callbacks::CallbacksConfig;
 use crate::engine::EngineConfig;
 use crate::messages::send::SendingConfig;
+use crate::net::NetConfig;
 use crate::sessions::SessionsConfig;
 use crate::vault::VaultConfig;
 
@@ -38,6 +39,7 @@ pub struct Settings {
     pub vault: VaultConfig,
     pub callbacks: CallbacksConfig,
     pub sending: SendingConfig,
+    pub net: NetConfig,
     /// From `SIDECAR_ENV`, never from a file.
     #[serde(skip)]
     pub mode: RunMode,
@@ -119,6 +121,7 @@ impl Settings {
             ("vault", self.vault.validate(production)),
             ("callbacks", self.callbacks.validate(production)),
             ("sending", self.sending.validate(production)),
+            ("net", self.net.validate(production)),
         ];
         for (section, found) in sections {
             problems.extend(
@@ -127,7 +130,16 @@ impl Settings {
                     .map(|(key, problem)| Problem { key: format!("{section}.{key}"), problem }),
             );
         }
+        problems.extend(self.callbacks_url_refused());
         problems
+    }
+
+    /// `callbacks.url` with an IP-literal host the outbound policy refuses would never be
+    /// delivered to: say so at start rather than in dead letters.
+    fn callbacks_url_refused(&self) -> Option<Problem> {
+        let url = crate::callbacks::endpoint::parse(&self.callbacks.url).ok()?;
+        let refused = self.net.policy(self.mode.is_production()).check_url(&url).err()?;
+        Some(problem("callbacks.url", refused.to_string()))
     }
 
     /// [`Settings::validate`] as a `Result`.
@@ -138,6 +150,17 @@ impl Settings {
         } else {
             Err(InvalidConfig(problems))
         }
+    }
+}
+
+/// The one rule for every secret file (HMAC keys, callback secrets, vault keys): nobody but its
+/// owner may read or write it. `None` when `mode` is private, else what is wrong with it.
+pub fn secret_file_exposure(mode: u32) -> Option<String> {
+    let mode = mode & 0o777;
+    match mode {
+        m if m & 0o007 != 0 => Some(format!("world-readable (mode {m:o})")),
+        m if m & 0o070 != 0 => Some(format!("accessible to its group (mode {m:o})")),
+        _ => None,
     }
 }
 

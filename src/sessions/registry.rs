@@ -141,6 +141,10 @@ impl SessionManager {
             if self.inner.sessions.len() >= self.inner.config.max_sessions {
                 return Err(SessionError::LimitReached(self.inner.config.max_sessions));
             }
+            let per_workspace = self.inner.config.max_per_workspace;
+            if per_workspace > 0 && self.count_in(&key.workspace) >= per_workspace {
+                return Err(SessionError::WorkspaceLimitReached(per_workspace));
+            }
             let dir = record::session_dir(&self.inner.sessions_root, &key);
             if dir.join("session.toml").exists() {
                 // Files of a session this process does not run: another sidecar owns them.

@@ -9,6 +9,7 @@ mod helpers;
 mod ip_allow;
 mod messages;
 mod operations;
+mod security;
 mod sessions;
 mod startup;
 mod workspaces;

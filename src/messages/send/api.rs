@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -15,6 +16,7 @@ use crate::api::{ApiError, Json};
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
 use crate::messages::store::{now_ms, NewMessage};
 use crate::messages::{Direction, MessageId, Messages, Status};
+use crate::net::NetPolicy;
 use crate::sessions::snapshot::{from_unix_ms, rfc3339};
 use crate::sessions::State;
 
@@ -100,12 +102,13 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     params(("workspace" = String, Path), ("session" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "A repeat returns the first answer and sends nothing, also after a restart")),
     request_body = SendRequest,
     responses((status = 202, body = Accepted),
-        (status = 400, description = "INVALID_FIELD, INVALID_JSON, MISSING_FIELD, INVALID_RECIPIENT, INVALID_TEXT, INVALID_MEDIA, INVALID_MIME_TYPE, MEDIA_TOO_LARGE, MEDIA_LINK_NOT_SUPPORTED, INVALID_CAPTION, INVALID_FILENAME, INVALID_LOCATION, INVALID_CONTACTS, INVALID_REACTION, INVALID_POLL, INVALID_MENTIONS, INVALID_MESSAGE_ID, INVALID_CLIENT_REF, INVALID_IDEMPOTENCY_KEY"),
+        (status = 400, description = "INVALID_FIELD, INVALID_JSON, MISSING_FIELD, INVALID_RECIPIENT, INVALID_TEXT, INVALID_MEDIA, INVALID_MIME_TYPE, MEDIA_TOO_LARGE, MEDIA_TYPE_MISMATCH, INVALID_MEDIA_LINK, MEDIA_LINK_REFUSED, MEDIA_LINK_FAILED, INVALID_CAPTION, INVALID_FILENAME, INVALID_LOCATION, INVALID_CONTACTS, INVALID_REACTION, INVALID_POLL, INVALID_MENTIONS, INVALID_MESSAGE_ID, INVALID_CLIENT_REF, INVALID_IDEMPOTENCY_KEY"),
         (status = 404, description = "SESSION_NOT_FOUND"), (status = 409, description = "SESSION_NOT_READY"),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED"), (status = 429, description = "QUEUE_FULL, SENDING_LIMIT_REACHED (with Retry-After)")),
     security(("hmac" = [])))]
 async fn send(
     messages: web::Data<Messages>,
+    net: web::Data<NetPolicy>,
     path: web::Path<(String, String)>,
     req: HttpRequest,
     body: Json<SendRequest>,
@@ -114,9 +117,17 @@ async fn send(
     let sender = &messages.send;
     let snapshot = messages.sessions.get(&key)?;
     let idem_key = idempotency_key(&req)?;
-    let out = body.into_inner().validate()?;
-    let canonical = serde_json::to_string(&out).map_err(ApiError::internal)?;
+    let mut request = body.into_inner();
+    // The request as the host sent it (before any link is fetched) identifies a repeat.
+    let canonical = serde_json::to_string(&request).map_err(ApiError::internal)?;
     let idem = idem_key.map(|k| Idem { key: k, hash: hex::encode(Sha256::digest(&canonical)) });
+    request.check_shape()?;
+    // A link that can never be fetched is refused before anything else (no packet is sent).
+    if let Some((name, media)) = request.media_mut() {
+        if let Some(link) = &media.link {
+            precheck_link(&net, name, link)?;
+        }
+    }
     // A repeat answers the same whatever the session does now.
     if let Some(idem) = &idem {
         let (k, ik) = (key.clone(), idem.key.clone());
@@ -144,6 +155,33 @@ async fn send(
         }
         other => return Err(not_ready(other)),
     };
+    let kind = request.kind;
+    if let Some((name, media)) = request.media_mut() {
+        if let Some(link) = media.link.take() {
+            if media.data.is_some() {
+                return Err(ApiError::bad_request(
+                    "INVALID_MEDIA_LINK",
+                    format!("{name}.link: give either link or data, not both"),
+                ));
+            }
+            let fetched = fetch_link(&net, name, &link, kind.media_limit()).await?;
+            media.data = Some(base64::engine::general_purpose::STANDARD.encode(&fetched.bytes));
+            if media.mime_type.is_none() {
+                media.mime_type = fetched
+                    .content_type
+                    .as_deref()
+                    .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_owned())
+                    .filter(|ct| !ct.is_empty() && ct != "application/octet-stream");
+                if media.mime_type.is_none() {
+                    return Err(ApiError::bad_request(
+                        "MISSING_FIELD",
+                        format!("{name}.mime_type: the link gave no content type; set mime_type"),
+                    ));
+                }
+            }
+        }
+    }
+    let out = request.validate()?;
     let id = MessageId::new_outbound();
     let now = now_ms();
     let response = json!({
@@ -212,6 +250,52 @@ async fn send(
             retry_after_secs,
         )),
     }
+}
+
+/// The checks of a media `link` that need no network: a URL, http(s), no credentials, not an
+/// address the policy refuses as written.
+fn precheck_link(net: &NetPolicy, name: &str, link: &str) -> Result<url::Url, ApiError> {
+    let path = format!("{name}.link");
+    let url = url::Url::parse(link).map_err(|e| {
+        ApiError::bad_request("INVALID_MEDIA_LINK", format!("{path}: not a URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ApiError::bad_request(
+            "INVALID_MEDIA_LINK",
+            format!("{path}: only http and https links are fetched, not {}", url.scheme()),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ApiError::bad_request(
+            "INVALID_MEDIA_LINK",
+            format!("{path}: credentials in the URL are not accepted"),
+        ));
+    }
+    net.check_url(&url)
+        .map_err(|e| ApiError::bad_request("MEDIA_LINK_REFUSED", format!("{path}: {e}")))?;
+    Ok(url)
+}
+
+/// GETs a media `link` through the SSRF guard, bounded by the type's limit. Every refusal is a
+/// 400 naming the field.
+async fn fetch_link(
+    net: &NetPolicy,
+    name: &str,
+    link: &str,
+    limit: usize,
+) -> Result<crate::net::Fetched, ApiError> {
+    use crate::net::FetchError as F;
+    let path = format!("{name}.link");
+    let url = precheck_link(net, name, link)?;
+    crate::net::fetch_limited(&url, limit as u64, net).await.map_err(|e| match e {
+        F::Scheme(_) => ApiError::bad_request("INVALID_MEDIA_LINK", format!("{path}: {e}")),
+        F::Refused(_) => ApiError::bad_request("MEDIA_LINK_REFUSED", format!("{path}: {e}")),
+        F::TooLarge { .. } => ApiError::bad_request(
+            "MEDIA_TOO_LARGE",
+            format!("{path}: {e} (WhatsApp's limit for a {name})"),
+        ),
+        other => ApiError::bad_request("MEDIA_LINK_FAILED", format!("{path}: {other}")),
+    })
 }
 
 /// The error envelope with a `Retry-After` header.

@@ -18,7 +18,7 @@ pub const MAX_MENTIONS: usize = 256;
 pub const MAX_CONTACTS: usize = 20;
 
 /// `POST …/messages`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// Accepted and ignored (`"whatsapp"`), so a Cloud API payload fits as is.
@@ -127,7 +127,7 @@ pub enum OnLimit {
     Queue,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextBody {
     pub body: String,
@@ -135,10 +135,11 @@ pub struct TextBody {
     pub preview_url: bool,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MediaBody {
-    /// An http(s) URL the sidecar fetches (not accepted yet: `MEDIA_LINK_NOT_SUPPORTED`).
+    /// An http(s) URL the sidecar fetches before answering (public addresses only unless
+    /// `[net]` allows more; bounded by WhatsApp's limit for the type).
     #[serde(default)]
     pub link: Option<String>,
     /// The bytes, base64 (standard alphabet, padding optional).
@@ -156,7 +157,7 @@ pub struct MediaBody {
     pub voice: bool,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationBody {
     pub latitude: f64,
@@ -168,19 +169,19 @@ pub struct LocationBody {
 }
 
 /// A Cloud API contact card; the first phone is the one shared.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ContactBody {
     pub name: ContactName,
     #[serde(default)]
     pub phones: Vec<ContactPhone>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ContactName {
     pub formatted_name: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ContactPhone {
     #[serde(default)]
     pub phone: Option<String>,
@@ -188,7 +189,7 @@ pub struct ContactPhone {
     pub wa_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReactionBody {
     /// The message reacted to: our id or WhatsApp's.
@@ -197,7 +198,7 @@ pub struct ReactionBody {
     pub emoji: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PollBody {
     pub name: String,
@@ -211,7 +212,7 @@ fn one() -> u32 {
     1
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextBody {
     pub message_id: String,
@@ -603,13 +604,78 @@ impl SendRequest {
     }
 }
 
+impl SendRequest {
+    /// Everything [`SendRequest::validate`] checks that does not need a media link's bytes: run
+    /// before the link is fetched, so a bad body is a 400 whatever the session's state.
+    pub fn check_shape(&self) -> Result<(), ApiError> {
+        let mut probe = self.clone();
+        let kind = probe.kind;
+        if let Some((_, m)) = probe.media_mut() {
+            if m.link.is_some() && m.data.is_none() {
+                m.link = None;
+                m.data = Some("AA==".into());
+                if m.mime_type.is_none() {
+                    m.mime_type = Some(
+                        match kind {
+                            MessageType::Image => "image/png",
+                            MessageType::Video => "video/mp4",
+                            MessageType::Audio => "audio/ogg",
+                            MessageType::Sticker => "image/webp",
+                            _ => "application/octet-stream",
+                        }
+                        .into(),
+                    );
+                }
+            }
+        }
+        probe.validate().map(|_| ())
+    }
+
+    /// The media object of this message's type, with its field name (`image`, …).
+    pub fn media_mut(&mut self) -> Option<(&'static str, &mut MediaBody)> {
+        let name = self.kind.as_str();
+        let m = match self.kind {
+            MessageType::Image => self.image.as_mut(),
+            MessageType::Video => self.video.as_mut(),
+            MessageType::Audio => self.audio.as_mut(),
+            MessageType::Document => self.document.as_mut(),
+            MessageType::Sticker => self.sticker.as_mut(),
+            _ => None,
+        }?;
+        Some((name, m))
+    }
+}
+
+/// The MIME families the first bytes say a file is in, for the formats WhatsApp takes; `None`
+/// when they say nothing we know.
+pub fn sniff(b: &[u8]) -> Option<&'static [&'static str]> {
+    let starts = |p: &[u8]| b.starts_with(p);
+    let webp = starts(b"RIFF") && b.get(8..12) == Some(b"WEBP");
+    Some(
+        if starts(b"\x89PNG\r\n\x1a\n") || starts(&[0xFF, 0xD8, 0xFF]) || starts(b"GIF8") || webp {
+            &["image"]
+        } else if starts(b"%PDF-") {
+            &["application"]
+        } else if starts(b"OggS") {
+            &["audio", "video"]
+        } else if b.get(4..8) == Some(b"ftyp") {
+            &["video", "audio"]
+        } else if starts(b"ID3") {
+            &["audio"]
+        } else {
+            return None;
+        },
+    )
+}
+
 fn media(kind: MessageType, m: MediaBody) -> Result<Content, ApiError> {
     let name = kind.as_str();
     if m.link.is_some() {
+        // The route fetches links into `data` before validating; one left here was not fetched.
         return Err(field(
-            "MEDIA_LINK_NOT_SUPPORTED",
+            "INVALID_MEDIA_LINK",
             &format!("{name}.link"),
-            "this sidecar does not fetch media links yet; send the bytes as data (base64) with mime_type",
+            "give either link or data, not both",
         ));
     }
     let data = m.data.ok_or_else(|| {
@@ -648,6 +714,16 @@ fn media(kind: MessageType, m: MediaBody) -> Result<Content, ApiError> {
         .map_err(|e| field("INVALID_MEDIA", &format!("{name}.data"), format!("not base64: {e}")))?;
     if bytes.is_empty() {
         return Err(field("INVALID_MEDIA", &format!("{name}.data"), "is empty"));
+    }
+    if let Some(families) = sniff(&bytes) {
+        let family = mime.split('/').next().unwrap_or_default();
+        if kind != MessageType::Document && !families.contains(&family) {
+            return Err(field(
+                "MEDIA_TYPE_MISMATCH",
+                &format!("{name}.mime_type"),
+                format!("{mime:?} but the bytes are {}", families.join(" or ")),
+            ));
+        }
     }
     if bytes.len() > kind.media_limit() {
         return Err(field(
@@ -751,9 +827,9 @@ mod tests {
         );
         assert_eq!((c, m.starts_with("image.data:")), ("INVALID_MEDIA", true), "{m}");
         let (c, _) = code(
-            json!({"to": "1555123456", "type": "image", "image": {"link": "http://10.0.0.1/x.png"}}),
+            json!({"to": "1555123456", "type": "image", "image": {"link": "http://10.0.0.1/x.png", "data": "aGk=", "mime_type": "image/png"}}),
         );
-        assert_eq!(c, "MEDIA_LINK_NOT_SUPPORTED");
+        assert_eq!(c, "INVALID_MEDIA_LINK");
         let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; (5 << 20) + 1]);
         let (c, _) = code(
             json!({"to": "1555123456", "type": "image", "image": {"data": big, "mime_type": "image/png"}}),

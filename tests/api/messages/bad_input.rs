@@ -55,7 +55,17 @@ async fn bad_bodies_are_400_with_a_code_naming_the_field_and_nothing_is_queued()
         ),
         (
             json!({"to": FRIEND, "type": "image", "image": {"link": "http://169.254.169.254/latest"}}),
-            "MEDIA_LINK_NOT_SUPPORTED",
+            "MEDIA_LINK_REFUSED",
+            "image.link",
+        ),
+        (
+            json!({"to": FRIEND, "type": "image", "image": {"link": "http://[::ffff:a9fe:a9fe]/x"}}),
+            "MEDIA_LINK_REFUSED",
+            "image.link",
+        ),
+        (
+            json!({"to": FRIEND, "type": "image", "image": {"link": "file:///etc/passwd"}}),
+            "INVALID_MEDIA_LINK",
             "image.link",
         ),
         (

@@ -238,3 +238,60 @@ async fn a_number_not_on_whatsapp_fails_and_a_cap_is_429_with_retry_after() {
     assert!(received(&sim, FRIEND).await.iter().all(|m| m["body"] != "tomorrow"));
     stop_and_check(app).await;
 }
+
+/// A loopback HTTP server answering every GET with `body` as `content_type`.
+async fn media_server(
+    body: Vec<u8>,
+    content_type: &'static str,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/media/file", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn media_from_a_link_is_fetched_and_arrives_with_the_same_bytes() {
+    let sim = sim();
+    let app = sending_app(&sim).await; // development: loopback links are allowed
+    connect(&app, &sim, S).await;
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(bytes(9, 4000));
+    let (url, server) = media_server(png.clone(), "image/png").await;
+    let sent = send_ok(
+        &app,
+        S,
+        json!({"to": FRIEND, "type": "image", "image": {"link": url, "caption": "linked"}}),
+    )
+    .await;
+    let got = wait_received(&sim, FRIEND, 1, LONG).await;
+    assert_eq!(got[0]["type"], "image");
+    assert_eq!(media_bytes(&sim, got[0]["id"].as_str().unwrap()).await, png);
+    let m = wait_status(&app, S, sent["id"].as_str().unwrap(), "sent", LONG).await;
+    assert_eq!(m["content"]["mime_type"], "image/png");
+    // Bytes that are not what the server claims are refused, and nothing is queued.
+    let (fake, fake_server) = media_server(b"%PDF-1.7 not a picture".to_vec(), "image/png").await;
+    let r =
+        send(&app, S, &json!({"to": FRIEND, "type": "image", "image": {"link": fake}}), None).await;
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "MEDIA_TYPE_MISMATCH", "{e}");
+    server.abort();
+    fake_server.abort();
+    stop_and_check(app).await;
+}
