@@ -44,6 +44,9 @@ struct Inner {
     cfg: SendingConfig,
     /// The running worker of each session, woken when something is queued for it.
     workers: Mutex<HashMap<SessionKey, Arc<Notify>>>,
+    /// `WPP.chat.find` answers of the current page of each session: (target → chat id). Cleared
+    /// when the session's page (re)connects, since a new page may resolve differently.
+    chats: Mutex<HashMap<SessionKey, HashMap<String, String>>>,
 }
 
 impl Sender {
@@ -53,7 +56,16 @@ impl Sender {
         bus: EventBus,
         cfg: SendingConfig,
     ) -> Self {
-        Self { inner: Arc::new(Inner { store, sessions, bus, cfg, workers: Mutex::default() }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                sessions,
+                bus,
+                cfg,
+                workers: Mutex::default(),
+                chats: Mutex::default(),
+            }),
+        }
     }
 
     pub fn config(&self) -> &SendingConfig {
@@ -86,6 +98,20 @@ impl Sender {
         notify.notify_one();
     }
 
+    fn cached_chat(&self, key: &SessionKey, target: &str) -> Option<String> {
+        let chats = self.inner.chats.lock().unwrap_or_else(|p| p.into_inner());
+        chats.get(key).and_then(|m| m.get(target)).cloned()
+    }
+
+    fn remember_chat(&self, key: &SessionKey, target: &str, chat: &str) {
+        let mut chats = self.inner.chats.lock().unwrap_or_else(|p| p.into_inner());
+        let m = chats.entry(key.clone()).or_default();
+        if m.len() >= 10_000 {
+            m.clear();
+        }
+        m.insert(target.to_owned(), chat.to_owned());
+    }
+
     /// The worker of `key` ends: forget it (a later kick starts a new one).
     fn worker_ended(&self, key: &SessionKey) {
         self.inner.workers.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
@@ -94,6 +120,7 @@ impl Sender {
     /// A session's page reached `connected` (first start, reload, restart): whatever was handed
     /// to the previous page and not acked is looked up again before anything else goes.
     pub async fn on_connected(&self, key: &SessionKey) {
+        self.inner.chats.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         let k = key.clone();
         let reset = self
             .inner

@@ -352,3 +352,121 @@ pub fn remember_recipient(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{Direction, MessageId};
+    use serde_json::json;
+
+    fn key() -> SessionKey {
+        SessionKey::new(WorkspaceId::parse("acme").unwrap(), SessionId::parse("main").unwrap())
+    }
+
+    fn msg(id: &str) -> NewMessage {
+        NewMessage {
+            id: MessageId::parse(id).unwrap(),
+            wa_id: None,
+            direction: Direction::Out,
+            chat_id: None,
+            peer: "15551234567".into(),
+            kind: "text".into(),
+            body: json!({}),
+            status: Status::Queued,
+            client_ref: None,
+            wa_t: None,
+        }
+    }
+
+    fn caps(max_queued: u64, daily_cap: Option<u64>, queue_on_limit: bool) -> Caps {
+        Caps { max_queued, daily_cap, day_start_ms: 0, next_day_ms: i64::MAX / 2, queue_on_limit }
+    }
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open(&crate::db::path_in(dir.path())).unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn an_idempotency_key_answers_the_first_response_and_refuses_another_body() {
+        let (_d, mut c) = db();
+        let k = key();
+        let idem = Idem { key: "order-1".into(), hash: "h1".into() };
+        let first = json!({"id": "out_1"});
+        let a =
+            accept(&mut c, &k, &msg("out_1"), Some(&idem), &first, None, &caps(10, None, false));
+        assert!(matches!(a, Ok(Accept::Accepted(_))));
+        let again = accept(
+            &mut c,
+            &k,
+            &msg("out_2"),
+            Some(&idem),
+            &json!({}),
+            None,
+            &caps(10, None, false),
+        );
+        assert!(matches!(again, Ok(Accept::Repeat(v)) if v == first));
+        let other = Idem { key: "order-1".into(), hash: "h2".into() };
+        let reused = accept(
+            &mut c,
+            &k,
+            &msg("out_3"),
+            Some(&other),
+            &json!({}),
+            None,
+            &caps(10, None, false),
+        );
+        assert!(matches!(reused, Ok(Accept::KeyReused)));
+        assert!(next_pending(&c, &k, 0).unwrap().is_some_and(|j| j.id == "out_1"));
+        assert!(store::get(&c, &k, "out_2").unwrap().is_none(), "nothing of the repeat was stored");
+    }
+
+    #[test]
+    fn caps_refuse_or_schedule_and_order_is_kept() {
+        let (_d, mut c) = db();
+        let k = key();
+        for i in 0..2 {
+            let a = accept(
+                &mut c,
+                &k,
+                &msg(&format!("out_{i}")),
+                None,
+                &json!({}),
+                None,
+                &caps(3, Some(2), false),
+            );
+            assert!(matches!(a, Ok(Accept::Accepted(_))));
+        }
+        let capped =
+            accept(&mut c, &k, &msg("out_x"), None, &json!({}), None, &caps(3, Some(2), false));
+        assert!(
+            matches!(capped, Ok(Accept::DailyCap { retry_after_secs }) if retry_after_secs > 0)
+        );
+        let queued =
+            accept(&mut c, &k, &msg("out_2"), None, &json!({}), None, &caps(3, Some(2), true));
+        assert!(matches!(queued, Ok(Accept::Accepted(_))));
+        let full = accept(&mut c, &k, &msg("out_y"), None, &json!({}), None, &caps(3, None, false));
+        assert!(matches!(full, Ok(Accept::QueueFull)));
+        // Oldest first; the scheduled one only when its time comes.
+        assert_eq!(next_pending(&c, &k, now_ms()).unwrap().unwrap().id, "out_0");
+        dequeue(&c, &k, "out_0").unwrap();
+        dequeue(&c, &k, "out_1").unwrap();
+        assert!(next_pending(&c, &k, now_ms()).unwrap().is_none(), "scheduled for tomorrow");
+        assert!(next_pending(&c, &k, i64::MAX).unwrap().is_some());
+    }
+
+    #[test]
+    fn only_messages_never_handed_over_expire() {
+        let (_d, mut c) = db();
+        let k = key();
+        for id in ["out_a", "out_b"] {
+            accept(&mut c, &k, &msg(id), None, &json!({}), None, &caps(10, None, false)).unwrap();
+        }
+        set_wa_id(&c, &k, "out_b", "true_1@c.us_3EB0AA", "1@c.us").unwrap();
+        assert!(expiring(&c, &k, 1_000, 500).unwrap().is_empty(), "the clock starts now");
+        assert_eq!(expiring(&c, &k, 2_000, 500).unwrap(), vec!["out_a".to_string()]);
+        clear_expiry(&c, &k).unwrap();
+        assert!(expiring(&c, &k, 2_100, 500).unwrap().is_empty(), "connected again: no clock");
+    }
+}

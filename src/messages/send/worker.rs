@@ -41,12 +41,14 @@ pub(super) async fn run(sender: Sender, key: SessionKey, notify: Arc<Notify>) {
     tracing::debug!(session = %key, "send worker started");
     let mut last_sweep = 0i64;
     let mut failures = 0u32;
+    let mut was_connected = false;
     loop {
         let state = match sender.inner.sessions.get(&key) {
             Ok(s) => Some(s.state),
             Err(_) => None,
         };
         if state != Some(State::Connected) {
+            was_connected = false;
             expire(&sender, &key).await;
             if state.is_none() && queue_empty(&sender, &key).await {
                 sender.worker_ended(&key);
@@ -56,8 +58,12 @@ pub(super) async fn run(sender: Sender, key: SessionKey, notify: Arc<Notify>) {
             let _ = tokio::time::timeout(TICK, notify.notified()).await;
             continue;
         }
-        let k = key.clone();
-        let _ = sender.run(move |c| queue::clear_expiry(c, &k)).await;
+        if !was_connected {
+            let k = key.clone();
+            if sender.run(move |c| queue::clear_expiry(c, &k)).await.is_ok() {
+                was_connected = true;
+            }
+        }
         if now_ms() - last_sweep >= SWEEP_EVERY_MS {
             last_sweep = now_ms();
             sweep_overdue(&sender, &key).await;
@@ -293,16 +299,23 @@ async fn prepare(
             Err(e) => return Err(transient_or_fail(sender, key, job, e).await),
         }
     }
-    let chat = match sender.inner.sessions.bridge_call(key, wpp::find_chat(&target)).await {
-        Ok(v) => match v.get("id").and_then(Value::as_str) {
-            Some(id) => id.to_owned(),
-            None => {
-                let msg = format!("WhatsApp has no chat for {}", out.to);
-                sender.fail(key, &job.id, "chat_not_found", msg).await;
-                return Ok(None);
-            }
+    let cached = sender.cached_chat(key, &target);
+    let chat = match cached {
+        Some(chat) => chat,
+        None => match sender.inner.sessions.bridge_call(key, wpp::find_chat(&target)).await {
+            Ok(v) => match v.get("id").and_then(Value::as_str) {
+                Some(id) => {
+                    sender.remember_chat(key, &target, id);
+                    id.to_owned()
+                }
+                None => {
+                    let msg = format!("WhatsApp has no chat for {}", out.to);
+                    sender.fail(key, &job.id, "chat_not_found", msg).await;
+                    return Ok(None);
+                }
+            },
+            Err(e) => return Err(transient_or_fail(sender, key, job, e).await),
         },
-        Err(e) => return Err(transient_or_fail(sender, key, job, e).await),
     };
     let wa_id = match sender.inner.sessions.bridge_call(key, wpp::generate_message_id(&chat)).await
     {

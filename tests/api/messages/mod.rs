@@ -3,6 +3,7 @@
 //! what arrives on the phone.
 
 mod bad_input;
+mod bench;
 mod kills;
 mod ops;
 mod send;
