@@ -37,7 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(send, get_message, lookup, limits, super::ops::edit, super::ops::delete),
+    paths(send, get_message, lookup, limits, super::ops::edit, super::ops::delete, super::ops::react, super::ops::forward, super::ops::star, super::ops::read_chat, super::ops::presence),
     components(schemas(SendRequest, Accepted, LookupRequest, super::request::MessageType, super::request::Priority, super::request::OnLimit,
         super::request::TextBody, super::request::MediaBody, super::request::LocationBody, super::request::ContactBody, super::request::ContactName,
         super::request::ContactPhone, super::request::ReactionBody, super::request::PollBody, super::request::ContextBody,

@@ -179,7 +179,11 @@ pub async fn delete(
     })))
 }
 
-async fn react(
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/messages/{id}/reaction", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path), ("id" = String, Path)), request_body = ReactionRequest,
+    responses((status = 200, description = "{id, wa_id, emoji}"), (status = 400, description = "INVALID_REACTION"), (status = 404, description = "MESSAGE_NOT_FOUND"), (status = 409, description = "MESSAGE_NOT_SENT, SESSION_NOT_READY")),
+    security(("hmac" = [])))]
+pub async fn react(
     messages: web::Data<Messages>,
     path: web::Path<(String, String, String)>,
     body: Json<ReactionRequest>,
@@ -200,7 +204,11 @@ async fn react(
     Ok(HttpResponse::Ok().json(json!({"id": row.id, "wa_id": row.wa_id, "emoji": emoji})))
 }
 
-async fn forward(
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/messages/{id}/forward", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path), ("id" = String, Path)), request_body = ForwardRequest,
+    responses((status = 200, description = "{id, wa_id, forwarded_to}"), (status = 400, description = "INVALID_RECIPIENT"), (status = 404, description = "MESSAGE_NOT_FOUND"), (status = 409, description = "MESSAGE_NOT_SENT, SESSION_NOT_READY")),
+    security(("hmac" = [])))]
+pub async fn forward(
     messages: web::Data<Messages>,
     path: web::Path<(String, String, String)>,
     body: Json<ForwardRequest>,
@@ -223,7 +231,11 @@ async fn forward(
     Ok(HttpResponse::Ok().json(json!({"id": row.id, "wa_id": row.wa_id, "forwarded_to": chat})))
 }
 
-async fn star(
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/messages/{id}/star", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path), ("id" = String, Path)), request_body = Option<StarRequest>,
+    responses((status = 200, description = "{id, wa_id, star}"), (status = 404, description = "MESSAGE_NOT_FOUND"), (status = 409, description = "MESSAGE_NOT_SENT, SESSION_NOT_READY")),
+    security(("hmac" = [])))]
+pub async fn star(
     messages: web::Data<Messages>,
     path: web::Path<(String, String, String)>,
     body: Option<Json<StarRequest>>,
@@ -249,7 +261,11 @@ fn chat_of(raw: &str) -> Result<String, ApiError> {
         .chat_id())
 }
 
-async fn read_chat(
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/chats/{chat}/read", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path), ("chat" = String, Path, description = "Phone number or chat id")),
+    responses((status = 200, description = "{chat_id, was_unread}"), (status = 400, description = "INVALID_CHAT"), (status = 409, description = "SESSION_NOT_READY")),
+    security(("hmac" = [])))]
+pub async fn read_chat(
     messages: web::Data<Messages>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -261,7 +277,11 @@ async fn read_chat(
     Ok(HttpResponse::Ok().json(json!({"chat_id": chat, "was_unread": r.get("unread")})))
 }
 
-async fn presence(
+#[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/chats/{chat}/presence", tag = "messages",
+    params(("workspace" = String, Path), ("session" = String, Path), ("chat" = String, Path, description = "Phone number or chat id")), request_body = PresenceRequest,
+    responses((status = 200, description = "{chat_id, state}"), (status = 400, description = "INVALID_CHAT, INVALID_FIELD"), (status = 409, description = "SESSION_NOT_READY")),
+    security(("hmac" = [])))]
+pub async fn presence(
     messages: web::Data<Messages>,
     path: web::Path<(String, String, String)>,
     body: Json<PresenceRequest>,
