@@ -204,6 +204,12 @@ pub fn settle(
         Status::Failed | Status::Sent | Status::Delivered | Status::Read | Status::Played
     ) {
         dequeue(c, key, id)?;
+        // The media bytes were kept only to (re)send; their size and sha256 stay.
+        c.execute(
+            "UPDATE messages SET body = json_remove(body, '$.content.data')
+             WHERE workspace = ?1 AND session = ?2 AND id = ?3 AND json_extract(body, '$.content.data') IS NOT NULL",
+            params![key.workspace.as_str(), key.session.as_str(), id],
+        )?;
     }
     Ok(moved)
 }
@@ -454,6 +460,19 @@ mod tests {
         dequeue(&c, &k, "out_1").unwrap();
         assert!(next_pending(&c, &k, now_ms()).unwrap().is_none(), "scheduled for tomorrow");
         assert!(next_pending(&c, &k, i64::MAX).unwrap().is_some());
+    }
+
+    #[test]
+    fn media_bytes_are_dropped_once_whatsapp_has_the_message() {
+        let (_d, mut c) = db();
+        let k = key();
+        let mut m = msg("out_m");
+        m.body = json!({"content": {"type": "media", "data": "aGk=", "size": 2}});
+        accept(&mut c, &k, &m, None, &json!({}), None, &caps(10, None, false)).unwrap();
+        assert!(settle(&mut c, &k, "out_m", Status::Sent, None).unwrap());
+        let row = store::get(&c, &k, "out_m").unwrap().unwrap();
+        assert_eq!(row.body, json!({"content": {"type": "media", "size": 2}}));
+        assert!(next_pending(&c, &k, 0).unwrap().is_none(), "left the queue");
     }
 
     #[test]
