@@ -77,7 +77,7 @@ fn not_ready(state: State) -> ApiError {
     ApiError::conflict(
         "SESSION_NOT_READY",
         format!(
-            "the session is {}; messages are taken while it is connected (or briefly starting or disconnected)",
+            "the session is {}; messages are taken while it is connected (or briefly starting, authenticating or disconnected)",
             state.as_str()
         ),
     )
@@ -150,7 +150,9 @@ async fn send(
     }
     let expires_at = match snapshot.state {
         State::Connected => None,
-        State::Starting | State::Disconnected => {
+        // Transitional states on the way to connected (a restored login passes through
+        // authenticating on every restart): queued, with an expiry.
+        State::Starting | State::Authenticating | State::Disconnected => {
             Some(now_ms() + sender.config().expire_after_ms as i64)
         }
         other => return Err(not_ready(other)),
