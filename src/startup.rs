@@ -187,6 +187,8 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     private_files(&db::path_in(&settings.server.data_dir));
     // Every session event is committed to the outbox before anything else sees it.
     let bus = EventBus::new(vec![Arc::new(outbox.clone())]);
+    // Optional: QR and status to a Pusher-protocol server; follows the bus, never blocks it.
+    crate::broadcast::spawn(&settings.broadcast, &bus, &mut registry);
     let sessions = build_sessions(&settings, vault.clone(), bus.clone(), &outbox);
     let store = MessageStore::open(&db::path_in(&settings.server.data_dir))?;
     let messages = Messages::start(store, sessions.clone(), bus, settings.sending.clone());
