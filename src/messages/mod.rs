@@ -72,6 +72,9 @@ impl Messages {
             PageNote::Event { key, name, payload } if name == "chat.msg_ack_change" => {
                 self.send.on_ack(&key, &payload).await;
             }
+            PageNote::Event { key, name, payload } if name == "conn.backend_event" => {
+                self.send.on_backend_event(&key, &payload);
+            }
             PageNote::Event { key, name, .. } => {
                 tracing::trace!(session = %key, event = %name, "page event not handled yet");
             }

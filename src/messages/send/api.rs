@@ -431,6 +431,7 @@ async fn limits(
         .map_err(ApiError::internal)?;
     let p = &messages.send.config().pacing;
     let cap = (p.enabled && p.daily_cap > 0).then_some(p.daily_cap);
+    let paused = messages.send.paused(&key);
     Ok(HttpResponse::Ok().json(json!({
         "pacing": p.enabled,
         "daily_cap": cap,
@@ -439,6 +440,7 @@ async fn limits(
         "queued": queued,
         "awaiting_ack": handed,
         "resets_at": rfc3339(from_unix_ms((day_start + DAY_MS) as u64)),
+        "paused": paused.as_ref().map(|(ms, why)| json!({"reason": why, "remaining_ms": ms})),
         "typing": p.enabled,
         "gap_ms": if p.enabled { json!([p.gap_min_ms, p.gap_max_ms]) } else { Value::Null },
     })))

@@ -47,6 +47,8 @@ struct Inner {
     /// `WPP.chat.find` answers of the current page of each session: (target → chat id). Cleared
     /// when the session's page (re)connects, since a new page may resolve differently.
     chats: Mutex<HashMap<SessionKey, HashMap<String, String>>>,
+    /// Sessions whose queue is paused (WhatsApp's ban signal): until when, and why.
+    paused: Mutex<HashMap<SessionKey, (std::time::Instant, String)>>,
 }
 
 impl Sender {
@@ -64,6 +66,7 @@ impl Sender {
                 cfg,
                 workers: Mutex::default(),
                 chats: Mutex::default(),
+                paused: Mutex::default(),
             }),
         }
     }
@@ -96,6 +99,36 @@ impl Sender {
             })
             .clone();
         notify.notify_one();
+    }
+
+    /// A backend event of WhatsApp Web (`conn.backend_event`, its name as payload). A ban signal
+    /// (`account_temporarily_banned`) pauses the session's queue for `pacing.breaker_pause_ms`:
+    /// sending on would only make it worse.
+    pub fn on_backend_event(&self, key: &SessionKey, payload: &Value) {
+        let name = payload.as_str().unwrap_or_default();
+        if !name.contains("banned") {
+            return;
+        }
+        let pause = std::time::Duration::from_millis(self.inner.cfg.pacing.breaker_pause_ms);
+        tracing::warn!(session = %key, signal = name, ?pause, "WhatsApp ban signal: the send queue pauses");
+        let until = std::time::Instant::now() + pause;
+        self.inner
+            .paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), (until, name.to_owned()));
+    }
+
+    /// Why and for how long (ms) the session's queue is paused, if it is.
+    pub fn paused(&self, key: &SessionKey) -> Option<(u64, String)> {
+        let mut paused = self.inner.paused.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, why) = paused.get(key)?.clone();
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            paused.remove(key);
+            return None;
+        }
+        Some((left.as_millis() as u64, why))
     }
 
     fn cached_chat(&self, key: &SessionKey, target: &str) -> Option<String> {

@@ -58,6 +58,10 @@ pub(super) async fn run(sender: Sender, key: SessionKey, notify: Arc<Notify>) {
             let _ = tokio::time::timeout(TICK, notify.notified()).await;
             continue;
         }
+        if sender.paused(&key).is_some() {
+            let _ = tokio::time::timeout(TICK, notify.notified()).await;
+            continue;
+        }
         if !was_connected {
             let k = key.clone();
             if sender.run(move |c| queue::clear_expiry(c, &k)).await.is_ok() {

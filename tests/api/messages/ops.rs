@@ -170,3 +170,27 @@ async fn unconfirmed_silent_failures_and_expiry_are_reported_truthfully() {
     assert!(received(&sim, FRIEND).await.iter().all(|m| m["body"] != "too late"));
     stop_and_check(app).await;
 }
+
+#[tokio::test]
+async fn a_ban_signal_pauses_the_queue() {
+    let sim = sim();
+    let app = sending_app(&sim).await;
+    connect(&app, &sim, S).await;
+    let before = send_ok(&app, S, text("before the ban")).await;
+    wait_status(&app, S, before["id"].as_str().unwrap(), "sent", LONG).await;
+    control(&sim, "/ban", json!({"phone": PHONE})).await;
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let limits: Value = app.signed_get(&path("/sending-limits")).await.json().await.unwrap();
+        if limits["paused"]["reason"] == "account_temporarily_banned" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not paused: {limits}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = send_ok(&app, S, text("after the ban")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(message(&app, S, after["id"].as_str().unwrap()).await["status"], "queued");
+    assert!(received(&sim, FRIEND).await.iter().all(|m| m["body"] != "after the ban"));
+    stop_and_check(app).await;
+}
