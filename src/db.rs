@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "messages: the message index and status history",
         sql: include_str!("messages/schema.sql"),
     },
+    Migration {
+        name: "sending: outbound queue, idempotency keys, recipient checks",
+        sql: include_str!("messages/send/schema.sql"),
+    },
 ];
 
 /// How long a writer waits for another connection's write transaction before failing.

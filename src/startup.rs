@@ -191,7 +191,7 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     crate::broadcast::spawn(&settings.broadcast, &bus, &mut registry);
     let sessions = build_sessions(&settings, vault.clone(), bus.clone(), &outbox);
     let store = MessageStore::open(&db::path_in(&settings.server.data_dir))?;
-    let messages = Messages::start(store, sessions.clone(), bus);
+    let messages = Messages::start(store, sessions.clone(), bus, settings.sending.clone());
     let auth = Authenticator::new(
         keys.keys,
         settings.auth.max_skew_secs,
@@ -290,6 +290,7 @@ async fn recover_sessions(state: &AppState) {
     let sweep = crate::vault::sweep_runtime(&state.vault);
     tracing::info!(report = ?sweep, "runtime directory swept");
     state.sessions.restore().await;
+    state.messages.send.resume().await;
 }
 
 /// `/health/ready`: the wa-js bundle the engine injects is present (and which version).

@@ -23,7 +23,8 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(workspaces::configure)
         .configure(crate::sessions::api::configure)
         .configure(crate::sessions::handover::configure)
-        .configure(crate::callbacks::api::configure);
+        .configure(crate::callbacks::api::configure)
+        .configure(crate::messages::send::api::configure);
 }
 
 /// Error handlers for actix's own extractors (`web::Path`, `web::Query`, `web::Json`), so a

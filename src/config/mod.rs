@@ -24,6 +24,7 @@ pub use server::{LogConfig, LogFormat, ServerConfig};
 use crate::broadcast::BroadcastConfig;
 use crate::callbacks::CallbacksConfig;
 use crate::engine::EngineConfig;
+use crate::messages::send::SendingConfig;
 use crate::net::NetConfig;
 use crate::sessions::SessionsConfig;
 use crate::vault::VaultConfig;
@@ -39,6 +40,7 @@ pub struct Settings {
     pub sessions: SessionsConfig,
     pub vault: VaultConfig,
     pub callbacks: CallbacksConfig,
+    pub sending: SendingConfig,
     pub broadcast: BroadcastConfig,
     pub net: NetConfig,
     /// From `SIDECAR_ENV`, never from a file.
@@ -121,6 +123,7 @@ impl Settings {
             ("sessions", self.sessions.validate(production)),
             ("vault", self.vault.validate(production)),
             ("callbacks", self.callbacks.validate(production)),
+            ("sending", self.sending.validate(production)),
             ("broadcast", self.broadcast.validate(production)),
             ("net", self.net.validate(production)),
         ];

@@ -15,7 +15,7 @@
   const PAGE_EVENTS = [
     'chat.new_message', 'chat.msg_ack_change', 'chat.msg_revoke', 'chat.msg_edited',
     'chat.new_reaction', 'chat.poll_response', 'chat.presence_change',
-    'group.participant_changed', 'call.incoming_call',
+    'group.participant_changed', 'call.incoming_call', 'conn.backend_event',
   ];
   const queue = [];
   const flush = () => {

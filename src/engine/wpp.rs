@@ -59,6 +59,117 @@ pub fn get_messages(chat_id: &str, count: u32, before: Option<&str>) -> WppCall 
         .then("(ms) => (ms || []).map((m) => window.__waSidecarWire.msg(m))")
 }
 
+/// What a send returns, as plain data: `{id, ack}` (`id` = the serialized key WhatsApp used).
+const SENT: &str = "(r) => ({ id: r && r.id ? String(r.id._serialized || r.id) : null, ack: r && typeof r.ack === 'number' ? r.ack : null })";
+
+/// `WPP.chat.generateMessageID(chat)`: a fresh key for our next message in `chat` (use the id
+/// `find_chat` returned, so the key's remote is the chat the send will resolve).
+pub fn generate_message_id(chat_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.generateMessageID", &[json!(chat_id)])
+        .then("(k) => k ? String(k._serialized || k) : null")
+}
+
+/// `WPP.chat.sendTextMessage(chat, content, options)`.
+pub fn send_text(chat_id: &str, body: &str, options: &Value) -> WppCall {
+    WppCall::new("WPP.chat.sendTextMessage", &[json!(chat_id), json!(body), options.clone()])
+        .then(SENT)
+}
+
+/// `WPP.chat.sendFileMessage(chat, content, options)`: `content` is a `data:` URL; `options`
+/// carries `type` (image, video, audio, document, sticker), `mimetype`, `filename`, `caption`,
+/// `isPtt`.
+pub fn send_file(chat_id: &str, data_url: &str, options: &Value) -> WppCall {
+    WppCall::new("WPP.chat.sendFileMessage", &[json!(chat_id), json!(data_url), options.clone()])
+        .then(SENT)
+}
+
+/// `WPP.chat.sendLocationMessage(chat, options)` with `lat`, `lng`, `name`, `address`.
+pub fn send_location(chat_id: &str, options: &Value) -> WppCall {
+    WppCall::new("WPP.chat.sendLocationMessage", &[json!(chat_id), options.clone()]).then(SENT)
+}
+
+/// `WPP.chat.sendVCardContactMessage(chat, contacts, options)`; `contacts` = `[{id, name}]`.
+pub fn send_vcard(chat_id: &str, contacts: &Value, options: &Value) -> WppCall {
+    WppCall::new(
+        "WPP.chat.sendVCardContactMessage",
+        &[json!(chat_id), contacts.clone(), options.clone()],
+    )
+    .then(SENT)
+}
+
+/// `WPP.chat.sendCreatePollMessage(chat, name, choices, options)`; `options.selectableCount`.
+pub fn send_poll(chat_id: &str, name: &str, choices: &[String], options: &Value) -> WppCall {
+    WppCall::new(
+        "WPP.chat.sendCreatePollMessage",
+        &[json!(chat_id), json!(name), json!(choices), options.clone()],
+    )
+    .then(SENT)
+}
+
+/// `WPP.chat.sendReactionToMessage(msgId, reaction)`: `""` removes (sent as `false`).
+pub fn send_reaction(wa_id: &str, emoji: &str) -> WppCall {
+    let reaction = if emoji.is_empty() { json!(false) } else { json!(emoji) };
+    WppCall::new("WPP.chat.sendReactionToMessage", &[json!(wa_id), reaction]).then(
+        "(r) => ({ ok: true, result: r && r.sendMsgResult ? String(r.sendMsgResult) : null })",
+    )
+}
+
+/// `WPP.contact.queryExists(id)`: `{wid, lid, biz}` when the number is on WhatsApp, else `null`.
+pub fn query_exists(id: &str) -> WppCall {
+    WppCall::new("WPP.contact.queryExists", &[json!(id)]).then(
+        "(r) => { const s = (w) => (w ? String(w._serialized || w) : null); return r && r.wid ? { wid: s(r.wid), lid: s(r.lid), biz: !!r.biz } : null; }",
+    )
+}
+
+/// `WPP.chat.markIsComposing(chat, duration)`: typing shown; the page ends it after `duration`
+/// if nothing else does (the wait itself is timed in Rust).
+pub fn mark_is_composing(chat_id: &str, duration_ms: u64) -> WppCall {
+    WppCall::new("WPP.chat.markIsComposing", &[json!(chat_id), json!(duration_ms)])
+        .then("() => true")
+}
+
+/// `WPP.chat.markIsRecording(chat, duration)`: "recording audio…" shown.
+pub fn mark_is_recording(chat_id: &str, duration_ms: u64) -> WppCall {
+    WppCall::new("WPP.chat.markIsRecording", &[json!(chat_id), json!(duration_ms)])
+        .then("() => true")
+}
+
+/// `WPP.chat.markIsPaused(chat)`: typing or recording stops.
+pub fn mark_is_paused(chat_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.markIsPaused", &[json!(chat_id)]).then("() => true")
+}
+
+/// `WPP.chat.markIsRead(chat)`: read receipts for the chat (only when the host asks).
+pub fn mark_is_read(chat_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.markIsRead", &[json!(chat_id)])
+        .then("(r) => ({ unread: r && typeof r.unreadCount === 'number' ? r.unreadCount : null })")
+}
+
+/// `WPP.chat.editMessage(msgId, newText, options)`.
+pub fn edit_message(wa_id: &str, text: &str) -> WppCall {
+    WppCall::new("WPP.chat.editMessage", &[json!(wa_id), json!(text), json!({})]).then(SENT)
+}
+
+/// `WPP.chat.deleteMessage(chat, id, deleteMediaInDevice, revoke)`: `revoke` = for everyone.
+pub fn delete_message(chat_id: &str, wa_id: &str, revoke: bool) -> WppCall {
+    WppCall::new(
+        "WPP.chat.deleteMessage",
+        &[json!(chat_id), json!(wa_id), json!(false), json!(revoke)],
+    )
+    .then("(r) => ({ revoked: !!(r && r.isRevoked), deleted: !!(r && r.isDeleted) })")
+}
+
+/// `WPP.chat.forwardMessages(to, [ids], options)`.
+pub fn forward_messages(to_chat: &str, wa_ids: &[String]) -> WppCall {
+    WppCall::new("WPP.chat.forwardMessages", &[json!(to_chat), json!(wa_ids), json!({})])
+        .then("() => true")
+}
+
+/// `WPP.chat.starMessage(id, star)`.
+pub fn star_message(wa_id: &str, star: bool) -> WppCall {
+    WppCall::new("WPP.chat.starMessage", &[json!(wa_id), json!(star)]).then("() => true")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! `crate::events::EventBus`), session state (read from the session's snapshot).
 
 pub mod model;
+pub mod send;
 pub mod store;
 
 use std::sync::Arc;
@@ -36,15 +37,23 @@ pub struct Messages {
     pub store: MessageStore,
     pub sessions: SessionManager,
     pub bus: EventBus,
+    /// Sending: the outbound queue, its workers and routes (`send`).
+    pub send: send::Sender,
     notes: mpsc::UnboundedSender<PageNote>,
 }
 
 impl Messages {
     /// Builds the part and starts its task on the current runtime. Call before sessions are
     /// restored, so the first page event of every session is heard.
-    pub fn start(store: MessageStore, sessions: SessionManager, bus: EventBus) -> Self {
+    pub fn start(
+        store: MessageStore,
+        sessions: SessionManager,
+        bus: EventBus,
+        sending: send::SendingConfig,
+    ) -> Self {
         let (notes, rx) = mpsc::unbounded_channel();
-        let messages = Self { store, sessions: sessions.clone(), bus, notes };
+        let send = send::Sender::new(store.clone(), sessions.clone(), bus.clone(), sending);
+        let messages = Self { store, sessions: sessions.clone(), bus, send, notes };
         sessions.set_page_observer(Arc::new(messages.clone()));
         tokio::spawn(messages.clone().listen(rx));
         messages
@@ -60,11 +69,18 @@ impl Messages {
 
     async fn on_note(&self, note: PageNote) {
         match note {
+            PageNote::Event { key, name, payload } if name == "chat.msg_ack_change" => {
+                self.send.on_ack(&key, &payload).await;
+            }
+            PageNote::Event { key, name, payload } if name == "conn.backend_event" => {
+                self.send.on_backend_event(&key, &payload);
+            }
             PageNote::Event { key, name, .. } => {
                 tracing::trace!(session = %key, event = %name, "page event not handled yet");
             }
             PageNote::Connected { key } => {
                 tracing::debug!(session = %key, "session connected");
+                self.send.on_connected(&key).await;
             }
         }
     }

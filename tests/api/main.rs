@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod helpers;
 mod ip_allow;
+mod messages;
 mod operations;
 mod ops;
 mod security;

@@ -7,7 +7,7 @@ mod broadcasting;
 mod callbacks;
 mod cli;
 mod lifecycle;
-mod recovery;
+pub(crate) mod recovery;
 mod vault;
 
 use std::path::Path;
