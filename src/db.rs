@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "messages: the message index and status history",
         sql: include_str!("messages/schema.sql"),
     },
+    Migration {
+        name: "receiving: watermarks and contact identities",
+        sql: include_str!("messages/inbound/schema.sql"),
+    },
 ];
 
 /// How long a writer waits for another connection's write transaction before failing.

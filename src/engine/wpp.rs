@@ -59,6 +59,26 @@ pub fn get_messages(chat_id: &str, count: u32, before: Option<&str>) -> WppCall 
         .then("(ms) => (ms || []).map((m) => window.__waSidecarWire.msg(m))")
 }
 
+/// `WPP.chat.list({count})`: the account's chats, most recent first, as plain data
+/// (`{id, name, is_group, unread, t, archived}`, `t` in seconds).
+pub fn chat_list(count: Option<u32>) -> WppCall {
+    let opts = match count {
+        Some(n) => json!({ "count": n }),
+        None => json!({}),
+    };
+    WppCall::new("WPP.chat.list", &[opts])
+        .then("(cs) => (cs || []).map((c) => window.__waSidecarWire.chat(c))")
+}
+
+/// `WPP.contact.getPnLidEntry(id)` (`…@c.us` or `…@lid` only): what the page knows of a
+/// contact's two ids, as `{lid, pn, push_name}` (each `null` when unknown).
+pub fn get_pn_lid_entry(id: &str) -> WppCall {
+    WppCall::new("WPP.contact.getPnLidEntry", &[json!(id)]).then(
+        "(e) => { const s = (w) => (w && w._serialized ? String(w._serialized) : null); const c = (e && e.contact) || {}; \
+         return { lid: s(e && e.lid), pn: s(e && e.phoneNumber), push_name: c.pushname || c.name || null }; }",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 //! Never touches: Chromium or CDP (that is `crate::engine`), callback delivery (events go on the
 //! `crate::events::EventBus`), session state (read from the session's snapshot).
 
+pub mod inbound;
 pub mod model;
 pub mod store;
 
@@ -60,11 +61,15 @@ impl Messages {
 
     async fn on_note(&self, note: PageNote) {
         match note {
+            PageNote::Event { key, name, payload } if name != "chat.msg_ack_change" => {
+                inbound::on_event(self, &key, &name, payload).await;
+            }
             PageNote::Event { key, name, .. } => {
                 tracing::trace!(session = %key, event = %name, "page event not handled yet");
             }
             PageNote::Connected { key } => {
                 tracing::debug!(session = %key, "session connected");
+                inbound::catch_up(self, &key).await;
             }
         }
     }
