@@ -5,6 +5,7 @@
 mod bad_input;
 mod callbacks;
 mod cli;
+mod inbound;
 mod lifecycle;
 mod recovery;
 mod vault;
