@@ -336,3 +336,59 @@ async fn messages_that_arrive_while_chromium_is_dead_are_caught_up_once() {
     assert_groups_gone(&groups).await;
     stop_and_check(app).await;
 }
+
+#[tokio::test]
+async fn edits_revokes_reactions_and_presence_arrive_with_both_ids_of_the_sender() {
+    let sim = sim();
+    let app = app_for(&sim, |_| {}).await;
+    connect(&app, &sim, "main").await;
+    let mut events = Events::of(&app);
+    let first = text(&sim, OTHER, PHONE, "first draft").await;
+    let received = next_of(&mut events, "message.received", 1, Duration::from_secs(30)).await;
+    let our_id = received[0].data["id"].as_str().unwrap().to_owned();
+    let raw = first["id"].as_str().unwrap();
+
+    control(&sim, &format!("/messages/{raw}/edit"), json!({"text": "final text"})).await;
+    let e = next_of(&mut events, "message.edited", 1, Duration::from_secs(30)).await;
+    let d = &e[0].data;
+    assert_eq!((d["id"].as_str(), d["text"].as_str()), (Some(our_id.as_str()), Some("final text")));
+    assert_eq!(d["from"]["pn"], OTHER);
+    assert!(d["from"]["lid"].as_str().is_some_and(|l| l.ends_with("@lid")));
+    assert!(e[0].id.is_some(), "a deterministic id");
+
+    phone_sends(
+        &sim,
+        json!({"from": OTHER, "to": PHONE, "type": "reaction",
+               "reaction": {"message_id": raw, "text": "👍"}}),
+    )
+    .await;
+    let r = next_of(&mut events, "message.reaction", 1, Duration::from_secs(30)).await;
+    let d = &r[0].data;
+    assert_eq!(
+        (d["message_id"].as_str(), d["emoji"].as_str()),
+        (Some(our_id.as_str()), Some("👍"))
+    );
+    assert_eq!(d["from"]["pn"], OTHER);
+    phone_sends(
+        &sim,
+        json!({"from": OTHER, "to": PHONE, "type": "reaction",
+               "reaction": {"message_id": raw, "text": ""}}),
+    )
+    .await;
+    let r = next_of(&mut events, "message.reaction", 1, Duration::from_secs(30)).await;
+    assert_eq!(r[0].data["removed"], true);
+
+    control(&sim, &format!("/messages/{raw}/revoke"), json!({})).await;
+    let v = next_of(&mut events, "message.revoked", 1, Duration::from_secs(30)).await;
+    assert_eq!(v[0].data["id"], our_id.as_str());
+    assert_eq!(v[0].data["by"]["pn"], OTHER);
+
+    control(&sim, "/presence", json!({"from": OTHER, "to": PHONE, "state": "composing"})).await;
+    let p = next_of(&mut events, "presence.update", 1, Duration::from_secs(30)).await;
+    assert_eq!(
+        (p[0].data["state"].as_str(), p[0].data["from"]["pn"].as_str()),
+        (Some("composing"), Some(OTHER))
+    );
+    assert!(more_of(&mut events, "message.received", Duration::from_millis(500)).await.is_empty());
+    stop_and_check(app).await;
+}
