@@ -156,10 +156,11 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         let problem = crate::config::Problem { key: format!("vault.{key}"), problem };
         return Err(InvalidConfig(vec![problem]).into());
     }
+    let vault_keys = Arc::new(vault_keys);
     let vault = Arc::new(VaultStore::new(
         &vault_cfg,
         settings.server.sessions_dir.clone(),
-        Arc::new(vault_keys),
+        vault_keys.clone(),
     ));
     let outbox = Outbox::open(&settings.callbacks, &db::path_in(&settings.server.data_dir))?;
     outbox.register_metrics(&mut registry);
@@ -168,6 +169,16 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     let sessions = build_sessions(&settings, vault.clone(), bus.clone(), &outbox);
     let store = MessageStore::open(&db::path_in(&settings.server.data_dir))?;
     let messages = Messages::start(store, sessions.clone(), bus);
+    crate::messages::inbound::metrics::register(&mut registry);
+    messages.set_up_receiving(crate::messages::inbound::Setup {
+        media: Arc::new(crate::messages::inbound::media::MediaStore::new(
+            &settings.server.data_dir,
+            vault_keys,
+            settings.callbacks.media_retention,
+            settings.callbacks.inline_media_max_bytes,
+        )),
+        reject_calls: settings.calls.reject,
+    });
     let auth = Authenticator::new(
         keys.keys,
         settings.auth.max_skew_secs,

@@ -36,6 +36,8 @@ pub struct Settings {
     pub sessions: SessionsConfig,
     pub vault: VaultConfig,
     pub callbacks: CallbacksConfig,
+    /// Incoming calls (`[calls] reject = true` declines every call as it rings).
+    pub calls: crate::messages::inbound::CallsConfig,
     /// From `SIDECAR_ENV`, never from a file.
     #[serde(skip)]
     pub mode: RunMode,

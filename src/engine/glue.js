@@ -98,7 +98,27 @@
       unread: num(a.unreadCount) || 0, t: num(a.t), archived: !!a.archive,
     };
   };
-  window.__waSidecarWire = { msg: wireMsg, chat: wireChat, id: idOf };
+  // Media out of the page: a downloaded Blob is kept under a token and read in slices, each a
+  // base64 string well under any CDP message limit; released when read (or after 10 minutes).
+  const kept = new Map();
+  let nextToken = 1;
+  const keep = (b) => {
+    if (!(b instanceof Blob)) throw Object.assign(new Error('not a Blob'), { code: 'media_not_blob' });
+    const token = 'm' + (nextToken++);
+    kept.set(token, b);
+    setTimeout(() => kept.delete(token), 600000);
+    return { token, size: b.size, mime_type: b.type || null };
+  };
+  const slice = async (token, offset, length) => {
+    const b = kept.get(token);
+    if (!b) throw Object.assign(new Error('media token expired'), { code: 'media_token_unknown' });
+    const bytes = new Uint8Array(await b.slice(offset, offset + length).arrayBuffer());
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  };
+  const release = (token) => kept.delete(token);
+  window.__waSidecarWire = { msg: wireMsg, chat: wireChat, id: idOf, keep, slice, release };
   const pagePayload = (name, p) => {
     if (name === 'chat.new_message') return wireMsg(p);
     if (name === 'chat.msg_ack_change') {

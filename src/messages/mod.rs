@@ -38,6 +38,8 @@ pub struct Messages {
     pub sessions: SessionManager,
     pub bus: EventBus,
     notes: mpsc::UnboundedSender<PageNote>,
+    /// Receiving's configuration and media store (set once at startup by [`Messages::set_up_receiving`]).
+    receiving: Arc<std::sync::OnceLock<inbound::Setup>>,
 }
 
 impl Messages {
@@ -45,10 +47,23 @@ impl Messages {
     /// restored, so the first page event of every session is heard.
     pub fn start(store: MessageStore, sessions: SessionManager, bus: EventBus) -> Self {
         let (notes, rx) = mpsc::unbounded_channel();
-        let messages = Self { store, sessions: sessions.clone(), bus, notes };
+        let messages =
+            Self { store, sessions: sessions.clone(), bus, notes, receiving: Default::default() };
         sessions.set_page_observer(Arc::new(messages.clone()));
         tokio::spawn(messages.clone().listen(rx));
         messages
+    }
+
+    /// Receiving's media store and settings; starts the media retention sweep.
+    pub fn set_up_receiving(&self, setup: inbound::Setup) {
+        let media = setup.media.clone();
+        if self.receiving.set(setup).is_ok() {
+            inbound::media::spawn_sweeper(self.clone(), media);
+        }
+    }
+
+    pub fn setup(&self) -> Option<&inbound::Setup> {
+        self.receiving.get()
     }
 
     /// The one task that handles page notes, one at a time, in order.

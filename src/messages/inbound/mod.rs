@@ -14,9 +14,13 @@
 //! Runs on the messages task only (one note at a time, in order), so it may call the page
 //! through the session's actor.
 
+pub mod api;
+pub mod media;
+pub mod metrics;
 pub mod shape;
 pub mod store;
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -29,6 +33,21 @@ use super::Messages;
 use crate::engine::wpp;
 use crate::events::{kind, Event};
 use crate::ids::SessionKey;
+
+/// `[calls]`: what the sidecar does when a call rings.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// Decline every incoming call (`WPP.call.reject`); `call.incoming` is still reported, with
+    /// `rejected: true`.
+    pub reject: bool,
+}
+
+/// What receiving needs from the configuration, set once at startup.
+pub struct Setup {
+    pub media: Arc<media::MediaStore>,
+    pub reject_calls: bool,
+}
 
 /// A catch-up re-reads messages this much older than the watermark (clock skew between chats,
 /// messages reported out of order); the index drops what was seen.
@@ -64,6 +83,7 @@ fn now_s() -> i64 {
 }
 
 async fn publish(m: &Messages, event: Event) {
+    metrics::event(event.kind);
     let bus = m.bus.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || bus.publish(event)).await {
         tracing::error!(error = %e, "publishing an event failed");
@@ -121,6 +141,40 @@ async fn report_message(
             source,
         },
     );
+    if let (Some(mid), Some(media_store), Kind::Content(k)) =
+        (media_id.as_deref(), m.setup().map(|s| &s.media), kind_of)
+    {
+        let want = data["media"]["sha256"].as_str().map(str::to_owned);
+        let info = media::ensure(
+            m,
+            media_store,
+            key,
+            &media::Expected {
+                media_id: mid,
+                message_id: &id,
+                wa_id: &wa_id,
+                kind: k,
+                mime_type: msg.mimetype.as_deref(),
+                sha256: want.as_deref(),
+                filename: msg.filename.as_deref(),
+            },
+        )
+        .await;
+        let voice = data["media"]["voice"].clone();
+        data["media"] = serde_json::to_value(&info)?;
+        if voice == json!(true) {
+            data["media"]["voice"] = voice;
+        }
+        if info.status == "stored" && info.size.is_some_and(|s| s <= media_store.inline_max) {
+            let (s, k, mid) = (media_store.clone(), key.clone(), mid.to_owned());
+            if let Ok(Ok(Some(bytes))) = tokio::task::spawn_blocking(move || s.read(&k, &mid)).await
+            {
+                use base64::Engine as _;
+                data["media"]["data"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+            }
+        }
+    }
     if decrypted {
         data["decrypted"] = json!(true);
     }
@@ -153,7 +207,13 @@ async fn report_message(
         chat_id: chat,
         peer,
         kind: row_kind.clone(),
-        body: data,
+        body: {
+            let mut body = data;
+            if let Some(media) = body.get_mut("media").and_then(Value::as_object_mut) {
+                media.remove("data");
+            }
+            body
+        },
         status: Status::Received,
         client_ref: None,
         wa_t: t,
@@ -309,6 +369,7 @@ async fn catch_up_inner(m: &Messages, key: &SessionKey) -> Result<Option<usize>>
     }
     let k = key.clone();
     m.store.run(move |c| store::count_catchup(c, &k)).await?;
+    metrics::catchup(reported);
     Ok(Some(reported))
 }
 
@@ -618,6 +679,14 @@ async fn on_call(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
         "id": call_id, "from": from, "video": c.is_video, "group": c.is_group,
         "timestamp": c.offer_time.map(normalize_seconds),
     });
+    let mut data = data;
+    if m.setup().is_some_and(|s| s.reject_calls) {
+        let rejected = m.sessions.bridge_call(key, wpp::call_reject(&call_id)).await;
+        if let Err(e) = &rejected {
+            tracing::warn!(session = %key, error = %e, "rejecting a call failed");
+        }
+        data["rejected"] = json!(rejected.is_ok());
+    }
     publish(
         m,
         Event::with_id(

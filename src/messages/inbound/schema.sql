@@ -25,3 +25,27 @@ CREATE TABLE inbound_identities (
     checked_at INTEGER NOT NULL,
     PRIMARY KEY (workspace, session, id)
 );
+
+-- Media of received messages. The bytes are in data/media/{workspace}/{session}/{media_id},
+-- sealed with AES-256-GCM under a per-session key; this row says what they are.
+CREATE TABLE inbound_media (
+    workspace  TEXT    NOT NULL,
+    session    TEXT    NOT NULL,
+    media_id   TEXT    NOT NULL,
+    message_id TEXT    NOT NULL,
+    wa_id      TEXT    NOT NULL,
+    -- The callback's type of the message (image, video, audio, document, sticker).
+    kind       TEXT    NOT NULL,
+    mime_type  TEXT,
+    size       INTEGER,
+    -- Hex sha256 of the plain bytes.
+    sha256     TEXT,
+    filename   TEXT,
+    -- stored | failed | expired
+    status     TEXT    NOT NULL,
+    reason     TEXT,
+    -- Unix milliseconds.
+    stored_at  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, session, media_id)
+);
+CREATE INDEX inbound_media_by_age ON inbound_media (stored_at);
