@@ -392,3 +392,162 @@ async fn edits_revokes_reactions_and_presence_arrive_with_both_ids_of_the_sender
     assert!(more_of(&mut events, "message.received", Duration::from_millis(500)).await.is_empty());
     stop_and_check(app).await;
 }
+
+/// Every file under `root` (recursively).
+fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn media_is_stored_sealed_and_served_byte_for_byte_with_ranges() {
+    use sha2::Digest;
+    let sim = sim();
+    let app = app_for(&sim, |_| {}).await;
+    connect(&app, &sim, "main").await;
+    let mut events = Events::of(&app);
+    // 1.5 MB: several page slices.
+    let plain: Vec<u8> =
+        (0..1_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&plain);
+    phone_sends(
+        &sim,
+        json!({"from": OTHER, "to": PHONE, "type": "video",
+               "media": {"data": b64, "mimetype": "video/mp4", "caption": "clip"}}),
+    )
+    .await;
+    let got = next_of(&mut events, "message.received", 1, Duration::from_secs(60)).await;
+    let media = got[0].data["media"].clone();
+    assert_eq!(media["status"], "stored", "{media}");
+    assert_eq!(media["size"], plain.len());
+    assert_eq!(media["sha256"], hex::encode(sha2::Sha256::digest(&plain)));
+    assert_eq!(media["mime_type"], "video/mp4");
+    let id = media["id"].as_str().unwrap();
+    let path = format!("{}/media/{id}", session_path("main"));
+
+    let r = app.signed_get(&path).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "video/mp4");
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    assert!(r.bytes().await.unwrap() == plain, "the bytes the phone sent");
+
+    let r = app.signed(Method::GET, &path).header("Range", "bytes=1000-1999").send().await;
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], format!("bytes 1000-1999/{}", plain.len()));
+    assert!(r.bytes().await.unwrap() == plain[1000..2000]);
+    let r = app.signed(Method::GET, &path).header("Range", "bytes=9999999-").send().await;
+    assert_eq!(r.status(), 416);
+
+    // The plain bytes are nowhere under the data folder (media files, database, logs).
+    let probes: Vec<&[u8]> =
+        [0usize, 700_000, 1_400_000].iter().map(|&o| &plain[o..o + 48]).collect();
+    for file in files_under(&app.data_dir()) {
+        let Ok(bytes) = std::fs::read(&file) else { continue };
+        for p in &probes {
+            assert!(!bytes.windows(p.len()).any(|w| w == *p), "plain media bytes in {file:?}");
+        }
+    }
+    assert!(files_under(&app.data_dir().join("media")).iter().any(|f| f.ends_with(id)));
+
+    crate::helpers::assert_envelope(
+        app.signed_get(&format!(
+            "{}/media/med_00000000000000000000000000000000",
+            session_path("main")
+        ))
+        .await,
+        404,
+        "MEDIA_NOT_FOUND",
+    )
+    .await;
+    let other_ws = format!("/v1/workspaces/other/sessions/main/media/{id}");
+    let status = app.signed_get(&other_ws).await.status().as_u16();
+    assert!(status == 403 || status == 404, "another workspace's path: {status}");
+
+    // Refetch gets it again from the page.
+    let r = app.signed_post(&format!("{path}/refetch"), &json!({})).await;
+    assert_eq!(r.status(), 200);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(
+        (again["status"].as_str(), again["sha256"].as_str()),
+        (Some("stored"), media["sha256"].as_str())
+    );
+    stop_and_check(app).await;
+}
+
+#[tokio::test]
+async fn chats_messages_and_contacts_read_from_the_page_and_bad_pages_are_400() {
+    let sim = sim();
+    let app = app_for(&sim, |_| {}).await;
+    connect(&app, &sim, "main").await;
+    let mut events = Events::of(&app);
+    control(&sim, &format!("/accounts/{OTHER}"), json!({"pushname": "Ann"})).await;
+    for i in 0..3 {
+        text(&sim, OTHER, PHONE, &format!("m{i}")).await;
+    }
+    let got = next_of(&mut events, "message.received", 3, Duration::from_secs(30)).await;
+
+    let r = app.signed_get(&format!("{}/chats", session_path("main"))).await;
+    assert_eq!(r.status(), 200);
+    let chats: Value = r.json().await.unwrap();
+    let chat = chats["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == format!("{OTHER}@c.us"))
+        .cloned();
+    let chat = chat.expect("the chat is listed");
+    assert_eq!(chat["type"], "user");
+    assert!(chat["last_message_at"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(chat["unread_count"], 3);
+
+    let base = format!("{}/chats/{OTHER}@c.us/messages", session_path("main"));
+    let r = app.signed(Method::GET, &base).query("limit", "2").send().await;
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.unwrap();
+    let texts: Vec<&str> =
+        page["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["m1", "m2"]);
+    assert_eq!(page["messages"][1]["id"], got[2].data["id"], "the callbacks' ids");
+    let before = page["next_before"].as_str().unwrap().to_owned();
+    let r =
+        app.signed(Method::GET, &base).query("limit", "2").query("before", &before).send().await;
+    let older: Value = r.json().await.unwrap();
+    assert_eq!(older["messages"][0]["text"], "m0");
+    // `before` by our id works too.
+    let ours = got[1].data["id"].as_str().unwrap();
+    let r = app.signed(Method::GET, &base).query("before", ours).send().await;
+    let older: Value = r.json().await.unwrap();
+    assert_eq!(older["messages"].as_array().unwrap().len(), 1);
+
+    for (q, v, code) in [
+        ("limit", "0", "INVALID_LIMIT"),
+        ("limit", "abc", "INVALID_LIMIT"),
+        ("limit", "101", "INVALID_LIMIT"),
+        ("before", "in_nothing_known", "INVALID_BEFORE"),
+        ("before", "../x", "INVALID_BEFORE"),
+    ] {
+        let r = app.signed(Method::GET, &base).query(q, v).send().await;
+        crate::helpers::assert_envelope(r, 400, code).await;
+    }
+    let r = app.signed_get(&format!("{}/chats/evil.example/messages", session_path("main"))).await;
+    crate::helpers::assert_envelope(r, 400, "INVALID_CHAT_ID").await;
+
+    let r = app.signed_get(&format!("{}/contacts/{OTHER}", session_path("main"))).await;
+    assert_eq!(r.status(), 200);
+    let c: Value = r.json().await.unwrap();
+    assert_eq!((c["pn"].as_str(), c["name"].as_str()), (Some(OTHER), Some("Ann")));
+    assert!(c["lid"].as_str().is_some_and(|l| l.ends_with("@lid")));
+    stop_and_check(app).await;
+}
