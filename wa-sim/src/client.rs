@@ -180,4 +180,68 @@ impl Control {
     pub async fn set_number_exists(&self, phone: &str, exists: bool) -> Result<Value> {
         self.post(&format!("/numbers/{phone}"), json!({"exists": exists})).await
     }
+
+    /// How others see a number: `{exists?, lid_addressing?, pn_visible?}` (only keys given
+    /// change). Returns `{phone, exists, lid, lid_addressed, pn_visible}`.
+    pub async fn set_number(&self, phone: &str, settings: Value) -> Result<Value> {
+        self.post(&format!("/numbers/{phone}"), settings).await
+    }
+
+    /// A "waiting for this message" placeholder (sent with `placeholder: true`) decrypts.
+    pub async fn decrypt(&self, message_id: &str) -> Result<Value> {
+        self.post(&format!("/messages/{message_id}/decrypt"), json!({})).await
+    }
+
+    /// A phone creates a group. Returns `{id, subject, members, admins}`.
+    pub async fn group_create(
+        &self,
+        owner: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Value> {
+        self.post("/groups", json!({"owner": owner, "subject": subject, "members": members})).await
+    }
+
+    /// `action`: `add remove promote demote join leave`; `author` defaults to the owner.
+    pub async fn group_change(
+        &self,
+        group_id: &str,
+        action: &str,
+        participants: &[&str],
+        author: Option<&str>,
+    ) -> Result<Value> {
+        let body = json!({"action": action, "participants": participants, "author": author});
+        self.post(&format!("/groups/{group_id}/participants"), body).await
+    }
+
+    /// `from` calls `to`. Returns the call `{id, from, to, is_video, is_group, offer_time, state}`.
+    pub async fn call(&self, from: &str, to: &str, video: bool) -> Result<Value> {
+        self.post("/calls", json!({"from": from, "to": to, "video": video})).await
+    }
+
+    pub async fn end_call(&self, call_id: &str) -> Result<Value> {
+        self.post(&format!("/calls/{call_id}/end"), json!({})).await
+    }
+
+    pub async fn calls(&self) -> Result<Value> {
+        self.get("/calls").await
+    }
+
+    /// WhatsApp's temporary-ban signal on the selected pages (`conn.backend_event`).
+    pub async fn ban(&self, target: &Target, expires_in_s: Option<u64>) -> Result<Value> {
+        let mut body = json!(target);
+        body["expires_in_s"] = json!(expires_in_s);
+        self.post("/ban", body).await
+    }
+
+    /// WhatsApp's copy of a message's media is gone (`true`: `downloadMedia` fails with
+    /// `media_not_found`) or back (`false`).
+    pub async fn media_gone(&self, message_id: &str, gone: bool) -> Result<Value> {
+        self.post(&format!("/media/{message_id}/gone"), json!({"gone": gone})).await
+    }
+
+    /// `{sent, received}` chat states (`composing`, `recording`, `paused`) with `at_ms`.
+    pub async fn presence_log(&self, phone: &str) -> Result<Value> {
+        self.get(&format!("/accounts/{phone}/presence")).await
+    }
 }

@@ -38,7 +38,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/messages/{id}/ack", web::post().to(ack))
             .route("/messages/{id}/revoke", web::post().to(revoke))
             .route("/messages/{id}/edit", web::post().to(edit))
+            .route("/messages/{id}/decrypt", web::post().to(decrypt))
+            .route("/groups", web::post().to(group_create))
+            .route("/groups/{id}/participants", web::post().to(group_change))
+            .route("/calls", web::get().to(calls))
+            .route("/calls", web::post().to(call))
+            .route("/calls/{id}/end", web::post().to(call_end))
+            .route("/ban", web::post().to(ban))
+            .route("/accounts/{phone}/presence", web::get().to(account_presence))
             .route("/media/{id}", web::get().to(media))
+            .route("/media/{id}/gone", web::post().to(media_gone))
             .route("/presence", web::post().to(presence))
             .route("/accounts/{phone}", web::post().to(set_account))
             .route("/accounts/{phone}/messages", web::get().to(account_messages))
@@ -161,7 +170,9 @@ async fn set_faults(s: web::Data<Shared>, body: web::Json<Value>) -> Resp {
     if let (Some(cur), Some(new)) = (current.as_object_mut(), body.as_object()) {
         for (k, v) in new {
             if !cur.contains_key(k) {
-                return Err(SimError::Bad("unknown fault (never_ready, send_error, send_hang)"));
+                return Err(SimError::Bad(
+                    "unknown fault (never_ready, send_error, send_hang, send_unacked, send_failure)",
+                ));
             }
             cur.insert(k.clone(), v.clone());
         }
@@ -178,29 +189,130 @@ async fn clear_faults(s: web::Data<Shared>) -> Resp {
 }
 
 async fn incoming(s: web::Data<Shared>, body: web::Json<Incoming>) -> Resp {
-    ok(s.lock().incoming(body.into_inner())?)
+    let out = s.lock().incoming(body.into_inner())?;
+    if let (Some(ms), Some(id)) = (out["decrypt_after_ms"].as_u64(), out["id"].as_str()) {
+        let (shared, id) = (s.get_ref().clone(), id.to_string());
+        actix_web::rt::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            let _ = shared.lock().decrypt(&id);
+        });
+    }
+    ok(out)
+}
+
+async fn decrypt(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
+    ok(json!(s.lock().decrypt(&id)?))
+}
+
+#[derive(Deserialize)]
+struct GroupReq {
+    owner: String,
+    subject: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+async fn group_create(s: web::Data<Shared>, body: web::Json<GroupReq>) -> Resp {
+    let owner = digits(&body.owner).ok_or(SimError::Bad("`owner` must be digits"))?;
+    ok(s.lock().phone_group_create(&owner, &body.subject, &body.members)?)
+}
+
+#[derive(Deserialize)]
+struct GroupChangeReq {
+    action: String,
+    participants: Vec<String>,
+    author: Option<String>,
+}
+
+async fn group_change(
+    s: web::Data<Shared>,
+    id: web::Path<String>,
+    body: web::Json<GroupChangeReq>,
+) -> Resp {
+    ok(s.lock().phone_group_change(
+        &id,
+        &body.action,
+        body.author.as_deref(),
+        &body.participants,
+    )?)
+}
+
+async fn calls(s: web::Data<Shared>) -> Resp {
+    ok(s.lock().calls_json())
+}
+
+#[derive(Deserialize)]
+struct CallReq {
+    from: String,
+    to: String,
+    #[serde(default)]
+    video: bool,
+}
+
+async fn call(s: web::Data<Shared>, body: web::Json<CallReq>) -> Resp {
+    let from = digits(&body.from).ok_or(SimError::Bad("`from` must be digits"))?;
+    let to = digits(&body.to).ok_or(SimError::Bad("`to` must be digits"))?;
+    ok(s.lock().place_call(&from, &to, body.video))
+}
+
+async fn call_end(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
+    ok(s.lock().end_call(&id)?)
+}
+
+#[derive(Deserialize)]
+struct BanReq {
+    #[serde(flatten)]
+    target: Target,
+    expires_in_s: Option<u64>,
+}
+
+async fn ban(s: web::Data<Shared>, body: web::Json<BanReq>) -> Resp {
+    ok(json!({"pages": s.lock().ban(&body.target, body.expires_in_s)}))
+}
+
+async fn account_presence(s: web::Data<Shared>, phone: web::Path<String>) -> Resp {
+    let phone = digits(&phone).ok_or(SimError::Bad("phone must be digits"))?;
+    ok(s.lock().presence_json(&phone))
 }
 
 async fn get_message(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
     let w = s.lock();
     let m = w.find_msg(&id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
-    ok(json!(m))
+    let mut out = json!(m);
+    if m.is_group() {
+        out["receipts"] = json!(w.receipts.get(&m.id).cloned().unwrap_or_default());
+    }
+    ok(out)
 }
 
 #[derive(Deserialize)]
 struct AckReq {
     ack: i64,
+    /// A group member's receipt (that participant's phone).
+    from: Option<String>,
 }
 
 async fn ack(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<AckReq>) -> Resp {
     if !(-7..=5).contains(&body.ack) {
         return Err(SimError::Bad("`ack` must be an ACK value from -7 to 5"));
     }
-    let m = s
-        .lock()
-        .set_ack(&id, body.ack)
-        .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
-    ok(json!(m))
+    let mut w = s.lock();
+    let m = match &body.from {
+        Some(from) => {
+            let from = digits(from).ok_or(SimError::Bad("`from` must be digits"))?;
+            w.set_receipt(&id, &from, body.ack).ok_or(SimError::NotFound(
+                "RECEIPT_NOT_POSSIBLE",
+                "no group message with this id that `from` received",
+            ))?
+        }
+        None => w
+            .set_ack(&id, body.ack)
+            .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?,
+    };
+    let receipts = w.receipts.get(&m.id).cloned().unwrap_or_default();
+    let mut out = json!(m);
+    out["receipts"] = json!(receipts);
+    ok(out)
 }
 
 async fn revoke(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
@@ -224,6 +336,30 @@ async fn media(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
         .get(raw)
         .ok_or(SimError::NotFound("MEDIA_NOT_FOUND", "no media for this message"))?;
     Ok(HttpResponse::Ok().content_type(m.mimetype.clone()).body(m.bytes.clone()))
+}
+
+#[derive(Deserialize)]
+struct GoneReq {
+    #[serde(default = "yes")]
+    gone: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// WhatsApp's copy of a message's media is gone (`gone: true`, the default) or back.
+async fn media_gone(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<GoneReq>) -> Resp {
+    let mut w = s.lock();
+    let raw = crate::world::messages::raw_id(&id).to_string();
+    if !w.media.contains_key(&raw) {
+        return Err(SimError::NotFound("MEDIA_NOT_FOUND", "no media for this message"));
+    }
+    match body.gone {
+        true => w.gone_media.insert(raw.clone()),
+        false => w.gone_media.remove(&raw),
+    };
+    ok(json!({"id": raw, "gone": body.gone}))
 }
 
 #[derive(Deserialize)]
@@ -262,7 +398,9 @@ async fn account_messages(s: web::Data<Shared>, phone: web::Path<String>) -> Res
 
 #[derive(Deserialize)]
 struct NumberReq {
-    exists: bool,
+    exists: Option<bool>,
+    lid_addressing: Option<bool>,
+    pn_visible: Option<bool>,
 }
 
 async fn set_number(
@@ -271,13 +409,7 @@ async fn set_number(
     body: web::Json<NumberReq>,
 ) -> Resp {
     let phone = digits(&phone).ok_or(SimError::Bad("phone must be digits"))?;
-    let mut w = s.lock();
-    if body.exists {
-        w.missing.remove(&phone);
-    } else {
-        w.missing.insert(phone.clone());
-    }
-    ok(json!({"phone": phone, "exists": body.exists}))
+    ok(s.lock().set_number(&phone, body.exists, body.lid_addressing, body.pn_visible))
 }
 
 async fn avatar(file: web::Path<String>) -> HttpResponse {

@@ -2,14 +2,23 @@
 
   // ---------------------------------------------------------------- message store
   const MEDIA_TYPES = ['image', 'video', 'audio', 'ptt', 'document', 'sticker'];
-  const CORE = ['id', 'sender', 'chat', 'type', 'body', 't', 'ack', 'notifyName'];
+  // Server-side fields that are not MsgModel fields (or are rebuilt from others).
+  const CORE = ['id', 'sender', 'chat', 'type', 'body', 't', 'ack', 'notifyName', 'at_ms', 'senderLid', 'chatWid', 'quotedMsgBody', 'quotedMsgType', 'quotedParticipant'];
   const meWid = () => createWid(S.me.phone + '@c.us');
+  const myLid = () => createWid(S.me.lid + '@lid');
+
+  /** The author of a server message as this page names it: our own LID in groups and LID
+   * chats (as wa-js's prepareRawMessage does), a lid-addressed contact by its LID. */
+  function senderWid(w, remote) {
+    if (S.me && w.sender === S.me.phone) return remote.isGroup() || remote.isLid() ? myLid() : meWid();
+    return createWid(w.senderLid ? w.senderLid + '@lid' : w.sender + '@c.us');
+  }
 
   function keyOf(w) {
     const fromMe = !!S.me && w.sender === S.me.phone;
     const group = w.chat.endsWith('@g.us');
-    const remote = group || fromMe ? w.chat : w.sender + '@c.us';
-    return new MsgKey(fromMe, remote, w.id, group ? w.sender + '@c.us' : undefined);
+    const remote = createWid(group ? w.chat : fromMe ? (w.chatWid || w.chat) : (w.senderLid ? w.senderLid + '@lid' : w.sender + '@c.us'));
+    return new MsgKey(fromMe, remote, w.id, group ? senderWid(w, remote) : undefined);
   }
 
   function modelFrom(w) {
@@ -17,19 +26,24 @@
     const group = key.remote.isGroup();
     const m = {};
     for (const k of Object.keys(w)) if (!CORE.includes(k)) m[k] = w[k];
+    const author = senderWid(w, key.remote);
+    const me = key.remote.isGroup() || key.remote.isLid() ? myLid() : meWid();
     Object.assign(m, {
       id: key, body: w.body, type: w.type, t: w.t, timestamp: w.t, notifyName: w.notifyName,
-      from: key.fromMe ? meWid() : key.remote, to: key.fromMe ? key.remote : meWid(),
-      author: group ? createWid(w.sender + '@c.us') : undefined,
-      ack: w.ack, isNewMsg: true, star: false, recvFresh: !key.fromMe, mentionedJidList: w.mentionedJidList || [],
-      isForwarded: false, latestEditMsgKey: null, fromMe: key.fromMe, isSentByMe: key.fromMe, isGroupMsg: group,
-      isStatusV3: false, chatId: key.remote, isMedia: MEDIA_TYPES.includes(w.type), sender: createWid(w.sender + '@c.us'),
+      from: key.fromMe ? me : key.remote, to: key.fromMe ? key.remote : me,
+      author: group ? author : undefined,
+      ack: w.ack, isNewMsg: true, star: !!w.star, recvFresh: !key.fromMe, mentionedJidList: w.mentionedJidList || [],
+      isForwarded: !!w.isForwarded, latestEditMsgKey: null, fromMe: key.fromMe, isSentByMe: key.fromMe, isGroupMsg: group,
+      isStatusV3: false, chatId: key.remote, isMedia: MEDIA_TYPES.includes(w.type), sender: author,
     });
     if (w.latestEditMsgKey && w.latestEditMsgKey.id) m.latestEditMsgKey = new MsgKey(key.fromMe, key.remote, w.latestEditMsgKey.id);
     if (w.quotedStanzaID) {
+      // A quote of our own message names us as WhatsApp does in that chat (LID in groups).
       const qMe = w.quotedParticipant === S.me.phone + '@c.us';
-      m.quotedParticipant = createWid(w.quotedParticipant);
-      m.quotedMsgId = new MsgKey(qMe, key.remote, w.quotedStanzaID, group ? w.quotedParticipant : undefined)._serialized;
+      const qWho = qMe ? (group || key.remote.isLid() ? myLid() : meWid()) : createWid(w.quotedParticipant);
+      m.quotedParticipant = qWho;
+      m.quotedMsgId = new MsgKey(qMe, key.remote, w.quotedStanzaID, group ? qWho : undefined);
+      m.quotedMsg = { type: w.quotedMsgType || 'chat', body: w.quotedMsgBody || '' };
     }
     return m;
   }
@@ -61,20 +75,26 @@
     };
   }
 
-  /** Add a server message to the store. Returns {model, fresh, chatCreated}. */
-  function addMsg(w, silent) {
+  /** Add a server message to the store. `mode`: 'live' (a new message, counts as unread),
+   * 'catchup' (history after a (re)connect: counts as unread, isNewMsg false), 'quiet' (a
+   * message an event refers to). Returns {model, fresh, chatCreated}. */
+  function addMsg(w, mode) {
     const key = keyOf(w);
     const existing = S.msgs.get(key._serialized);
     if (existing) return { model: existing, fresh: false, chatCreated: false };
     const model = modelFrom(w);
-    if (silent) model.isNewMsg = false;
+    if (mode !== 'live') model.isNewMsg = false;
     S.msgs.set(key._serialized, model);
     S.byRaw.set(w.id, key._serialized);
-    if (!key.fromMe) S.contacts.set(w.sender + '@c.us', { pushname: w.notifyName });
+    if (!key.fromMe) S.contacts.set(model.sender._serialized, { pushname: w.notifyName });
     const { chat, created } = chatOf(key.remote);
-    S.chatMsgs.get(chat.id._serialized).push(key._serialized);
+    const list = S.chatMsgs.get(chat.id._serialized);
+    // Keep each chat in server order (a catch-up can bring older messages than a live one).
+    let i = list.length;
+    while (i > 0 && (S.msgs.get(list[i - 1]) || {}).t > w.t) i--;
+    list.splice(i, 0, key._serialized);
     chat.t = chat.timestamp = Math.max(chat.t, w.t);
-    if (!key.fromMe) { chat.lastReceivedKey = key; if (!silent && w.ack < 3) chat.unreadCount += 1; }
+    if (!key.fromMe) { chat.lastReceivedKey = key; if (mode !== 'quiet' && w.ack < 3 && w.type !== 'revoked') chat.unreadCount += 1; }
     return { model, fresh: true, chatCreated: created };
   }
 
@@ -87,24 +107,31 @@
   function loadHistory(h) {
     if (!h) return;
     for (const g of h.groups || []) S.groups.set(g.id, g);
-    for (const w of h.msgs || []) addMsg(w, true);
+    for (const w of h.msgs || []) addMsg(w, 'catchup');
   }
 
   function handleEv(f) {
     switch (f.kind) {
       case 'msg': {
-        const r = addMsg(f.msg, false);
+        const r = addMsg(f.msg, 'live');
         if (!r.fresh) return;
         if (r.chatCreated) emit('chat.new_chat', S.chats.get(r.model.id.remote._serialized));
         return emit('chat.new_message', r.model);
       }
       case 'ack': {
-        const m = addMsg(f.msg, true).model;
+        const m = addMsg(f.msg, 'quiet').model;
+        if (f.participant) {
+          // A group member's receipt: per participant, `sender` names it; the model keeps the
+          // group's overall ack.
+          if (f.msg.ack > m.ack) m.ack = f.msg.ack;
+          const sender = createWid(f.participant_lid ? f.participant_lid + '@lid' : f.participant + '@c.us');
+          return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, sender, ids: [m.id] });
+        }
         m.ack = f.ack;
         return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, ids: [m.id] });
       }
       case 'revoke': {
-        const m = addMsg(f.msg, true).model;
+        const m = addMsg(f.msg, 'quiet').model;
         m.type = 'revoked';
         m.body = '';
         const from = createWid(f.by + '@c.us');
@@ -114,21 +141,44 @@
         });
       }
       case 'edit': {
-        const m = addMsg(f.msg, true).model;
+        const m = addMsg(f.msg, 'quiet').model;
         m.body = f.msg.body;
         m.latestEditMsgKey = new MsgKey(m.id.fromMe, m.id.remote, f.edit_id);
         return emit('chat.msg_edited', { chat: m.id.remote, id: m.id._serialized, msg: m });
       }
       case 'reaction': {
-        const target = addMsg(f.target, true).model;
+        const target = addMsg(f.target, 'quiet').model;
         const byMe = f.sender === S.me.phone;
         return emit('chat.new_reaction', {
           id: new MsgKey(byMe, target.id.remote, f.id), msgId: target.id, reactionText: f.text || '', read: false,
           sender: createWid(f.sender + '@c.us'), orphan: 0, orphanReason: null, timestamp: f.timestamp,
         });
       }
+      case 'decrypt': {
+        // A placeholder decrypted: same model, new type and content, chat.new_message again.
+        const m = findModel(f.msg.id);
+        if (!m || m.type !== 'ciphertext') return undefined;
+        const fresh = modelFrom(f.msg);
+        for (const k of Object.keys(fresh)) if (k !== 'id' && k !== 'isNewMsg') m[k] = fresh[k];
+        return emit('chat.new_message', m);
+      }
+      case 'vote': {
+        const poll = addMsg(f.poll, 'quiet').model;
+        const selected = [];
+        for (const o of f.options) selected[o.localId] = o;
+        return emit('chat.poll_response', {
+          msgId: poll.id, chatId: poll.id.remote, selectedOptions: selected, timestamp: f.timestamp,
+          sender: createWid(f.voter_lid ? f.voter_lid + '@lid' : f.voter + '@c.us'),
+        });
+      }
+      case 'call': {
+        const c = f.call;
+        const peer = createWid(f.from_lid ? f.from_lid + '@lid' : c.from + '@c.us');
+        S.calls.set(c.id, c);
+        return emit('call.incoming_call', { id: c.id, isGroup: c.is_group, isVideo: c.is_video, offerTime: c.offer_time, sender: peer, peerJid: peer });
+      }
       case 'presence': {
-        const id = createWid(f.from + '@c.us');
+        const id = createWid(f.from_lid ? f.from_lid + '@lid' : f.from + '@c.us');
         return emit('chat.presence_change', {
           id, isOnline: f.state !== 'unavailable', isGroup: false, isUser: true,
           shortName: (S.contacts.get(id._serialized) || {}).pushname || f.from, state: f.state, t: f.t_ms, isContact: false,
@@ -140,8 +190,8 @@
         chat.groupMetadata = groupMeta(f.gid);
         if (created) emit('chat.new_chat', chat);
         return emit('group.participant_changed', {
-          groupId: f.gid, action: f.action, operation: f.action,
-          participants: f.participants.map((p) => p + '@c.us'), author: f.author + '@c.us',
+          author: f.author + '@c.us', authorPushName: f.author_name || undefined, groupId: f.gid, action: f.action,
+          operation: f.operation, participants: f.participants.map((p) => p + '@c.us'),
         });
       }
       default: return undefined;
@@ -153,46 +203,103 @@
     if (!S.authenticated || !S.me) throw new WPPError('not_authenticated', 'WhatsApp Web is not logged in');
   }
 
-  const defaultSendMessageOptions = { createChat: false, detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, delay: 0 };
+  // As wa-js 4.6.0 (its object has no `createChat`; wppconnect sets it, the sim ignores it).
+  const defaultSendMessageOptions = { detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, delay: 0 };
 
-  /** Common path of every send: echo (ack 0), server, ack 1. `spec` = {type, body, extra, media}. */
+  /** wa-js's assertGetChat: the chat must already be in the store (no server call). */
+  function assertGetChat(chatId) {
+    const wid = createWid(chatId);
+    const c = S.chats.get(wid._serialized) || S.chats.get(S.chatAlias.get(wid._serialized));
+    if (!c) throw new WPPError('chat_not_found', `Chat not found for ${wid._serialized}`, { wid });
+    return c;
+  }
+
+  /** wa-js's chat.find: the chat a send to `chatId` lands in, created if needed. A contact
+   * WhatsApp addresses by LID resolves to its `<lid>@lid` chat. */
+  async function findChat(chatId) {
+    assertAuth();
+    const wid = createWid(chatId);
+    const local = S.chats.get(wid._serialized) || S.chats.get(S.chatAlias.get(wid._serialized));
+    if (local) return local;
+    if (wid.isGroup() && !S.groups.has(wid._serialized)) throw new WPPError('chat_not_found', `Chat not found for ${wid._serialized}`, { wid });
+    let id = wid._serialized;
+    if (wid.isUser()) {
+      const r = await rpc('find_chat', { id });
+      id = r.id;
+      if (id !== wid._serialized) S.chatAlias.set(wid._serialized, id);
+    }
+    return chatOf(createWid(id)).chat;
+  }
+
+  async function chatState(chatId, state, ms) {
+    const c = assertGetChat(chatId);
+    clearTimeout(c.pausedTimerId);
+    await rpc('chatstate', { chat: c.id._serialized, state });
+    if (ms > 0) {
+      await new Promise((resolve) => { c.pausedTimerId = setTimeout(() => chatState(c.id, 'paused').then(resolve, resolve), ms); });
+    }
+  }
+
+  function sendResult(model, res) {
+    if (!res) return null;
+    return { messageSendResult: res.failed || 'OK', t: res.t, count: null };
+  }
+
+  /** Common path of every send, as wa-js's sendRawMessage: find the chat, check `messageId`,
+   * echo (ack 0), mark the chat read (option), server, ack 1. `spec` = {type, body, extra, media}. */
   async function sendMsg(chatIn, spec, options) {
     assertAuth();
-    const chat = createWid(chatIn);
     const opts = Object.assign({}, defaultSendMessageOptions, options || {});
-    let rawId = genId();
+    const c = await findChat(chatIn);
+    const chat = c.id;
+    let rawId;
     if (opts.messageId) {
       const k = parseKey(opts.messageId);
-      if (!k.fromMe || k.remote._serialized !== chat._serialized) throw new WPPError('invalid_message_id', 'messageId must be fromMe and of the same chat');
+      if (!k.fromMe) throw new WPPError('message_key_is_not_from_me', 'Message key is not from me', { messageId: k.toString() });
+      if (!k.remote.equals(chat)) throw new WPPError('message_key_remote_id_is_not_same_of_chat', 'Message key remote ID is not same of chat', { messageId: k.toString() });
       rawId = k.id;
+    } else {
+      rawId = (await chatApi.generateMessageID(chat)).id;
     }
     const extra = Object.assign({}, spec.extra || {});
     if (opts.quotedMsg) {
       const q = findModel(opts.quotedMsg);
       if (!q) throw new WPPError('msg_not_found', 'Message not found: ' + opts.quotedMsg, { id: String(opts.quotedMsg) });
       extra.quotedStanzaID = q.id.id;
-      extra.quotedParticipant = q.sender._serialized;
+      extra.quotedParticipant = q.id.fromMe ? S.me.phone + '@c.us' : q.sender._serialized;
       extra.quotedMsgBody = q.body;
+      extra.quotedMsgType = q.type;
     }
-    if (spec.type === 'chat' && opts.detectMentioned) {
-      extra.mentionedJidList = (spec.body.match(/@(\d{5,})/g) || []).map((s) => s.slice(1) + '@c.us');
+    if (Array.isArray(opts.mentionedList)) {
+      extra.mentionedJidList = opts.mentionedList.map((x) => createWid(x)._serialized);
+    } else if (spec.type === 'chat' && opts.detectMentioned) {
+      extra.mentionedJidList = (spec.body.match(/@(\d{5,})/g) || []).map((x) => x.slice(1) + '@c.us');
     }
-    if (opts.delay > 0) await sleep(opts.delay);
+    if (opts.delay > 0) {
+      // wa-js shows typing (recording for a voice note) in the page for the whole delay.
+      if (spec.type === 'chat') await chatState(chat, 'composing');
+      else if (opts.isPtt) await chatState(chat, 'recording');
+      await sleep(opts.delay);
+      await chatState(chat, 'paused');
+    }
+    if (opts.markIsRead) await chatApi.markIsRead(chat).catch(() => null);
     const wire = Object.assign({}, extra, { id: rawId, sender: S.me.phone, chat: chat._serialized, type: spec.type, body: spec.body || '', t: nowS(), ack: 0, notifyName: S.me.pushname });
-    const r = addMsg(wire, false);
+    const r = addMsg(wire, 'quiet');
     const model = r.model;
+    model.isNewMsg = true;
     if (r.fresh) {
       if (r.chatCreated) emit('chat.new_chat', S.chats.get(chat._serialized));
       emit('chat.new_message', model);
     }
-    const pending = rpc('send', { msg: { id: rawId, chat: chat._serialized, type: spec.type, body: spec.body || '', extra }, media: spec.media || null });
+    const pending = rpc('send', { msg: { id: rawId, chat: chat._serialized, type: spec.type, body: spec.body || '', extra }, media: spec.media || null, forward_of: spec.forwardOf || null });
     const settle = (res) => {
       for (const k of ['mimetype', 'size', 'filehash', 'mediaKey', 'directPath', 'deprecatedMms3Url']) if (res.msg && res.msg[k] !== undefined) model[k] = res.msg[k];
+      if (res.failed) { model.ack = -1; return res; } // no event for a failed send, as wa-js
       if (res.ack > model.ack) { model.ack = res.ack; emit('chat.msg_ack_change', { ack: res.ack, chat, ids: [model.id] }); }
       model.t = res.t;
       return res;
     };
-    const base = { id: model.id._serialized, from: meWid()._serialized, to: chat._serialized };
+    const base = { id: model.id._serialized, from: model.from._serialized, to: chat._serialized };
     if (!opts.waitForAck) {
       pending.then(settle, () => { model.ack = -1; });
       return Object.assign(base, { ack: model.ack, sendMsgResult: null });
@@ -200,7 +307,7 @@
     let res;
     try { res = await pending; } catch (e) { model.ack = -1; throw e; }
     settle(res);
-    return Object.assign(base, { ack: model.ack, sendMsgResult: { messageSendResult: 'OK', t: res.t, count: null } });
+    return Object.assign(base, { ack: model.ack, sendMsgResult: sendResult(model, res) });
   }
 
   function blobToBase64(blob) {
@@ -226,9 +333,13 @@
     return `BEGIN:VCARD\nVERSION:3.0\nN:;${name};;;\nFN:${name}\nTEL;type=CELL;type=VOICE;waid=${phone}:+${phone}\nEND:VCARD`;
   }
 
-  const chat = {
+  const chatApi = {
     defaultSendMessageOptions,
-    generateMessageID(chatId) { return new MsgKey(true, createWid(chatId), genId()); },
+    async generateMessageID(chatId) {
+      const wid = chatId && chatId.id instanceof Wid ? chatId.id : createWid(chatId);
+      // Groups carry our LID as participant, as wa-js's generateMessageID does.
+      return new MsgKey(true, wid, genId(), wid.isGroup() ? myLid() : undefined);
+    },
     async sendTextMessage(chatId, content, options) {
       return sendMsg(chatId, { type: 'chat', body: String(content) }, options);
     },
@@ -286,7 +397,7 @@
       const res = await rpc('edit', { msg_id: m.id.id, body: String(newText) });
       m.body = String(newText);
       m.latestEditMsgKey = new MsgKey(true, m.id.remote, res.latestEditMsgKey.id);
-      return { id: m.id._serialized, ack: m.ack, from: meWid()._serialized, to: m.id.remote._serialized, latestEditMsgKey: m.latestEditMsgKey, sendMsgResult: { messageSendResult: 'OK', t: nowS(), count: null } };
+      return { id: m.id._serialized, ack: m.ack, from: m.from._serialized, to: m.id.remote._serialized, latestEditMsgKey: m.latestEditMsgKey, sendMsgResult: { messageSendResult: 'OK', t: nowS(), count: null } };
     },
     async deleteMessage(chatId, ids, deleteMediaInDevice, revoke) {
       assertAuth();
@@ -301,6 +412,7 @@
           m.body = '';
           out.push({ id: m.id._serialized, sendMsgResult: 'OK', isRevoked: true, isDeleted: false, isSentByMe: true });
         } else {
+          await rpc('hide', { id: m.id.id });
           S.msgs.delete(m.id._serialized);
           const list = S.chatMsgs.get(c._serialized) || [];
           const i = list.indexOf(m.id._serialized);
@@ -312,19 +424,52 @@
     },
     async markIsRead(chatId) {
       assertAuth();
-      const { chat: c } = chatOf(createWid(chatId));
+      const c = assertGetChat(chatId);
       const unreadCount = c.unreadCount;
       c.unreadCount = 0;
       await rpc('read', { chat: c.id._serialized });
       return { wid: c.id, unreadCount };
     },
+    async markIsComposing(chatId, duration) { assertAuth(); return chatState(chatId, 'composing', duration); },
+    async markIsRecording(chatId, duration) { assertAuth(); return chatState(chatId, 'recording', duration); },
+    async markIsPaused(chatId) { assertAuth(); return chatState(chatId, 'paused'); },
+    async starMessage(ids, star) {
+      assertAuth();
+      const one = !Array.isArray(ids);
+      const list = await chatApi.getMessageById(one ? [ids] : ids);
+      // As wa-js: the answer is taken before starring, so `star` is the state it had.
+      const out = list.map((m) => ({ id: m.id._serialized, star: m.star || false }));
+      const on = star === undefined ? true : !!star;
+      for (const m of list) { await rpc('star', { id: m.id.id, star: on }); m.star = on; }
+      return one ? out[0] : out;
+    },
+    async forwardMessages(toChatId, messages, options) {
+      assertAuth();
+      const o = options || {};
+      const c = await findChat(toChatId);
+      const msgs = [];
+      for (const x of messages) msgs.push(await chatApi.getMessageById(x));
+      const out = [];
+      for (const m of msgs) {
+        const extra = {};
+        for (const k of ['caption', 'filename', 'mimetype', 'lat', 'lng', 'loc', 'vcardFormattedName', 'vcardList', 'pollName', 'pollOptions', 'pollSelectableOptionsCount', 'isViewOnce', 'isGif']) if (m[k] !== undefined) extra[k] = m[k];
+        if (m.isMedia && !o.displayCaptionText) extra.caption = undefined;
+        extra.isForwarded = true;
+        extra.forwardingScore = (m.forwardingScore || 0) + 1;
+        const body = m.type === 'chat' && o.appendedText ? m.body + '\n' + o.appendedText : m.body;
+        out.push(await sendMsg(c.id, { type: m.type, body, extra, forwardOf: m.isMedia ? m.id.id : null }, { markIsRead: false, detectMentioned: false }));
+      }
+      return out;
+    },
     async getMessages(chatId, options) {
       const o = Object.assign({ count: 20, direction: 'before' }, options || {});
-      let list = (S.chatMsgs.get(createWid(chatId)._serialized) || []).map((k) => S.msgs.get(k)).filter(Boolean);
+      const cw = createWid(chatId)._serialized;
+      let list = (S.chatMsgs.get(cw) || S.chatMsgs.get(S.chatAlias.get(cw)) || []).map((k) => S.msgs.get(k)).filter(Boolean);
       if (o.onlyUnread) list = list.filter((m) => !m.id.fromMe && m.ack < 3);
       if (o.media) list = list.filter((m) => m.isMedia && (o.media === 'all' || o.media === 'url' || m.type === o.media));
       if (o.id) {
-        const i = list.findIndex((m) => m.id._serialized === String(o.id));
+        const anchor = findModel(o.id);
+        const i = anchor ? list.indexOf(anchor) : -1;
         if (i >= 0) list = o.direction === 'after' ? list.slice(i + 1) : list.slice(0, i);
       }
       if (o.count >= 0) list = o.direction === 'after' ? list.slice(0, o.count) : list.slice(Math.max(0, list.length - o.count));
@@ -335,7 +480,7 @@
         const local = findModel(id);
         if (local) return local;
         try {
-          return addMsg(await rpc('get_msg', { id: String(id) }), true).model;
+          return addMsg(await rpc('get_msg', { id: String(id && id._serialized ? id._serialized : id) }), 'quiet').model;
         } catch (e) {
           throw new WPPError('msg_not_found', 'Message not found: ' + id, { id: String(id) });
         }
@@ -353,14 +498,17 @@
       return list;
     },
     get(chatId) { return S.chats.get(createWid(chatId)._serialized); },
-    async find(chatId) { assertAuth(); return chatOf(createWid(chatId)).chat; },
+    find: findChat,
     async downloadMedia(msgId) {
-      let m = findModel(msgId);
-      if (!m) {
-        try { m = await chat.getMessageById(msgId); } catch (e) { throw { error: true, code: 'media_not_found', message: 'Media not found for ' + msgId }; }
+      // As wa-js: getMessageById first (msg_not_found), then the media; a copy that is gone
+      // from WhatsApp's servers throws the plain object {error, code: 'media_not_found'}.
+      const m = await chatApi.getMessageById(msgId);
+      if (!m.isMedia) throw new WPPError('message_not_contains_media', `Message ${msgId} not contains media`, { id: String(msgId) });
+      let r;
+      try { r = await rpc('media', { id: m.id.id }); } catch (e) {
+        if (e && e.code === 'media_not_found') throw { error: true, code: 'media_not_found', message: 'Media not found after download for message ' + msgId };
+        throw e;
       }
-      if (!m.isMedia) throw new WPPError('message_not_contains_media', 'Message not contains media: ' + msgId, { id: String(msgId) });
-      const r = await rpc('media', { id: m.id.id });
       const bin = atob(r.data);
       const bytes = new Uint8Array(bin.length);
       for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
@@ -475,7 +623,7 @@
       const wid = createWid(id);
       const r = await rpc('exists', { id: wid._serialized });
       if (!r) return null;
-      return { wid: createWid(r.phone + '@c.us'), biz: false, lid: createWid(r.lid + '@lid'), disappearingMode: { duration: 0, settingTimestamp: 0 } };
+      return { wid: r.phone ? createWid(r.phone + '@c.us') : createWid(r.lid + '@lid'), biz: false, lid: createWid(r.lid + '@lid'), disappearingMode: { duration: 0, settingTimestamp: 0 } };
     },
     async queryExists(id) { return contact.queryWidExists(id); },
     async getProfilePictureUrl(id, full) { return rpc('picture', { id: createWid(id)._serialized }); },
@@ -485,11 +633,11 @@
       const r = await rpc('exists', { id: wid._serialized });
       if (!r) return {};
       const name = r.pushname || undefined;
-      return {
-        lid: { id: r.lid, server: 'lid', _serialized: r.lid + '@lid' },
-        phoneNumber: { id: r.phone, server: 'c.us', _serialized: r.phone + '@c.us' },
-        contact: { name, shortName: name, pushname: name, type: 'in', verifiedName: undefined, isBusiness: false },
-      };
+      const out = { lid: { id: r.lid, server: 'lid', _serialized: r.lid + '@lid' } };
+      // A LID whose phone number this account may not see maps to no phone number.
+      if (r.phone) out.phoneNumber = { id: r.phone, server: 'c.us', _serialized: r.phone + '@c.us' };
+      out.contact = { name, shortName: name, pushname: name, type: 'in', verifiedName: undefined, isBusiness: false };
+      return out;
     },
   };
 
@@ -518,6 +666,15 @@
   };
 
   const util = { blobToBase64 };
+
+  async function rejectCall(callId) {
+    const c = S.calls.get(callId);
+    if (!c) throw new WPPError('call_not_found', `Call ${callId || '<empty>'} not found`, { callId });
+    await rpc('call_reject', { id: callId });
+    c.state = 'rejected';
+    return true;
+  }
+  const callApi = { reject: rejectCall, rejectCall };
 
   // ---------------------------------------------------------------- WPP
   // WPPConfig is read once, when this script runs (the engine sets it in an init script before).
@@ -550,7 +707,7 @@
     removeAllListeners(name) { if (name === undefined) { listeners.clear(); anyListeners.length = 0; } else listeners.delete(name); return WPP; },
     listenerCount(name) { return name === undefined ? Array.from(listeners.values()).reduce((n, l) => n + l.length, 0) : (listeners.get(name) || []).length; },
     eventNames() { return Array.from(listeners.keys()).filter((n) => listeners.get(n).length > 0); },
-    config, loader: strict('loader', loader), conn: strict('conn', conn), chat: strict('chat', chat),
+    config, loader: strict('loader', loader), conn: strict('conn', conn), chat: strict('chat', chatApi), call: strict('call', callApi),
     contact: strict('contact', contact), group: strict('group', group), util: strict('util', util),
   };
   const WPP = strict('', root);

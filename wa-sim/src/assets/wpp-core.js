@@ -119,7 +119,7 @@
     authenticated: false, registered: false, mainInit: false, mainLoaded: false, mainReady: false,
     socketState: 'OPENING', streamMode: null, streamInfo: null, online: true,
     authCode: null, idle: false, requireAuthFired: false, evQueue: [],
-    msgs: new Map(), byRaw: new Map(), chats: new Map(), chatMsgs: new Map(), groups: new Map(), contacts: new Map(),
+    msgs: new Map(), byRaw: new Map(), chats: new Map(), chatAlias: new Map(), calls: new Map(), chatMsgs: new Map(), groups: new Map(), contacts: new Map(),
     link: null, needsUpdate: false, conflict: false, loggedOut: false, stopped: false, logoutWaiters: [], keepAlive: false,
   };
   const T = (k, d) => (S.timings && S.timings[k] != null ? S.timings[k] : d);
@@ -210,6 +210,7 @@
       case 'conflict': return onConflict();
       case 'crash': return crash();
       case 'block': return onBlock(f.mode);
+      case 'backend': return emit('conn.backend_event', f.name, ...(f.args || []));
       case 'ev': if (S.mainLoaded) handleEv(f); else S.evQueue.push(f); return;
       default: return;
     }

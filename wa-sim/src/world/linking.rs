@@ -258,7 +258,7 @@ impl Shared {
             "t": "paired",
             "creds": {"device_id": id, "phone": phone, "token": device.token, "marker": device.marker},
             "me": w.me_json(phone, &id, &pushname),
-            "history": w.history(phone, &[]),
+            "history": w.history(phone),
         });
         w.devices.insert(id.clone(), device);
         w.send_page(page_id, &frame);
@@ -329,6 +329,12 @@ impl World {
         let Some(device) = self.devices.get_mut(&creds.device_id) else {
             return;
         };
+        // The same page load reconnecting (after `/offline` or a network drop) gets the state
+        // changes it missed as events; a new page load (reload, browser restart) starts from the
+        // server's current state and gets none of them. Messages are never replayed as events in
+        // either case: they come in the history, as WhatsApp Web's offline delivery does (wa-js
+        // issue 730), and the page adds them to its chats without `chat.new_message`.
+        let same_load = device.page.as_deref() == Some(page_id);
         device.page = Some(page_id.to_string());
         let pending = std::mem::take(&mut device.pending);
         let phone = device.phone.clone();
@@ -338,18 +344,20 @@ impl World {
             p.device = Some(id.clone());
             p.qr = None;
         }
-        let skip: Vec<String> = pending
-            .iter()
-            .filter_map(|ev| ev.pointer("/msg/id").and_then(Value::as_str).map(String::from))
-            .collect();
+        let replay: Vec<Value> = if same_load {
+            pending.into_iter().filter(catch_up_replays).collect()
+        } else {
+            Vec::new()
+        };
         let pushname = self.account(&phone).pushname.clone();
         base["mode"] = json!("linked");
         base["me"] = self.me_json(&phone, &id, &pushname);
-        base["history"] = self.history(&phone, &skip);
+        base["history"] = self.history(&phone);
         self.send_page(page_id, &base);
-        for ev in pending {
+        for ev in replay {
             self.send_page(page_id, &ev);
         }
+        self.deliver_pending_to(&phone);
     }
 
     pub(crate) fn me_json(&mut self, phone: &str, device_id: &str, pushname: &str) -> Value {
@@ -390,6 +398,16 @@ impl World {
             }
         }
     }
+}
+
+/// Which events a reconnecting page still gets after its catch-up history: state changes of
+/// messages it may already hold (acks, edits, revokes, reactions, votes, group changes). New
+/// messages come in the history instead; presence, typing and calls are moments that passed.
+fn catch_up_replays(ev: &Value) -> bool {
+    matches!(
+        ev["kind"].as_str(),
+        Some("ack" | "revoke" | "edit" | "reaction" | "vote" | "group" | "decrypt")
+    )
 }
 
 fn new_qr() -> QrCode {

@@ -19,11 +19,39 @@ pub struct Incoming {
     pub media: Option<MediaIn>,
     pub location: Option<LocationIn>,
     pub contact: Option<ContactIn>,
+    /// Several contacts in one message (`multi_vcard`).
+    pub contacts: Option<Vec<ContactIn>>,
     pub reaction: Option<ReactionIn>,
+    pub poll: Option<PollIn>,
+    pub vote: Option<VoteIn>,
     /// Reply to this message (raw id or serialized key).
     pub quoted_id: Option<String>,
+    /// Phone numbers mentioned (`mentionedJidList`); the text should contain `@<number>`.
+    pub mentions: Vec<String>,
+    /// Arrive first as a "waiting for this message" placeholder (`ciphertext`), decrypted by
+    /// `POST /messages/{id}/decrypt` or after `decrypt_after_ms`.
+    pub placeholder: bool,
+    pub decrypt_after_ms: Option<u64>,
     pub id: Option<String>,
     pub pushname: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PollIn {
+    pub name: String,
+    pub options: Vec<String>,
+    /// 0 = any number of options.
+    pub selectable_count: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VoteIn {
+    /// The poll message (raw id or serialized key).
+    pub message_id: String,
+    /// Chosen options, by name or by `localId`; empty withdraws the vote.
+    pub options: Vec<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +62,7 @@ pub struct MediaIn {
     pub mimetype: Option<String>,
     pub filename: Option<String>,
     pub caption: Option<String>,
+    pub view_once: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,15 +110,28 @@ pub(crate) fn decode_b64(data: &str) -> Option<(Option<String>, Vec<u8>)> {
     Some((mime, bytes))
 }
 
+/// How many of its latest messages a page gets when it (re)connects.
+const HISTORY_MAX: usize = 1000;
+
+/// The stable LID of a phone number (digits, 15 long, starting with 1).
+pub(crate) fn lid_for(phone: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(phone.as_bytes());
+    let mut lid = String::from("1");
+    for b in digest.iter().take(14) {
+        lid.push(char::from(b'0' + b % 10));
+    }
+    lid
+}
+
 impl World {
     pub(crate) fn find_msg(&self, id: &str) -> Option<&Msg> {
-        let id = raw_id(id);
-        self.msgs.iter().rev().find(|m| m.id == id)
+        self.msg_index.get(raw_id(id)).and_then(|i| self.msgs.get(*i))
     }
 
     fn find_msg_mut(&mut self, id: &str) -> Option<&mut Msg> {
-        let id = raw_id(id);
-        self.msgs.iter_mut().rev().find(|m| m.id == id)
+        let i = *self.msg_index.get(raw_id(id))?;
+        self.msgs.get_mut(i)
     }
 
     /// Phones that receive a message (not its author).
@@ -108,14 +150,24 @@ impl World {
         m.sender == phone || self.recipients(m).iter().any(|r| r == phone)
     }
 
-    /// The last messages an account can see, for a page that just logged in.
-    pub(crate) fn history(&self, phone: &str, skip: &[String]) -> Value {
-        let mut out: Vec<&Msg> = self
+    /// The last messages an account can see (as the server holds them now: acks, edits,
+    /// revokes applied), for a page that logs in, loads, or comes back online.
+    pub(crate) fn history(&self, phone: &str) -> Value {
+        let mut out: Vec<Value> = self
             .msgs
             .iter()
-            .filter(|m| self.visible_to(m, phone) && !skip.contains(&m.id))
+            .filter(|m| {
+                self.visible_to(m, phone) && !self.hidden.contains(&(phone.into(), m.id.clone()))
+            })
+            .map(|m| {
+                let mut v = json!(m);
+                if self.stars.contains(&(phone.into(), m.id.clone())) {
+                    v["star"] = json!(true);
+                }
+                v
+            })
             .collect();
-        let start = out.len().saturating_sub(500);
+        let start = out.len().saturating_sub(HISTORY_MAX);
         out.drain(..start);
         let groups: Vec<Value> = self
             .groups
@@ -123,13 +175,89 @@ impl World {
             .filter(|g| g.members.iter().any(|m| m == phone))
             .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins}))
             .collect();
-        json!({"msgs": out, "groups": groups})
+        json!({"msgs": out, "groups": groups, "lids": self.lid_view()})
+    }
+
+    /// LIDs of lid-addressed accounts, for the pages to name their senders.
+    fn lid_view(&self) -> Value {
+        let mut out = Map::new();
+        for a in self.accounts.values().filter(|a| a.lid_addressed) {
+            out.insert(a.phone.clone(), json!(lid_for(&a.phone)));
+        }
+        Value::Object(out)
+    }
+
+    /// An account's device came back: what others sent it meanwhile is now delivered (ack 2).
+    pub(crate) fn deliver_pending_to(&mut self, phone: &str) {
+        if !self.cfg.auto_delivery_ack {
+            return;
+        }
+        let ids: Vec<String> = self
+            .msgs
+            .iter()
+            .filter(|m| {
+                m.ack == 1 && m.sender != phone && self.recipients(m).iter().any(|r| r == phone)
+            })
+            .map(|m| m.id.clone())
+            .collect();
+        for id in ids {
+            self.deliver(&id, phone);
+        }
+    }
+
+    /// `phone`'s device got message `id`: ack 2 (a receipt from that participant in a group).
+    fn deliver(&mut self, id: &str, phone: &str) {
+        match self.find_msg(id) {
+            Some(m) if m.is_group() => {
+                self.set_receipt(id, phone, 2);
+            }
+            Some(_) => {
+                self.set_ack(id, 2);
+            }
+            None => {}
+        }
+    }
+
+    /// A group member's receipt for a group message: recorded per participant, told to the
+    /// author's devices with that participant as `sender`; the message's own ack is the lowest
+    /// receipt of all its recipients (2 once everyone has it, 3 once everyone read it).
+    pub fn set_receipt(&mut self, id: &str, phone: &str, ack: i64) -> Option<Msg> {
+        let m = self.find_msg(id)?.clone();
+        if !m.is_group() || !self.recipients(&m).iter().any(|r| r == phone) {
+            return None;
+        }
+        let receipts = self.receipts.entry(m.id.clone()).or_default();
+        receipts.insert(phone.to_string(), ack);
+        let receipts = receipts.clone();
+        let lowest = self
+            .recipients(&m)
+            .iter()
+            .map(|r| receipts.get(r).copied().unwrap_or(1))
+            .min()
+            .unwrap_or(ack);
+        let m = {
+            let stored = self.find_msg_mut(id)?;
+            if lowest > stored.ack {
+                stored.ack = lowest;
+            }
+            stored.clone()
+        };
+        let lid = self.accounts.get(phone).filter(|a| a.lid_addressed).map(|_| lid_for(phone));
+        let ev = json!({"t": "ev", "kind": "ack", "ack": ack, "msg": m, "participant": phone, "participant_lid": lid});
+        self.push_account(&m.sender, ev, None);
+        Some(m)
     }
 
     /// Store a new message and deliver it to everyone in its chat; `from_page` (the sender's
     /// page) does not get it back from the server.
-    pub(crate) fn route(&mut self, m: Msg, from_page: Option<&str>) {
+    pub(crate) fn route(&mut self, mut m: Msg, from_page: Option<&str>) {
+        m.at_ms = now_ms();
+        if self.accounts.get(&m.sender).is_some_and(|a| a.lid_addressed) {
+            let lid = self.lid_of(&m.sender);
+            m.extra.insert("senderLid".into(), json!(lid));
+        }
         let ev = json!({"t": "ev", "kind": "msg", "msg": m});
+        self.msg_index.insert(m.id.clone(), self.msgs.len());
         self.msgs.push(m.clone());
         self.account(&m.sender);
         self.push_account(&m.sender, ev.clone(), from_page);
@@ -138,11 +266,16 @@ impl World {
             self.account(r);
             self.push_account(r, ev.clone(), None);
         }
-        if self.cfg.auto_delivery_ack
-            && m.ack < 2
-            && recipients.iter().any(|r| self.has_live_device(r))
-        {
-            self.set_ack(&m.id, 2);
+        if self.cfg.auto_delivery_ack && m.ack < 2 {
+            let live: Vec<String> =
+                recipients.iter().filter(|r| self.has_live_device(r)).cloned().collect();
+            if m.is_group() {
+                for r in &live {
+                    self.set_receipt(&m.id, r, 2);
+                }
+            } else if !live.is_empty() {
+                self.set_ack(&m.id, 2);
+            }
         }
     }
 
@@ -158,9 +291,29 @@ impl World {
 
     /// `phone` read its chat with `chat_phone`: their messages to it become READ.
     pub(crate) fn read_chat(&mut self, phone: &str, chat: &str) -> usize {
-        let Some(other) = chat.strip_suffix("@c.us") else {
+        if chat.ends_with("@g.us") {
+            let ids: Vec<String> = self
+                .msgs
+                .iter()
+                .filter(|m| m.chat == chat && m.sender != phone && m.ack >= 0)
+                .filter(|m| {
+                    self.receipts.get(&m.id).and_then(|r| r.get(phone)).is_none_or(|a| *a < 3)
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            for id in &ids {
+                self.set_receipt(id, phone, 3);
+            }
+            return ids.len();
+        }
+        let other = match chat.strip_suffix("@lid") {
+            Some(lid) => self.lids.get(lid).cloned(),
+            None => chat.strip_suffix("@c.us").map(String::from),
+        };
+        let Some(other) = other else {
             return 0;
         };
+        let other = other.as_str();
         let my_chat = format!("{phone}@c.us");
         let ids: Vec<String> = self
             .msgs
@@ -242,8 +395,8 @@ impl World {
     }
 
     pub fn presence(&mut self, from: &str, to: &str, state: &str) {
-        let ev =
-            json!({"t": "ev", "kind": "presence", "from": from, "state": state, "t_ms": now_ms()});
+        let lid = self.accounts.get(from).filter(|a| a.lid_addressed).map(|_| lid_for(from));
+        let ev = json!({"t": "ev", "kind": "presence", "from": from, "from_lid": lid, "state": state, "t_ms": now_ms()});
         self.push_account(to, ev, None);
     }
 
@@ -272,6 +425,12 @@ impl World {
             self.react(&from, &r.message_id, &r.text, None)?;
             return Ok(json!({"reacted": r.message_id}));
         }
+        if kind == "vote" {
+            let v = inc.vote.ok_or(SimError::Bad("a vote needs `vote`"))?;
+            return self.vote(&from, &v);
+        }
+        let placeholder = inc.placeholder;
+        let decrypt_after = inc.decrypt_after_ms;
         let id = inc.id.clone().unwrap_or_else(|| random_hex_upper(32));
         let mut m = Msg {
             id,
@@ -282,13 +441,94 @@ impl World {
             t: now_s(),
             ack: 1,
             notify_name: self.account(&from).pushname.clone(),
+            at_ms: 0,
             extra: Map::new(),
         };
         self.fill_incoming(&mut m, &kind, inc)?;
-        let out =
+        let mut out =
             json!({"id": m.id, "key": m.recipient_key(), "sender_key": m.sender_key(), "t": m.t});
-        self.route(m, None);
+        if self.accounts.get(&from).is_some_and(|a| a.lid_addressed) {
+            let lid = self.lid_of(&from);
+            out["lid_key"] = json!(format!("false_{lid}@lid_{}", m.id));
+        }
+        if placeholder {
+            let mut shell = m.clone();
+            shell.kind = "ciphertext".into();
+            shell.body = String::new();
+            shell.extra = Map::new();
+            self.undecrypted.insert(m.id.clone(), m);
+            out["placeholder"] = json!(true);
+            self.route(shell, None);
+            if let Some(ms) = decrypt_after {
+                out["decrypt_after_ms"] = json!(ms);
+            }
+        } else {
+            self.route(m, None);
+        }
         Ok(out)
+    }
+
+    /// A placeholder decrypts: the stored message takes its real content and every page that
+    /// holds it sees `chat.new_message` again (same id), as wa-js emits on `change:type`.
+    pub fn decrypt(&mut self, id: &str) -> Result<Msg, SimError> {
+        let raw = raw_id(id).to_string();
+        let real = self.undecrypted.remove(&raw).ok_or(SimError::NotFound(
+            "PLACEHOLDER_NOT_FOUND",
+            "no undecrypted message with this id",
+        ))?;
+        let m = self
+            .find_msg_mut(&raw)
+            .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+        m.kind = real.kind.clone();
+        m.body = real.body.clone();
+        let keep: Vec<(String, Value)> = m
+            .extra
+            .iter()
+            .filter(|(k, _)| k.as_str() == "senderLid")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        m.extra = real.extra.clone();
+        m.extra.extend(keep);
+        let m = m.clone();
+        let ev = json!({"t": "ev", "kind": "decrypt", "msg": m});
+        for p in self.parties(&m) {
+            self.push_account(&p, ev.clone(), None);
+        }
+        Ok(m)
+    }
+
+    /// Someone votes on a poll: `chat.poll_response` on the pages of everyone in its chat.
+    fn vote(&mut self, voter: &str, v: &VoteIn) -> Result<Value, SimError> {
+        let poll = self
+            .find_msg(&v.message_id)
+            .cloned()
+            .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such poll"))?;
+        if poll.kind != "poll_creation" {
+            return Err(SimError::Conflict("NOT_A_POLL", "the message is not a poll"));
+        }
+        let options =
+            poll.extra.get("pollOptions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut chosen = Vec::new();
+        for want in &v.options {
+            let hit = options.iter().find(|o| match want {
+                Value::String(name) => o["name"].as_str() == Some(name.as_str()),
+                Value::Number(n) => o["localId"].as_u64() == n.as_u64(),
+                _ => false,
+            });
+            chosen.push(
+                hit.cloned()
+                    .ok_or(SimError::Bad("a vote names an option the poll does not have"))?,
+            );
+        }
+        let ev = json!({
+            "t": "ev", "kind": "vote", "poll": poll, "voter": voter,
+            "voter_lid": self.accounts.get(voter).filter(|a| a.lid_addressed).map(|a| lid_for(&a.phone)),
+            "options": chosen, "timestamp": now_ms(),
+        });
+        for p in self.parties(&poll) {
+            self.push_account(&p, ev.clone(), None);
+        }
+        Ok(json!({"voted": poll.id, "options": chosen}))
     }
 
     fn fill_incoming(&mut self, m: &mut Msg, kind: &str, inc: Incoming) -> Result<(), SimError> {
@@ -299,6 +539,18 @@ impl World {
             m.extra.insert("quotedStanzaID".into(), json!(quoted.id));
             m.extra.insert("quotedParticipant".into(), json!(format!("{}@c.us", quoted.sender)));
             m.extra.insert("quotedMsgBody".into(), json!(quoted.body));
+            m.extra.insert("quotedMsgType".into(), json!(quoted.kind));
+        }
+        if !inc.mentions.is_empty() {
+            let mut list = Vec::new();
+            for p in &inc.mentions {
+                let p = digits(p).ok_or(SimError::Bad("`mentions` must be phone numbers"))?;
+                list.push(match self.accounts.get(&p).filter(|a| a.lid_addressed) {
+                    Some(_) => format!("{}@lid", lid_for(&p)),
+                    None => format!("{p}@c.us"),
+                });
+            }
+            m.extra.insert("mentionedJidList".into(), json!(list));
         }
         match kind {
             "text" | "chat" => {
@@ -310,7 +562,9 @@ impl World {
                 let (mime, bytes) = decode_b64(&media.data).ok_or(SimError::Bad("`media.data` is not base64"))?;
                 let mimetype = media.mimetype.or(mime).unwrap_or_else(|| "application/octet-stream".into());
                 m.kind = kind.into();
+                let view_once = media.view_once;
                 self.attach_media(m, mimetype, bytes, media.filename, media.caption);
+                m.extra.insert("isViewOnce".into(), json!(view_once));
             }
             "location" => {
                 let l = inc.location.ok_or(SimError::Bad("a location message needs `location`"))?;
@@ -328,7 +582,27 @@ impl World {
                 m.body = vcard(&c.name, &c.phone);
                 m.extra.insert("vcardFormattedName".into(), json!(c.name));
             }
-            _ => return Err(SimError::Bad("unknown `type` (text, image, video, audio, ptt, document, sticker, location, contact, reaction)")),
+            "contacts" | "multi_vcard" => {
+                let list = inc.contacts.filter(|l| !l.is_empty()).ok_or(SimError::Bad("a contacts message needs `contacts`"))?;
+                m.kind = "multi_vcard".into();
+                let cards: Vec<Value> = list
+                    .iter()
+                    .map(|c| json!({"displayName": c.name, "vcard": vcard(&c.name, &c.phone)}))
+                    .collect();
+                m.extra.insert("vcardList".into(), json!(cards));
+            }
+            "poll" | "poll_creation" => {
+                let p = inc.poll.ok_or(SimError::Bad("a poll needs `poll`"))?;
+                if p.options.len() < 2 {
+                    return Err(SimError::Bad("a poll needs at least two `options`"));
+                }
+                m.kind = "poll_creation".into();
+                m.extra.insert("pollName".into(), json!(p.name));
+                let opts: Vec<Value> = p.options.iter().enumerate().map(|(i, n)| json!({"name": n, "localId": i})).collect();
+                m.extra.insert("pollOptions".into(), json!(opts));
+                m.extra.insert("pollSelectableOptionsCount".into(), json!(p.selectable_count));
+            }
+            _ => return Err(SimError::Bad("unknown `type` (text, image, video, audio, ptt, document, sticker, location, contact, contacts, poll, vote, reaction)")),
         }
         Ok(())
     }
@@ -425,6 +699,7 @@ mod tests {
             t: 0,
             ack: 1,
             notify_name: String::new(),
+            at_ms: 0,
             extra: Map::new(),
         };
         assert_eq!(m.sender_key(), "true_222@c.us_ABC");

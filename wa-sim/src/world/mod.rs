@@ -8,6 +8,7 @@
 pub mod linking;
 pub mod messages;
 mod network;
+mod others;
 mod rpc;
 mod types;
 
@@ -64,6 +65,20 @@ pub struct World {
     pub(crate) offline: Offline,
     pub(crate) missing: BTreeSet<String>,
     pub(crate) lids: HashMap<String, String>,
+    /// Chat states the accounts' pages sent (`markIsComposing` …), oldest first.
+    pub(crate) presence_log: Vec<Value>,
+    pub(crate) calls: BTreeMap<String, Call>,
+    /// (phone, raw id) an account starred / deleted for itself.
+    pub(crate) stars: BTreeSet<(String, String)>,
+    pub(crate) hidden: BTreeSet<(String, String)>,
+    /// Placeholders (`ciphertext`) and the message they become when they decrypt.
+    pub(crate) undecrypted: HashMap<String, Msg>,
+    /// Raw message id → its index in `msgs` (which only grows).
+    pub(crate) msg_index: HashMap<String, usize>,
+    /// Media whose copy on WhatsApp's servers is gone (downloads fail).
+    pub(crate) gone_media: BTreeSet<String>,
+    /// Group message raw id → participant phone → its receipt (2 delivered, 3 read, 4 played).
+    pub(crate) receipts: HashMap<String, BTreeMap<String, i64>>,
 }
 
 impl World {
@@ -82,6 +97,14 @@ impl World {
             offline: Offline::default(),
             missing: BTreeSet::new(),
             lids: HashMap::new(),
+            presence_log: Vec::new(),
+            calls: BTreeMap::new(),
+            stars: BTreeSet::new(),
+            hidden: BTreeSet::new(),
+            undecrypted: HashMap::new(),
+            msg_index: HashMap::new(),
+            gone_media: BTreeSet::new(),
+            receipts: HashMap::new(),
         }
     }
 
@@ -134,12 +157,7 @@ impl World {
 
     /// A stable privacy id (`…@lid`) for a phone number, remembered both ways.
     pub(crate) fn lid_of(&mut self, phone: &str) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(phone.as_bytes());
-        let mut lid = String::from("1");
-        for b in digest.iter().take(14) {
-            lid.push(char::from(b'0' + b % 10));
-        }
+        let lid = messages::lid_for(phone);
         self.lids.insert(lid.clone(), phone.to_string());
         lid
     }

@@ -1,7 +1,7 @@
 //! Calls a page makes to "WhatsApp's servers" over its WebSocket (`{t:"rpc", id, m, a}`), each
 //! answered with `{t:"res", id, ok}` or `{t:"res", id, err:{code, message}}`, or never (a hung send).
 
-use super::messages::{decode_b64, digits};
+use super::messages::{self, decode_b64, digits};
 use super::*;
 use crate::error::SimError;
 use serde_json::Map;
@@ -78,10 +78,18 @@ impl Shared {
             w.send_page(page_id, &frame);
             return;
         }
-        w.send_page(
-            page_id,
-            &json!({"t": "res", "id": req, "ok": {"t": m.t, "ack": m.ack, "msg": m}}),
-        );
+        if let Some(result) = w.faults.send_failure.clone() {
+            // The server refused it: a failed send result, ack -1, nothing stored or delivered.
+            let frame = json!({"t": "res", "id": req, "ok": {"t": m.t, "ack": -1, "failed": result, "msg": m}});
+            w.send_page(page_id, &frame);
+            return;
+        }
+        if !w.faults.send_unacked {
+            w.send_page(
+                page_id,
+                &json!({"t": "res", "id": req, "ok": {"t": m.t, "ack": m.ack, "msg": m}}),
+            );
+        }
         w.route(m, Some(page_id));
     }
 }
@@ -107,10 +115,13 @@ impl World {
             return Err(err(&code, format!("wa-sim fault: send fails with {code}")));
         }
         let spec = &args["msg"];
-        let chat = spec["chat"].as_str().unwrap_or_default().to_string();
-        self.check_chat(&chat)?;
+        let asked = spec["chat"].as_str().unwrap_or_default().to_string();
+        let chat = self.check_chat(&asked)?;
         let mut extra: Map<String, Value> = spec["extra"].as_object().cloned().unwrap_or_default();
         extra.remove("id");
+        if asked != chat {
+            extra.insert("chatWid".into(), json!(asked));
+        }
         let mut m = Msg {
             id: spec["id"]
                 .as_str()
@@ -124,8 +135,16 @@ impl World {
             t: now_s(),
             ack: 1,
             notify_name: self.account(&phone).pushname.clone(),
+            at_ms: 0,
             extra,
         };
+        if let Some(src) = args["forward_of"].as_str() {
+            // A forward of a media message shares the original's file.
+            if let Some(media) = self.media.get(messages::raw_id(src)) {
+                let copy = Media { mimetype: media.mimetype.clone(), bytes: media.bytes.clone() };
+                self.media.insert(m.id.clone(), copy);
+            }
+        }
         if let Some(media) = args.get("media").filter(|v| v.is_object()) {
             let (mime, bytes) = decode_b64(media["data"].as_str().unwrap_or_default())
                 .ok_or_else(|| err("invalid_data_url", "the file is not valid base64"))?;
@@ -147,21 +166,30 @@ impl World {
         Ok(m)
     }
 
-    fn check_chat(&self, chat: &str) -> Result<(), (String, String)> {
+    /// Check where a send goes; returns the chat as the server stores it (`<phone>@c.us` for
+    /// a `<lid>@lid` chat).
+    fn check_chat(&self, chat: &str) -> Result<String, (String, String)> {
         if chat.ends_with("@g.us") {
             return match self.groups.contains_key(chat) {
-                true => Ok(()),
+                true => Ok(chat.to_string()),
                 false => Err(err("chat_not_found", format!("chat {chat} not found"))),
             };
         }
-        let phone = chat
-            .strip_suffix("@c.us")
-            .and_then(digits)
-            .ok_or_else(|| err("invalid_wid", format!("invalid chat id {chat}")))?;
+        let phone = match chat.strip_suffix("@lid") {
+            Some(lid) => self
+                .lids
+                .get(lid)
+                .cloned()
+                .ok_or_else(|| err("wid_not_found", format!("{chat} is not known")))?,
+            None => chat
+                .strip_suffix("@c.us")
+                .and_then(digits)
+                .ok_or_else(|| err("invalid_wid", format!("invalid chat id {chat}")))?,
+        };
         if self.missing.contains(&phone) {
             return Err(err("wid_not_found", format!("{chat} is not on WhatsApp")));
         }
-        Ok(())
+        Ok(format!("{phone}@c.us"))
     }
 
     /// Calls that need a logged-in page.
@@ -180,6 +208,20 @@ impl World {
             "edit" => self.rpc_edit(&me, page_id, &s("msg_id"), &s("body")),
             "revoke" => self.rpc_revoke(&me, page_id, &s("msg_id")),
             "read" => Ok(json!(self.read_chat(&me, &s("chat")))),
+            "chatstate" => self.chat_state(&me, &device, &s("chat"), &s("state")),
+            "star" => {
+                let key = (me.clone(), messages::raw_id(&s("id")).to_string());
+                match a["star"].as_bool().unwrap_or(true) {
+                    true => self.stars.insert(key),
+                    false => self.stars.remove(&key),
+                };
+                Ok(json!(true))
+            }
+            "hide" => {
+                self.hidden.insert((me.clone(), messages::raw_id(&s("id")).to_string()));
+                Ok(json!(true))
+            }
+            "call_reject" => self.call_reject(&me, &s("id")),
             "get_msg" => match self.find_msg(&s("id")).filter(|m| self.visible_to(m, &me)) {
                 Some(m) => Ok(json!(m)),
                 None => Err(err("msg_not_found", format!("message {} not found", s("id")))),
@@ -197,6 +239,7 @@ impl World {
                     ))
                 })
                 .unwrap_or(Value::Null)),
+            "find_chat" => self.find_chat(&s("id")),
             "contacts" => Ok(self
                 .accounts
                 .values()
@@ -238,7 +281,10 @@ impl World {
         let m = self
             .find_msg(id)
             .filter(|m| self.visible_to(m, me))
-            .ok_or_else(|| err("media_not_found", "message not found"))?;
+            .ok_or_else(|| err("msg_not_found", format!("Message {id} not found")))?;
+        if self.gone_media.contains(&m.id) {
+            return Err(err("media_not_found", format!("Media not found for {id}")));
+        }
         let media = self
             .media
             .get(&m.id)
@@ -249,8 +295,10 @@ impl World {
         )
     }
 
-    /// `null` when the number is not on WhatsApp; otherwise its phone and lid.
+    /// `null` when the number is not on WhatsApp; otherwise its phone (null when asked by a LID
+    /// whose phone number this account may not see), lid, name and addressing.
     fn rpc_exists(&mut self, id: &str) -> Value {
+        let by_lid = id.ends_with("@lid");
         let phone = match id.strip_suffix("@lid") {
             Some(lid) => self.lids.get(lid).cloned(),
             None => digits(id),
@@ -258,11 +306,70 @@ impl World {
         match phone {
             Some(p) if !self.missing.contains(&p) => {
                 let lid = self.lid_of(&p);
-                let name = self.accounts.get(&p).map(|a| a.pushname.clone());
-                json!({"phone": p, "lid": lid, "pushname": name})
+                let account = self.accounts.get(&p);
+                let name = account.map(|a| a.pushname.clone());
+                let lid_addressed = account.is_some_and(|a| a.lid_addressed);
+                let pn_visible = account.is_none_or(|a| a.pn_visible);
+                let shown = if by_lid && !pn_visible { Value::Null } else { json!(p) };
+                json!({"phone": shown, "lid": lid, "pushname": name, "lid_addressed": lid_addressed})
             }
             _ => Value::Null,
         }
+    }
+
+    /// The chat a send to `id` lands in: a lid-addressed contact's chat is `<lid>@lid`.
+    fn find_chat(&mut self, id: &str) -> RpcResult {
+        if id.ends_with("@g.us") {
+            return match self.groups.contains_key(id) {
+                true => Ok(json!({"id": id})),
+                false => Err(err("chat_not_found", format!("chat {id} not found"))),
+            };
+        }
+        let r = self.rpc_exists(id);
+        if r.is_null() {
+            return Err(err("wid_not_found", format!("{id} is not on WhatsApp")));
+        }
+        let lid = r["lid"].as_str().unwrap_or_default().to_string();
+        let chat = match (r["lid_addressed"].as_bool() == Some(true), r["phone"].as_str()) {
+            (false, Some(p)) => format!("{p}@c.us"),
+            _ => format!("{lid}@lid"),
+        };
+        Ok(json!({"id": chat, "lid": lid, "phone": r["phone"]}))
+    }
+
+    /// A page shows typing / recording / paused in a chat: logged for the control API and
+    /// shown to the other side's pages as `chat.presence_change`.
+    fn chat_state(&mut self, me: &str, device: &str, chat: &str, state: &str) -> RpcResult {
+        if !["composing", "recording", "paused"].contains(&state) {
+            return Err(err("invalid_state", format!("unknown chat state {state}")));
+        }
+        let to = match chat.strip_suffix("@lid") {
+            Some(lid) => self.lids.get(lid).cloned().unwrap_or_else(|| chat.to_string()),
+            None => chat.strip_suffix("@c.us").unwrap_or(chat).to_string(),
+        };
+        let at = now_ms();
+        self.presence_log.push(json!({"from": me, "device": device, "chat": chat, "to": to, "state": state, "at_ms": at}));
+        if !to.ends_with("@g.us") {
+            let shown = if state == "paused" { "available" } else { state };
+            self.presence(me, &to, shown);
+        }
+        Ok(Value::Null)
+    }
+
+    fn call_reject(&mut self, me: &str, id: &str) -> RpcResult {
+        let call = self
+            .calls
+            .get_mut(id)
+            .filter(|c| c.to == me)
+            .ok_or_else(|| err("call_not_found", format!("Call {id} not found")))?;
+        if call.state != "ringing" {
+            return Err(err(
+                "call_is_not_incoming_ring",
+                format!("Call {id} is not incoming ring"),
+            ));
+        }
+        call.state = "rejected".into();
+        Ok(json!(true))
     }
 
     fn group_create(&mut self, me: &str, name: &str, parts: &Value) -> RpcResult {
@@ -340,16 +447,26 @@ impl World {
         Ok(Value::Object(result))
     }
 
-    /// Tell every member of a group that its participants changed.
+    /// Tell every member of a group (and whoever just left it) that its participants changed.
+    /// `action` is wa-js's (`add remove promote demote join leave`).
     pub(crate) fn group_event(&mut self, gid: &str, action: &str, author: &str, who: &[String]) {
         let Some(g) = self.groups.get(gid) else {
             return;
         };
+        let operation = match action {
+            "join" => "add",
+            "leave" => "remove",
+            other => other,
+        };
+        let author_name = self.accounts.get(author).map(|a| a.pushname.clone());
         let ev = json!({
-            "t": "ev", "kind": "group", "gid": gid, "action": action, "author": author,
+            "t": "ev", "kind": "group", "gid": gid, "action": action, "operation": operation,
+            "author": author, "author_name": author_name,
             "participants": who, "subject": g.subject, "members": g.members, "admins": g.admins,
         });
-        for m in g.members.clone() {
+        let mut to: Vec<String> = g.members.clone();
+        to.extend(who.iter().filter(|p| !g.members.contains(p)).cloned());
+        for m in to {
             self.push_account(&m, ev.clone(), None);
         }
     }

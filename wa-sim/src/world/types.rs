@@ -98,11 +98,21 @@ pub struct Account {
     pub phone: String,
     pub pushname: String,
     pub next_device: u32,
+    /// Others see this account by its LID (`<lid>@lid`): chats, senders, participants.
+    pub lid_addressed: bool,
+    /// Others can map its LID to its phone number (`getPnLidEntry` on the LID gives both).
+    pub pn_visible: bool,
 }
 
 impl Account {
     pub fn new(phone: &str) -> Self {
-        Account { phone: phone.to_string(), pushname: format!("Sim {phone}"), next_device: 2 }
+        Account {
+            phone: phone.to_string(),
+            pushname: format!("Sim {phone}"),
+            next_device: 2,
+            lid_addressed: false,
+            pn_visible: true,
+        }
     }
 }
 
@@ -122,6 +132,9 @@ pub struct Msg {
     pub ack: i64,
     #[serde(rename = "notifyName")]
     pub notify_name: String,
+    /// When the server took it (ms), for ordering against presence and typing.
+    #[serde(default)]
+    pub at_ms: u64,
     /// Type-specific fields (caption, mimetype, lat, vcardList, quotedMsgId, …).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -180,6 +193,26 @@ pub struct Faults {
     pub send_error: Option<String>,
     /// Every send stays pending forever.
     pub send_hang: bool,
+    /// Every send reaches the recipient but the sending page never hears back: no answer, no
+    /// `chat.msg_ack_change`, ack 0 on the page until it reloads (the server has ack 1).
+    pub send_unacked: bool,
+    /// Every send is answered with this failed `messageSendResult` (e.g. `ERROR_UNKNOWN`): the
+    /// message gets ack -1, no event, and is not delivered.
+    pub send_failure: Option<String>,
+}
+
+/// A voice or video call offered to an account.
+#[derive(Clone, Debug, Serialize)]
+pub struct Call {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub is_video: bool,
+    pub is_group: bool,
+    /// Unix seconds.
+    pub offer_time: u64,
+    /// `ringing`, `rejected` (by a page), `ended` (by the caller).
+    pub state: String,
 }
 
 /// Which connections are cut.

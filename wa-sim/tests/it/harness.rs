@@ -338,6 +338,11 @@ impl Ctl {
         v
     }
 
+    /// A phone sends a text (`POST /messages`); returns `{id, key, sender_key, t}`.
+    pub async fn send_text_json(&self, from: &str, to: &str, text: &str) -> Value {
+        self.post("/messages", json!({"from": from, "to": to, "type": "text", "text": text})).await
+    }
+
     /// The QR text the (only) page in state `qr` shows.
     pub async fn current_qr(&self) -> String {
         let deadline = Instant::now() + T;

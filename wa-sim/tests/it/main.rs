@@ -2,7 +2,10 @@
 
 mod binary;
 mod boot;
+mod catchup;
 mod harness;
 mod hostile;
 mod linking;
 mod messaging;
+mod receiving;
+mod sending;

@@ -269,7 +269,8 @@ async fn incoming_messages_of_every_kind_and_the_ack_progression() {
     assert_eq!(msgs[0].0[0]["lat"], 1.5);
     assert_eq!(msgs[1].0[0]["type"], "vcard");
     assert_eq!(msgs[1].0[0]["vcardFormattedName"], "Dan");
-    assert_eq!(msgs[2].0[0]["quotedMsgId"], sent["key"]);
+    assert_eq!(msgs[2].0[0]["quotedMsgId"]["_serialized"], sent["key"]);
+    assert_eq!(msgs[2].0[0]["quotedMsg"], json!({"type": "chat", "body": "hi there"}));
     let r = &page.all("chat.new_reaction", mark)[0].0[0];
     assert_eq!(r["reactionText"], "❤");
     assert_eq!(r["msgId"]["_serialized"], sent["key"]);
@@ -336,7 +337,7 @@ async fn two_linked_accounts_exchange_messages_with_delivery_and_read_acks() {
     .await;
     let (_, back) = a.wait_event_from("chat.new_message", ma, T).await;
     assert_eq!(back[0]["body"], "hi A");
-    assert_eq!(back[0]["quotedMsgId"], sent["id"]);
+    assert_eq!(back[0]["quotedMsgId"]["_serialized"], sent["id"]);
 
     // A group: created by A with B, both see the change; a message reaches B with its author.
     let (ma, mb) = (a.mark(), b.mark());
