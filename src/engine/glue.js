@@ -15,7 +15,7 @@
   const PAGE_EVENTS = [
     'chat.new_message', 'chat.msg_ack_change', 'chat.msg_revoke', 'chat.msg_edited',
     'chat.new_reaction', 'chat.poll_response', 'chat.presence_change',
-    'group.participant_changed', 'call.incoming_call',
+    'group.participant_changed', 'call.incoming_call', 'conn.backend_event',
   ];
   const queue = [];
   const flush = () => {
@@ -134,7 +134,8 @@
       return { id: idOf(p.id), msg_id: idOf(p.msgId), text: typeof p.reactionText === 'string' ? p.reactionText : '', sender: idOf(p.sender), timestamp: num(p.timestamp) };
     }
     if (name === 'chat.poll_response') {
-      const opts = Array.isArray(p.selectedOptions) ? p.selectedOptions : [];
+      // Indexed by localId: unselected slots are empty.
+      const opts = Array.isArray(p.selectedOptions) ? Array.from(p.selectedOptions).filter((o) => o !== null && o !== undefined) : [];
       return {
         msg_id: idOf(p.msgId), chat: idOf(p.chatId), sender: idOf(p.sender), timestamp: num(p.timestamp),
         selected: opts.map((o) => (o && typeof o === 'object' ? { name: str(o.name), local_id: num(o.localId) } : { name: str(o), local_id: null })),
@@ -198,8 +199,10 @@
       });
     }
     for (const name of PAGE_EVENTS) {
-      W.on(name, (payload) => {
-        const msg = { t: 'ev', name, payload: safe(() => pagePayload(name, payload)) };
+      W.on(name, (payload, more) => {
+        // WhatsApp's backend events come as (name, data).
+        const p = name === 'conn.backend_event' ? { event: str(payload), data: safe(() => JSON.parse(JSON.stringify(more === undefined ? null : more))) } : payload;
+        const msg = { t: 'ev', name, payload: name === 'conn.backend_event' ? p : safe(() => pagePayload(name, p)) };
         if (ready) send(msg); else early.push(msg);
       });
     }

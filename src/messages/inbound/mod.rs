@@ -56,7 +56,7 @@ const CATCHUP_SLACK_S: i64 = 120;
 const CATCHUP_PAGE: u32 = 50;
 const CATCHUP_MAX_PER_CHAT: usize = 2_000;
 /// How long an incomplete identity (LID or phone only) is trusted before the page is asked again.
-const IDENTITY_RECHECK_MS: i64 = 10 * 60 * 1_000;
+const IDENTITY_RECHECK_MS: i64 = 5_000;
 
 /// Handles one page event of `key`'s page.
 pub async fn on_event(m: &Messages, key: &SessionKey, name: &str, payload: Value) {
@@ -69,6 +69,7 @@ pub async fn on_event(m: &Messages, key: &SessionKey, name: &str, payload: Value
         "chat.presence_change" => on_presence(m, key, payload).await,
         "group.participant_changed" => on_participants(m, key, payload).await,
         "call.incoming_call" => on_call(m, key, payload).await,
+        "conn.backend_event" => on_backend_event(m, key, payload).await,
         _ => Ok(()),
     };
     if let Err(e) = result {
@@ -556,7 +557,8 @@ struct PollVote {
     chat: Option<String>,
     sender: Option<String>,
     timestamp: Option<f64>,
-    selected: Vec<PollOption>,
+    /// Indexed by option: unselected slots are `null`.
+    selected: Vec<Option<PollOption>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -570,7 +572,7 @@ async fn on_poll_vote(m: &Messages, key: &SessionKey, payload: Value) -> Result<
     let Some(target) = v.msg_id else { return Ok(()) };
     let (message_id, _) = our_id(m, key, &target).await?;
     let from = identify(m, key, v.sender.as_deref(), None).await;
-    let selected: Vec<String> = v.selected.into_iter().filter_map(|o| o.name).collect();
+    let selected: Vec<String> = v.selected.into_iter().flatten().filter_map(|o| o.name).collect();
     let ts = v.timestamp.map(normalize_seconds);
     let data = json!({
         "message_id": message_id, "message_wa_id": target,
@@ -697,5 +699,25 @@ async fn on_call(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
         ),
     )
     .await;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct BackendEvent {
+    event: Option<String>,
+    data: Value,
+}
+
+/// WhatsApp's ban signals (`conn.backend_event` `account_temporarily_banned`) become
+/// `session.restricted`; other backend events are not for the host.
+async fn on_backend_event(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
+    let b: BackendEvent = serde_json::from_value(payload)?;
+    if b.event.as_deref() != Some("account_temporarily_banned") {
+        return Ok(());
+    }
+    let until = b.data.get("expiration").and_then(Value::as_f64).map(normalize_seconds);
+    let data = json!({"reason": "temporarily_banned", "until": until, "timestamp": now_s()});
+    publish(m, Event::new(kind::SESSION_RESTRICTED, key.clone(), data)).await;
     Ok(())
 }

@@ -551,3 +551,162 @@ async fn chats_messages_and_contacts_read_from_the_page_and_bad_pages_are_400() 
     assert!(c["lid"].as_str().is_some_and(|l| l.ends_with("@lid")));
     stop_and_check(app).await;
 }
+
+#[tokio::test]
+async fn groups_polls_votes_placeholders_view_once_calls_and_bans() {
+    const THIRD: &str = "15553334444";
+    let sim = sim();
+    let app = app_for(&sim, |s| s.calls.reject = true).await;
+    connect(&app, &sim, "main").await;
+    let mut events = Events::of(&app);
+
+    let group = control(
+        &sim,
+        "/groups",
+        json!({"owner": OTHER, "subject": "Team", "members": [PHONE, THIRD]}),
+    )
+    .await;
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let g = next_of(&mut events, "group.participants", 1, Duration::from_secs(30)).await;
+    assert_eq!(
+        (g[0].data["group"]["id"].as_str(), g[0].data["action"].as_str()),
+        (Some(gid.as_str()), Some("add"))
+    );
+    assert_eq!(g[0].data["author"]["pn"], OTHER);
+    text(&sim, THIRD, &gid, "hi team").await;
+    let d =
+        next_of(&mut events, "message.received", 1, Duration::from_secs(30)).await[0].data.clone();
+    assert_eq!(d["chat"], json!({"id": gid, "type": "group"}));
+    assert_eq!(d["from"]["pn"], THIRD);
+    control(
+        &sim,
+        &format!("/groups/{gid}/participants"),
+        json!({"action": "remove", "participants": [THIRD]}),
+    )
+    .await;
+    let g = next_of(&mut events, "group.participants", 1, Duration::from_secs(30)).await;
+    assert_eq!(g[0].data["action"], "remove");
+    assert_eq!(g[0].data["participants"][0]["pn"], THIRD);
+    let r = app.signed_get(&format!("{}/groups/{gid}", session_path("main"))).await;
+    assert_eq!(r.status(), 200);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["subject"], "Team");
+    assert!(
+        info["admins"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with(OTHER)),
+        "{info}"
+    );
+
+    let poll = phone_sends(
+        &sim,
+        json!({"from": OTHER, "to": PHONE, "type": "poll",
+               "poll": {"name": "Lunch?", "options": ["yes", "no"], "selectable_count": 1}}),
+    )
+    .await;
+    let d =
+        next_of(&mut events, "message.received", 1, Duration::from_secs(30)).await[0].data.clone();
+    assert_eq!(
+        d["poll"],
+        json!({"name": "Lunch?", "options": ["yes", "no"], "selectable_count": 1})
+    );
+    let poll_id = d["id"].clone();
+    phone_sends(&sim, json!({"from": OTHER, "to": PHONE, "type": "vote", "vote": {"message_id": poll["id"], "options": ["no"]}})).await;
+    let v = next_of(&mut events, "poll.vote", 1, Duration::from_secs(30)).await;
+    assert_eq!((&v[0].data["message_id"], &v[0].data["selected"]), (&poll_id, &json!(["no"])));
+    assert_eq!(v[0].data["from"]["pn"], OTHER);
+
+    let ph = phone_sends(
+        &sim,
+        json!({"from": OTHER, "to": PHONE, "type": "text", "text": "secret", "placeholder": true}),
+    )
+    .await;
+    let d =
+        next_of(&mut events, "message.received", 1, Duration::from_secs(30)).await[0].data.clone();
+    assert_eq!(d["type"], "undecryptable");
+    control(&sim, &format!("/messages/{}/decrypt", ph["id"].as_str().unwrap()), json!({})).await;
+    let d2 =
+        next_of(&mut events, "message.received", 1, Duration::from_secs(30)).await[0].data.clone();
+    assert_eq!(
+        (d2["type"].as_str(), d2["text"].as_str(), d2["decrypted"].as_bool()),
+        (Some("text"), Some("secret"), Some(true))
+    );
+    assert_eq!(d2["id"], d["id"], "the same message");
+
+    let png = base64::engine::general_purpose::STANDARD.encode(b"once only");
+    phone_sends(
+        &sim,
+        json!({"from": OTHER, "to": PHONE, "type": "image",
+        "media": {"data": png, "mimetype": "image/jpeg", "view_once": true}}),
+    )
+    .await;
+    let d =
+        next_of(&mut events, "message.received", 1, Duration::from_secs(30)).await[0].data.clone();
+    assert_eq!((d["type"].as_str(), d["view_once"].as_bool()), (Some("image"), Some(true)));
+
+    let call = control(&sim, "/calls", json!({"from": OTHER, "to": PHONE, "video": true})).await;
+    let c = next_of(&mut events, "call.incoming", 1, Duration::from_secs(30)).await;
+    assert_eq!(
+        (c[0].data["video"].as_bool(), c[0].data["rejected"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(c[0].data["from"]["pn"], OTHER);
+    let calls: Value =
+        reqwest::get(format!("{}/calls", sim.control_url())).await.unwrap().json().await.unwrap();
+    let state =
+        calls.as_array().unwrap().iter().find(|x| x["id"] == call["id"]).unwrap()["state"].clone();
+    assert_eq!(state, "rejected");
+
+    control(&sim, "/ban", json!({"phone": PHONE, "expires_in_s": 3600})).await;
+    let b = next_of(&mut events, "session.restricted", 1, Duration::from_secs(30)).await;
+    assert_eq!(b[0].data["reason"], "temporarily_banned");
+    assert!(b[0].data["until"].as_i64().unwrap() > 1_700_000_000);
+    stop_and_check(app).await;
+}
+
+#[tokio::test]
+async fn a_contact_known_by_lid_only_then_by_both_gets_contact_identity_and_both_ids_after() {
+    const LIDDY: &str = "15559990000";
+    let sim = sim();
+    let app = app_for(&sim, |_| {}).await;
+    connect(&app, &sim, "main").await;
+    let mut events = Events::of(&app);
+    let n = control(
+        &sim,
+        &format!("/numbers/{LIDDY}"),
+        json!({"lid_addressing": true, "pn_visible": false}),
+    )
+    .await;
+    let lid = n["lid"].as_str().unwrap().to_owned();
+    text(&sim, LIDDY, PHONE, "who am I").await;
+    let d =
+        next_of(&mut events, "message.received", 1, Duration::from_secs(30)).await[0].data.clone();
+    assert_eq!(
+        d["from"],
+        json!({"id": lid, "lid": lid, "pn": null, "push_name": d["from"]["push_name"]})
+    );
+    assert_eq!(d["chat"]["id"], lid.as_str());
+
+    control(&sim, &format!("/numbers/{LIDDY}"), json!({"pn_visible": true})).await;
+    // An incomplete identity is asked about again after a few seconds.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    text(&sim, LIDDY, PHONE, "now you know").await;
+    let id = next_of(&mut events, "contact.identity", 1, Duration::from_secs(30)).await;
+    assert_eq!(
+        (id[0].data["lid"].as_str(), id[0].data["pn"].as_str()),
+        (Some(lid.as_str()), Some(LIDDY))
+    );
+    let d =
+        next_of(&mut events, "message.received", 1, Duration::from_secs(30)).await[0].data.clone();
+    assert_eq!(
+        (d["from"]["lid"].as_str(), d["from"]["pn"].as_str()),
+        (Some(lid.as_str()), Some(LIDDY))
+    );
+    // Later events carry both, with no new identity event.
+    control(&sim, "/presence", json!({"from": LIDDY, "to": PHONE, "state": "composing"})).await;
+    let p = next_of(&mut events, "presence.update", 1, Duration::from_secs(30)).await;
+    assert_eq!(
+        (p[0].data["from"]["lid"].as_str(), p[0].data["from"]["pn"].as_str()),
+        (Some(lid.as_str()), Some(LIDDY))
+    );
+    assert!(more_of(&mut events, "contact.identity", Duration::from_millis(500)).await.is_empty());
+    stop_and_check(app).await;
+}
