@@ -6,6 +6,7 @@ mod bad_input;
 mod callbacks;
 mod cli;
 mod inbound;
+mod inbound_bench;
 mod lifecycle;
 mod recovery;
 mod vault;
