@@ -7,6 +7,7 @@ mod callbacks;
 mod cli;
 mod inbound;
 mod inbound_bench;
+mod inbound_kills;
 mod lifecycle;
 mod recovery;
 mod vault;
