@@ -201,6 +201,12 @@ async fn messages_that_arrive_while_offline_are_caught_up_in_order_once() {
     let wa: Vec<&Value> = got.iter().map(|e| &e.data["wa_id"]).collect();
     assert_eq!(wa, sent.iter().collect::<Vec<_>>());
     assert!(more_of(&mut events, "message.received", Duration::from_secs(2)).await.is_empty());
+    let metrics = app.metrics().await;
+    assert!(metrics.contains("wa_sidecar_inbound_catchup_messages_total 5"), "{metrics}");
+    assert!(
+        metrics.contains(r#"wa_sidecar_inbound_events_total{type="message.received"} 6"#),
+        "{metrics}"
+    );
     stop_and_check(app).await;
 }
 
@@ -483,6 +489,7 @@ async fn media_is_stored_sealed_and_served_byte_for_byte_with_ranges() {
         (again["status"].as_str(), again["sha256"].as_str()),
         (Some("stored"), media["sha256"].as_str())
     );
+    assert!(app.metrics().await.contains(r#"wa_sidecar_inbound_media_total{status="stored"} 2"#));
     stop_and_check(app).await;
 }
 
