@@ -300,6 +300,16 @@ pub async fn fetch(
             info = failed(e, "store_failed");
         }
     }
+    if info.status != "stored" {
+        // A failed try never hides a copy that is already stored.
+        let (k, id) = (key.clone(), e.media_id.to_owned());
+        if let Ok(Some(old)) = m.store.run(move |c| get_row(c, &k, &id)).await {
+            if old.info.status == "stored" {
+                tracing::info!(session = %key, media = e.media_id, reason = ?info.reason, "refetch failed; keeping the stored copy");
+                return old.info;
+            }
+        }
+    }
     let row = MediaRow {
         info: info.clone(),
         message_id: e.message_id.to_owned(),
@@ -332,12 +342,19 @@ async fn download(
     e: &Expected<'_>,
 ) -> Result<(Option<String>, Vec<u8>), String> {
     let kept = m.sessions.bridge_call(key, wpp::download_media(e.wa_id)).await.map_err(|err| {
-        let text = err.to_string();
-        if text.contains("media_not_found") || text.contains("msg_not_found") {
-            "media_gone".to_owned()
-        } else {
-            tracing::debug!(session = %key, error = %text, "downloadMedia failed");
-            "download_failed".to_owned()
+        let code = match &err {
+            crate::sessions::SessionError::Engine(crate::engine::EngineError::Bridge {
+                code,
+                ..
+            }) => code.clone(),
+            _ => None,
+        };
+        match code.as_deref() {
+            Some("media_not_found" | "msg_not_found") => "media_gone".to_owned(),
+            _ => {
+                tracing::debug!(session = %key, error = %err, "downloadMedia failed");
+                "download_failed".to_owned()
+            }
         }
     })?;
     let kept: Kept = serde_json::from_value(kept).map_err(|_| "download_failed".to_owned())?;

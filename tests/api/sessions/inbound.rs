@@ -717,3 +717,58 @@ async fn a_contact_known_by_lid_only_then_by_both_gets_contact_identity_and_both
     assert!(more_of(&mut events, "contact.identity", Duration::from_millis(500)).await.is_empty());
     stop_and_check(app).await;
 }
+
+#[tokio::test]
+async fn media_whose_copy_is_gone_is_reported_failed_and_refetch_says_so() {
+    let sim = sim();
+    let app = app_for(&sim, |_| {}).await;
+    connect(&app, &sim, "main").await;
+    let mut events = Events::of(&app);
+    let target = json!({"phone": PHONE});
+    control(&sim, "/offline", target.clone()).await;
+    wait_state(&app, "main", "disconnected", Duration::from_secs(20)).await;
+    let png = base64::engine::general_purpose::STANDARD.encode(b"soon gone");
+    let sent = phone_sends(
+        &sim,
+        json!({"from": OTHER, "to": PHONE, "type": "image", "media": {"data": png, "mimetype": "image/png"}}),
+    )
+    .await;
+    control(&sim, &format!("/media/{}/gone", sent["id"].as_str().unwrap()), json!({})).await;
+    control(&sim, "/online", target).await;
+    let got = next_of(&mut events, "message.received", 1, Duration::from_secs(40)).await;
+    let media = &got[0].data["media"];
+    assert_eq!(
+        (media["status"].as_str(), media["reason"].as_str()),
+        (Some("failed"), Some("media_gone")),
+        "{media}"
+    );
+    assert_eq!(got[0].data["source"], "catchup");
+    let path = format!("{}/media/{}", session_path("main"), media["id"].as_str().unwrap());
+    crate::helpers::assert_envelope(app.signed_get(&path).await, 409, "MEDIA_NOT_STORED").await;
+    let r = app.signed_post(&format!("{path}/refetch"), &json!({})).await;
+    assert_eq!(r.status(), 200);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(
+        (again["status"].as_str(), again["reason"].as_str()),
+        (Some("failed"), Some("media_gone"))
+    );
+    let r = app
+        .signed_post(&format!("{}/media/med_unknown/refetch", session_path("main")), &json!({}))
+        .await;
+    crate::helpers::assert_envelope(r, 404, "MEDIA_NOT_FOUND").await;
+
+    // The routes are in the OpenAPI document.
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for p in [
+        "/v1/workspaces/{workspace}/sessions/{session}/media/{media_id}",
+        "/v1/workspaces/{workspace}/sessions/{session}/media/{media_id}/refetch",
+        "/v1/workspaces/{workspace}/sessions/{session}/chats",
+        "/v1/workspaces/{workspace}/sessions/{session}/chats/{chat}/messages",
+        "/v1/workspaces/{workspace}/sessions/{session}/contacts/{id}",
+        "/v1/workspaces/{workspace}/sessions/{session}/groups",
+        "/v1/workspaces/{workspace}/sessions/{session}/groups/{id}",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} missing from /openapi.json");
+    }
+    stop_and_check(app).await;
+}
