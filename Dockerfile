@@ -21,7 +21,9 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /var/lib/wa-sidecar wa-sidecar
+ && groupadd --system --gid 10001 wa-sidecar \
+ && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /var/lib/wa-sidecar wa-sidecar \
+ && install -d -o wa-sidecar -g wa-sidecar -m 0700 /run/wa-sidecar
 COPY --from=build /src/target/release/wa-sidecar /usr/local/bin/wa-sidecar
 COPY --from=build /src/bridge /opt/wa-sidecar/bridge
 COPY config /opt/wa-sidecar/config
@@ -29,11 +31,16 @@ WORKDIR /var/lib/wa-sidecar
 ENV SIDECAR_ENV=production \
     SIDECAR_CONFIG_DIR=/opt/wa-sidecar/config \
     SIDECAR__SERVER__BIND=0.0.0.0:8787 \
-    SIDECAR__ENGINE__BRIDGE_PATH=/opt/wa-sidecar/bridge/wppconnect-wa.js
+    SIDECAR__ENGINE__BRIDGE_PATH=/opt/wa-sidecar/bridge/wppconnect-wa.js \
+    SIDECAR__VAULT__RUNTIME_DIR=/run/wa-sidecar
+# Live (plaintext) profiles go to /run/wa-sidecar, off the volume. Mount a tmpfs there so they never
+# touch a disk: `--tmpfs /run/wa-sidecar:mode=0700,uid=10001,gid=10001` (ops/compose.example.yml).
 # data/ (outbox, keys) and sessions/ (sealed logins) must outlive the container.
 VOLUME ["/var/lib/wa-sidecar"]
 USER wa-sidecar
 EXPOSE 8787
 STOPSIGNAL SIGTERM
+# A Dockerfile cannot set the stop grace: run with `docker run --stop-timeout 90` or Compose's
+# `stop_grace_period: 90s` (ops/compose.example.yml). Docker's default 10 s SIGKILLs mid-seal.
 ENTRYPOINT ["tini", "--", "wa-sidecar"]
 CMD ["serve"]

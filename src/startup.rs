@@ -12,6 +12,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use prometheus_client::registry::Registry;
 
+use crate::api::auth::budget::BodyBudget;
 use crate::api::auth::Authenticator;
 use crate::api::health::{self, Readiness};
 use crate::api::metrics::HttpMetrics;
@@ -23,6 +24,7 @@ use crate::engine::{ChromiumEngine, Engine, EngineConfig};
 use crate::events::EventBus;
 use crate::ids::SessionKey;
 use crate::messages::{MessageStore, Messages};
+use crate::net::NetPolicy;
 use crate::sessions::profile::{ProfileStore, ProfileWatch};
 use crate::sessions::SessionManager;
 use crate::vault::{ResealWatcher, VaultError, VaultKeys, VaultStore, WatcherConfig};
@@ -43,6 +45,10 @@ pub struct AppState {
     pub outbox: Outbox,
     /// Sending and receiving; also served to its routes as `web::Data<Messages>`.
     pub messages: Messages,
+    /// Bytes of request bodies read before their signature is known (`server.max_pending_*`).
+    pub body_budget: BodyBudget,
+    /// Where outbound requests may go (`[net]`); also served as `web::Data<NetPolicy>`.
+    pub net: Arc<NetPolicy>,
 }
 
 impl AppState {
@@ -57,6 +63,8 @@ pub enum StartupError {
     Config(#[from] InvalidConfig),
     #[error("cannot create {path}: {source}")]
     CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {problem}")]
+    UnsafeDir { path: PathBuf, problem: String },
     #[error("vault: {0}")]
     Vault(#[from] VaultError),
     #[error("cannot listen on {addr}: {source}")]
@@ -76,12 +84,18 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.check()?;
-        create_dir(&settings.server.data_dir)?;
-        create_dir(&settings.server.sessions_dir)?;
+        private_umask();
+        let production = settings.mode.is_production();
+        private_dir(&settings.server.data_dir, production)?;
+        private_dir(&settings.server.sessions_dir, production)?;
         let keys = load_keys(&settings, true).map_err(InvalidConfig)?;
         announce_keys(&keys);
         let state = web::Data::new(build_state(settings, keys).await?);
         state.outbox.start();
+        let _pruning = crate::callbacks::retention::spawn(
+            state.outbox.clone(),
+            (&state.settings.callbacks).into(),
+        );
         recover_sessions(&state).await;
         let listener = bind(&state.settings)?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind {
@@ -157,15 +171,25 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         return Err(InvalidConfig(vec![problem]).into());
     }
     let vault_keys = Arc::new(vault_keys);
+    // Plaintext logins live here: nobody else may own it, list it or swap what is in it.
+    private_dir(&vault_cfg.runtime_dir, settings.mode.is_production())?;
     let vault = Arc::new(VaultStore::new(
         &vault_cfg,
         settings.server.sessions_dir.clone(),
         vault_keys.clone(),
     ));
-    let outbox = Outbox::open(&settings.callbacks, &db::path_in(&settings.server.data_dir))?;
+    let net = Arc::new(settings.net.policy(settings.mode.is_production()));
+    if net.allow_private && settings.mode.is_production() {
+        tracing::warn!("net.allow_private_targets: callbacks and fetches may reach loopback and private addresses");
+    }
+    let outbox =
+        Outbox::open(&settings.callbacks, &db::path_in(&settings.server.data_dir), net.clone())?;
     outbox.register_metrics(&mut registry);
+    private_files(&db::path_in(&settings.server.data_dir));
     // Every session event is committed to the outbox before anything else sees it.
     let bus = EventBus::new(vec![Arc::new(outbox.clone())]);
+    // Optional: QR and status to a Pusher-protocol server; follows the bus, never blocks it.
+    crate::broadcast::spawn(&settings.broadcast, &bus, &mut registry);
     let sessions = build_sessions(&settings, vault.clone(), bus.clone(), &outbox);
     let store = MessageStore::open(&db::path_in(&settings.server.data_dir))?;
     let messages = Messages::start(store, sessions.clone(), bus);
@@ -185,6 +209,10 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         settings.auth.nonce_cache_entries,
     );
     let allow_ips = settings.auth.allow_nets();
+    let body_budget = BodyBudget::new(
+        settings.server.max_pending_body_bytes,
+        settings.server.max_pending_body_bytes_per_ip,
+    );
     Ok(AppState {
         settings,
         auth,
@@ -196,6 +224,8 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         vault,
         outbox,
         messages,
+        body_budget,
+        net,
     })
 }
 
@@ -246,6 +276,16 @@ impl crate::sessions::SessionObserver for CallbackRouting {
     }
 }
 
+/// The longest a graceful stop can take with `settings`: the HTTP drain, then every session
+/// (browsers closed, logins sealed), then the callbacks in flight. A supervisor's stop grace
+/// (Docker `--stop-timeout`, systemd `TimeoutStopSec`) must be longer, or a SIGKILL lands mid-seal.
+pub fn shutdown_budget(settings: &Settings) -> Duration {
+    Duration::from_secs(settings.server.shutdown_timeout_secs)
+        + Duration::from_millis(settings.sessions.shutdown_timeout_ms)
+        + settings.callbacks.shutdown_timeout
+        + Duration::from_secs(2)
+}
+
 /// Boot: kill browsers a crashed run left behind, reseal and wipe the plaintext profiles it left,
 /// then take over the sessions on disk and start those that were running.
 async fn recover_sessions(state: &AppState) {
@@ -273,16 +313,16 @@ impl health::ReadinessCheck for BridgeFile {
 
     fn check(&self) -> futures::future::BoxFuture<'_, Result<String, String>> {
         Box::pin(async move {
+            // No path in the detail: /health/ready is public. The log names it.
             match crate::engine::bridge_info(&self.0) {
-                Some(info) => Ok(format!(
-                    "{} (wa-js {})",
-                    info.path.display(),
-                    info.version.as_deref().unwrap_or("unknown version")
-                )),
-                None => Err(format!(
-                    "{} is missing: run ops/fetch-bridge.sh",
-                    self.0.bridge_path.display()
-                )),
+                Some(info) => {
+                    Ok(format!("wa-js {}", info.version.as_deref().unwrap_or("unknown version")))
+                }
+                None => {
+                    let path = self.0.bridge_path.display();
+                    tracing::warn!(%path, "readiness: the wa-js bundle is missing");
+                    Err("the wa-js bundle is missing: run ops/fetch-bridge.sh".to_owned())
+                }
             }
         })
     }
@@ -292,6 +332,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
     let server_cfg = state.settings.server.clone();
     let openapi = web::Data::new(api::openapi::document());
     let outbox = web::Data::new(state.outbox.clone());
+    let net = web::Data::from(state.net.clone());
     let mut http = HttpServer::new(move || {
         let max_body = state.settings.server.max_body_bytes;
         // Handlers that take a module's own `web::Data<T>` (e.g. `web::Data<SessionManager>`) need
@@ -302,10 +343,12 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
             .app_data(openapi.clone())
             .app_data(outbox.clone())
             .app_data(web::Data::new(state.messages.clone()))
+            .app_data(net.clone())
             .configure(|cfg| api::routes::extractor_config(cfg, max_body))
             .configure(api::routes::configure)
-            .wrap(from_fn(ip_allow::ip_allow))
+            // Inside the allow-list, so refused requests cost no per-route metrics.
             .wrap(from_fn(api::metrics::track))
+            .wrap(from_fn(ip_allow::ip_allow))
             .wrap(from_fn(context::request_context))
     })
     .shutdown_timeout(server_cfg.shutdown_timeout_secs)
@@ -321,14 +364,53 @@ fn bind(settings: &Settings) -> Result<TcpListener, StartupError> {
     TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })
 }
 
-/// Creates a private (0700) directory; an existing one is left as the operator made it.
-fn create_dir(path: &std::path::Path) -> Result<(), StartupError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| StartupError::CreateDir { path: path.to_owned(), source })
+/// Files and directories the sidecar creates are its own only (0600 / 0700), whatever umask the
+/// service manager gave it: session records, the database and its WAL, keys, profiles.
+fn private_umask() {
+    // SAFETY: umask(2) cannot fail; it only swaps the process's file mode mask.
+    unsafe { libc::umask(0o077) };
+}
+
+/// Creates a private (0700) directory, or checks an existing one. It must belong to this
+/// process's user: otherwise production refuses to start (another user could read it or swap what
+/// is inside) and development warns. A directory of ours that others may enter is set to 0700.
+fn private_dir(path: &std::path::Path, production: bool) -> Result<(), StartupError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let fail = |source| StartupError::CreateDir { path: path.to_owned(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(fail)?;
+    let meta = std::fs::metadata(path).map_err(fail)?;
+    // SAFETY: geteuid(2) cannot fail and has no side effects.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        let problem = format!("belongs to uid {}, not to this process (uid {me})", meta.uid());
+        if production {
+            return Err(StartupError::UnsafeDir { path: path.to_owned(), problem });
+        }
+        tracing::warn!(path = %path.display(), "{problem} (refused in production)");
+        return Ok(());
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        tracing::warn!(path = %path.display(), "directory was mode {mode:o}; set to 0700");
+    }
+    Ok(())
+}
+
+/// The database and its WAL files: 0600 (they hold QR codes, phone numbers and callback bodies).
+fn private_files(db: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut paths = vec![db.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        paths.push(name.into());
+    }
+    for path in paths.iter().filter(|p| p.exists()) {
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the file private");
+        }
+    }
 }
 
 fn announce_keys(keys: &LoadedKeys) {
@@ -337,5 +419,26 @@ fn announce_keys(keys: &LoadedKeys) {
     }
     if let Some(path) = &keys.generated {
         tracing::warn!(key_id = DEV_KEY_ID, path = %path.display(), "development mode: HMAC key {DEV_KEY_ID:?} is in {}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The number before `unit` on the line starting with `key` in `text`.
+    fn seconds(text: &str, key: &str, unit: &str) -> u64 {
+        let line = text.lines().find(|l| l.trim_start().starts_with(key)).expect(key);
+        let value = line.split_once(key).unwrap().1.trim().trim_start_matches(['=', ':']).trim();
+        value.trim_end_matches(unit).trim().parse().expect("seconds")
+    }
+
+    #[test]
+    fn supervisors_wait_longer_than_the_default_shutdown_takes() {
+        let budget = shutdown_budget(&Settings::default()).as_secs();
+        let systemd = include_str!("../ops/systemd/wa-sidecar.service");
+        assert!(seconds(systemd, "TimeoutStopSec", "") > budget, "systemd: {budget} s needed");
+        let compose = include_str!("../ops/compose.example.yml");
+        assert!(seconds(compose, "stop_grace_period", "s") > budget, "compose: {budget} s needed");
     }
 }

@@ -1,5 +1,8 @@
 //! `GET /health/live` (the process answers) and `GET /health/ready` (every registered
 //! [`ReadinessCheck`] passes). Modules add checks in `startup` with [`Readiness::register`].
+//!
+//! Both are public (exempt from the allow-list, unsigned), so a check's detail never names a path
+//! and no check writes anything; failures are logged with their paths.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -117,7 +120,9 @@ impl ReadinessCheck for ConfigLoaded {
     }
 }
 
-/// A directory the sidecar writes to: creates and removes a probe file.
+/// A directory the sidecar writes to: is a directory the process may write in. Checked with
+/// `access(2)`, so a probe writes nothing. Details name no path (the endpoint is public); the log
+/// has it.
 pub struct DirWritable {
     pub name: &'static str,
     pub path: PathBuf,
@@ -129,18 +134,35 @@ impl ReadinessCheck for DirWritable {
     }
     fn check(&self) -> BoxFuture<'_, Result<String, String>> {
         let dir = self.path.clone();
+        let name = self.name;
         Box::pin(async move {
-            let probe = dir.join(format!(".ready-{}", uuid::Uuid::new_v4()));
-            let written = tokio::fs::write(&probe, b"ok").await;
-            let _ = tokio::fs::remove_file(&probe).await;
-            written
-                .map(|()| format!("{} is writable", dir.display()))
-                .map_err(|e| format!("{}: {e}", dir.display()))
+            let checked =
+                tokio::task::spawn_blocking(move || writable_dir(&dir).map_err(|e| (dir, e)))
+                    .await
+                    .map_err(|e| format!("check failed: {e}"))?;
+            checked.map(|()| "writable".to_owned()).map_err(|(dir, e)| {
+                tracing::warn!(check = name, path = %dir.display(), error = %e, "readiness check failed");
+                format!("not a writable directory ({})", e.kind())
+            })
         })
     }
 }
 
-/// An executable the sidecar launches (Chromium).
+fn writable_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if !std::fs::metadata(dir)?.is_dir() {
+        return Err(std::io::Error::from(std::io::ErrorKind::NotADirectory));
+    }
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An executable the sidecar launches (Chromium). Details name no path.
 pub struct BinaryPresent {
     pub name: &'static str,
     pub path: PathBuf,
@@ -152,14 +174,17 @@ impl ReadinessCheck for BinaryPresent {
     }
     fn check(&self) -> BoxFuture<'_, Result<String, String>> {
         let path = self.path.clone();
+        let name = self.name;
         Box::pin(async move {
-            match tokio::fs::metadata(&path).await {
+            let problem = match tokio::fs::metadata(&path).await {
                 Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
-                    Ok(format!("{}", path.display()))
+                    return Ok("executable".to_owned())
                 }
-                Ok(_) => Err(format!("{} is not an executable file", path.display())),
-                Err(e) => Err(format!("{}: {e}", path.display())),
-            }
+                Ok(_) => "not an executable file".to_owned(),
+                Err(e) => format!("missing ({})", e.kind()),
+            };
+            tracing::warn!(check = name, path = %path.display(), problem = %problem, "readiness check failed");
+            Err(problem)
         })
     }
 }
@@ -189,6 +214,7 @@ mod tests {
         let by_name = |n: &str| results.iter().find(|r| r.name == n).unwrap();
         assert!(!by_name("stuck").ok && by_name("stuck").detail.contains("50 ms"));
         assert!(by_name("config").ok);
-        assert!(!by_name("missing").ok && by_name("missing").detail.contains("/nonexistent/bin"));
+        assert!(!by_name("missing").ok && by_name("missing").detail.contains("missing"));
+        assert!(!by_name("missing").detail.contains("/nonexistent"), "no path is shown");
     }
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -17,16 +18,19 @@ use prometheus_client::registry::Registry;
 use crate::api::ApiError;
 use crate::startup::AppState;
 
+// Every label comes from a closed set: a known method or `other`, a route pattern of our own
+// table or `unmatched`, and a status code. Nothing a client sends becomes a label as it is, so
+// no request can add label sets without bound (each one is kept forever and sent on every scrape).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -80,23 +84,37 @@ impl HttpMetrics {
         self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
     }
 
-    fn observe(&self, method: &str, route: String, status: u16, seconds: f64) {
-        let method = method.to_owned();
-        self.latency
-            .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
-            .observe(seconds);
+    fn observe(&self, method: &'static str, route: String, status: u16, seconds: f64) {
+        self.latency.get_or_create(&RouteLabels { method, route: route.clone() }).observe(seconds);
         self.requests.get_or_create(&RequestLabels { method, route, status }).inc();
     }
 }
 
-/// Counts every request under its route pattern (`/v1/workspaces/{workspace}`), never the raw
-/// path, so label cardinality stays bounded.
+/// The method as a label: one of the standard methods, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "CONNECT" => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// Counts every request under its route pattern (`/v1/workspaces/{workspace}`) or `unmatched`,
+/// never the raw path, and its method or `other`, so label cardinality stays bounded. Runs inside
+/// the IP allow-list: refused addresses only count in `auth_failures{reason="ip_not_allowed"}`.
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let result = next.call(req).await;
     if let Some(state) = state {
@@ -105,7 +123,7 @@ pub async fn track(
             Err(e) => (e.as_response_error().status_code().as_u16(), None),
         };
         let route = route.unwrap_or_else(|| "unmatched".into());
-        state.metrics.observe(&method, route, status, started.elapsed().as_secs_f64());
+        state.metrics.observe(method, route, status, started.elapsed().as_secs_f64());
     }
     result
 }

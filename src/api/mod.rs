@@ -2,7 +2,7 @@
 //! Handlers are thin: parse into typed ids, call a session or the outbox, render.
 //!
 //! Request path, outermost first: [`context`] (request id, span, envelope for every error) →
-//! [`metrics`] → [`ip_allow`] → routes; the `/v1` scope adds [`auth`]'s signature guard.
+//! [`ip_allow`] → [`metrics`] → routes; the `/v1` scope adds [`auth`]'s signature guard.
 //! Add authenticated routes in [`routes::v1`].
 
 pub mod auth;

@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(workspaces::configure)
         .configure(crate::sessions::api::configure)
+        .configure(crate::sessions::handover::configure)
         .configure(crate::callbacks::api::configure)
         .configure(crate::messages::inbound::api::configure);
 }

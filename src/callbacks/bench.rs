@@ -172,7 +172,11 @@ async fn measure(
         workers: options.workers,
         ..CallbacksConfig::default()
     };
-    let outbox = Outbox::open(&cfg, &crate::db::path_in(dir))?;
+    let outbox = Outbox::open(
+        &cfg,
+        &crate::db::path_in(dir),
+        Arc::new(crate::net::NetPolicy::permissive()),
+    )?;
     let enqueued: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let producer = tokio::task::spawn_blocking({
         let (outbox, enqueued, options) = (outbox.clone(), enqueued.clone(), options.clone());

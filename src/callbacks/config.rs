@@ -53,6 +53,14 @@ pub struct CallbacksConfig {
     pub media_retention: Duration,
     /// Media up to this many bytes also travel in the callback as base64 (`media.data`). 0: off.
     pub inline_media_max_bytes: u64,
+    /// Dead letters older than this are deleted (checked every minute).
+    #[serde(with = "humantime_serde")]
+    pub dead_letter_max_age: Duration,
+    /// Each workspace keeps at most this many dead letters, its newest.
+    pub dead_letters_per_workspace: usize,
+    /// Events one workspace may have queued; past it (checked every minute) its oldest that are
+    /// not in flight move to dead letters.
+    pub max_queued_per_workspace: usize,
 }
 
 impl Default for CallbacksConfig {
@@ -84,6 +92,9 @@ impl Default for CallbacksConfig {
             shutdown_timeout: Duration::from_secs(5),
             media_retention: hours(30 * 24),
             inline_media_max_bytes: 0,
+            dead_letter_max_age: hours(24 * 30),
+            dead_letters_per_workspace: 10_000,
+            max_queued_per_workspace: 100_000,
         }
     }
 }
@@ -106,6 +117,9 @@ impl std::fmt::Debug for CallbacksConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("media_retention", &self.media_retention)
             .field("inline_media_max_bytes", &self.inline_media_max_bytes)
+            .field("dead_letter_max_age", &self.dead_letter_max_age)
+            .field("dead_letters_per_workspace", &self.dead_letters_per_workspace)
+            .field("max_queued_per_workspace", &self.max_queued_per_workspace)
             .finish()
     }
 }
@@ -135,10 +149,11 @@ impl CallbacksConfig {
         match self.load_secrets() {
             Err(ConfigError::SecretsFile { source, .. }) => bad("secrets_file", source.to_string()),
             Err(e) => bad("secrets", e.to_string()),
-            Ok(s) if s.is_empty() && production && !self.url.is_empty() => bad(
+            // Sessions may name their own callback_url at any time: nothing unsigned goes out.
+            Ok(s) if s.is_empty() && production => bad(
                 "secrets",
-                "callbacks.url is set: at least one whsec_ secret is required in production \
-                 (SIDECAR__CALLBACKS__SECRETS or callbacks.secrets_file)"
+                "at least one whsec_ secret is required in production, so no callback goes out \
+                 unsigned (SIDECAR__CALLBACKS__SECRETS or callbacks.secrets_file)"
                     .into(),
             ),
             Ok(_) => {}
@@ -157,6 +172,15 @@ impl CallbacksConfig {
         }
         if self.retry_after_min > self.retry_after_max {
             bad("retry_after_min", "must not exceed retry_after_max".into());
+        }
+        if self.dead_letter_max_age.is_zero() {
+            bad("dead_letter_max_age", "must be greater than zero".into());
+        }
+        if self.dead_letters_per_workspace == 0 {
+            bad("dead_letters_per_workspace", "must be at least 1".into());
+        }
+        if self.max_queued_per_workspace == 0 {
+            bad("max_queued_per_workspace", "must be at least 1".into());
         }
         if self.idle_wakeup.is_zero() {
             bad("idle_wakeup", "must be greater than zero".into());
@@ -181,14 +205,13 @@ impl CallbacksConfig {
         Ok(texts.iter().map(|t| Secret::parse(t)).collect::<Result<_, _>>()?)
     }
 
-    /// Like the HMAC key files: a world-readable secrets file is refused in production.
+    /// Like every secret file: one readable by group or others is refused in production.
     fn exposed_secrets_file(&self) -> Option<String> {
         use std::os::unix::fs::PermissionsExt;
         let path = self.secrets_file.as_ref()?;
-        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-        (mode & 0o004 != 0).then(|| {
-            format!("{} is world-readable (mode {mode:o}); run chmod 600 on it", path.display())
-        })
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        let what = crate::config::secret_file_exposure(mode)?;
+        Some(format!("{} is {what}; run chmod 600 on it", path.display()))
     }
 
     /// Total attempts per event: the first one plus one per schedule step.
@@ -234,15 +257,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid_and_production_with_a_url_asks_for_a_secret() {
+    fn defaults_are_valid_and_production_asks_for_a_secret_even_without_a_url() {
         let mut cfg = CallbacksConfig::default();
         assert!(cfg.validate(false).is_empty());
-        assert!(cfg.validate(true).is_empty());
-        cfg.url = "https://host.test/hook".into();
-        assert!(cfg.validate(false).is_empty());
+        // Per-session callback_urls would otherwise get unsigned callbacks.
         let problems = cfg.validate(true);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].0, "secrets");
+        cfg.url = "https://host.test/hook".into();
+        assert!(cfg.validate(false).is_empty());
+        assert_eq!(cfg.validate(true).len(), 1);
+        cfg.secrets = vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()];
+        assert!(cfg.validate(true).is_empty());
         assert_eq!(cfg.max_attempts(), 10);
     }
 
@@ -265,6 +291,9 @@ mod tests {
             "world-readable is refused in production"
         );
         assert!(cfg.validate(false).is_empty());
+        // One rule for every secret file: the group may not read it either.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(cfg.validate(true)[0].1.contains("group"), "{:?}", cfg.validate(true));
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(!format!("{cfg:?}").contains("C2FV"), "Debug never shows a secret");
         assert!(cfg.validate(true).is_empty());

@@ -1,12 +1,16 @@
 //! One delivery attempt: sign the stored body, POST it, report what happened. No redirects are
 //! followed (a 3xx is a failed attempt, per Standard Webhooks); the whole attempt has a timeout.
+//! The target passes the outbound policy ([`crate::net`]) when the socket is opened: an IP
+//! literal before the request, a name through the client's guarded resolver.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
 use super::policy::parse_retry_after;
 use super::sign::Signer;
+use crate::net::{GuardedResolver, NetPolicy};
 
 pub const USER_AGENT_VALUE: &str = concat!("wa-sidecar/", env!("CARGO_PKG_VERSION"));
 
@@ -35,22 +39,41 @@ pub struct AttemptOutcome {
 pub struct Deliverer {
     client: reqwest::Client,
     signer: Signer,
+    net: Arc<NetPolicy>,
 }
 
 impl Deliverer {
-    pub fn new(signer: Signer, timeout: Duration) -> Result<Self, ClientError> {
+    pub fn new(
+        signer: Signer,
+        timeout: Duration,
+        net: Arc<NetPolicy>,
+    ) -> Result<Self, ClientError> {
         // Tolerates a provider installed earlier by another part of the process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve and connect for us, past the guard.
+            .no_proxy()
+            .dns_resolver(GuardedResolver::new(net.clone()))
             .build()?;
-        Ok(Self { client, signer })
+        Ok(Self { client, signer, net })
     }
 
     pub async fn attempt(&self, url: &str, id: &str, body: &str) -> AttemptOutcome {
         let started = Instant::now();
+        // reqwest dials IP literals without asking the resolver: check them here.
+        if let Some(refused) =
+            url::Url::parse(url).ok().and_then(|u| self.net.check_literal(&u).err())
+        {
+            return AttemptOutcome {
+                status: None,
+                error: Some(format!("refused: {refused}")),
+                retry_after: None,
+                duration: started.elapsed(),
+            };
+        }
         let timestamp =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let mut request = self
@@ -124,4 +147,55 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A loopback listener that only counts connections.
+    async fn listener() -> (u16, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        (port, hits)
+    }
+
+    #[tokio::test]
+    async fn delivery_to_an_internal_address_is_refused_before_connecting() {
+        let (port, hits) = listener().await;
+        let strict = Arc::new(NetPolicy::strict());
+        let deliverer =
+            Deliverer::new(Signer::new(Vec::new(), false), Duration::from_secs(5), strict).unwrap();
+        for url in [
+            format!("http://127.0.0.1:{port}/hook"),
+            format!("http://0x7f000001:{port}/hook"),
+            format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+            // A name is refused by the resolver, when the connection would be made.
+            format!("http://localhost:{port}/hook"),
+        ] {
+            let outcome = deliverer.attempt(&url, "msg_1", "{}").await;
+            assert_eq!(outcome.status, None, "{url}");
+            let error = outcome.error.unwrap_or_default();
+            assert!(error.contains("loopback") && error.contains("refused"), "{url}: {error}");
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "no connection was made");
+        // The same receiver is reached when private targets are allowed.
+        let open = Arc::new(NetPolicy::permissive());
+        let deliverer =
+            Deliverer::new(Signer::new(Vec::new(), false), Duration::from_secs(5), open).unwrap();
+        let _ = deliverer.attempt(&format!("http://localhost:{port}/hook"), "msg_2", "{}").await;
+        assert!(hits.load(Ordering::SeqCst) >= 1);
+    }
 }

@@ -3,6 +3,9 @@
 
 use url::Url;
 
+/// Longest callback URL accepted (it is stored per session and sent with every event).
+pub const MAX_URL_LEN: usize = 2048;
+
 /// Why a callback URL was refused; the API maps it to `INVALID_CALLBACK_URL`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidEndpoint {
@@ -16,10 +19,15 @@ pub enum InvalidEndpoint {
     NoHost,
     #[error("callback URL must not carry a #fragment")]
     Fragment,
+    #[error("callback URL is longer than {MAX_URL_LEN} bytes")]
+    TooLong,
 }
 
 /// Parse and check a callback URL: http or https, a host, no credentials, no fragment.
 pub fn parse(raw: &str) -> Result<Url, InvalidEndpoint> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(InvalidEndpoint::TooLong);
+    }
     let url = Url::parse(raw.trim())
         .map_err(|_| InvalidEndpoint::Unparsable(raw.chars().take(200).collect()))?;
     check(&url)?;
@@ -40,12 +48,41 @@ pub fn check(url: &Url) -> Result<(), InvalidEndpoint> {
     if url.fragment().is_some() {
         return Err(InvalidEndpoint::Fragment);
     }
+    if url.as_str().len() > MAX_URL_LEN {
+        return Err(InvalidEndpoint::TooLong);
+    }
     Ok(())
+}
+
+/// A URL as logs may show it: no query string (webhook URLs often carry `?token=…`), no
+/// credentials. Text that is not a URL is shown only by its length.
+pub fn redacted(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.query().is_some() {
+                url.set_query(Some("redacted"));
+            }
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => format!("<{} bytes, not a URL>", raw.len()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_urls_carry_no_token() {
+        assert_eq!(
+            redacted("https://h.test/hook?token=s3cret&x=1"),
+            "https://h.test/hook?redacted"
+        );
+        assert_eq!(redacted("https://h.test/hook"), "https://h.test/hook");
+        assert!(!redacted("https://u:pw@h.test/x").contains("pw"));
+    }
 
     #[test]
     fn accepts_http_and_https() {
@@ -62,5 +99,7 @@ mod tests {
         assert_eq!(parse("https://h/x#y"), Err(InvalidEndpoint::Fragment));
         assert!(matches!(parse("/relative"), Err(InvalidEndpoint::Unparsable(_))));
         assert!(matches!(parse("file:///etc/passwd"), Err(InvalidEndpoint::Scheme(_))));
+        let long = format!("https://h/{}", "a".repeat(MAX_URL_LEN));
+        assert_eq!(parse(&long), Err(InvalidEndpoint::TooLong));
     }
 }

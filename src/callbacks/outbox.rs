@@ -43,6 +43,8 @@ pub(super) struct Inner {
     pub(super) idle_wakeup: Duration,
     pub(super) shutdown_timeout: Duration,
     pub(super) deliverer: Deliverer,
+    /// Shares its secrets with the deliverer's signer: replaced on SIGHUP.
+    signer: Signer,
     pub(super) metrics: Metrics,
     /// Rouses the dispatcher: new event, finished attempt, endpoint change, shutdown.
     pub(super) wake: Notify,
@@ -91,7 +93,12 @@ struct Body<'a> {
 impl Outbox {
     /// Open the database at `db_path`, load secrets, and make earlier claims claimable again.
     /// Nothing is sent until [`Outbox::start`].
-    pub fn open(cfg: &CallbacksConfig, db_path: &Path) -> Result<Self, OutboxError> {
+    /// `net` decides which addresses deliveries may reach (see [`crate::net`]).
+    pub fn open(
+        cfg: &CallbacksConfig,
+        db_path: &Path,
+        net: Arc<crate::net::NetPolicy>,
+    ) -> Result<Self, OutboxError> {
         let global_url = match cfg.url.trim() {
             "" => None,
             url => Some(endpoint::parse(url)?.to_string()),
@@ -122,7 +129,8 @@ impl Outbox {
             workers: cfg.workers.max(1),
             idle_wakeup: cfg.idle_wakeup,
             shutdown_timeout: cfg.shutdown_timeout,
-            deliverer: Deliverer::new(signer, cfg.timeout)?,
+            deliverer: Deliverer::new(signer.clone(), cfg.timeout, net)?,
+            signer,
             metrics,
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -130,6 +138,15 @@ impl Outbox {
             dispatcher: Mutex::new(None),
         };
         Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Re-reads `callbacks.secrets` and `callbacks.secrets_file` (SIGHUP): attempts from now on
+    /// are signed with them. On an error the secrets in use stay. Returns how many there are.
+    pub fn reload_secrets(&self, cfg: &CallbacksConfig) -> Result<usize, OutboxError> {
+        let secrets = cfg.load_secrets()?;
+        let count = secrets.len();
+        self.inner.signer.replace(secrets);
+        Ok(count)
     }
 
     /// Start delivering on the current tokio runtime. Calling it again does nothing.
@@ -254,7 +271,7 @@ impl Outbox {
         let enabled = store::enable(&mut *self.inner.durable()?, url)?;
         self.inner.metrics.disabled_endpoints.dec_by(enabled.len() as i64);
         for url in &enabled {
-            tracing::info!(%url, "callback endpoint enabled again");
+            tracing::info!(url = %endpoint::redacted(url), "callback endpoint enabled again");
         }
         self.inner.wake.notify_one();
         Ok(enabled)

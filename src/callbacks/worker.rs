@@ -37,7 +37,8 @@ pub(super) async fn supervise(inner: Arc<Inner>) {
 }
 
 async fn dispatch(inner: Arc<Inner>) {
-    tracing::info!(workers = inner.workers, endpoint = ?inner.global_url, "callback delivery started");
+    let endpoint = inner.global_url.as_deref().map(super::endpoint::redacted);
+    tracing::info!(workers = inner.workers, ?endpoint, "callback delivery started");
     let permits = Arc::new(Semaphore::new(inner.workers));
     let mut tasks = JoinSet::new();
     while !inner.stopping.load(Ordering::SeqCst) {
@@ -172,7 +173,7 @@ async fn record(
             let url = event.url.clone();
             if inner.db(move |c| store::disable_after_gone(c, seq, &log, now)).await? {
                 m.disabled_endpoints.inc();
-                tracing::warn!(%url, id = %event.id, "callback endpoint answered 410 Gone; disabled until re-enabled");
+                tracing::warn!(url = %super::endpoint::redacted(&url), id = %event.id, "callback endpoint answered 410 Gone; disabled until re-enabled");
             }
         }
         Verdict::Refused => bury(inner, event, log, now, "refused by the endpoint").await?,

@@ -28,8 +28,9 @@ pub struct AuthConfig {
     pub max_skew_secs: u64,
     /// CIDRs (or single addresses) allowed to call anything but /health/*; empty allows all.
     pub allow_ips: Vec<String>,
-    /// Upper bound of remembered nonces; past it the oldest are dropped and requests signed
-    /// before the dropped ones are refused, so no replay gets through.
+    /// Upper bound of remembered nonces per key; past it that key's oldest are dropped and its
+    /// requests signed before the dropped ones are refused, so no replay gets through. Other keys
+    /// are not affected.
     pub nonce_cache_entries: usize,
     pub keys: Vec<KeyConfig>,
 }
@@ -46,19 +47,32 @@ impl Default for AuthConfig {
 }
 
 /// One `[[auth.keys]]` entry. Exactly one of `secret`, `secret_file`, `secret_env` is set.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+/// `Debug` never shows an inline `secret`.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeyConfig {
     /// Sent by the host as `X-Key-Id`.
     pub id: String,
     /// Base64 key bytes, inline. Prefer `secret_file` or `secret_env` outside development.
     pub secret: Option<String>,
-    /// A file holding the base64 key; must not be world-readable in production.
+    /// A file holding the base64 key; must be private to its owner (0600) in production.
     pub secret_file: Option<PathBuf>,
     /// The name of an environment variable holding the base64 key.
     pub secret_env: Option<String>,
     /// Workspace ids this key may use, or `["*"]` for all (and for routes outside a workspace).
     pub workspaces: Vec<String>,
+}
+
+impl std::fmt::Debug for KeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyConfig")
+            .field("id", &self.id)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_file", &self.secret_file)
+            .field("secret_env", &self.secret_env)
+            .field("workspaces", &self.workspaces)
+            .finish()
+    }
 }
 
 impl AuthConfig {
@@ -293,11 +307,9 @@ fn read_secret_file(
         problem(key, format!("key {id:?}: cannot read {}: {e}", path.display()))
     };
     let mode = std::fs::metadata(path).map_err(unreadable)?.permissions().mode() & 0o777;
-    let exposed = (mode & 0o004 != 0).then(|| {
-        let message = format!(
-            "key {id:?}: secret file {} is world-readable (mode {mode:o}); run chmod 600 on it",
-            path.display()
-        );
+    let exposed = super::secret_file_exposure(mode).map(|what| {
+        let message =
+            format!("key {id:?}: secret file {} is {what}; run chmod 600 on it", path.display());
         problem(key, message)
     });
     let text = std::fs::read_to_string(path).map_err(unreadable)?;

@@ -73,8 +73,8 @@ pub fn load(options: &LoadOptions) -> Result<Settings, LoadError> {
     Ok(settings)
 }
 
-/// `SIDECAR__AUTH__MAX_SKEW_SECS=60` sets `auth.max_skew_secs`; `SIDECAR__AUTH__ALLOW_IPS` takes
-/// a comma-separated list.
+/// `SIDECAR__AUTH__MAX_SKEW_SECS=60` sets `auth.max_skew_secs`; `SIDECAR__AUTH__ALLOW_IPS` and
+/// `SIDECAR__NET__ALLOW_CIDRS` take a comma-separated list.
 fn environment(vars: &HashMap<String, String>) -> Environment {
     let ours = vars
         .iter()
@@ -87,6 +87,7 @@ fn environment(vars: &HashMap<String, String>) -> Environment {
         .try_parsing(true)
         .list_separator(",")
         .with_list_parse_key("auth.allow_ips")
+        .with_list_parse_key("net.allow_cidrs")
         .source(Some(ours))
 }
 
@@ -122,6 +123,38 @@ mod tests {
         assert_eq!(s.server.bind, "0.0.0.0:9000");
         assert_eq!(s.auth.max_skew_secs, 60);
         assert_eq!(s.auth.allow_ips, vec!["10.0.0.0/8", "127.0.0.1"]);
+    }
+
+    #[test]
+    fn debug_of_the_settings_never_prints_a_secret() {
+        let mut s = Settings::default();
+        s.auth.keys = vec![crate::config::KeyConfig {
+            id: "host".into(),
+            secret: Some("SECRET-HMAC-KEY-TEXT".into()),
+            ..Default::default()
+        }];
+        s.vault.master_keys = vec!["k1:SECRET-MASTER-KEY-TEXT".into()];
+        s.callbacks.secrets = vec!["whsec_SECRETCALLBACKTEXT".into()];
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("host") && shown.contains("redacted"), "{shown}");
+    }
+
+    #[test]
+    fn a_private_callbacks_url_is_refused_unless_the_net_section_allows_it() {
+        let url = ("SIDECAR__CALLBACKS__URL", "http://[::ffff:10.0.5.7]/hook");
+        let strict = ("SIDECAR__NET__ALLOW_PRIVATE_TARGETS", "false");
+        let refused = |s: &Settings| {
+            s.validate()
+                .into_iter()
+                .any(|p| p.key == "callbacks.url" && p.problem.contains("private"))
+        };
+        assert!(!refused(&load(&options(&[url])).unwrap()), "development allows private targets");
+        assert!(refused(&load(&options(&[url, strict])).unwrap()));
+        let listed = ("SIDECAR__NET__ALLOW_CIDRS", "192.168.0.0/16,10.0.5.0/24");
+        let settings = load(&options(&[url, strict, listed])).unwrap();
+        assert_eq!(settings.net.allow_cidrs.len(), 2);
+        assert!(!refused(&settings));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! validated as a whole. Every problem names the key it is about.
 //!
 //! This module owns `[server]`, `[auth]` and `[log]`. The other sections are owned by their modules
-//! (`engine`, `sessions`, `vault`, `callbacks`); we only nest them and call their `validate`.
+//! (`engine`, `sessions`, `vault`, `callbacks`, `broadcast`); we only nest them and call their
+//! `validate`.
 
 mod auth;
 mod load;
@@ -20,8 +21,10 @@ pub use load::{LoadError, LoadOptions, DEFAULT_TOML};
 pub use redact::redacted_toml;
 pub use server::{LogConfig, LogFormat, ServerConfig};
 
+use crate::broadcast::BroadcastConfig;
 use crate::callbacks::CallbacksConfig;
 use crate::engine::EngineConfig;
+use crate::net::NetConfig;
 use crate::sessions::SessionsConfig;
 use crate::vault::VaultConfig;
 
@@ -38,6 +41,8 @@ pub struct Settings {
     pub callbacks: CallbacksConfig,
     /// Incoming calls (`[calls] reject = true` declines every call as it rings).
     pub calls: crate::messages::inbound::CallsConfig,
+    pub broadcast: BroadcastConfig,
+    pub net: NetConfig,
     /// From `SIDECAR_ENV`, never from a file.
     #[serde(skip)]
     pub mode: RunMode,
@@ -118,6 +123,8 @@ impl Settings {
             ("sessions", self.sessions.validate(production)),
             ("vault", self.vault.validate(production)),
             ("callbacks", self.callbacks.validate(production)),
+            ("broadcast", self.broadcast.validate(production)),
+            ("net", self.net.validate(production)),
         ];
         for (section, found) in sections {
             problems.extend(
@@ -126,7 +133,16 @@ impl Settings {
                     .map(|(key, problem)| Problem { key: format!("{section}.{key}"), problem }),
             );
         }
+        problems.extend(self.callbacks_url_refused());
         problems
+    }
+
+    /// `callbacks.url` with an IP-literal host the outbound policy refuses would never be
+    /// delivered to: say so at start rather than in dead letters.
+    fn callbacks_url_refused(&self) -> Option<Problem> {
+        let url = crate::callbacks::endpoint::parse(&self.callbacks.url).ok()?;
+        let refused = self.net.policy(self.mode.is_production()).check_url(&url).err()?;
+        Some(problem("callbacks.url", refused.to_string()))
     }
 
     /// [`Settings::validate`] as a `Result`.
@@ -137,6 +153,17 @@ impl Settings {
         } else {
             Err(InvalidConfig(problems))
         }
+    }
+}
+
+/// The one rule for every secret file (HMAC keys, callback secrets, vault keys): nobody but its
+/// owner may read or write it. `None` when `mode` is private, else what is wrong with it.
+pub fn secret_file_exposure(mode: u32) -> Option<String> {
+    let mode = mode & 0o777;
+    match mode {
+        m if m & 0o007 != 0 => Some(format!("world-readable (mode {m:o})")),
+        m if m & 0o070 != 0 => Some(format!("accessible to its group (mode {m:o})")),
+        _ => None,
     }
 }
 

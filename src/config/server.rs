@@ -18,6 +18,11 @@ pub struct ServerConfig {
     pub sessions_dir: PathBuf,
     /// Largest request body accepted; larger gets 413.
     pub max_body_bytes: usize,
+    /// Request-body bytes all clients together may have buffered before their signature is
+    /// checked; a read past it gets 503 `SERVER_BUSY`. At least `max_body_bytes`.
+    pub max_pending_body_bytes: usize,
+    /// The same bound per client address.
+    pub max_pending_body_bytes_per_ip: usize,
     /// HTTP worker threads; 0 means one per CPU.
     pub workers: usize,
     /// How long a graceful stop waits for requests in flight.
@@ -37,6 +42,8 @@ impl Default for ServerConfig {
             data_dir: "data".into(),
             sessions_dir: "sessions".into(),
             max_body_bytes: 16 * 1024 * 1024,
+            max_pending_body_bytes: 128 * 1024 * 1024,
+            max_pending_body_bytes_per_ip: 64 * 1024 * 1024,
             workers: 0,
             shutdown_timeout_secs: 30,
             client_request_timeout_ms: 5_000,
@@ -66,6 +73,16 @@ impl ServerConfig {
         }
         if self.max_body_bytes < 1024 {
             problems.push(problem("server.max_body_bytes", "must be at least 1024"));
+        }
+        if self.max_pending_body_bytes < self.max_body_bytes {
+            problems
+                .push(problem("server.max_pending_body_bytes", "must be at least max_body_bytes"));
+        }
+        if self.max_pending_body_bytes_per_ip < self.max_body_bytes {
+            problems.push(problem(
+                "server.max_pending_body_bytes_per_ip",
+                "must be at least max_body_bytes",
+            ));
         }
         if !(1..=3600).contains(&self.shutdown_timeout_secs) {
             problems.push(problem("server.shutdown_timeout_secs", "must be between 1 and 3600"));

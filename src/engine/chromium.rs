@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::bridge::guarded_call;
 use super::launch::{self, cdp};
+use super::pipe;
 use super::process::{self, ChromiumProcess};
 use super::{Engine, EngineConfig, EngineError, EngineEvent, StartSpec};
 use crate::ids::PhoneNumber;
@@ -34,6 +35,8 @@ struct Run {
     process: ChromiumProcess,
     handler: JoinHandle<()>,
     pump: JoinHandle<()>,
+    /// Carries DevTools between chromiumoxide and the browser's pipe; ends with the browser.
+    relay: JoinHandle<()>,
     stopping: watch::Sender<bool>,
 }
 
@@ -52,25 +55,36 @@ impl ChromiumEngine {
         launch::prepare_profile(&spec.profile_dir)?;
         let user_agent = launch::user_agent(&config).await?;
         let args = launch::chromium_args(&config, &spec.profile_dir, &user_agent);
-        let mut process =
-            ChromiumProcess::spawn(&config.chromium_path, &args, config.launch_timeout()).await?;
+        let (parent_ends, child_ends) = pipe::pipes()?;
+        let mut process = ChromiumProcess::spawn(&config.chromium_path, &args, child_ends).await?;
         tracing::info!(session = %spec.key, pgid = process.pgid(), "Chromium launched");
-        let (conn, gone) = match launch::connect(&config, &process).await {
-            Ok(c) => c,
+        let relay = match pipe::relay(parent_ends, process.pgid(), config.launch_timeout()).await {
+            Ok(r) => r,
             Err(e) => {
                 process.kill_and_reap(config.close_grace()).await;
-                return Err(e);
+                return Err(e.into());
+            }
+        };
+        let (conn, gone) = match launch::connect(&config, &process, &relay.ws_url).await {
+            Ok(c) => c,
+            Err(e) => {
+                relay.task.abort();
+                process.kill_and_reap(config.close_grace()).await;
+                let tail = process.stderr_tail();
+                return Err(EngineError::Launch(format!("{e}; Chromium's stderr: {tail}")));
             }
         };
         let (stopping, stopping_rx) = watch::channel(false);
         match launch::wire_and_navigate(&config, &conn, gone, &process, events, stopping_rx).await {
             Ok(pump) => {
                 let launch::Connected { browser, page, handler } = conn;
-                self.run = Some(Run { browser, page, process, handler, pump, stopping });
+                let relay = relay.task;
+                self.run = Some(Run { browser, page, process, handler, pump, relay, stopping });
                 Ok(())
             }
             Err(e) => {
                 conn.handler.abort();
+                relay.task.abort();
                 process.kill_and_reap(config.close_grace()).await;
                 Err(e)
             }
@@ -95,7 +109,7 @@ impl ChromiumEngine {
         }
         // Always, even after a clean exit: helpers (crashpad, zygotes) may outlive the leader.
         run.process.kill_and_reap(cfg.close_grace()).await;
-        for (name, task) in [("handler", run.handler), ("pump", run.pump)] {
+        for (name, task) in [("handler", run.handler), ("pump", run.pump), ("relay", run.relay)] {
             let abort = task.abort_handle();
             if tokio::time::timeout(cfg.cdp_timeout(), task).await.is_err() {
                 tracing::warn!(pgid, "engine {name} task did not end; aborting it");
@@ -228,6 +242,7 @@ impl Drop for ChromiumEngine {
             process::kill_group(run.process.pgid());
             run.handler.abort();
             run.pump.abort();
+            run.relay.abort();
         }
     }
 }

@@ -40,6 +40,37 @@ pub struct EngineConfig {
     pub close_grace_ms: u64,
     /// How often the page is probed with a trivial evaluation (0 disables the probe).
     pub probe_interval_ms: u64,
+    /// Chromium's own sandbox: `auto` (on when the sidecar is not root and the kernel lets
+    /// unprivileged users create user namespaces), `on`, or `off`.
+    pub sandbox: Sandbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sandbox {
+    Auto,
+    On,
+    Off,
+}
+
+impl Sandbox {
+    /// Whether Chromium gets its sandbox, as decided on this machine.
+    pub fn enabled(self) -> bool {
+        match self {
+            Self::On => true,
+            Self::Off => false,
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            Self::Auto => (unsafe { libc::geteuid() }) != 0 && user_namespaces_allowed(),
+        }
+    }
+}
+
+/// Debian's `kernel.unprivileged_userns_clone` (absent elsewhere) and `user.max_user_namespaces`.
+fn user_namespaces_allowed() -> bool {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    let clone_ok = read("/proc/sys/kernel/unprivileged_userns_clone").is_none_or(|v| v != "0");
+    let max_ok = read("/proc/sys/user/max_user_namespaces").is_none_or(|v| v != "0");
+    clone_ok && max_ok
 }
 
 impl Default for EngineConfig {
@@ -58,6 +89,7 @@ impl Default for EngineConfig {
             ready_timeout_ms: 120_000,
             close_grace_ms: 5_000,
             probe_interval_ms: 15_000,
+            sandbox: Sandbox::Auto,
         }
     }
 }

@@ -95,7 +95,6 @@ pub(crate) fn chromium_args(
         }
     }
     let mut args: Vec<String> = [
-        "--no-sandbox",
         "--disable-gpu",
         "--disable-dev-shm-usage",
         "--no-first-run",
@@ -110,14 +109,18 @@ pub(crate) fn chromium_args(
         "--mute-audio",
         "--password-store=basic",
         "--window-size=1280,800",
-        "--remote-debugging-address=127.0.0.1",
-        "--remote-debugging-port=0",
+        // DevTools on fds 3/4, no TCP port (see super::pipe).
+        "--remote-debugging-pipe",
     ]
     .into_iter()
     .map(str::to_owned)
     .collect();
     if config.headless {
         args.push("--headless=new".into());
+    }
+    if !config.sandbox.enabled() {
+        // Root, or a kernel/container without user namespaces: see docs/engine.md "Isolation".
+        args.push("--no-sandbox".into());
     }
     args.push(format!("--disable-features={disabled}"));
     args.push(format!("--component-updater=url-source={DEAD_END}"));
@@ -171,6 +174,7 @@ pub(crate) struct Connected {
 pub(crate) async fn connect(
     config: &EngineConfig,
     process: &ChromiumProcess,
+    ws_url: &str,
 ) -> Result<(Connected, oneshot::Receiver<String>), EngineError> {
     let handler_config = HandlerConfig {
         ignore_https_errors: false,
@@ -181,7 +185,7 @@ pub(crate) async fn connect(
     let (browser, mut handler) = cdp(
         config.launch_timeout(),
         "DevTools connection",
-        Browser::connect_with_config(process.ws_url.clone(), handler_config),
+        Browser::connect_with_config(ws_url.to_owned(), handler_config),
     )
     .await?;
     let (gone_tx, gone) = oneshot::channel();
@@ -206,6 +210,12 @@ pub(crate) async fn connect(
     };
     let handler =
         tokio::spawn(task.instrument(tracing::info_span!("engine-handler", pgid = process.pgid())));
+    // The relay answers at once, but the browser behind it may still be starting: give it the
+    // launch timeout (not the per-command one) to answer its first command.
+    if let Err(e) = browser_up(config, &browser).await {
+        handler.abort();
+        return Err(e);
+    }
     let page = match open_page(config, &browser).await {
         Ok(page) => page,
         Err(e) => {
@@ -214,6 +224,19 @@ pub(crate) async fn connect(
         }
     };
     Ok((Connected { browser, page, handler }, gone))
+}
+
+/// `Browser.getVersion` until it is answered, within `engine.launch_timeout_ms`.
+async fn browser_up(config: &EngineConfig, browser: &Browser) -> Result<(), EngineError> {
+    let deadline = tokio::time::Instant::now() + config.launch_timeout();
+    loop {
+        match cdp(config.cdp_timeout(), "Browser.getVersion", browser.version()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(EngineError::Timeout { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn open_page(config: &EngineConfig, browser: &Browser) -> Result<Page, EngineError> {

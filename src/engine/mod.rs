@@ -9,6 +9,7 @@ pub mod bridge;
 mod chromium;
 pub mod config;
 mod launch;
+mod pipe;
 pub mod process;
 mod pump;
 mod tracker;
@@ -16,7 +17,7 @@ pub mod wpp;
 
 pub use bridge::{bridge_info, BridgeInfo};
 pub use chromium::ChromiumEngine;
-pub use config::EngineConfig;
+pub use config::{EngineConfig, Sandbox};
 pub use process::kill_orphans;
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The Chromium process of one run: spawned by us (not by chromiumoxide) in its own process group,
 //! so that the browser and every helper it forks (zygotes, renderers, crashpad) can be killed as
-//! one unit; its DevTools URL read from stderr; closed, killed and reaped within bounds.
+//! one unit; DevTools on a pipe (see `super::pipe`); closed, killed and reaped within bounds.
 //! Also finds Chromium groups left behind by a previous run of the sidecar that crashed.
 
 use std::collections::{BTreeSet, VecDeque};
@@ -11,55 +11,79 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStderr, Command};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tracing::Instrument;
 
+use super::pipe::ChildEnds;
 use super::EngineError;
 
 /// How many of Chromium's last stderr lines are kept for a launch error.
 const STDERR_TAIL: usize = 20;
 
-/// Chromium prints this line on stderr once its DevTools endpoint listens.
-const DEVTOOLS_LINE: &str = "DevTools listening on ";
+/// What Chromium keeps of the sidecar's environment: locale, time zone, paths. Nothing else, so no
+/// secret given to the sidecar through its environment (keys, tokens) reaches a page's process.
+const KEPT_ENV: [&str; 10] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "FONTCONFIG_PATH",
+];
 
 /// A running Chromium, leader of its own process group. A reaper task owns the child handle and
 /// publishes its exit, so an unexpected death is noticed at once (chromiumoxide's handler does
 /// not end when the websocket closes; it stays pending).
 pub(crate) struct ChromiumProcess {
     pgid: i32,
-    pub(crate) ws_url: String,
     /// `Some(description)` once the leader exited and was reaped.
     exit: watch::Receiver<Option<String>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl ChromiumProcess {
-    /// Spawns `path args…` as the leader of a new process group and waits (bounded) for its
-    /// DevTools websocket URL. On any failure nothing of it is left running.
+    /// Spawns `path args…` as the leader of a new process group, with the DevTools pipe's `child`
+    /// ends as fds 3 and 4 and nothing of the sidecar's environment but [`KEPT_ENV`]. On failure
+    /// nothing of it is left running.
     pub(crate) async fn spawn(
         path: &Path,
         args: &[String],
-        timeout: Duration,
+        child_ends: ChildEnds,
     ) -> Result<Self, EngineError> {
-        let mut child = Command::new(path)
+        let (reads, writes) = child_ends.raw();
+        let mut command = Command::new(path);
+        command
             .args(args)
+            .env_clear()
+            .envs(std::env::vars_os().filter(|(k, _)| KEPT_ENV.iter().any(|kept| k == kept)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             // Its own group: killpg reaches the whole browser, never the sidecar.
             .process_group(0)
             // Safety net only (a runtime shutting down drops the reaper); stop() kills explicitly.
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        // SAFETY: the closure only calls dup2 (async-signal-safe) on fds inherited from us.
+        unsafe {
+            command.pre_exec(move || ChildEnds::install(reads, writes));
+        }
+        let mut child = command
             .spawn()
             .map_err(|e| EngineError::Launch(format!("cannot run {}: {e}", path.display())))?;
+        // Our copies of the child's ends must close, or the relay never sees the pipe end.
+        drop(child_ends);
         let pid =
             child.id().ok_or_else(|| EngineError::Launch("Chromium exited at once".into()))?;
         let pgid = i32::try_from(pid)
             .map_err(|_| EngineError::Launch(format!("pid {pid} out of range")))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let (url_tx, url_rx) = oneshot::channel();
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(
-                read_stderr(stderr, url_tx, tail.clone())
+                read_stderr(stderr, tail.clone())
                     .instrument(tracing::debug_span!("chromium-stderr", pgid)),
             );
         }
@@ -67,25 +91,14 @@ impl ChromiumProcess {
         tokio::spawn(
             reap(child, exit_tx).instrument(tracing::debug_span!("chromium-reaper", pgid)),
         );
-        let mut process = Self { pgid, ws_url: String::new(), exit };
-        let mut exit = process.exit.clone();
-        let outcome = tokio::select! {
-            url = url_rx => url.map_err(|_| "Chromium closed stderr before printing its DevTools URL".to_owned()),
-            _ = exit.wait_for(Option::is_some) => Err("Chromium exited during launch".to_owned()),
-            _ = tokio::time::sleep(timeout) => Err(format!("no DevTools URL within {} ms", timeout.as_millis())),
-        };
-        match outcome {
-            Ok(ws_url) => {
-                process.ws_url = ws_url;
-                Ok(process)
-            }
-            Err(why) => {
-                process.kill_and_reap(timeout).await;
-                let tail: Vec<String> =
-                    tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
-                Err(EngineError::Launch(format!("{why}; stderr: {}", tail.join(" | "))))
-            }
-        }
+        Ok(Self { pgid, exit, tail })
+    }
+
+    /// Chromium's last stderr lines, for a launch error.
+    pub(crate) fn stderr_tail(&self) -> String {
+        let tail: Vec<String> =
+            self.tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+        tail.join(" | ")
     }
 
     pub(crate) fn pgid(&self) -> i32 {
@@ -161,23 +174,13 @@ pub(crate) fn kill_group(pgid: i32) {
     }
 }
 
-/// Reads Chromium's stderr until it closes: hands the DevTools URL over once, logs every line at
-/// debug, and keeps the last lines for a launch error. Draining it also keeps Chromium from
+/// Reads Chromium's stderr until it closes: logs every line at debug and keeps the last lines
+/// for a launch error. Draining it also keeps Chromium from
 /// blocking on a full pipe.
-async fn read_stderr(
-    stderr: ChildStderr,
-    url_tx: oneshot::Sender<String>,
-    tail: Arc<Mutex<VecDeque<String>>>,
-) {
-    let mut url_tx = Some(url_tx);
+async fn read_stderr(stderr: ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         tracing::debug!(target: "chromium", "{line}");
-        if let Some(rest) = line.split_once(DEVTOOLS_LINE).map(|(_, r)| r.trim()) {
-            if let Some(tx) = url_tx.take() {
-                let _ = tx.send(rest.to_owned());
-            }
-        }
         if let Ok(mut t) = tail.lock() {
             if t.len() == STDERR_TAIL {
                 t.pop_front();

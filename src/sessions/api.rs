@@ -12,6 +12,7 @@ use super::registry::{NewSession, SessionManager};
 use super::{qr, SessionError};
 use crate::api::{ApiError, Json};
 use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
+use crate::net::NetPolicy;
 
 /// Mounted inside the authenticated `/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -103,11 +104,15 @@ fn key(path: &(String, String)) -> Result<SessionKey, ApiError> {
 }
 
 /// An http(s) URL without credentials: the host's webhook endpoint for this session. The check
-/// is the callbacks module's own, so what is accepted here is what it will deliver to.
-pub fn validate_callback_url(raw: &str) -> Result<String, ApiError> {
-    crate::callbacks::endpoint::parse(raw)
-        .map(|url| url.to_string())
-        .map_err(|e| ApiError::bad_request("INVALID_CALLBACK_URL", e.to_string()))
+/// is the callbacks module's own, so what is accepted here is what it will deliver to. An IP
+/// literal (any spelling) or `localhost` that the outbound policy refuses is refused here with
+/// `CALLBACK_URL_NOT_PUBLIC`; other names are checked again at every delivery.
+pub fn validate_callback_url(raw: &str, net: &NetPolicy) -> Result<String, ApiError> {
+    let url = crate::callbacks::endpoint::parse(raw)
+        .map_err(|e| ApiError::bad_request("INVALID_CALLBACK_URL", e.to_string()))?;
+    net.check_url(&url)
+        .map_err(|e| ApiError::bad_request("CALLBACK_URL_NOT_PUBLIC", e.to_string()))?;
+    Ok(url.to_string())
 }
 
 fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError> {
@@ -134,16 +139,18 @@ fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions", tag = "sessions", params(("workspace" = String, Path)), request_body = CreateSession,
-    responses((status = 201, body = super::Snapshot), (status = 400, description = "INVALID_ID, INVALID_CALLBACK_URL, INVALID_METADATA, INVALID_FIELD"), (status = 409, description = "SESSION_EXISTS, SESSION_LIMIT_REACHED, SESSION_LOCKED")), security(("hmac" = [])))]
+    responses((status = 201, body = super::Snapshot), (status = 400, description = "INVALID_ID, INVALID_CALLBACK_URL, CALLBACK_URL_NOT_PUBLIC, INVALID_METADATA, INVALID_FIELD"), (status = 409, description = "SESSION_EXISTS, SESSION_LIMIT_REACHED, WORKSPACE_SESSION_LIMIT_REACHED, SESSION_LOCKED")), security(("hmac" = [])))]
 async fn create(
     sessions: Sessions,
+    net: web::Data<NetPolicy>,
     path: web::Path<String>,
     body: Json<CreateSession>,
 ) -> Result<HttpResponse, ApiError> {
     let workspace = WorkspaceId::parse(&path)?;
     let body = body.into_inner();
     let id = SessionId::parse(&body.id)?;
-    let callback_url = body.callback_url.as_deref().map(validate_callback_url).transpose()?;
+    let callback_url =
+        body.callback_url.as_deref().map(|raw| validate_callback_url(raw, &net)).transpose()?;
     validate_metadata(&body.metadata)?;
     // The callbacks endpoint is set by the registry's observer, under its create lock, before the
     // session can publish anything.
@@ -286,16 +293,33 @@ mod tests {
 
     #[test]
     fn callback_urls_must_be_http_without_credentials() {
-        assert!(validate_callback_url("https://host.test/hooks/wa").is_ok());
-        assert!(validate_callback_url("http://127.0.0.1:8000/x").is_ok());
+        let open = NetPolicy::permissive();
+        assert!(validate_callback_url("https://host.test/hooks/wa", &open).is_ok());
+        assert!(validate_callback_url("http://127.0.0.1:8000/x", &open).is_ok());
         for bad in
             ["ftp://host.test/x", "https://user:pw@host.test/x", "not a url", "file:///etc/passwd"]
         {
             assert_eq!(
-                validate_callback_url(bad).unwrap_err().code,
+                validate_callback_url(bad, &open).unwrap_err().code,
                 "INVALID_CALLBACK_URL",
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn internal_callback_targets_are_refused_when_private_targets_are_not_allowed() {
+        let strict = NetPolicy::strict();
+        assert!(validate_callback_url("https://host.test/hooks/wa", &strict).is_ok());
+        for bad in [
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "http://127.0.0.1:18999/admin/users/delete",
+            "http://0x7f000001:18999/x",
+            "http://[::ffff:127.0.0.1]:18999/y",
+            "http://localhost:8000/x",
+        ] {
+            let err = validate_callback_url(bad, &strict).unwrap_err();
+            assert_eq!((err.status.as_u16(), err.code), (400, "CALLBACK_URL_NOT_PUBLIC"), "{bad}");
         }
     }
 

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 pub struct SessionsConfig {
     /// Sessions this instance runs at most (each is one Chromium, ~200 MiB and more).
     pub max_sessions: usize,
+    /// Sessions one workspace may have at most, so one tenant cannot take every slot of
+    /// `max_sessions`. 0: no bound of its own.
+    pub max_per_workspace: usize,
     /// Start every session that was running when the sidecar stopped.
     pub restore_on_boot: bool,
     /// Backoff before the first automatic restart after a crash; doubles per attempt.
@@ -30,6 +33,7 @@ impl Default for SessionsConfig {
     fn default() -> Self {
         Self {
             max_sessions: 20,
+            max_per_workspace: 0,
             restore_on_boot: true,
             backoff_initial_ms: 1_000,
             backoff_max_ms: 60_000,

@@ -16,6 +16,8 @@ pub enum SessionError {
     Exists,
     #[error("this sidecar already runs its maximum of {0} sessions")]
     LimitReached(usize),
+    #[error("this workspace already has its maximum of {0} sessions (sessions.max_per_workspace)")]
+    WorkspaceLimitReached(usize),
     #[error("the session is {0}; a QR or pairing code is only available while it waits for a login (qr_required or pairing)")]
     NotAwaitingLogin(&'static str),
     #[error("the session is {0}; start it first")]
@@ -50,6 +52,9 @@ impl From<SessionError> for ApiError {
             S::NotFound => ApiError::not_found("SESSION_NOT_FOUND", msg),
             S::Exists => ApiError::conflict("SESSION_EXISTS", msg),
             S::LimitReached(_) => ApiError::conflict("SESSION_LIMIT_REACHED", msg),
+            S::WorkspaceLimitReached(_) => {
+                ApiError::conflict("WORKSPACE_SESSION_LIMIT_REACHED", msg)
+            }
             S::NotAwaitingLogin(_) => ApiError::conflict("SESSION_NOT_AWAITING_LOGIN", msg),
             S::NotRunning(_) => ApiError::conflict("SESSION_NOT_RUNNING", msg),
             S::NoQr(_) => ApiError::not_found("QR_NOT_AVAILABLE", msg),

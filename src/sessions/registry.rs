@@ -12,7 +12,8 @@ use tokio::time::timeout;
 
 use super::actor::{Actor, ActorParts, Command, PageObserver, Reply};
 use super::error::SessionError;
-use super::lock::SessionLock;
+use super::lock::LockError;
+use super::ownership::{Lease, LocalOwnership, Ownership};
 use super::profile::{ProfileStore, ProfileWatch};
 use super::record::{self, Desired, SessionRecord};
 use super::snapshot::{unix_ms, Snapshot};
@@ -61,6 +62,8 @@ struct Inner {
     observer: Option<Arc<dyn SessionObserver>>,
     /// The messages part, set once after both are built (it needs the manager to reach actors).
     page: std::sync::OnceLock<Arc<dyn PageObserver>>,
+    /// Who runs which session (today: each session's flock).
+    ownership: Arc<dyn Ownership>,
     bus: EventBus,
     /// Serialises create/delete so the limit and "exists" checks cannot race.
     membership: Mutex<()>,
@@ -84,6 +87,7 @@ impl SessionManager {
         let inner = Inner {
             sessions: DashMap::new(),
             config: Arc::new(config),
+            ownership: Arc::new(LocalOwnership::new(sessions_root.clone())),
             sessions_root,
             engines,
             profiles,
@@ -125,6 +129,16 @@ impl SessionManager {
         all
     }
 
+    /// Every session, all workspaces, by workspace then id.
+    pub fn list_all(&self) -> Vec<Snapshot> {
+        let mut all: Vec<Snapshot> =
+            self.inner.sessions.iter().map(|e| e.value().snapshot.borrow().clone()).collect();
+        all.sort_by(|a, b| {
+            (a.workspace.as_str(), a.id.as_str()).cmp(&(b.workspace.as_str(), b.id.as_str()))
+        });
+        all
+    }
+
     /// Create a session: validated first, then its folder, lock and record, then its actor.
     /// Any failure removes what was made, so nothing is half-created.
     pub async fn create(
@@ -140,6 +154,10 @@ impl SessionManager {
             }
             if self.inner.sessions.len() >= self.inner.config.max_sessions {
                 return Err(SessionError::LimitReached(self.inner.config.max_sessions));
+            }
+            let per_workspace = self.inner.config.max_per_workspace;
+            if per_workspace > 0 && self.count_in(&key.workspace) >= per_workspace {
+                return Err(SessionError::WorkspaceLimitReached(per_workspace));
             }
             let dir = record::session_dir(&self.inner.sessions_root, &key);
             if dir.join("session.toml").exists() {
@@ -166,10 +184,10 @@ impl SessionManager {
         &self,
         key: &SessionKey,
         new: &NewSession,
-    ) -> Result<(SessionRecord, SessionLock), SessionError> {
+    ) -> Result<(SessionRecord, Lease), SessionError> {
         let dir = record::session_dir(&self.inner.sessions_root, key);
         std::fs::create_dir_all(&dir)?;
-        let lock = SessionLock::acquire(&dir.join("lock"))?;
+        let lock = self.inner.ownership.claim(key)?;
         let record = SessionRecord {
             workspace: key.workspace.clone(),
             id: key.session.clone(),
@@ -189,7 +207,7 @@ impl SessionManager {
         Ok((record, lock))
     }
 
-    fn spawn(&self, record: SessionRecord, lock: SessionLock) {
+    fn spawn(&self, record: SessionRecord, lock: Lease) {
         let key = record.key();
         let parts = ActorParts {
             record,
@@ -221,8 +239,7 @@ impl SessionManager {
                 }
             };
             let key = record.key();
-            let lock_path = record::session_dir(&self.inner.sessions_root, &key).join("lock");
-            let lock = match SessionLock::acquire(&lock_path) {
+            let lock = match self.inner.ownership.claim(&key) {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::error!(session = %key, error = %e, "not restoring a session");
@@ -320,6 +337,76 @@ impl SessionManager {
             self.inner.sessions.remove(key);
         }
         result
+    }
+
+    /// Hands a session over (blue-green): closes its browser, seals its login from the quiescent
+    /// profile, and releases its ownership, keeping its desired state on disk; the session then
+    /// leaves this process. Another process takes it with [`SessionManager::adopt`].
+    pub async fn release(&self, key: &SessionKey) -> Result<(), SessionError> {
+        let _guard = self.inner.membership.lock().await;
+        let handle = self.handle(key)?;
+        let (tx, rx) = oneshot::channel();
+        handle.commands.send(Command::Shutdown(tx)).await.map_err(|_| SessionError::Gone)?;
+        let wait = Duration::from_millis(self.inner.config.shutdown_timeout_ms);
+        match timeout(wait, rx).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => {}
+            Err(_) => return Err(SessionError::Timeout(self.inner.config.shutdown_timeout_ms)),
+        }
+        self.inner.sessions.remove(key);
+        // The actor drops its lease when its task ends, just after it answered: wait for that,
+        // so the caller may tell the next owner at once.
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.inner.ownership.is_held(key) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SessionError::Timeout(self.inner.config.shutdown_timeout_ms));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!(session = %key, "session released to another owner");
+        Ok(())
+    }
+
+    /// Takes over a session another process released (or that is on disk and free): claims it,
+    /// and starts it if it was running, as a boot does. Waits up to `sessions.command_timeout_ms`
+    /// for the previous owner to let go.
+    pub async fn adopt(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
+        {
+            let _guard = self.inner.membership.lock().await;
+            if self.inner.sessions.contains_key(key) {
+                return self.get(key);
+            }
+            let dir = record::session_dir(&self.inner.sessions_root, key);
+            let record = match record::load(&dir.join("session.toml")) {
+                Ok(r) => r,
+                Err(_) if !dir.join("session.toml").exists() => return Err(SessionError::NotFound),
+                Err(e) => return Err(e.into()),
+            };
+            let wait = Duration::from_millis(self.inner.config.command_timeout_ms);
+            let deadline = tokio::time::Instant::now() + wait;
+            let lease = loop {
+                match self.inner.ownership.claim(key) {
+                    Ok(lease) => break lease,
+                    Err(LockError::Held(_)) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            if let Some(observer) = &self.inner.observer {
+                // Its callbacks endpoint, in case this process keeps its outbox elsewhere.
+                observer
+                    .created(key, record.callback_url.as_deref())
+                    .map_err(|e| SessionError::Setup(e.to_string()))?;
+            }
+            let running = record.desired == Desired::Running;
+            tracing::info!(session = %key, generation = lease.generation(), running, "session adopted");
+            self.spawn(record, lease);
+            if !running {
+                return self.get(key);
+            }
+        }
+        self.act(key, Command::Start).await
     }
 
     /// Close every browser, persisting logins, within `deadline`.

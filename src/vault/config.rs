@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_INCLUDE: [&str; 3] =
     ["Default/IndexedDB", "Default/Local Storage", "Default/WebStorage"];
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VaultConfig {
     /// Master keys as `id:base64-of-32-bytes`. A list, or one string separated by spaces or commas.
@@ -60,6 +60,23 @@ impl Default for VaultConfig {
             include: DEFAULT_INCLUDE.iter().map(|s| (*s).to_owned()).collect(),
             snapshot_attempts: 3,
         }
+    }
+}
+
+/// Every field but the master keys' text, so a logged config never leaks them.
+impl std::fmt::Debug for VaultConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultConfig")
+            .field("master_keys", &format_args!("[{} redacted]", self.master_keys.len()))
+            .field("master_keys_file", &self.master_keys_file)
+            .field("seal_key_id", &self.seal_key_id)
+            .field("runtime_dir", &self.runtime_dir)
+            .field("reseal_debounce", &self.reseal_debounce)
+            .field("reseal_max_interval", &self.reseal_max_interval)
+            .field("reseal_min_interval", &self.reseal_min_interval)
+            .field("include", &self.include)
+            .field("snapshot_attempts", &self.snapshot_attempts)
+            .finish()
     }
 }
 

@@ -205,12 +205,8 @@ impl VaultKeys {
 pub fn read_key_file(path: &Path) -> Result<Vec<(String, MasterKey)>, VaultError> {
     let io = |e| VaultError::io(path, e);
     let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(VaultError::BadKey(format!(
-            "{} is readable by group or others (mode {:o}); chmod 600 it",
-            path.display(),
-            mode & 0o777
-        )));
+    if let Some(what) = crate::config::secret_file_exposure(mode) {
+        return Err(VaultError::BadKey(format!("{} is {what}; chmod 600 it", path.display())));
     }
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
     text.lines()

@@ -8,8 +8,11 @@ mod health;
 mod helpers;
 mod ip_allow;
 mod operations;
+mod security;
+mod ops;
 mod sessions;
 mod startup;
+mod vectors;
 mod workspaces;
 
 // The callbacks suite's receiver and spec-written verifier, shared rather than written twice.

@@ -335,7 +335,8 @@ async fn events_committed_before_a_restart_are_delivered_by_the_next_process() {
     let ids: Vec<String> =
         (0..3).map(|n| h.send(SESSION_STATUS, &key("acme", "main"), json!({"n": n}))).collect();
     let path = h.dir.path().join("data/sidecar.db");
-    let reopened = wa_sidecar::callbacks::Outbox::open(&config(&rx.url), &path).unwrap();
+    let reopened =
+        wa_sidecar::callbacks::Outbox::open(&config(&rx.url), &path, crate::loopback()).unwrap();
     reopened.start();
     for id in &ids {
         assert_eq!(&rx.next(WAIT).await.header("webhook-id"), id);

@@ -36,6 +36,11 @@ pub fn config(url: &str) -> CallbacksConfig {
     }
 }
 
+/// The outbound policy of these tests: receivers listen on loopback.
+pub fn loopback() -> std::sync::Arc<wa_sidecar::net::NetPolicy> {
+    std::sync::Arc::new(wa_sidecar::net::NetPolicy::permissive())
+}
+
 /// An outbox on its own temp database; delivery stops when dropped.
 pub struct Harness {
     pub outbox: Outbox,
@@ -45,7 +50,7 @@ pub struct Harness {
 impl Harness {
     pub fn open(cfg: &CallbacksConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::open(cfg, &dir.path().join("data/sidecar.db")).unwrap();
+        let outbox = Outbox::open(cfg, &dir.path().join("data/sidecar.db"), loopback()).unwrap();
         Self { outbox, dir }
     }
 

@@ -13,6 +13,9 @@ use tokio::sync::mpsc;
 
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The request target as sent: path and query, e.g. `/apps/1/events?auth_key=…`.
+    #[allow(dead_code)] // read by the api suite (its [broadcast] tests), not by this one
+    pub target: String,
     /// Header names lower-cased.
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
@@ -156,6 +159,7 @@ async fn read_request(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> O
     if read.read_line(&mut line).await.ok()? == 0 {
         return None;
     }
+    let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
     let mut headers = HashMap::new();
     loop {
         line.clear();
@@ -170,5 +174,5 @@ async fn read_request(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> O
     let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0; len];
     read.read_exact(&mut body).await.ok()?;
-    Some(Received { headers, body, at: Instant::now() })
+    Some(Received { target, headers, body, at: Instant::now() })
 }

@@ -233,3 +233,68 @@ async fn orphans_under_our_roots_are_killed() {
     assert!(group_members(pgids[2]).len() > 1, "a browser outside our roots is left alone");
     drop(browsers);
 }
+
+/// DevTools travels over a pipe: no process of the browser listens on any TCP port another local
+/// process could connect to, the command line asks for no port, and the browser's environment
+/// holds nothing of the sidecar's but the locale and paths (a secret given to the sidecar in its
+/// environment never reaches a page's process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devtools_has_no_port_and_chromium_inherits_no_secret() {
+    require_chromium();
+    // The test process is the sidecar here: give it a secret the way an operator would.
+    std::env::set_var("SIDECAR__VAULT__MASTER_KEY", "c2VjcmV0LXZhdWx0LWtleS1ub3QtZm9yLWNocm9taXVt");
+    let server = PageServer::start().await;
+    let mut t = TestEngine::new(test_config(server.url()));
+    t.start().await.expect("start");
+    eventually(Duration::from_secs(15), "page report", || server.reports().into_iter().next())
+        .await;
+    let pgid = t.engine.pgid().unwrap();
+    let members = group_members(pgid);
+    assert!(members.len() > 1, "the browser runs several processes: {members:?}");
+    let listening = listening_socket_inodes();
+    for pid in &members {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(!cmdline.contains("remote-debugging-port"), "pid {pid}: {cmdline}");
+        for inode in socket_inodes(*pid) {
+            assert!(!listening.contains(&inode), "pid {pid} listens on a TCP socket ({cmdline})");
+        }
+    }
+    let environ = std::fs::read(format!("/proc/{pgid}/environ")).unwrap();
+    let names: Vec<String> = environ
+        .split(|b| *b == 0)
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| String::from_utf8_lossy(kv).split('=').next().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("SIDECAR")), "{names:?}");
+    assert!(!String::from_utf8_lossy(&environ).contains("c2VjcmV0LXZhdWx0"), "the secret leaked");
+    t.stop_leaving_nothing().await;
+}
+
+/// Inodes of TCP sockets in LISTEN state (IPv4 and IPv6), from /proc/net.
+fn listening_socket_inodes() -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table).unwrap_or_default().lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+            if cols.get(3) == Some(&"0A") {
+                if let Some(inode) = cols.get(9) {
+                    out.insert((*inode).to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Inodes of the sockets a process holds open.
+fn socket_inodes(pid: u32) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().into_owned();
+            t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')).map(str::to_owned)
+        })
+        .collect()
+}

@@ -6,9 +6,11 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::middleware::Next;
-use actix_web::web::Bytes;
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, Error, HttpMessage};
+use futures::StreamExt;
 
+use super::budget::Reservation;
 use super::{
     unix_now, AuthFailure, Caller, SignedHeaders, KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -55,13 +57,27 @@ async fn authenticate(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
     let pre =
         state.auth.precheck(&headers, now).map_err(|f| refuse(&state, f, key_id.as_deref()))?;
 
-    let body = read_body(req, state.settings.server.max_body_bytes, state.body_timeout()).await?;
+    // Held until the MAC is checked: unauthenticated bytes count against the budget.
+    let mut reservation = state.body_budget.reservation(req.peer_addr().map(|a| a.ip()));
+    let body = read_body(
+        req,
+        &mut reservation,
+        state.settings.server.max_body_bytes,
+        state.body_timeout(),
+    )
+    .await
+    .inspect_err(|e| {
+        if e.code == "SERVER_BUSY" {
+            state.metrics.auth_failure("body_budget_exhausted");
+        }
+    })?;
     let (method, path, query) =
         (req.method().as_str().to_owned(), req.path().to_owned(), req.query_string().to_owned());
     let caller = state
         .auth
         .verify(&pre, &method, &path, &query, &body, now)
         .map_err(|f| refuse(&state, f, key_id.as_deref()))?;
+    drop(reservation);
     req.set_payload(Payload::from(body));
 
     if !in_scope(&caller.scope, &path) {
@@ -98,10 +114,11 @@ fn in_scope(scope: &KeyScope, path: &str) -> bool {
     }
 }
 
-/// Reads the whole body (it is part of the signature), refusing past `limit` with 413 and a
-/// stalled upload with 408.
+/// Reads the whole body (it is part of the signature), refusing past `limit` with 413, a stalled
+/// upload with 408, and a read past the unauthenticated-bytes budget with 503.
 async fn read_body(
     req: &mut ServiceRequest,
+    reservation: &mut Reservation,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, ApiError> {
@@ -114,7 +131,26 @@ async fn read_body(
         return Err(ApiError::payload_too_large(limit));
     }
     let mut payload = req.take_payload();
-    let read = crate::api::json::collect_body(&mut payload, limit);
+    let read = async {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(
+                    "BODY_READ_FAILED",
+                    format!("could not read the request body: {e}"),
+                )
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::payload_too_large(limit));
+            }
+            reservation.grow(chunk.len()).map_err(|e| {
+                tracing::warn!(reason = %e, "request refused before its signature was checked");
+                ApiError::server_busy(e.to_string())
+            })?;
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
     match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
         Err(_) => Err(ApiError::new(

@@ -3,8 +3,10 @@
 //! [`Authenticator`] owns the keys, the clock-skew rule and the nonce cache and decides; the
 //! [`guard`] middleware reads the headers and body, asks it, and answers a bare 401 (or 403 for a
 //! valid key outside its workspaces). The reason goes to the log and the `auth_failures` metric,
-//! never to the client, and no secret is ever logged.
+//! never to the client, and no secret is ever logged. [`budget`] bounds the body bytes read before
+//! a signature is known.
 
+pub mod budget;
 pub mod guard;
 pub mod nonce;
 pub mod signature;

@@ -1,41 +1,43 @@
-//! Remembers the nonces of accepted requests, bounded in time and in entries.
+//! Remembers the nonces of accepted requests, bounded in time and in entries, one cache per key.
 //!
 //! Time: a nonce is kept while its request's timestamp is inside the skew window; older requests
-//! are refused by the timestamp check anyway. Entries: past `max_entries` the entry with the
-//! oldest timestamp is dropped and its timestamp becomes a floor: requests signed at or before the
-//! floor are refused from then on, so a dropped nonce can never be replayed.
+//! are refused by the timestamp check anyway. Entries: past `max_entries` for a key, that key's
+//! entry with the oldest timestamp is dropped and its timestamp becomes the key's floor: requests
+//! of that key signed at or before the floor are refused from then on, so a dropped nonce can
+//! never be replayed.
+//!
+//! Each key has its own entries and its own floor, so a key that floods the cache (or signs far in
+//! the future to push its floor up) only ever refuses its own requests: a workspace-scoped key
+//! cannot lock out the host's key. Keys are the configured ones (only a verified MAC gets here),
+//! so memory is bounded by keys × `max_entries`.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceCheck {
     Fresh,
     Replayed,
-    /// Signed before the floor left by eviction under load.
+    /// Signed before the floor left by eviction under load (of this key).
     BelowFloor,
 }
 
 pub struct NonceCache {
     max_entries: usize,
     window_secs: i64,
-    inner: Mutex<Inner>,
+    keys: Mutex<HashMap<String, KeyNonces>>,
 }
 
-#[derive(Default)]
-struct Inner {
+struct KeyNonces {
     seen: HashSet<String>,
     by_time: BTreeSet<(i64, String)>,
     floor: i64,
 }
 
 impl NonceCache {
+    /// `max_entries` per key.
     pub fn new(max_entries: usize, window_secs: i64) -> Self {
-        Self {
-            max_entries: max_entries.max(1),
-            window_secs,
-            inner: Mutex::new(Inner { floor: i64::MIN, ..Default::default() }),
-        }
+        Self { max_entries: max_entries.max(1), window_secs, keys: Mutex::new(HashMap::new()) }
     }
 
     /// Records `(key_id, nonce)` signed at `timestamp` unless it was seen; `now` in Unix seconds.
@@ -47,25 +49,26 @@ impl NonceCache {
         now: i64,
     ) -> NonceCheck {
         // A poisoned lock only means another request panicked mid-update; the sets stay usable.
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.expire(now - self.window_secs);
-        if timestamp <= inner.floor {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = keys.entry(key_id.to_owned()).or_insert_with(KeyNonces::new);
+        cache.expire(now - self.window_secs);
+        if timestamp <= cache.floor {
             return NonceCheck::BelowFloor;
         }
-        let entry = format!("{key_id}\n{nonce}");
-        if inner.seen.contains(&entry) {
+        if cache.seen.contains(nonce) {
             return NonceCheck::Replayed;
         }
-        inner.seen.insert(entry.clone());
-        inner.by_time.insert((timestamp, entry));
-        while inner.seen.len() > self.max_entries {
-            inner.evict_oldest();
+        cache.seen.insert(nonce.to_owned());
+        cache.by_time.insert((timestamp, nonce.to_owned()));
+        while cache.seen.len() > self.max_entries {
+            cache.evict_oldest();
         }
         NonceCheck::Fresh
     }
 
+    /// Nonces remembered, all keys together.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).seen.len()
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).values().map(|k| k.seen.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -73,21 +76,25 @@ impl NonceCache {
     }
 }
 
-impl Inner {
+impl KeyNonces {
+    fn new() -> Self {
+        Self { seen: HashSet::new(), by_time: BTreeSet::new(), floor: i64::MIN }
+    }
+
     fn expire(&mut self, before: i64) {
         while let Some((ts, _)) = self.by_time.first() {
             if *ts >= before {
                 break;
             }
-            if let Some((_, entry)) = self.by_time.pop_first() {
-                self.seen.remove(&entry);
+            if let Some((_, nonce)) = self.by_time.pop_first() {
+                self.seen.remove(&nonce);
             }
         }
     }
 
     fn evict_oldest(&mut self) {
-        if let Some((ts, entry)) = self.by_time.pop_first() {
-            self.seen.remove(&entry);
+        if let Some((ts, nonce)) = self.by_time.pop_first() {
+            self.seen.remove(&nonce);
             self.floor = self.floor.max(ts);
         }
     }
@@ -127,5 +134,33 @@ mod tests {
         // n0 was dropped; replaying it must still fail.
         assert_eq!(cache.check_and_remember("k", "n0", 1001, 1005), NonceCheck::BelowFloor);
         assert_eq!(cache.check_and_remember("k", "new", 1005, 1005), NonceCheck::Fresh);
+    }
+
+    #[test]
+    fn one_key_flooding_future_dated_requests_cannot_lock_out_another() {
+        // The review's attack: a workspace-scoped key fills the cache with requests signed at
+        // now+299, so the floor would move past every honest request signed now.
+        let cache = NonceCache::new(100, 600);
+        let now = 10_000;
+        for i in 0..=100 {
+            assert_eq!(
+                cache.check_and_remember("tenant", &format!("t{i}"), now + 299, now),
+                NonceCheck::Fresh
+            );
+        }
+        assert_eq!(cache.check_and_remember("host", "h1", now, now), NonceCheck::Fresh);
+        assert_eq!(cache.check_and_remember("host", "h2", now + 1, now + 1), NonceCheck::Fresh);
+        // The flooding key only hurt itself.
+        assert_eq!(cache.check_and_remember("tenant", "t-now", now, now), NonceCheck::BelowFloor);
+    }
+
+    #[test]
+    fn each_key_is_bounded_on_its_own() {
+        let cache = NonceCache::new(3, 300);
+        for i in 0..10 {
+            cache.check_and_remember("a", &format!("n{i}"), 1000 + i, 1000);
+        }
+        cache.check_and_remember("b", "n0", 1000, 1000);
+        assert_eq!(cache.len(), 4, "3 for a, 1 for b");
     }
 }

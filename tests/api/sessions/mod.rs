@@ -3,6 +3,7 @@
 //! at the end that no Chromium of its own is left.
 
 mod bad_input;
+mod broadcasting;
 mod callbacks;
 mod cli;
 mod inbound;

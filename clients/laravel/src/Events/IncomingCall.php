@@ -1,0 +1,8 @@
+<?php
+
+namespace WaSidecar\Laravel\Events;
+
+/** `call.incoming`: someone is calling the account. */
+class IncomingCall extends SidecarEvent
+{
+}

@@ -1,0 +1,8 @@
+<?php
+
+namespace WaSidecar\Laravel\Events;
+
+/** `message.reaction`: a reaction to a message was added or removed. */
+class MessageReactionReceived extends SidecarEvent
+{
+}

@@ -1,0 +1,8 @@
+<?php
+
+namespace WaSidecar\Laravel\Events;
+
+/** `message.revoked`: a message was deleted for everyone. */
+class MessageRevoked extends SidecarEvent
+{
+}

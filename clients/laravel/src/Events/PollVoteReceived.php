@@ -1,0 +1,8 @@
+<?php
+
+namespace WaSidecar\Laravel\Events;
+
+/** `poll.vote`: a vote on a poll. */
+class PollVoteReceived extends SidecarEvent
+{
+}
