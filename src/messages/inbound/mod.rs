@@ -366,6 +366,8 @@ async fn catch_up_inner(m: &Messages, key: &SessionKey) -> Result<Option<usize>>
     for msg in &found {
         if report_message(m, key, msg, Source::Catchup).await? {
             reported += 1;
+        } else {
+            catch_up_changes(m, key, msg).await?;
         }
     }
     let k = key.clone();
@@ -434,16 +436,28 @@ fn chat_of(id: Option<&str>) -> Value {
 async fn on_edited(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
     let e: Edited = serde_json::from_value(payload)?;
     let msg = e.msg.unwrap_or_default();
-    let Some(wa_id) = e.id.or(msg.id.clone()) else { return Ok(()) };
-    let (id, api_sent) = our_id(m, key, &wa_id).await?;
+    let Some(wa_id) = e.id.clone().or(msg.id.clone()) else { return Ok(()) };
+    report_edit(m, key, &wa_id, e.chat.as_deref().or(msg.remote.as_deref()), &msg).await
+}
+
+/// `message.edited` for `wa_id` (live, or found by a catch-up), recorded on the message's row so
+/// a later catch-up does not report it again.
+async fn report_edit(
+    m: &Messages,
+    key: &SessionKey,
+    wa_id: &str,
+    chat: Option<&str>,
+    msg: &WireMsg,
+) -> Result<()> {
+    let (id, api_sent) = our_id(m, key, wa_id).await?;
     if api_sent {
         return Ok(());
     }
-    let from = identify(m, key, shape::sender_id(&msg), msg.notify_name.as_deref()).await;
+    let from = identify(m, key, shape::sender_id(msg), msg.notify_name.as_deref()).await;
     let text = msg.body.clone().or(msg.caption.clone());
     let detail = msg.edit_id.clone().unwrap_or_else(|| text.clone().unwrap_or_default());
     let data = json!({
-        "id": id, "wa_id": wa_id, "chat": chat_of(e.chat.as_deref().or(msg.remote.as_deref())),
+        "id": id, "wa_id": wa_id, "chat": chat_of(chat),
         "from": from, "text": text, "edit_id": msg.edit_id, "timestamp": now_s(),
     });
     publish(
@@ -456,6 +470,58 @@ async fn on_edited(m: &Messages, key: &SessionKey, payload: Value) -> Result<()>
         ),
     )
     .await;
+    record_change(m, key, &id, Some(detail), false).await
+}
+
+/// Notes an edit (its id) or a revoke on the message's row in the index.
+async fn record_change(
+    m: &Messages,
+    key: &SessionKey,
+    id: &str,
+    edit: Option<String>,
+    revoked: bool,
+) -> Result<()> {
+    let (k, id) = (key.clone(), id.to_owned());
+    m.store
+        .run(move |c| {
+            let args = rusqlite::params![k.workspace.as_str(), k.session.as_str(), id, edit, super::store::now_ms()];
+            if revoked {
+                c.execute(
+                    "UPDATE messages SET type = 'revoked', updated_at = ?5 WHERE workspace = ?1 AND session = ?2 AND id = ?3 AND ?4 IS NULL",
+                    args,
+                )?;
+            } else {
+                c.execute(
+                    "UPDATE messages SET body = json_set(body, '$.edit_id', ?4), updated_at = ?5 WHERE workspace = ?1 AND session = ?2 AND id = ?3",
+                    args,
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// What a catch-up finds changed on a message the host already has: an edit or a revoke that
+/// happened while the page was away (WhatsApp Web shows them in the history, without events).
+async fn catch_up_changes(m: &Messages, key: &SessionKey, msg: &WireMsg) -> Result<()> {
+    let Some(wa_id) = msg.id.as_deref() else { return Ok(()) };
+    let Some(row) = m.store.get(key, wa_id).await? else { return Ok(()) };
+    if row.direction == Direction::Out && row.status != Status::Received {
+        return Ok(());
+    }
+    if msg.kind.as_deref() == Some("revoked") {
+        if row.kind != "revoked" {
+            let by = shape::sender_id(msg).map(str::to_owned);
+            report_revoke(m, key, wa_id, by.as_deref(), msg.remote.as_deref(), None).await?;
+        }
+        return Ok(());
+    }
+    if let Some(edit) = msg.edit_id.as_deref() {
+        if row.body.get("edit_id").and_then(Value::as_str) != Some(edit) {
+            report_edit(m, key, wa_id, msg.remote.as_deref(), msg).await?;
+        }
+    }
     Ok(())
 }
 
@@ -473,19 +539,32 @@ struct Revoked {
 async fn on_revoked(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
     let r: Revoked = serde_json::from_value(payload)?;
     let Some(wa_id) = r.ref_id else { return Ok(()) };
-    let (id, api_sent) = our_id(m, key, &wa_id).await?;
-    if api_sent {
-        return Ok(());
-    }
-    let by = identify(m, key, r.author.as_deref().or(r.from.as_deref()), None).await;
     let chat = if r.to.as_deref().is_some_and(|t| t.ends_with("@g.us")) {
         r.to.as_deref()
     } else {
         r.from.as_deref()
     };
+    let by = r.author.as_deref().or(r.from.as_deref());
+    report_revoke(m, key, &wa_id, by, chat, r.kind.as_deref()).await
+}
+
+/// `message.revoked` for `wa_id` (live, or found by a catch-up), recorded on its row.
+async fn report_revoke(
+    m: &Messages,
+    key: &SessionKey,
+    wa_id: &str,
+    by: Option<&str>,
+    chat: Option<&str>,
+    revoke_type: Option<&str>,
+) -> Result<()> {
+    let (id, api_sent) = our_id(m, key, wa_id).await?;
+    if api_sent {
+        return Ok(());
+    }
+    let by = identify(m, key, by, None).await;
     let data = json!({
         "id": id, "wa_id": wa_id, "chat": chat_of(chat), "by": by,
-        "revoke_type": r.kind.as_deref().unwrap_or("revoke"), "timestamp": now_s(),
+        "revoke_type": revoke_type.unwrap_or("revoke"), "timestamp": now_s(),
     });
     publish(
         m,
@@ -497,7 +576,7 @@ async fn on_revoked(m: &Messages, key: &SessionKey, payload: Value) -> Result<()
         ),
     )
     .await;
-    Ok(())
+    record_change(m, key, &id, None, true).await
 }
 
 #[derive(Debug, Deserialize, Default)]

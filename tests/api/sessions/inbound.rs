@@ -772,3 +772,51 @@ async fn media_whose_copy_is_gone_is_reported_failed_and_refetch_says_so() {
     }
     stop_and_check(app).await;
 }
+
+#[tokio::test]
+async fn edits_and_revokes_made_while_the_browser_was_closed_are_caught_up_once() {
+    let sim = sim();
+    let app = app_for(&sim, |_| {}).await;
+    connect(&app, &sim, "main").await;
+    let mut events = Events::of(&app);
+    let a = text(&sim, OTHER, PHONE, "to be edited").await;
+    let b = text(&sim, OTHER, PHONE, "to be deleted").await;
+    let got = next_of(&mut events, "message.received", 2, Duration::from_secs(30)).await;
+
+    // A closed page (a new page load after a browser crash) gets no events for these: only the
+    // history shows them.
+    let target = json!({"phone": PHONE});
+    control(&sim, "/offline", target.clone()).await;
+    let groups = chromium_groups_under(&app.data_dir().join("runtime"));
+    // SAFETY: killpg on a group this test found under its own data folder.
+    unsafe { libc::killpg(groups[0], libc::SIGKILL) };
+    wait_state(&app, "main", "disconnected", Duration::from_secs(20)).await;
+    control(
+        &sim,
+        &format!("/messages/{}/edit", a["id"].as_str().unwrap()),
+        json!({"text": "edited while away"}),
+    )
+    .await;
+    control(&sim, &format!("/messages/{}/revoke", b["id"].as_str().unwrap()), json!({})).await;
+    control(&sim, "/online", target).await;
+    wait_state(&app, "main", "connected", Duration::from_secs(40)).await;
+
+    let e = next_of(&mut events, "message.edited", 1, Duration::from_secs(40)).await;
+    assert_eq!(
+        (&e[0].data["id"], e[0].data["text"].as_str()),
+        (&got[0].data["id"], Some("edited while away"))
+    );
+    let r = next_of(&mut events, "message.revoked", 1, Duration::from_secs(40)).await;
+    assert_eq!(r[0].data["id"], got[1].data["id"]);
+
+    // Another reconnect finds nothing new.
+    control(&sim, "/offline", json!({"phone": PHONE})).await;
+    wait_state(&app, "main", "disconnected", Duration::from_secs(20)).await;
+    control(&sim, "/online", json!({"phone": PHONE})).await;
+    wait_state(&app, "main", "connected", Duration::from_secs(40)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later: Vec<&str> =
+        events.drain().iter().map(|e| e.kind).filter(|k| k.starts_with("message.")).collect();
+    assert!(later.is_empty(), "reported again: {later:?}");
+    stop_and_check(app).await;
+}
