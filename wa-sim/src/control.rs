@@ -371,8 +371,13 @@ struct PresenceReq {
 
 async fn presence(s: web::Data<Shared>, body: web::Json<PresenceReq>) -> Resp {
     let from = digits(&body.from).ok_or(SimError::Bad("`from` must be digits"))?;
-    let to = digits(&body.to).ok_or(SimError::Bad("`to` must be digits"))?;
-    s.lock().presence(&from, &to, &body.state);
+    let mut w = s.lock();
+    if body.to.ends_with("@g.us") {
+        w.group_presence(&from, &body.to, &body.state)?;
+    } else {
+        let to = digits(&body.to).ok_or(SimError::Bad("`to` must be digits or a group id"))?;
+        w.presence(&from, &to, &body.state);
+    }
     ok(json!({"ok": true}))
 }
 

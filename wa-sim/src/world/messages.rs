@@ -173,18 +173,9 @@ impl World {
             .groups
             .values()
             .filter(|g| g.members.iter().any(|m| m == phone))
-            .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins}))
+            .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins, "wids": self.wids_of(&g.members)}))
             .collect();
-        json!({"msgs": out, "groups": groups, "lids": self.lid_view()})
-    }
-
-    /// LIDs of lid-addressed accounts, for the pages to name their senders.
-    fn lid_view(&self) -> Value {
-        let mut out = Map::new();
-        for a in self.accounts.values().filter(|a| a.lid_addressed) {
-            out.insert(a.phone.clone(), json!(lid_for(&a.phone)));
-        }
-        Value::Object(out)
+        json!({"msgs": out, "groups": groups})
     }
 
     /// An account's device came back: what others sent it meanwhile is now delivered (ack 2).
@@ -398,6 +389,23 @@ impl World {
         let lid = self.accounts.get(from).filter(|a| a.lid_addressed).map(|_| lid_for(from));
         let ev = json!({"t": "ev", "kind": "presence", "from": from, "from_lid": lid, "state": state, "t_ms": now_ms()});
         self.push_account(to, ev, None);
+    }
+
+    /// A member types (or records…) in a group: `chat.presence_change` for the group, with the
+    /// member in `participants`, on the other members' pages.
+    pub fn group_presence(&mut self, from: &str, gid: &str, state: &str) -> Result<(), SimError> {
+        let g =
+            self.groups.get(gid).ok_or(SimError::NotFound("GROUP_NOT_FOUND", "no such group"))?;
+        let members: Vec<String> =
+            g.members.iter().filter(|m| m.as_str() != from).cloned().collect();
+        let ev = json!({
+            "t": "ev", "kind": "presence", "group": gid, "subject": g.subject, "from": from,
+            "from_wid": self.wid_of(from), "state": state, "t_ms": now_ms(),
+        });
+        for m in members {
+            self.push_account(&m, ev.clone(), None);
+        }
+        Ok(())
     }
 
     /// A phone sends a message to an account (or group). Returns the stored message.

@@ -170,6 +170,15 @@ async fn groups_calls_presence_and_lid_identities_reach_the_page() {
     assert_eq!(m["author"], format!("{carol}@c.us"));
     assert_eq!(m["id"]["participant"], format!("{carol}@c.us"));
     assert_eq!(m["id"]["_serialized"], sent["key"]);
+    let mark = page.mark();
+    ctl.post("/presence", json!({"from": carol, "to": gid, "state": "composing"})).await;
+    let (_, p) = page.wait_event_from("chat.presence_change", mark, T).await;
+    assert_eq!(p[0]["id"], gid.as_str());
+    assert_eq!((p[0]["isGroup"].as_bool(), p[0]["isUser"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        p[0]["participants"],
+        json!([{"id": format!("{carol}@c.us"), "state": "composing", "shortName": "Sim 15550014002"}])
+    );
     for (action, who, operation) in [
         ("promote", carol, "promote"),
         ("demote", carol, "demote"),
@@ -249,6 +258,22 @@ async fn groups_calls_presence_and_lid_identities_reach_the_page() {
         .await
         .unwrap_err();
     assert_eq!(err["code"], "message_key_remote_id_is_not_same_of_chat");
+
+    // In groups too: a lid-addressed member is named by its LID.
+    let mark = page.mark();
+    let g2 = ctl.post("/groups", json!({"owner": dan, "subject": "Lids", "members": [me]})).await;
+    let gid2 = g2["id"].as_str().unwrap().to_string();
+    let (_, ch) = page.wait_event_from("group.participant_changed", mark, T).await;
+    assert_eq!(ch[0]["author"], lid.as_str());
+    assert_eq!(ch[0]["participants"], json!([format!("{me}@c.us")]));
+    let parts =
+        page.ok(&format!("WPP.group.getParticipants('{gid2}').then(l => l.map(p => p.id))")).await;
+    assert!(parts.as_array().unwrap().contains(&json!(lid)), "{parts}");
+    let mark = page.mark();
+    ctl.send_text_json(dan, &gid2, "lid in group").await;
+    let m = next_msg(&page, mark).await;
+    assert_eq!(m["author"], lid.as_str());
+    assert_eq!(m["id"]["participant"], lid.as_str());
 
     // Presence from a phone.
     let mark = page.mark();

@@ -113,7 +113,10 @@ async fn ids_chosen_ahead_are_checked_against_the_resolved_chat_and_sent_once() 
     assert_eq!(r[0]["ack"], 3);
     assert_eq!(r[0]["sender"], chat.as_str());
     assert_eq!(r[0]["chat"], gid.as_str());
-    assert_eq!(r[0]["ids"][0]["_serialized"], gkey["_serialized"]);
+    assert_eq!(
+        r[0]["ids"][0]["_serialized"],
+        format!("true_{gid}_{}_{chat}", gkey["id"].as_str().unwrap())
+    );
     let ack_of = format!(
         "WPP.chat.getMessageById('{}').then(m => m.ack)",
         gkey["_serialized"].as_str().unwrap()
@@ -175,7 +178,24 @@ async fn failed_and_unacknowledged_sends_raise_no_event_and_the_server_keeps_the
     let phone = ctl.get("/accounts/15550011001/messages").await;
     assert_eq!(phone["received"][0]["body"], "lost ack");
     ctl.post("/faults", json!({"send_unacked": false})).await;
-    // A reload shows what the server has.
+    // The page reconnects (same load): WhatsApp Web resends what is pending and hears the ack.
+    let device = ctl.get("/devices").await[0]["id"].as_str().unwrap().to_string();
+    let mark = page.mark();
+    ctl.post("/offline", json!({"device": device})).await;
+    page.wait_event_from("conn.online", mark, T).await;
+    ctl.post("/online", json!({"device": device})).await;
+    let (_, ack) = page.wait_event_from("chat.msg_ack_change", mark, T).await;
+    assert_eq!(
+        (ack[0]["ack"].as_i64(), ack[0]["ids"][0]["_serialized"].as_str()),
+        (Some(1), Some(id.as_str()))
+    );
+    // A second unacked send, then a reload: the history shows what the server has.
+    ctl.post("/faults", json!({"send_unacked": true})).await;
+    let r = page
+        .ok(&format!("WPP.chat.sendTextMessage('{chat}', 'lost again', {{waitForAck: false}})"))
+        .await;
+    let id = r["id"].as_str().unwrap().to_string();
+    ctl.post("/faults", json!({"send_unacked": false})).await;
     let mark = page.mark();
     page.page.reload().await.expect("reload");
     page.wait_event_from("conn.main_loaded", mark, T).await;
