@@ -59,6 +59,15 @@ pub fn get_messages(chat_id: &str, count: u32, before: Option<&str>) -> WppCall 
         .then("(ms) => (ms || []).map((m) => window.__waSidecarWire.msg(m))")
 }
 
+/// `WPP.chat.getMessages(chat, {count, direction: "after", id})`: messages strictly after `id`,
+/// oldest first. Needed because without `id` wa-js anchors on the chat's last *received* message,
+/// so the account's own newer messages only come this way.
+pub fn get_messages_after(chat_id: &str, count: u32, after: &str) -> WppCall {
+    let opts = json!({ "count": count, "direction": "after", "id": after });
+    WppCall::new("WPP.chat.getMessages", &[json!(chat_id), opts])
+        .then("(ms) => (ms || []).map((m) => window.__waSidecarWire.msg(m))")
+}
+
 /// `WPP.chat.list({count})`: the account's chats, most recent first, as plain data
 /// (`{id, name, is_group, unread, t, archived}`, `t` in seconds).
 pub fn chat_list(count: Option<u32>) -> WppCall {

@@ -327,7 +327,19 @@ async fn chat_messages(
     m.sessions.get(&key)?;
     let v =
         m.sessions.bridge_call(&key, wpp::get_messages(&chat, limit, before.as_deref())).await?;
-    let page: Vec<WireMsg> = serde_json::from_value(v).map_err(internal)?;
+    let mut page: Vec<WireMsg> = serde_json::from_value(v).map_err(internal)?;
+    if before.is_none() {
+        // wa-js anchors the latest page on the last *received* message: the account's own newer
+        // messages follow it.
+        if let Some(last) = page.last().and_then(|p| p.id.clone()) {
+            let v =
+                m.sessions.bridge_call(&key, wpp::get_messages_after(&chat, limit, &last)).await?;
+            let newer: Vec<WireMsg> = serde_json::from_value(v).map_err(internal)?;
+            page.extend(newer);
+            let extra = page.len().saturating_sub(limit as usize);
+            page.drain(..extra);
+        }
+    }
     let next_before =
         if page.len() as u32 >= limit { page.first().and_then(|p| p.id.clone()) } else { None };
     let mut out = Vec::with_capacity(page.len());

@@ -376,38 +376,54 @@ async fn catch_up_inner(m: &Messages, key: &SessionKey) -> Result<Option<usize>>
     Ok(Some(reported))
 }
 
-/// A chat's messages with `t >= floor`, oldest first, paging back with `getMessages`.
+/// A chat's messages with `t >= floor`, oldest first: the latest page (wa-js anchors it on the
+/// last *received* message), what follows it (the account's own newer messages), then paging
+/// back to the floor.
 async fn read_since(
     m: &Messages,
     key: &SessionKey,
     chat: &str,
     floor: i64,
 ) -> Result<Vec<WireMsg>> {
-    let mut out: Vec<WireMsg> = Vec::new();
-    let mut before: Option<String> = None;
-    loop {
-        let page: Vec<WireMsg> = serde_json::from_value(
-            m.sessions
-                .bridge_call(key, wpp::get_messages(chat, CATCHUP_PAGE, before.as_deref()))
-                .await?,
-        )?;
-        let full = page.len() as u32 >= CATCHUP_PAGE;
-        let oldest = page.first().and_then(|p| p.id.clone());
-        let reached_floor = page.first().is_some_and(|p| p.t.is_some_and(|t| (t as i64) < floor));
-        let mut keep: Vec<WireMsg> =
-            page.into_iter().filter(|p| p.t.is_none_or(|t| t as i64 >= floor)).collect();
-        keep.append(&mut out);
-        out = keep;
-        if !full
-            || reached_floor
-            || oldest.is_none()
-            || oldest == before
-            || out.len() >= CATCHUP_MAX_PER_CHAT
-        {
-            return Ok(out);
+    let page = |before: Option<String>| async move {
+        let v = m
+            .sessions
+            .bridge_call(key, wpp::get_messages(chat, CATCHUP_PAGE, before.as_deref()))
+            .await?;
+        Ok::<Vec<WireMsg>, anyhow::Error>(serde_json::from_value(v)?)
+    };
+    let mut out: Vec<WireMsg> = page(None).await?;
+    // Forward from the newest message read, until nothing follows.
+    let mut newest = out.last().and_then(|p| p.id.clone());
+    while let Some(after) = newest.clone() {
+        let v = m
+            .sessions
+            .bridge_call(key, wpp::get_messages_after(chat, CATCHUP_PAGE, &after))
+            .await?;
+        let more: Vec<WireMsg> = serde_json::from_value(v)?;
+        newest = more.last().and_then(|p| p.id.clone());
+        let full = more.len() as u32 >= CATCHUP_PAGE;
+        out.extend(more);
+        if !full || out.len() >= CATCHUP_MAX_PER_CHAT {
+            break;
         }
-        before = oldest;
     }
+    // Back to the floor.
+    let mut full = out.len() as u32 >= CATCHUP_PAGE;
+    while full && out.len() < CATCHUP_MAX_PER_CHAT {
+        let Some(oldest) = out.first() else { break };
+        if oldest.t.is_some_and(|t| (t as i64) < floor) {
+            break;
+        }
+        let older = page(oldest.id.clone()).await?;
+        full = older.len() as u32 >= CATCHUP_PAGE;
+        if older.is_empty() {
+            break;
+        }
+        out.splice(0..0, older);
+    }
+    out.retain(|p| p.t.is_none_or(|t| t as i64 >= floor));
+    Ok(out)
 }
 
 // ------------------------------------------------------------------------------ other events

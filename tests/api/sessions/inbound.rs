@@ -189,12 +189,19 @@ async fn messages_that_arrive_while_offline_are_caught_up_in_order_once() {
     for i in 0..5 {
         sent.push(text(&sim, OTHER, PHONE, &format!("offline {i}")).await["key"].clone());
     }
+    // The account also writes from its phone, after the last message it received.
+    text(&sim, PHONE, OTHER, "from my phone while away").await;
     control(&sim, "/online", target).await;
     wait_state(&app, "main", "connected", Duration::from_secs(30)).await;
 
     let got = next_of(&mut events, "message.received", 5, Duration::from_secs(30)).await;
     let texts: Vec<&str> = got.iter().map(|e| e.data["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["offline 0", "offline 1", "offline 2", "offline 3", "offline 4"]);
+    let mine = next_of(&mut events, "message.sent", 1, Duration::from_secs(30)).await;
+    assert_eq!(
+        (mine[0].data["text"].as_str(), mine[0].data["source"].as_str()),
+        (Some("from my phone while away"), Some("catchup"))
+    );
     assert!(got.iter().all(|e| e.data["source"] == "catchup"), "{got:?}");
     let ids: HashSet<_> = got.iter().map(|e| e.id.clone().unwrap()).collect();
     assert_eq!(ids.len(), 5);
@@ -202,7 +209,7 @@ async fn messages_that_arrive_while_offline_are_caught_up_in_order_once() {
     assert_eq!(wa, sent.iter().collect::<Vec<_>>());
     assert!(more_of(&mut events, "message.received", Duration::from_secs(2)).await.is_empty());
     let metrics = app.metrics().await;
-    assert!(metrics.contains("wa_sidecar_inbound_catchup_messages_total 5"), "{metrics}");
+    assert!(metrics.contains("wa_sidecar_inbound_catchup_messages_total 6"), "{metrics}");
     assert!(
         metrics.contains(r#"wa_sidecar_inbound_events_total{type="message.received"} 6"#),
         "{metrics}"
