@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sending: outbound queue, idempotency keys, recipient checks",
         sql: include_str!("messages/send/schema.sql"),
     },
+    Migration {
+        name: "receiving: watermarks and contact identities",
+        sql: include_str!("messages/inbound/schema.sql"),
+    },
 ];
 
 /// How long a writer waits for another connection's write transaction before failing.

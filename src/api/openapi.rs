@@ -57,6 +57,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(crate::sessions::api::ApiDoc::openapi());
     doc.merge(crate::callbacks::api::ApiDoc::openapi());
     doc.merge(crate::messages::send::api::ApiDoc::openapi());
+    doc.merge(crate::messages::inbound::api::ApiDoc::openapi());
     doc
 }
 

@@ -24,7 +24,8 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
         .configure(crate::sessions::api::configure)
         .configure(crate::sessions::handover::configure)
         .configure(crate::callbacks::api::configure)
-        .configure(crate::messages::send::api::configure);
+        .configure(crate::messages::send::api::configure)
+        .configure(crate::messages::inbound::api::configure);
 }
 
 /// Error handlers for actix's own extractors (`web::Path`, `web::Query`, `web::Json`), so a

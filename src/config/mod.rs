@@ -41,6 +41,8 @@ pub struct Settings {
     pub vault: VaultConfig,
     pub callbacks: CallbacksConfig,
     pub sending: SendingConfig,
+    /// Incoming calls (`[calls] reject = true` declines every call as it rings).
+    pub calls: crate::messages::inbound::CallsConfig,
     pub broadcast: BroadcastConfig,
     pub net: NetConfig,
     /// From `SIDECAR_ENV`, never from a file.

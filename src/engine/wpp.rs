@@ -170,6 +170,87 @@ pub fn star_message(wa_id: &str, star: bool) -> WppCall {
     WppCall::new("WPP.chat.starMessage", &[json!(wa_id), json!(star)]).then("() => true")
 }
 
+/// `WPP.chat.getMessages(chat, {count, direction: "after", id})`: messages strictly after `id`,
+/// oldest first. Needed because without `id` wa-js anchors on the chat's last *received* message,
+/// so the account's own newer messages only come this way.
+pub fn get_messages_after(chat_id: &str, count: u32, after: &str) -> WppCall {
+    let opts = json!({ "count": count, "direction": "after", "id": after });
+    WppCall::new("WPP.chat.getMessages", &[json!(chat_id), opts])
+        .then("(ms) => (ms || []).map((m) => window.__waSidecarWire.msg(m))")
+}
+
+/// `WPP.chat.list({count})`: the account's chats, most recent first, as plain data
+/// (`{id, name, is_group, unread, t, archived}`, `t` in seconds).
+pub fn chat_list(count: Option<u32>) -> WppCall {
+    let opts = match count {
+        Some(n) => json!({ "count": n }),
+        None => json!({}),
+    };
+    WppCall::new("WPP.chat.list", &[opts])
+        .then("(cs) => (cs || []).map((c) => window.__waSidecarWire.chat(c))")
+}
+
+/// `WPP.contact.getPnLidEntry(id)` (`…@c.us` or `…@lid` only): what the page knows of a
+/// contact's two ids, as `{lid, pn, push_name}` (each `null` when unknown).
+pub fn get_pn_lid_entry(id: &str) -> WppCall {
+    WppCall::new("WPP.contact.getPnLidEntry", &[json!(id)]).then(
+        "(e) => { const s = (w) => (w && w._serialized ? String(w._serialized) : null); const c = (e && e.contact) || {}; \
+         return { lid: s(e && e.lid), pn: s(e && e.phoneNumber), push_name: c.pushname || c.name || null }; }",
+    )
+}
+
+/// `WPP.chat.downloadMedia(id)`: the message's media as a Blob, kept in the page under a token
+/// (`{token, size, mime_type}`) to be read with [`media_slice`] and freed with [`media_release`].
+pub fn download_media(wa_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.downloadMedia", &[json!(wa_id)])
+        .then("(b) => window.__waSidecarWire.keep(b)")
+}
+
+/// A slice of kept media, base64 (the glue's own helper, not a `WPP` function).
+pub fn media_slice(token: &str, offset: u64, length: u64) -> WppCall {
+    WppCall {
+        name: "glue.media_slice",
+        expr: format!("window.__waSidecarWire.slice({}, {offset}, {length})", js(&token)),
+    }
+}
+
+/// Frees kept media in the page.
+pub fn media_release(token: &str) -> WppCall {
+    WppCall {
+        name: "glue.media_release",
+        expr: format!("window.__waSidecarWire.release({})", js(&token)),
+    }
+}
+
+/// `WPP.call.reject(callId)`: declines a ringing call.
+pub fn call_reject(call_id: &str) -> WppCall {
+    WppCall::new("WPP.call.reject", &[json!(call_id)])
+}
+
+/// `WPP.group.getAllGroups()`: every group of the account, as plain chats.
+pub fn group_list() -> WppCall {
+    WppCall::new("WPP.group.getAllGroups", &[])
+        .then("(cs) => (cs || []).map((c) => window.__waSidecarWire.chat(c))")
+}
+
+/// `WPP.group.getParticipants(groupId)`: `[{id, is_admin, is_super_admin}]`.
+pub fn group_participants(group_id: &str) -> WppCall {
+    WppCall::new("WPP.group.getParticipants", &[json!(group_id)]).then(
+        "(ps) => (ps || []).map((p) => ({ id: window.__waSidecarWire.id(p.id), is_admin: !!p.isAdmin, is_super_admin: !!p.isSuperAdmin }))",
+    )
+}
+
+/// `WPP.chat.get(chatId)`: a chat the page holds, as plain data, or `null`.
+pub fn get_chat(chat_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.get", &[json!(chat_id)]).then("(c) => window.__waSidecarWire.chat(c)")
+}
+
+/// `WPP.contact.getProfilePictureUrl(id)`: the URL, or `null` when there is none.
+pub fn profile_picture_url(id: &str) -> WppCall {
+    WppCall::new("WPP.contact.getProfilePictureUrl", &[json!(id)])
+        .then("(u) => (typeof u === 'string' ? u : null)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
