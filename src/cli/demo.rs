@@ -252,30 +252,107 @@ async fn scan(sim: &wa_sim::SimServer, code: &str, phone: &str) -> anyhow::Resul
     Ok(())
 }
 
-/// A message out (through `POST …/messages`) and one in (from the simulated friend), where
-/// messaging exists in this build. Until the messages route lands this says so and does nothing:
-/// this is the hook to extend (show the `message.status` progress and the `message.received`
-/// callback) once it has.
+/// A message out to a simulated friend and one back: the send's status as it moves, then the
+/// reply as the sidecar read it. Every step is bounded; a failure is printed, never fatal.
 async fn message_round_trip(client: &Client, sim: &wa_sim::SimServer, path: &str, phone: &str) {
     let body = json!({"to": FRIEND, "type": "text", "text": {"body": "Hello from wa-sidecar"}});
-    match client.post(&format!("{path}/messages"), &body).await {
+    let id = match client.post(&format!("{path}/messages"), &body).await {
         Ok((202, answer)) => {
             println!("Sent a message to +{FRIEND}: POST {path}/messages → 202 {answer}");
-            let incoming = json!({"from": FRIEND, "to": phone, "type": "text", "text": "Hi back from the phone"});
-            let replied = reqwest::Client::new()
-                .post(format!("{}/messages", sim.control_url()))
-                .json(&incoming)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await;
-            if let Ok(r) = replied {
-                println!("+{FRIEND} replied (a message.received callback): {}", r.status());
+            serde_json::from_str::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_owned))
+        }
+        Ok((status, answer)) => {
+            println!("Sending a message: {status} {answer}");
+            None
+        }
+        Err(e) => {
+            println!("Sending a message: {e:#}");
+            None
+        }
+    };
+    let Some(id) = id else { return };
+    let delivered = follow_status(client, sim, &format!("{path}/messages/{id}")).await;
+    let incoming =
+        json!({"from": FRIEND, "to": phone, "type": "text", "text": "Hi back from the phone"});
+    let replied = reqwest::Client::new()
+        .post(format!("{}/messages", sim.control_url()))
+        .json(&incoming)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    if let Err(e) = replied {
+        println!("The phone could not reply: {e}");
+        return;
+    }
+    let received =
+        wait_for_reply(client, &format!("{path}/chats/{FRIEND}@c.us/messages?limit=5")).await;
+    if delivered && received {
+        println!("Message round trip: out and delivered, back and received.");
+    }
+}
+
+/// Polls a sent message until the friend's phone has it (delivered or read) or 30 s pass;
+/// prints each status once. Pacing is on, so the friend first sees "typing…". The friend has no
+/// browser open in the simulation, so once the message is sent the demo plays the friend's phone
+/// receiving it (a delivery receipt through wa-sim's control door).
+async fn follow_status(client: &Client, sim: &wa_sim::SimServer, path: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        if let Ok((200, text)) = client.get(path).await {
+            let message = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
+            let status = message["status"].as_str().unwrap_or_default().to_owned();
+            if status != last {
+                println!("  status: {status}");
+                last = status.clone();
+                if let ("sent", Some(wa_id)) = (status.as_str(), message["wa_id"].as_str()) {
+                    let receipt = reqwest::Client::new()
+                        .post(format!("{}/messages/{wa_id}/ack", sim.control_url()))
+                        .json(&json!({"ack": 2}))
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                    if let Err(e) = receipt {
+                        println!("  (the friend's phone could not confirm delivery: {e})");
+                    }
+                }
+            }
+            match status.as_str() {
+                "delivered" | "read" | "played" => return true,
+                "failed" => return false,
+                _ => {}
             }
         }
-        Ok((404 | 405, _)) => {
-            println!("(Messaging is not in this build yet: the demo stops at connected.)")
-        }
-        Ok((status, answer)) => println!("Sending a message: {status} {answer}"),
-        Err(e) => println!("Sending a message: {e:#}"),
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    println!("  (no delivery within 30 s)");
+    false
+}
+
+/// Polls the friend's chat until the reply shows up (the sidecar also sent it to the host as a
+/// `message.received` callback).
+async fn wait_for_reply(client: &Client, path: &str) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        if let Ok((200, text)) = client.get(path).await {
+            let page: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let reply = page["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["from_me"] == false && m["text"] == "Hi back from the phone");
+            if let Some(m) = reply {
+                println!(
+                    "+{FRIEND} replied: {:?} (a message.received callback went to the host)",
+                    m["text"].as_str().unwrap_or("")
+                );
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    println!("  (the reply did not show up within 30 s)");
+    false
 }

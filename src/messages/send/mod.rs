@@ -101,11 +101,12 @@ impl Sender {
         notify.notify_one();
     }
 
-    /// A backend event of WhatsApp Web (`conn.backend_event`, its name as payload). A ban signal
+    /// A backend event of WhatsApp Web (`conn.backend_event`; the glue forwards it as
+    /// `{event, data}`, a bare name is taken too). A ban signal
     /// (`account_temporarily_banned`) pauses the session's queue for `pacing.breaker_pause_ms`:
     /// sending on would only make it worse.
     pub fn on_backend_event(&self, key: &SessionKey, payload: &Value) {
-        let name = payload.as_str().unwrap_or_default();
+        let name = payload.get("event").unwrap_or(payload).as_str().unwrap_or_default();
         if !name.contains("banned") {
             return;
         }

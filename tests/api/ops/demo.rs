@@ -80,6 +80,16 @@ fn demo_draws_the_qr_scans_on_enter_and_reaches_connected() {
     assert!(demo.seen.iter().any(|l| l == "state: qr_required"), "{:?}", demo.seen);
     demo.child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
     demo.wait_for("Connected as +15550001234", Duration::from_secs(60));
+    // A message out (its status followed to the phone) and one back, through the real routes.
+    demo.wait_for(
+        "Message round trip: out and delivered, back and received.",
+        Duration::from_secs(120),
+    );
+    assert!(
+        demo.seen.iter().any(|l| l == "  status: delivered" || l == "  status: read"),
+        "{:?}",
+        demo.seen
+    );
     demo.wait_for("Stopped.", Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {

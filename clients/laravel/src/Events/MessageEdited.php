@@ -2,7 +2,7 @@
 
 namespace WaSidecar\Laravel\Events;
 
-/** `message.edited`: a message was edited. */
+/** `message.edited`: a message was edited (data: id, wa_id, chat, from, text (the new text), edit_id, timestamp). */
 class MessageEdited extends SidecarEvent
 {
 }

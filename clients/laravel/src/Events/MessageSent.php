@@ -2,7 +2,12 @@
 
 namespace WaSidecar\Laravel\Events;
 
-/** `message.sent`: a message sent by the account's other devices (data as message.received, origin "phone"). */
+/**
+ * `message.sent`: a message the account sent from its phone or another linked device (data as
+ * message.received, with origin "phone"). Messages sent through the API report
+ * MessageStatusChanged instead.
+ */
 class MessageSent extends SidecarEvent
 {
+    use DescribesMessage;
 }

@@ -2,7 +2,7 @@
 
 namespace WaSidecar\Laravel\Events;
 
-/** `poll.vote`: a vote on a poll. */
+/** `poll.vote`: a vote on a poll (data: message_id, message_wa_id, chat, from, selected (option names), timestamp). */
 class PollVoteReceived extends SidecarEvent
 {
 }

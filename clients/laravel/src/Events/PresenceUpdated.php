@@ -2,7 +2,7 @@
 
 namespace WaSidecar\Laravel\Events;
 
-/** `presence.update`: a contact's presence (online, typing, …) changed. */
+/** `presence.update`: a contact's presence changed (data: chat, from, state (available, composing, recording, unavailable, …), timestamp). */
 class PresenceUpdated extends SidecarEvent
 {
 }

@@ -7,6 +7,7 @@ use Illuminate\Support\Facades\Http;
 use WaSidecar\Laravel\Client;
 use WaSidecar\Laravel\Exceptions\ConflictException;
 use WaSidecar\Laravel\Exceptions\NotFoundException;
+use WaSidecar\Laravel\Exceptions\RateLimitedException;
 use WaSidecar\Laravel\Exceptions\SidecarException;
 use WaSidecar\Laravel\Facades\WaSidecar;
 use WaSidecar\Laravel\Signing\RequestSigner;
@@ -122,5 +123,94 @@ class ClientTest extends TestCase
             $this->assertSame('INVALID_FIELD', $e->errorCode);
         }
         Http::assertSentCount(1);
+    }
+
+    public function test_every_message_route_is_called_signed_with_its_method_path_and_body(): void
+    {
+        Http::fake(fn (Request $r) => Http::response(['results' => [['phone' => '15557654321', 'exists' => true]], 'chats' => [['id' => '15557654321@c.us']], 'groups' => []], 200));
+        $base = 'http://127.0.0.1:9/v1/workspaces/acme/sessions/main';
+        $calls = [
+            ['POST', "{$base}/messages", '{"to":"+15557654321","type":"text","text":{"body":"hi","preview_url":true},"client_ref":"order-42"}',
+                fn () => WaSidecar::sendText('acme', 'main', '+15557654321', 'hi', ['client_ref' => 'order-42', 'preview_url' => true], 'order-42')],
+            ['PATCH', "{$base}/messages/out_1", '{"text":"fixed"}', fn () => WaSidecar::editMessage('acme', 'main', 'out_1', 'fixed')],
+            ['DELETE', "{$base}/messages/out_1?for=everyone", '', fn () => WaSidecar::deleteMessage('acme', 'main', 'out_1')],
+            ['DELETE', "{$base}/messages/out_1?for=me", '', fn () => WaSidecar::deleteMessage('acme', 'main', 'out_1', false)],
+            ['POST', "{$base}/messages/in_2/reaction", '{"emoji":"👍"}', fn () => WaSidecar::reactToMessage('acme', 'main', 'in_2', '👍')],
+            ['POST', "{$base}/messages/in_2/forward", '{"to":"15550001111"}', fn () => WaSidecar::forwardMessage('acme', 'main', 'in_2', '15550001111')],
+            ['POST', "{$base}/messages/in_2/star", '{"star":false}', fn () => WaSidecar::starMessage('acme', 'main', 'in_2', false)],
+            ['GET', "{$base}/messages/true_15557654321@c.us_3EB0", '', fn () => WaSidecar::getMessage('acme', 'main', 'true_15557654321@c.us_3EB0')],
+            ['POST', "{$base}/chats/15557654321@c.us/read", '', fn () => WaSidecar::markChatRead('acme', 'main', '15557654321@c.us')],
+            ['POST', "{$base}/chats/+15557654321/presence", '{"state":"typing","duration_ms":3000}', fn () => WaSidecar::setChatPresence('acme', 'main', '+15557654321', 'typing', 3000)],
+            ['POST', "{$base}/contacts/lookup", '{"phones":["+15557654321"]}', fn () => WaSidecar::lookupContacts('acme', 'main', ['+15557654321'])],
+            ['GET', "{$base}/sending-limits", '', fn () => WaSidecar::sendingLimits('acme', 'main')],
+            ['GET', "{$base}/chats", '', fn () => WaSidecar::listChats('acme', 'main')],
+            ['GET', "{$base}/chats/120363012345678901@g.us/messages?limit=20&before=in_9", '', fn () => WaSidecar::chatMessages('acme', 'main', '120363012345678901@g.us', 20, 'in_9')],
+            ['GET', "{$base}/contacts/1234567890123@lid", '', fn () => WaSidecar::getContact('acme', 'main', '1234567890123@lid')],
+            ['GET', "{$base}/groups", '', fn () => WaSidecar::listGroups('acme', 'main')],
+            ['GET', "{$base}/groups/120363012345678901@g.us", '', fn () => WaSidecar::getGroup('acme', 'main', '120363012345678901@g.us')],
+            ['POST', "{$base}/media/med_1/refetch", '', fn () => WaSidecar::refetchMedia('acme', 'main', 'med_1')],
+        ];
+        foreach ($calls as [$method, $url, $body, $call]) {
+            $call();
+            Http::assertSent(fn (Request $r) => $r->method() === $method && $r->url() === $url && $r->body() === $body && self::validlySigned($r));
+        }
+        Http::assertSentCount(count($calls));
+        Http::assertSent(fn (Request $r) => $r->method() === 'POST' && str_ends_with($r->url(), '/messages') && $r->hasHeader('Idempotency-Key', 'order-42'));
+        $this->assertSame([['phone' => '15557654321', 'exists' => true]], WaSidecar::lookupContacts('acme', 'main', ['15557654321']));
+        $this->assertSame([['id' => '15557654321@c.us']], WaSidecar::listChats('acme', 'main'));
+    }
+
+    public function test_media_comes_back_as_bytes_or_streamed_to_a_file(): void
+    {
+        $bytes = "\x89PNG\r\n\x1a\n".random_bytes(64);
+        Http::fake(['*/media/med_1' => Http::response($bytes, 200, ['Content-Type' => 'image/png'])]);
+        $this->assertSame($bytes, WaSidecar::downloadMedia('acme', 'main', 'med_1'));
+        $file = tempnam(sys_get_temp_dir(), 'wa-media-');
+        try {
+            $this->assertSame($file, WaSidecar::downloadMedia('acme', 'main', 'med_1', $file));
+            $this->assertSame($bytes, file_get_contents($file));
+        } finally {
+            @unlink($file);
+        }
+        Http::assertSent(fn (Request $r) => $r->method() === 'GET' && self::validlySigned($r) && $r->hasHeader('Accept', '*/*'));
+    }
+
+    public function test_a_session_not_ready_is_a_conflict_and_is_not_retried(): void
+    {
+        Http::fake(['*' => Http::response(['error' => ['code' => 'SESSION_NOT_READY', 'message' => 'the session is logged_out']], 409)]);
+        try {
+            WaSidecar::sendText('acme', 'main', '+15557654321', 'hi');
+            $this->fail('no exception');
+        } catch (ConflictException $e) {
+            $this->assertSame('SESSION_NOT_READY', $e->errorCode);
+            $this->assertSame(409, $e->status);
+        }
+        Http::assertSentCount(1);
+    }
+
+    public function test_a_cap_that_lasts_longer_than_the_retry_budget_is_handed_to_the_caller_with_retry_after(): void
+    {
+        Http::fake(['*' => Http::response(['error' => ['code' => 'SENDING_LIMIT_REACHED', 'message' => 'daily cap']], 429, ['Retry-After' => '3600'])]);
+        $started = microtime(true);
+        try {
+            WaSidecar::sendText('acme', 'main', '+15557654321', 'hi');
+            $this->fail('no exception');
+        } catch (RateLimitedException $e) {
+            $this->assertSame('SENDING_LIMIT_REACHED', $e->errorCode);
+            $this->assertSame(3600, $e->retryAfter);
+        }
+        Http::assertSentCount(1);
+        $this->assertLessThan(1.0, microtime(true) - $started, 'no sleep for a wait the retry budget cannot cover');
+    }
+
+    public function test_a_short_retry_after_is_waited_out_with_the_same_idempotency_key(): void
+    {
+        Http::fakeSequence()
+            ->push(['error' => ['code' => 'QUEUE_FULL', 'message' => 'full']], 429, ['Retry-After' => '0'])
+            ->push(['id' => 'out_1', 'status' => 'queued', 'to' => '+15557654321', 'client_ref' => null, 'created_at' => 'now'], 202);
+        $this->assertSame('out_1', WaSidecar::sendText('acme', 'main', '+15557654321', 'hi')['id']);
+        $sent = Http::recorded()->map(fn ($pair) => $pair[0]);
+        $this->assertCount(2, $sent);
+        $this->assertSame($sent[0]->header('Idempotency-Key'), $sent[1]->header('Idempotency-Key'));
     }
 }
