@@ -8,6 +8,11 @@ ops/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 # No Docker engine here: check what can be checked of the Dockerfile.
 ops/check-dockerfile.sh
+ops/ops-deps.sh  # pinned pm2 and Debian nginx for the tests under tests/api/ops
+# The code stays tidy: formatted, and no clippy warning in any target.
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
   # nextest does not run doctests.
@@ -15,3 +20,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
+ops/test-php.sh

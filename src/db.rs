@@ -27,6 +27,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("messages/schema.sql"),
     },
     Migration {
+        name: "sending: outbound queue, idempotency keys, recipient checks",
+        sql: include_str!("messages/send/schema.sql"),
+    },
+    Migration {
+        name: "receiving: watermarks and contact identities",
+        sql: include_str!("messages/inbound/schema.sql"),
+    },
+    Migration {
         name: "callbacks: session heads kept by triggers, so claims go through an index",
         sql: include_str!("callbacks/heads.sql"),
     },

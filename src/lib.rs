@@ -8,11 +8,12 @@
 //! - [`callbacks`]: the durable outbox of signed callbacks to the host.
 //!
 //! [`config`] loads and validates the settings, [`startup`] builds the application from them,
-//! [`telemetry`] sets up logging and [`cli`] is the command line. [`ids`] and [`events`] are the
+//! [`telemetry`] sets up logging, [`reload`] applies SIGHUP and [`cli`] is the command line. [`ids`] and [`events`] are the
 //! small shared vocabulary between the parts; [`db`] opens and
 //! migrates `data/sidecar.db`; [`net`] decides which addresses outbound requests may reach.
 
 pub mod api;
+pub mod broadcast;
 pub mod callbacks;
 pub mod cli;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod events;
 pub mod ids;
 pub mod messages;
 pub mod net;
+pub mod reload;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;

@@ -170,12 +170,13 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         let problem = crate::config::Problem { key: format!("vault.{key}"), problem };
         return Err(InvalidConfig(vec![problem]).into());
     }
+    let vault_keys = Arc::new(vault_keys);
     // Plaintext logins live here: nobody else may own it, list it or swap what is in it.
     private_dir(&vault_cfg.runtime_dir, settings.mode.is_production())?;
     let vault = Arc::new(VaultStore::new(
         &vault_cfg,
         settings.server.sessions_dir.clone(),
-        Arc::new(vault_keys),
+        vault_keys.clone(),
     ));
     let net = Arc::new(settings.net.policy(settings.mode.is_production()));
     if net.allow_private && settings.mode.is_production() {
@@ -187,9 +188,21 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     private_files(&db::path_in(&settings.server.data_dir));
     // Every session event is committed to the outbox before anything else sees it.
     let bus = EventBus::new(vec![Arc::new(outbox.clone())]);
+    // Optional: QR and status to a Pusher-protocol server; follows the bus, never blocks it.
+    crate::broadcast::spawn(&settings.broadcast, &bus, &mut registry);
     let sessions = build_sessions(&settings, vault.clone(), bus.clone(), &outbox);
     let store = MessageStore::open(&db::path_in(&settings.server.data_dir))?;
-    let messages = Messages::start(store, sessions.clone(), bus);
+    let messages = Messages::start(store, sessions.clone(), bus, settings.sending.clone());
+    crate::messages::inbound::metrics::register(&mut registry);
+    messages.set_up_receiving(crate::messages::inbound::Setup {
+        media: Arc::new(crate::messages::inbound::media::MediaStore::new(
+            &settings.server.data_dir,
+            vault_keys,
+            settings.callbacks.media_retention,
+            settings.callbacks.inline_media_max_bytes,
+        )),
+        reject_calls: settings.calls.reject,
+    });
     let auth = Authenticator::new(
         keys.keys,
         settings.auth.max_skew_secs,
@@ -288,6 +301,7 @@ async fn recover_sessions(state: &AppState) {
     let sweep = crate::vault::sweep_runtime(&state.vault);
     tracing::info!(report = ?sweep, "runtime directory swept");
     state.sessions.restore().await;
+    state.messages.send.resume().await;
 }
 
 /// `/health/ready`: the wa-js bundle the engine injects is present (and which version).

@@ -56,6 +56,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::sessions::api::ApiDoc::openapi());
     doc.merge(crate::callbacks::api::ApiDoc::openapi());
+    doc.merge(crate::messages::send::api::ApiDoc::openapi());
+    doc.merge(crate::messages::inbound::api::ApiDoc::openapi());
     doc
 }
 

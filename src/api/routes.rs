@@ -22,7 +22,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn v1(cfg: &mut web::ServiceConfig) {
     cfg.configure(workspaces::configure)
         .configure(crate::sessions::api::configure)
-        .configure(crate::callbacks::api::configure);
+        .configure(crate::sessions::handover::configure)
+        .configure(crate::callbacks::api::configure)
+        .configure(crate::messages::send::api::configure)
+        .configure(crate::messages::inbound::api::configure);
 }
 
 /// Error handlers for actix's own extractors (`web::Path`, `web::Query`, `web::Json`), so a

@@ -48,6 +48,11 @@ pub struct CallbacksConfig {
     /// How long shutdown waits for deliveries in flight before leaving them to the next start.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// How long received media are kept under data/media (then deleted; `status: "expired"`).
+    #[serde(with = "humantime_serde")]
+    pub media_retention: Duration,
+    /// Media up to this many bytes also travel in the callback as base64 (`media.data`). 0: off.
+    pub inline_media_max_bytes: u64,
     /// Dead letters older than this are deleted (checked every minute).
     #[serde(with = "humantime_serde")]
     pub dead_letter_max_age: Duration,
@@ -85,6 +90,8 @@ impl Default for CallbacksConfig {
             retry_after_max: hours(1),
             idle_wakeup: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(5),
+            media_retention: hours(30 * 24),
+            inline_media_max_bytes: 0,
             dead_letter_max_age: hours(24 * 30),
             dead_letters_per_workspace: 10_000,
             max_queued_per_workspace: 100_000,
@@ -108,6 +115,8 @@ impl std::fmt::Debug for CallbacksConfig {
             .field("retry_after_max", &self.retry_after_max)
             .field("idle_wakeup", &self.idle_wakeup)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("media_retention", &self.media_retention)
+            .field("inline_media_max_bytes", &self.inline_media_max_bytes)
             .field("dead_letter_max_age", &self.dead_letter_max_age)
             .field("dead_letters_per_workspace", &self.dead_letters_per_workspace)
             .field("max_queued_per_workspace", &self.max_queued_per_workspace)

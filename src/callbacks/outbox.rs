@@ -43,6 +43,8 @@ pub(super) struct Inner {
     pub(super) idle_wakeup: Duration,
     pub(super) shutdown_timeout: Duration,
     pub(super) deliverer: Deliverer,
+    /// Shares its secrets with the deliverer's signer: replaced on SIGHUP.
+    signer: Signer,
     pub(super) metrics: Metrics,
     /// Rouses the dispatcher: new event, finished attempt, endpoint change, shutdown.
     pub(super) wake: Notify,
@@ -127,7 +129,8 @@ impl Outbox {
             workers: cfg.workers.max(1),
             idle_wakeup: cfg.idle_wakeup,
             shutdown_timeout: cfg.shutdown_timeout,
-            deliverer: Deliverer::new(signer, cfg.timeout, net)?,
+            deliverer: Deliverer::new(signer.clone(), cfg.timeout, net)?,
+            signer,
             metrics,
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -135,6 +138,15 @@ impl Outbox {
             dispatcher: Mutex::new(None),
         };
         Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Re-reads `callbacks.secrets` and `callbacks.secrets_file` (SIGHUP): attempts from now on
+    /// are signed with them. On an error the secrets in use stay. Returns how many there are.
+    pub fn reload_secrets(&self, cfg: &CallbacksConfig) -> Result<usize, OutboxError> {
+        let secrets = cfg.load_secrets()?;
+        let count = secrets.len();
+        self.inner.signer.replace(secrets);
+        Ok(count)
     }
 
     /// Start delivering on the current tokio runtime. Calling it again does nothing.

@@ -2,6 +2,7 @@
 //! optionally, spatie's `Signature` header. Only this file sees key bytes; `Debug` never shows them.
 
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -46,22 +47,32 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Produces the signature headers of one delivery attempt.
+/// Produces the signature headers of one delivery attempt. Clones share the secrets, so
+/// [`Signer::replace`] (SIGHUP) reaches every clone.
 #[derive(Debug, Clone)]
 pub struct Signer {
-    secrets: Vec<Secret>,
+    secrets: Arc<RwLock<Vec<Secret>>>,
     spatie: bool,
 }
 
 impl Signer {
     pub fn new(secrets: Vec<Secret>, spatie: bool) -> Self {
-        Self { secrets, spatie }
+        Self { secrets: Arc::new(RwLock::new(secrets)), spatie }
+    }
+
+    /// Signs every later attempt with `secrets` instead.
+    pub fn replace(&self, secrets: Vec<Secret>) {
+        *self.secrets.write().unwrap_or_else(|p| p.into_inner()) = secrets;
+    }
+
+    fn current(&self) -> std::sync::RwLockReadGuard<'_, Vec<Secret>> {
+        self.secrets.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `v1,<base64>` per secret, space-separated; empty when no secret is configured.
     pub fn webhook_signature(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let mut out = String::new();
-        for secret in &self.secrets {
+        for secret in self.current().iter() {
             let mut mac = mac(&secret.key);
             mac.update(format!("{id}.{timestamp}.").as_bytes());
             mac.update(body);
@@ -77,7 +88,8 @@ impl Signer {
     /// spatie's `Signature`: lowercase hex HMAC-SHA256 of the body, keyed with the first secret's
     /// text. `None` when disabled or when there is no secret.
     pub fn spatie_signature(&self, body: &[u8]) -> Option<String> {
-        let secret = self.secrets.first().filter(|_| self.spatie)?;
+        let secrets = self.current();
+        let secret = secrets.first().filter(|_| self.spatie)?;
         let mut mac = mac(secret.text.as_bytes());
         mac.update(body);
         Some(hex::encode(mac.finalize().into_bytes()))

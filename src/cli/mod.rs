@@ -2,9 +2,14 @@
 //! ones as variants here and dispatch them in [`run`].
 
 mod bench;
+mod client;
 mod config_check;
+#[cfg(feature = "demo")]
+mod demo;
+mod handover;
 mod keygen;
 mod qr;
+mod reap;
 mod serve;
 pub mod sign;
 mod vault;
@@ -43,6 +48,14 @@ pub enum Command {
     /// Sealed logins: verify that every one opens, rotate them to the newest master key.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// The whole flow without a WhatsApp account: an embedded simulator, a session, its QR here,
+    /// the simulated phone scanning it on Enter, `connected`.
+    #[cfg(feature = "demo")]
+    Demo(demo::DemoArgs),
+    /// Move sessions from a running sidecar to another on the same sessions folder (blue-green).
+    Handover(handover::HandoverArgs),
+    /// Kill the Chromium browsers a dead sidecar on this configuration left behind (never a live one's).
+    Reap,
     /// Measurements (build with --release).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -78,6 +91,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(args) => sign::run(&args),
         Command::Config(ConfigCommand::Check) => config_check::run(cli.config),
         Command::Qr(args) => qr::run(cli.config, &args),
+        Command::Reap => reap::run(cli.config),
+        Command::Handover(args) => handover::run(cli.config, &args),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => demo::run(cli.config, &args),
         Command::Vault(VaultCommand::Verify) => vault::verify(cli.config),
         Command::Vault(VaultCommand::Rotate) => vault::rotate(cli.config),
         Command::Bench(BenchCommand::Vault(args)) => bench::vault(&args),

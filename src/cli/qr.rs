@@ -7,8 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::api::auth::signature::{self, Signed};
-use crate::api::auth::unix_now;
+use super::client::Client;
 use crate::config::{load_keys, LoadOptions, Settings};
 use crate::ids::{SessionId, WorkspaceId};
 use crate::sessions::qr;
@@ -25,34 +24,6 @@ pub struct QrArgs {
     pub watch: bool,
 }
 
-struct Client {
-    base: String,
-    key_id: String,
-    secret: Vec<u8>,
-    http: reqwest::Client,
-}
-
-impl Client {
-    async fn get(&self, path_and_query: &str) -> anyhow::Result<(u16, String)> {
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-        let nonce = hex::encode(rand::random::<[u8; 16]>());
-        let parts =
-            Signed { timestamp: unix_now(), nonce: &nonce, method: "GET", path, query, body: b"" };
-        let sig = signature::sign(&self.secret, &parts);
-        let response = self
-            .http
-            .get(format!("{}{path_and_query}", self.base))
-            .header("X-Key-Id", &self.key_id)
-            .header("X-Timestamp", parts.timestamp.to_string())
-            .header("X-Nonce", &nonce)
-            .header("X-HMAC-Signature", format!("v1={sig}"))
-            .send()
-            .await
-            .with_context(|| format!("is the sidecar running at {}?", self.base))?;
-        Ok((response.status().as_u16(), response.text().await?))
-    }
-}
-
 pub fn run(config: Option<std::path::PathBuf>, args: &QrArgs) -> anyhow::Result<()> {
     let workspace = WorkspaceId::parse(&args.workspace)?;
     let session = SessionId::parse(&args.session)?;
@@ -63,13 +34,11 @@ pub fn run(config: Option<std::path::PathBuf>, args: &QrArgs) -> anyhow::Result<
         .into_iter()
         .find(|k| k.scope.allows(&workspace))
         .context("no configured HMAC key may call this workspace")?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = Client {
-        base: args.url.clone().unwrap_or_else(|| format!("http://{}", settings.server.bind)),
-        key_id: key.id.clone(),
-        secret: key.secret.to_vec(),
-        http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
-    };
+    let client = Client::new(
+        args.url.clone().unwrap_or_else(|| format!("http://{}", settings.server.bind)),
+        key.id.clone(),
+        key.secret.to_vec(),
+    )?;
     let path = format!("/v1/workspaces/{workspace}/sessions/{session}");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(show(&client, &path, args.watch))

@@ -3,7 +3,8 @@
 //! validated as a whole. Every problem names the key it is about.
 //!
 //! This module owns `[server]`, `[auth]` and `[log]`. The other sections are owned by their modules
-//! (`engine`, `sessions`, `vault`, `callbacks`); we only nest them and call their `validate`.
+//! (`engine`, `sessions`, `vault`, `callbacks`, `broadcast`); we only nest them and call their
+//! `validate`.
 
 mod auth;
 mod load;
@@ -20,8 +21,10 @@ pub use load::{LoadError, LoadOptions, DEFAULT_TOML};
 pub use redact::redacted_toml;
 pub use server::{LogConfig, LogFormat, ServerConfig};
 
+use crate::broadcast::BroadcastConfig;
 use crate::callbacks::CallbacksConfig;
 use crate::engine::EngineConfig;
+use crate::messages::send::SendingConfig;
 use crate::net::NetConfig;
 use crate::sessions::SessionsConfig;
 use crate::vault::VaultConfig;
@@ -37,6 +40,10 @@ pub struct Settings {
     pub sessions: SessionsConfig,
     pub vault: VaultConfig,
     pub callbacks: CallbacksConfig,
+    pub sending: SendingConfig,
+    /// Incoming calls (`[calls] reject = true` declines every call as it rings).
+    pub calls: crate::messages::inbound::CallsConfig,
+    pub broadcast: BroadcastConfig,
     pub net: NetConfig,
     /// From `SIDECAR_ENV`, never from a file.
     #[serde(skip)]
@@ -118,6 +125,8 @@ impl Settings {
             ("sessions", self.sessions.validate(production)),
             ("vault", self.vault.validate(production)),
             ("callbacks", self.callbacks.validate(production)),
+            ("sending", self.sending.validate(production)),
+            ("broadcast", self.broadcast.validate(production)),
             ("net", self.net.validate(production)),
         ];
         for (section, found) in sections {

@@ -15,7 +15,7 @@
   const PAGE_EVENTS = [
     'chat.new_message', 'chat.msg_ack_change', 'chat.msg_revoke', 'chat.msg_edited',
     'chat.new_reaction', 'chat.poll_response', 'chat.presence_change',
-    'group.participant_changed', 'call.incoming_call',
+    'group.participant_changed', 'call.incoming_call', 'conn.backend_event',
   ];
   const queue = [];
   const flush = () => {
@@ -47,39 +47,114 @@
   };
   // A message model (WhatsApp Web's MsgModel, or wa-sim's) as plain data with stable names.
   // Also used by the engine's calls (getMessageById, getMessages) through window.__waSidecarWire.
+  // Only plain values cross CDP: ids as their serialized strings, no model objects, no blobs.
+  const str = (v) => (v === null || v === undefined || v === '' ? null : String(v));
+  const num = (v) => (typeof v === 'number' && isFinite(v) ? v : null);
   const wireMsg = (m) => {
     if (!m) return null;
     const a = m.attributes || m;
     const key = a.id || {};
-    const out = {
+    const type = a.type ? String(a.type) : null;
+    const group = !!a.isGroupMsg || /@g\.us$/.test(idOf(key.remote) || '');
+    let vcards = null;
+    if (Array.isArray(a.vcardList) && a.vcardList.length) {
+      vcards = a.vcardList.map((v) => ({ name: str(v && v.displayName), vcard: str(v && v.vcard) }));
+    } else if (type === 'vcard' && typeof a.body === 'string') {
+      vcards = [{ name: str(a.vcardFormattedName), vcard: a.body }];
+    }
+    return {
       id: idOf(key), raw_id: key.id ? String(key.id) : null, from_me: !!key.fromMe,
-      remote: idOf(key.remote), participant: idOf(key.participant || a.author),
+      remote: idOf(key.remote), is_group: group,
+      // The sender: a group's participant (author), else the other side of a 1:1 chat.
+      participant: idOf(key.participant || a.author),
       from: idOf(a.from), to: idOf(a.to), author: idOf(a.author),
-      type: a.type ? String(a.type) : null, subtype: a.subtype ? String(a.subtype) : null,
-      body: typeof a.body === 'string' && a.type === 'chat' ? a.body : null,
-      caption: a.caption !== undefined && a.caption !== null ? String(a.caption) : null,
-      t: typeof a.t === 'number' ? a.t : null, ack: typeof a.ack === 'number' ? a.ack : null,
-      notify_name: a.notifyName ? String(a.notifyName) : null,
-      mimetype: a.mimetype || null, size: typeof a.size === 'number' ? a.size : null,
-      filehash: a.filehash || null, filename: a.filename || null,
-      lat: typeof a.lat === 'number' ? a.lat : null, lng: typeof a.lng === 'number' ? a.lng : null,
-      loc: a.loc || null, vcard: a.vcardList || a.body && a.type === 'vcard' ? (a.vcardList || [{ vcard: a.body }]) : null,
-      quoted_id: idOf(a.quotedStanzaID) || (a.quotedMsg && a.quotedMsg.id ? idOf(a.quotedMsg.id) : null),
+      type, subtype: str(a.subtype),
+      body: typeof a.body === 'string' && (type === 'chat' || type === 'ciphertext') ? a.body : null,
+      caption: str(a.caption),
+      t: num(a.t), ack: num(a.ack), notify_name: str(a.notifyName),
+      mimetype: str(a.mimetype), size: num(a.size), filehash: str(a.filehash), filename: str(a.filename),
+      is_media: !!a.isMedia || ['image', 'video', 'audio', 'ptt', 'document', 'sticker'].includes(type),
+      lat: num(a.lat), lng: num(a.lng), loc: str(a.loc), loc_name: str(a.name), loc_address: str(a.address),
+      vcards,
+      quoted_id: str(a.quotedMsgId && a.quotedMsgId._serialized ? a.quotedMsgId._serialized : a.quotedMsgId),
+      quoted_raw_id: str(a.quotedStanzaID),
       quoted_participant: idOf(a.quotedParticipant),
       mentions: Array.isArray(a.mentionedJidList) ? a.mentionedJidList.map(idOf) : [],
       is_view_once: !!a.isViewOnce, is_forwarded: !!a.isForwarded,
-      poll_name: a.pollName || null,
+      edit_id: idOf(a.latestEditMsgKey),
+      poll_name: str(a.pollName),
       poll_options: Array.isArray(a.pollOptions) ? a.pollOptions.map((o) => (o && o.name !== undefined ? String(o.name) : String(o))) : null,
-      poll_selectable_count: typeof a.pollSelectableOptionsCount === 'number' ? a.pollSelectableOptionsCount : null,
+      poll_selectable_count: num(a.pollSelectableOptionsCount),
       is_new: a.isNewMsg === undefined ? null : !!a.isNewMsg,
     };
-    return out;
   };
-  window.__waSidecarWire = { msg: wireMsg, id: idOf };
+  // A chat model as plain data (chat list, catch-up).
+  const wireChat = (c) => {
+    if (!c) return null;
+    const a = c.attributes || c;
+    const id = idOf(a.id);
+    return {
+      id, name: str(a.formattedTitle || a.name), is_group: !!a.isGroup || /@g\.us$/.test(id || ''),
+      unread: num(a.unreadCount) || 0, t: num(a.t), archived: !!a.archive,
+    };
+  };
+  // Media out of the page: a downloaded Blob is kept under a token and read in slices, each a
+  // base64 string well under any CDP message limit; released when read (or after 10 minutes).
+  const kept = new Map();
+  let nextToken = 1;
+  const keep = (b) => {
+    if (!(b instanceof Blob)) throw Object.assign(new Error('not a Blob'), { code: 'media_not_blob' });
+    const token = 'm' + (nextToken++);
+    kept.set(token, b);
+    setTimeout(() => kept.delete(token), 600000);
+    return { token, size: b.size, mime_type: b.type || null };
+  };
+  const slice = async (token, offset, length) => {
+    const b = kept.get(token);
+    if (!b) throw Object.assign(new Error('media token expired'), { code: 'media_token_unknown' });
+    const bytes = new Uint8Array(await b.slice(offset, offset + length).arrayBuffer());
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  };
+  const release = (token) => kept.delete(token);
+  window.__waSidecarWire = { msg: wireMsg, chat: wireChat, id: idOf, keep, slice, release };
   const pagePayload = (name, p) => {
     if (name === 'chat.new_message') return wireMsg(p);
     if (name === 'chat.msg_ack_change') {
       return { ack: p ? p.ack : null, chat: idOf(p && p.chat), ids: ((p && p.ids) || []).map(idOf) };
+    }
+    if (name === 'chat.msg_edited') {
+      return { chat: idOf(p && p.chat), id: idOf(p && p.id), msg: wireMsg(p && p.msg) };
+    }
+    if (name === 'chat.msg_revoke') {
+      return { author: idOf(p.author), from: idOf(p.from), to: idOf(p.to), id: idOf(p.id), ref_id: idOf(p.refId), type: str(p.type) };
+    }
+    if (name === 'chat.new_reaction') {
+      return { id: idOf(p.id), msg_id: idOf(p.msgId), text: typeof p.reactionText === 'string' ? p.reactionText : '', sender: idOf(p.sender), timestamp: num(p.timestamp) };
+    }
+    if (name === 'chat.poll_response') {
+      // Indexed by localId: unselected slots are empty.
+      const opts = Array.isArray(p.selectedOptions) ? Array.from(p.selectedOptions).filter((o) => o !== null && o !== undefined) : [];
+      return {
+        msg_id: idOf(p.msgId), chat: idOf(p.chatId), sender: idOf(p.sender), timestamp: num(p.timestamp),
+        selected: opts.map((o) => (o && typeof o === 'object' ? { name: str(o.name), local_id: num(o.localId) } : { name: str(o), local_id: null })),
+      };
+    }
+    if (name === 'chat.presence_change') {
+      return {
+        id: idOf(p.id), is_group: !!p.isGroup, state: str(p.state), is_online: !!p.isOnline, t: num(p.t), short_name: str(p.shortName),
+        participants: Array.isArray(p.participants) ? p.participants.map((x) => ({ id: idOf(x.id), state: str(x.state) })) : null,
+      };
+    }
+    if (name === 'group.participant_changed') {
+      return {
+        group: idOf(p.groupId), action: str(p.action || p.operation), author: idOf(p.author), author_push_name: str(p.authorPushName),
+        participants: (Array.isArray(p.participants) ? p.participants : []).map(idOf),
+      };
+    }
+    if (name === 'call.incoming_call') {
+      return { id: str(p.id), is_group: !!p.isGroup, is_video: !!p.isVideo, offer_time: num(p.offerTime), sender: idOf(p.sender), peer: idOf(p.peerJid) };
     }
     return safe(() => JSON.parse(JSON.stringify(p === undefined ? null : p)));
   };
@@ -124,8 +199,10 @@
       });
     }
     for (const name of PAGE_EVENTS) {
-      W.on(name, (payload) => {
-        const msg = { t: 'ev', name, payload: safe(() => pagePayload(name, payload)) };
+      W.on(name, (payload, more) => {
+        // WhatsApp's backend events come as (name, data).
+        const p = name === 'conn.backend_event' ? { event: str(payload), data: safe(() => JSON.parse(JSON.stringify(more === undefined ? null : more))) } : payload;
+        const msg = { t: 'ev', name, payload: name === 'conn.backend_event' ? p : safe(() => pagePayload(name, p)) };
         if (ready) send(msg); else early.push(msg);
       });
     }

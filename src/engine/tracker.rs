@@ -117,7 +117,8 @@ impl Tracker {
                 tracing::warn!(error = ?text, "link code error reported by the bridge")
             }
             // Not about the connection: the messages part reads these.
-            other if !other.starts_with("conn.") => {
+            // (`conn.backend_event` carries WhatsApp's ban signal, which sending acts on.)
+            other if !other.starts_with("conn.") || other == "conn.backend_event" => {
                 out.push(EngineEvent::Page { name: other.to_owned(), payload })
             }
             _ => {}

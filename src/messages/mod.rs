@@ -9,7 +9,9 @@
 //! Never touches: Chromium or CDP (that is `crate::engine`), callback delivery (events go on the
 //! `crate::events::EventBus`), session state (read from the session's snapshot).
 
+pub mod inbound;
 pub mod model;
+pub mod send;
 pub mod store;
 
 use std::sync::Arc;
@@ -36,18 +38,47 @@ pub struct Messages {
     pub store: MessageStore,
     pub sessions: SessionManager,
     pub bus: EventBus,
+    /// Sending: the outbound queue, its workers and routes (`send`).
+    pub send: send::Sender,
     notes: mpsc::UnboundedSender<PageNote>,
+    /// Receiving's configuration and media store (set once at startup by [`Messages::set_up_receiving`]).
+    receiving: Arc<std::sync::OnceLock<inbound::Setup>>,
 }
 
 impl Messages {
     /// Builds the part and starts its task on the current runtime. Call before sessions are
     /// restored, so the first page event of every session is heard.
-    pub fn start(store: MessageStore, sessions: SessionManager, bus: EventBus) -> Self {
+    pub fn start(
+        store: MessageStore,
+        sessions: SessionManager,
+        bus: EventBus,
+        sending: send::SendingConfig,
+    ) -> Self {
         let (notes, rx) = mpsc::unbounded_channel();
-        let messages = Self { store, sessions: sessions.clone(), bus, notes };
+        let send = send::Sender::new(store.clone(), sessions.clone(), bus.clone(), sending);
+        let messages = Self {
+            store,
+            sessions: sessions.clone(),
+            bus,
+            send,
+            notes,
+            receiving: Default::default(),
+        };
         sessions.set_page_observer(Arc::new(messages.clone()));
         tokio::spawn(messages.clone().listen(rx));
         messages
+    }
+
+    /// Receiving's media store and settings; starts the media retention sweep.
+    pub fn set_up_receiving(&self, setup: inbound::Setup) {
+        let media = setup.media.clone();
+        if self.receiving.set(setup).is_ok() {
+            inbound::media::spawn_sweeper(self.clone(), media);
+        }
+    }
+
+    pub fn setup(&self) -> Option<&inbound::Setup> {
+        self.receiving.get()
     }
 
     /// The one task that handles page notes, one at a time, in order.
@@ -60,11 +91,21 @@ impl Messages {
 
     async fn on_note(&self, note: PageNote) {
         match note {
-            PageNote::Event { key, name, .. } => {
-                tracing::trace!(session = %key, event = %name, "page event not handled yet");
+            // Acks are about our own sends.
+            PageNote::Event { key, name, payload } if name == "chat.msg_ack_change" => {
+                self.send.on_ack(&key, &payload).await;
+            }
+            PageNote::Event { key, name, payload } => {
+                // WhatsApp's ban signal pauses sending and is reported (session.restricted).
+                if name == "conn.backend_event" {
+                    self.send.on_backend_event(&key, &payload);
+                }
+                inbound::on_event(self, &key, &name, payload).await;
             }
             PageNote::Connected { key } => {
                 tracing::debug!(session = %key, "session connected");
+                self.send.on_connected(&key).await;
+                inbound::catch_up(self, &key).await;
             }
         }
     }

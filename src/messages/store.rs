@@ -134,8 +134,15 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn insert(c: &mut Connection, key: &SessionKey, m: &NewMessage) -> Result<bool, StoreError> {
-    let now = now_ms();
     let tx = c.transaction()?;
+    let added = insert_in(&tx, key, m)?;
+    tx.commit()?;
+    Ok(added)
+}
+
+/// [`insert`] inside a transaction the caller holds (sending adds its queue row in the same one).
+pub fn insert_in(tx: &Connection, key: &SessionKey, m: &NewMessage) -> Result<bool, StoreError> {
+    let now = now_ms();
     let added = tx.execute(
         "INSERT INTO messages (workspace, session, id, wa_id, direction, chat_id, peer, type, body, status, client_ref, created_at, updated_at, wa_t)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13) ON CONFLICT DO NOTHING",
@@ -145,9 +152,8 @@ pub fn insert(c: &mut Connection, key: &SessionKey, m: &NewMessage) -> Result<bo
         ],
     )? == 1;
     if added {
-        log_status(&tx, key, m.id.as_str(), m.status, None, now)?;
+        log_status(tx, key, m.id.as_str(), m.status, None, now)?;
     }
-    tx.commit()?;
     Ok(added)
 }
 

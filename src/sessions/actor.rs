@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, timeout, Instant};
 
 use super::error::SessionError;
-use super::lock::SessionLock;
+use super::ownership::Lease;
 use super::profile::{ProfileError, ProfileStore, ProfileWatch};
 use super::record::{self, Desired, Halted, SessionRecord};
 use super::snapshot::{rfc3339, QrView, Snapshot};
@@ -44,7 +44,7 @@ pub struct ActorParts {
     pub record: SessionRecord,
     /// Held for the actor's whole life, never read: dropping it releases the session.
     #[allow(dead_code)]
-    pub lock: SessionLock,
+    pub lock: Lease,
     pub engine: Box<dyn Engine>,
     pub profiles: Arc<dyn ProfileStore>,
     pub watch: Option<ProfileWatch>,

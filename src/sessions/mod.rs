@@ -1,6 +1,6 @@
 //! Sessions: the registry ([`SessionManager`]) and one actor task per session that owns its engine
 //! and its state machine ([`state`]). Also what a session keeps on disk: its record
-//! (`session.toml`), its lock, and (through a [`profile::ProfileStore`]) its login profile.
+//! (`session.toml`), its ownership ([`ownership`]: today its lock), and (through a [`profile::ProfileStore`]) its login profile.
 //!
 //! Never touches: Chromium directly (that is `crate::engine`), profile paths (the profile store),
 //! callback delivery (sessions publish on the `crate::events::EventBus`).
@@ -9,7 +9,9 @@ mod actor;
 pub mod api;
 pub mod config;
 mod error;
+pub mod handover;
 pub mod lock;
+pub mod ownership;
 pub mod plain_profile;
 pub mod profile;
 pub mod qr;

@@ -17,7 +17,8 @@ use tokio::time::timeout;
 
 use super::actor::{Actor, ActorParts, Command, PageObserver, Reply};
 use super::error::SessionError;
-use super::lock::SessionLock;
+use super::lock::LockError;
+use super::ownership::{Lease, LocalOwnership, Ownership};
 use super::profile::{ProfileStore, ProfileWatch};
 use super::record::{self, Desired, Halted, SessionRecord};
 use super::snapshot::{unix_ms, Snapshot};
@@ -71,6 +72,8 @@ struct Inner {
     observer: Option<Arc<dyn SessionObserver>>,
     /// The messages part, set once after both are built (it needs the manager to reach actors).
     page: std::sync::OnceLock<Arc<dyn PageObserver>>,
+    /// Who runs which session (today: each session's flock).
+    ownership: Arc<dyn Ownership>,
     bus: EventBus,
     /// Serialises create/delete so the limit and "exists" checks cannot race.
     membership: Mutex<()>,
@@ -96,6 +99,7 @@ impl SessionManager {
         let inner = Inner {
             sessions: DashMap::new(),
             config: Arc::new(config),
+            ownership: Arc::new(LocalOwnership::new(sessions_root.clone())),
             sessions_root,
             engines,
             profiles,
@@ -135,6 +139,16 @@ impl SessionManager {
             .map(|e| e.value().snapshot.borrow().clone())
             .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Every session, all workspaces, by workspace then id.
+    pub fn list_all(&self) -> Vec<Snapshot> {
+        let mut all: Vec<Snapshot> =
+            self.inner.sessions.iter().map(|e| e.value().snapshot.borrow().clone()).collect();
+        all.sort_by(|a, b| {
+            (a.workspace.as_str(), a.id.as_str()).cmp(&(b.workspace.as_str(), b.id.as_str()))
+        });
         all
     }
 
@@ -183,10 +197,10 @@ impl SessionManager {
         &self,
         key: &SessionKey,
         new: &NewSession,
-    ) -> Result<(SessionRecord, SessionLock), SessionError> {
+    ) -> Result<(SessionRecord, Lease), SessionError> {
         let dir = record::session_dir(&self.inner.sessions_root, key);
         std::fs::create_dir_all(&dir)?;
-        let lock = SessionLock::acquire(&dir.join("lock"))?;
+        let lock = self.inner.ownership.claim(key)?;
         let record = SessionRecord {
             workspace: key.workspace.clone(),
             id: key.session.clone(),
@@ -207,7 +221,7 @@ impl SessionManager {
     }
 
     /// Start a session's actor under [`SessionManager::supervise`], inside a `session` span.
-    fn spawn(&self, record: SessionRecord, lock: SessionLock) {
+    fn spawn(&self, record: SessionRecord, lock: Lease) {
         let key = record.key();
         let deleting = Arc::new(AtomicBool::new(false));
         let (actor, rx) = self.install(record, lock, &deleting);
@@ -220,7 +234,7 @@ impl SessionManager {
     fn install(
         &self,
         record: SessionRecord,
-        lock: SessionLock,
+        lock: Lease,
         deleting: &Arc<AtomicBool>,
     ) -> (Actor, mpsc::Receiver<Command>) {
         let key = record.key();
@@ -281,7 +295,7 @@ impl SessionManager {
     ) -> Result<(Actor, mpsc::Receiver<Command>), SessionError> {
         let dir = record::session_dir(&self.inner.sessions_root, key);
         let mut record = record::load(&dir.join("session.toml"))?;
-        let lock = SessionLock::acquire(&dir.join("lock"))?;
+        let lock = self.inner.ownership.claim(key)?;
         let restart = panics <= MAX_ACTOR_RESTARTS && record.desired == Desired::Running;
         if panics > MAX_ACTOR_RESTARTS {
             record.desired = Desired::Stopped;
@@ -315,8 +329,7 @@ impl SessionManager {
                 }
             };
             let key = record.key();
-            let lock_path = record::session_dir(&self.inner.sessions_root, &key).join("lock");
-            let lock = match SessionLock::acquire(&lock_path) {
+            let lock = match self.inner.ownership.claim(&key) {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::error!(session = %key, error = %e, "not restoring a session");
@@ -417,6 +430,76 @@ impl SessionManager {
             self.inner.sessions.remove(key);
         }
         result
+    }
+
+    /// Hands a session over (blue-green): closes its browser, seals its login from the quiescent
+    /// profile, and releases its ownership, keeping its desired state on disk; the session then
+    /// leaves this process. Another process takes it with [`SessionManager::adopt`].
+    pub async fn release(&self, key: &SessionKey) -> Result<(), SessionError> {
+        let _guard = self.inner.membership.lock().await;
+        let handle = self.handle(key)?;
+        let (tx, rx) = oneshot::channel();
+        handle.commands.send(Command::Shutdown(tx)).await.map_err(|_| SessionError::Gone)?;
+        let wait = Duration::from_millis(self.inner.config.shutdown_timeout_ms);
+        match timeout(wait, rx).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => {}
+            Err(_) => return Err(SessionError::Timeout(self.inner.config.shutdown_timeout_ms)),
+        }
+        self.inner.sessions.remove(key);
+        // The actor drops its lease when its task ends, just after it answered: wait for that,
+        // so the caller may tell the next owner at once.
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.inner.ownership.is_held(key) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SessionError::Timeout(self.inner.config.shutdown_timeout_ms));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!(session = %key, "session released to another owner");
+        Ok(())
+    }
+
+    /// Takes over a session another process released (or that is on disk and free): claims it,
+    /// and starts it if it was running, as a boot does. Waits up to `sessions.command_timeout_ms`
+    /// for the previous owner to let go.
+    pub async fn adopt(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
+        {
+            let _guard = self.inner.membership.lock().await;
+            if self.inner.sessions.contains_key(key) {
+                return self.get(key);
+            }
+            let dir = record::session_dir(&self.inner.sessions_root, key);
+            let record = match record::load(&dir.join("session.toml")) {
+                Ok(r) => r,
+                Err(_) if !dir.join("session.toml").exists() => return Err(SessionError::NotFound),
+                Err(e) => return Err(e.into()),
+            };
+            let wait = Duration::from_millis(self.inner.config.command_timeout_ms);
+            let deadline = tokio::time::Instant::now() + wait;
+            let lease = loop {
+                match self.inner.ownership.claim(key) {
+                    Ok(lease) => break lease,
+                    Err(LockError::Held(_)) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            if let Some(observer) = &self.inner.observer {
+                // Its callbacks endpoint, in case this process keeps its outbox elsewhere.
+                observer
+                    .created(key, record.callback_url.as_deref())
+                    .map_err(|e| SessionError::Setup(e.to_string()))?;
+            }
+            let running = record.desired == Desired::Running;
+            tracing::info!(session = %key, generation = lease.generation(), running, "session adopted");
+            self.spawn(record, lease);
+            if !running {
+                return self.get(key);
+            }
+        }
+        self.act(key, Command::Start).await
     }
 
     /// Close every browser, persisting logins, within `deadline`.

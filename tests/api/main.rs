@@ -1,5 +1,6 @@
 //! The one integration test binary of wa-sidecar: a real server on port 0, a real HTTP client,
-//! and the built binary for the command line.
+//! the built binary for the command line, real Chromium for the engine, a real receiver for the
+//! callbacks. `cargo nextest run -p wa-sidecar --test api <module>::` runs one part.
 
 mod auth;
 mod binary;
@@ -7,16 +8,17 @@ mod errors;
 mod health;
 mod helpers;
 mod ip_allow;
+mod messages;
 mod operations;
+mod ops;
 mod security;
 mod sessions;
 mod startup;
+mod vectors;
 mod workspaces;
 
-// The callbacks suite's receiver and spec-written verifier, shared rather than written twice.
-#[path = "../callbacks/receiver.rs"]
-#[allow(dead_code)]
-mod receiver;
-#[path = "../callbacks/verify.rs"]
-#[allow(dead_code)]
-mod verify;
+mod callbacks;
+mod engine;
+
+// The callbacks suite's receiver and spec-written verifier, used by the session tests too.
+use callbacks::{receiver, verify};

@@ -234,6 +234,12 @@ impl Control {
         self.post("/ban", body).await
     }
 
+    /// WhatsApp's copy of a message's media is gone (`true`: `downloadMedia` fails with
+    /// `media_not_found`) or back (`false`).
+    pub async fn media_gone(&self, message_id: &str, gone: bool) -> Result<Value> {
+        self.post(&format!("/media/{message_id}/gone"), json!({"gone": gone})).await
+    }
+
     /// `{sent, received}` chat states (`composing`, `recording`, `paused`) with `at_ms`.
     pub async fn presence_log(&self, phone: &str) -> Result<Value> {
         self.get(&format!("/accounts/{phone}/presence")).await

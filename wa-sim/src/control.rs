@@ -47,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/ban", web::post().to(ban))
             .route("/accounts/{phone}/presence", web::get().to(account_presence))
             .route("/media/{id}", web::get().to(media))
+            .route("/media/{id}/gone", web::post().to(media_gone))
             .route("/presence", web::post().to(presence))
             .route("/accounts/{phone}", web::post().to(set_account))
             .route("/accounts/{phone}/messages", web::get().to(account_messages))
@@ -277,23 +278,41 @@ async fn account_presence(s: web::Data<Shared>, phone: web::Path<String>) -> Res
 async fn get_message(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
     let w = s.lock();
     let m = w.find_msg(&id).ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
-    ok(json!(m))
+    let mut out = json!(m);
+    if m.is_group() {
+        out["receipts"] = json!(w.receipts.get(&m.id).cloned().unwrap_or_default());
+    }
+    ok(out)
 }
 
 #[derive(Deserialize)]
 struct AckReq {
     ack: i64,
+    /// A group member's receipt (that participant's phone).
+    from: Option<String>,
 }
 
 async fn ack(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<AckReq>) -> Resp {
     if !(-7..=5).contains(&body.ack) {
         return Err(SimError::Bad("`ack` must be an ACK value from -7 to 5"));
     }
-    let m = s
-        .lock()
-        .set_ack(&id, body.ack)
-        .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
-    ok(json!(m))
+    let mut w = s.lock();
+    let m = match &body.from {
+        Some(from) => {
+            let from = digits(from).ok_or(SimError::Bad("`from` must be digits"))?;
+            w.set_receipt(&id, &from, body.ack).ok_or(SimError::NotFound(
+                "RECEIPT_NOT_POSSIBLE",
+                "no group message with this id that `from` received",
+            ))?
+        }
+        None => w
+            .set_ack(&id, body.ack)
+            .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?,
+    };
+    let receipts = w.receipts.get(&m.id).cloned().unwrap_or_default();
+    let mut out = json!(m);
+    out["receipts"] = json!(receipts);
+    ok(out)
 }
 
 async fn revoke(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
@@ -320,6 +339,30 @@ async fn media(s: web::Data<Shared>, id: web::Path<String>) -> Resp {
 }
 
 #[derive(Deserialize)]
+struct GoneReq {
+    #[serde(default = "yes")]
+    gone: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// WhatsApp's copy of a message's media is gone (`gone: true`, the default) or back.
+async fn media_gone(s: web::Data<Shared>, id: web::Path<String>, body: web::Json<GoneReq>) -> Resp {
+    let mut w = s.lock();
+    let raw = crate::world::messages::raw_id(&id).to_string();
+    if !w.media.contains_key(&raw) {
+        return Err(SimError::NotFound("MEDIA_NOT_FOUND", "no media for this message"));
+    }
+    match body.gone {
+        true => w.gone_media.insert(raw.clone()),
+        false => w.gone_media.remove(&raw),
+    };
+    ok(json!({"id": raw, "gone": body.gone}))
+}
+
+#[derive(Deserialize)]
 struct PresenceReq {
     from: String,
     to: String,
@@ -328,8 +371,13 @@ struct PresenceReq {
 
 async fn presence(s: web::Data<Shared>, body: web::Json<PresenceReq>) -> Resp {
     let from = digits(&body.from).ok_or(SimError::Bad("`from` must be digits"))?;
-    let to = digits(&body.to).ok_or(SimError::Bad("`to` must be digits"))?;
-    s.lock().presence(&from, &to, &body.state);
+    let mut w = s.lock();
+    if body.to.ends_with("@g.us") {
+        w.group_presence(&from, &body.to, &body.state)?;
+    } else {
+        let to = digits(&body.to).ok_or(SimError::Bad("`to` must be digits or a group id"))?;
+        w.presence(&from, &to, &body.state);
+    }
     ok(json!({"ok": true}))
 }
 

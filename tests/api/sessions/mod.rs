@@ -3,10 +3,14 @@
 //! at the end that no Chromium of its own is left.
 
 mod bad_input;
+mod broadcasting;
 mod callbacks;
 mod cli;
+mod inbound;
+mod inbound_bench;
+mod inbound_kills;
 mod lifecycle;
-mod recovery;
+pub(crate) mod recovery;
 mod vault;
 
 use std::path::Path;

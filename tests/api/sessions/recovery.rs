@@ -64,7 +64,7 @@ async fn a_killed_chromium_is_replaced_and_reconnects_by_itself() {
 }
 
 /// A config file for the binary against `sim`, in `dir`.
-pub(super) fn binary_config(dir: &Path, sim: &wa_sim::SimServer) -> std::path::PathBuf {
+pub(crate) fn binary_config(dir: &Path, sim: &wa_sim::SimServer) -> std::path::PathBuf {
     let key = dir.join("host.key");
     std::fs::write(&key, TEST_KEY_B64).unwrap();
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -107,7 +107,7 @@ reseal_min_interval = "500ms"
 }
 
 /// A signed request to a sidecar process (the test key, id "host").
-pub(super) async fn call(
+pub(crate) async fn call(
     sidecar: &Sidecar,
     method: &str,
     path: &str,
@@ -133,7 +133,7 @@ pub(super) async fn call(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-pub(super) async fn binary_wait(
+pub(crate) async fn binary_wait(
     sidecar: &Sidecar,
     id: &str,
     state: &str,
@@ -203,7 +203,7 @@ async fn kill_9_of_the_sidecar_loses_no_login() {
     assert!(!wa_sidecar::sessions::lock::SessionLock::is_held(&lock), "no stale lock");
 }
 
-fn find_qr(pages: &Value) -> Option<String> {
+pub(crate) fn find_qr(pages: &Value) -> Option<String> {
     let list = pages.as_array().or_else(|| pages["pages"].as_array())?;
     list.iter()
         .find_map(|p| p["qr"].as_str().or_else(|| p["qr"]["code"].as_str()).map(str::to_owned))

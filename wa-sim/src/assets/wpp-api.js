@@ -66,12 +66,15 @@
     return { chat: c, created: true };
   }
 
+  /** A group member's wid as WhatsApp names it (`@lid` for a lid-addressed contact). */
+  const memberWid = (g, phone) => (g.wids && g.wids[phone]) || phone + '@c.us';
+
   function groupMeta(id) {
     const g = S.groups.get(id);
     if (!g) return undefined;
     return {
-      id: createWid(id), subject: g.subject, owner: createWid(g.admins[0] + '@c.us'),
-      participants: g.members.map((p) => ({ id: createWid(p + '@c.us'), isAdmin: g.admins.includes(p), isSuperAdmin: g.admins[0] === p })),
+      id: createWid(id), subject: g.subject, owner: createWid(memberWid(g, g.admins[0])),
+      participants: g.members.map((p) => ({ id: createWid(memberWid(g, p)), isAdmin: g.admins.includes(p), isSuperAdmin: g.admins[0] === p })),
     };
   }
 
@@ -120,6 +123,14 @@
       }
       case 'ack': {
         const m = addMsg(f.msg, 'quiet').model;
+        if (f.participant) {
+          // A group member's receipt: per participant, `sender` names it; the model keeps the
+          // group's overall ack.
+          if (f.msg.ack > m.ack) m.ack = f.msg.ack;
+          const sender = createWid(f.participant_lid ? f.participant_lid + '@lid' : f.participant + '@c.us');
+          // As wa-js builds it from the receipt: the key's participant is the member who sent it.
+          return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, sender, ids: [new MsgKey(true, m.id.remote, m.id.id, sender)] });
+        }
         m.ack = f.ack;
         return emit('chat.msg_ack_change', { ack: f.ack, chat: m.id.remote, ids: [m.id] });
       }
@@ -127,17 +138,17 @@
         const m = addMsg(f.msg, 'quiet').model;
         m.type = 'revoked';
         m.body = '';
-        const from = createWid(f.by + '@c.us');
-        return emit('chat.msg_revoke', {
-          author: m.isGroupMsg ? from : undefined, from, to: m.id.remote,
-          id: new MsgKey(m.id.fromMe, m.id.remote, f.revoke_id), refId: m.id, type: m.id.fromMe ? 'sender_revoke' : 'revoke',
-        });
+        // wa-js reports the protocol message that revokes: its own key, from, to, author
+        // (groups); its author revoked its own message, so the subtype is `sender_revoke`.
+        const p = modelFrom(Object.assign({}, f.msg, { id: f.revoke_id, type: 'protocol', body: '' }));
+        return emit('chat.msg_revoke', { author: p.author, from: p.from, id: p.id, refId: m.id, to: p.to, type: 'sender_revoke' });
       }
       case 'edit': {
         const m = addMsg(f.msg, 'quiet').model;
         m.body = f.msg.body;
         m.latestEditMsgKey = new MsgKey(m.id.fromMe, m.id.remote, f.edit_id);
-        return emit('chat.msg_edited', { chat: m.id.remote, id: m.id._serialized, msg: m });
+        // As wa-js: `chat` is the message's `to` (for a message we received, that is us).
+        return emit('chat.msg_edited', { chat: m.to, id: m.id._serialized, msg: m });
       }
       case 'reaction': {
         const target = addMsg(f.target, 'quiet').model;
@@ -171,20 +182,29 @@
         return emit('call.incoming_call', { id: c.id, isGroup: c.is_group, isVideo: c.is_video, offerTime: c.offer_time, sender: peer, peerJid: peer });
       }
       case 'presence': {
+        if (f.group) {
+          const who = createWid(f.from_wid);
+          const shortName = (S.contacts.get(who._serialized) || {}).pushname || '';
+          return emit('chat.presence_change', {
+            id: createWid(f.group), isOnline: true, isGroup: true, isUser: false, shortName: f.subject || '', state: f.state, t: f.t_ms,
+            participants: [{ id: who._serialized, state: f.state, shortName }],
+          });
+        }
         const id = createWid(f.from_lid ? f.from_lid + '@lid' : f.from + '@c.us');
         return emit('chat.presence_change', {
           id, isOnline: f.state !== 'unavailable', isGroup: false, isUser: true,
-          shortName: (S.contacts.get(id._serialized) || {}).pushname || f.from, state: f.state, t: f.t_ms, isContact: false,
+          shortName: (S.contacts.get(id._serialized) || {}).pushname || '', state: f.state, t: f.t_ms, isContact: true,
         });
       }
       case 'group': {
-        S.groups.set(f.gid, { id: f.gid, subject: f.subject, members: f.members, admins: f.admins });
+        const g = { id: f.gid, subject: f.subject, members: f.members, admins: f.admins, wids: f.wids };
+        S.groups.set(f.gid, g);
         const { chat, created } = chatOf(createWid(f.gid));
         chat.groupMetadata = groupMeta(f.gid);
         if (created) emit('chat.new_chat', chat);
         return emit('group.participant_changed', {
-          author: f.author + '@c.us', authorPushName: f.author_name || undefined, groupId: f.gid, action: f.action,
-          operation: f.operation, participants: f.participants.map((p) => p + '@c.us'),
+          author: memberWid(g, f.author), authorPushName: f.author_name || undefined, groupId: f.gid, action: f.action,
+          operation: f.operation, participants: f.participants.map((p) => memberWid(g, p)),
         });
       }
       default: return undefined;
@@ -455,18 +475,36 @@
       return out;
     },
     async getMessages(chatId, options) {
-      const o = Object.assign({ count: 20, direction: 'before' }, options || {});
-      const cw = createWid(chatId)._serialized;
-      let list = (S.chatMsgs.get(cw) || S.chatMsgs.get(S.chatAlias.get(cw)) || []).map((k) => S.msgs.get(k)).filter(Boolean);
-      if (o.onlyUnread) list = list.filter((m) => !m.id.fromMe && m.ack < 3);
-      if (o.media) list = list.filter((m) => m.isMedia && (o.media === 'all' || o.media === 'url' || m.type === o.media));
-      if (o.id) {
-        const anchor = findModel(o.id);
-        const i = anchor ? list.indexOf(anchor) : -1;
-        if (i >= 0) list = o.direction === 'after' ? list.slice(i + 1) : list.slice(0, i);
+      // As wa-js 4.6.0: without `id` the anchor is the chat's lastReceivedKey (the last message
+      // *received*), and the answer is count-1 messages in `direction` from it plus the anchor
+      // itself, last; with `id`, `count` messages strictly before/after it. `-1` = all.
+      // `onlyUnread` only caps the count at the unread count.
+      const o = options || {};
+      const c = assertGetChat(chatId);
+      let count = o.count || 20;
+      const dir = o.direction === 'after' ? 'after' : 'before';
+      const anchorId = o.id || (c.lastReceivedKey ? c.lastReceivedKey._serialized : null);
+      if (o.onlyUnread) {
+        if (!(c.unreadCount > 0)) return [];
+        count = count < 0 ? c.unreadCount : Math.min(count, c.unreadCount);
       }
-      if (o.count >= 0) list = o.direction === 'after' ? list.slice(0, o.count) : list.slice(Math.max(0, list.length - o.count));
-      return list;
+      if (count === -1) count = Infinity;
+      if (!o.id && anchorId) count--;
+      const full = (S.chatMsgs.get(c.id._serialized) || []).map((k) => S.msgs.get(k)).filter(Boolean);
+      const pick = o.media ? (m) => m.isMedia && (o.media === 'all' || o.media === 'url' || o.media === 'document' ? (o.media !== 'document' || m.type === 'document') : m.type === o.media) : () => true;
+      const anchor = anchorId ? findModel(anchorId) : undefined;
+      if (anchorId && !anchor) return [];
+      const i = anchor ? full.indexOf(anchor) : (dir === 'before' ? full.length : -1);
+      let out;
+      if (dir === 'before') {
+        const pool = full.slice(0, i).filter(pick);
+        out = count > 0 ? pool.slice(Math.max(0, pool.length - count)) : [];
+      } else {
+        const pool = full.slice(i + 1).filter(pick);
+        out = count > 0 ? pool.slice(0, count) : [];
+      }
+      if (!o.id && anchor) out.push(anchor);
+      return out;
     },
     async getMessageById(ids) {
       const one = async (id) => {
@@ -493,12 +531,15 @@
     get(chatId) { return S.chats.get(createWid(chatId)._serialized); },
     find: findChat,
     async downloadMedia(msgId) {
-      let m = findModel(msgId);
-      if (!m) {
-        try { m = await chatApi.getMessageById(msgId); } catch (e) { throw { error: true, code: 'media_not_found', message: 'Media not found for ' + msgId }; }
+      // As wa-js: getMessageById first (msg_not_found), then the media; a copy that is gone
+      // from WhatsApp's servers throws the plain object {error, code: 'media_not_found'}.
+      const m = await chatApi.getMessageById(msgId);
+      if (!m.isMedia) throw new WPPError('message_not_contains_media', `Message ${msgId} not contains media`, { id: String(msgId) });
+      let r;
+      try { r = await rpc('media', { id: m.id.id }); } catch (e) {
+        if (e && e.code === 'media_not_found') throw { error: true, code: 'media_not_found', message: 'Media not found after download for message ' + msgId };
+        throw e;
       }
-      if (!m.isMedia) throw new WPPError('message_not_contains_media', 'Message not contains media: ' + msgId, { id: String(msgId) });
-      const r = await rpc('media', { id: m.id.id });
       const bin = atob(r.data);
       const bytes = new Uint8Array(bin.length);
       for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);

@@ -344,11 +344,18 @@ impl World {
             p.device = Some(id.clone());
             p.qr = None;
         }
-        let replay: Vec<Value> = if same_load {
+        let mut replay: Vec<Value> = if same_load {
             pending.into_iter().filter(catch_up_replays).collect()
         } else {
             Vec::new()
         };
+        // Sends whose answer was lost (`send_unacked`): WhatsApp Web sends its pending messages
+        // again when it reconnects and the server acks them, so the page learns their ack now.
+        for id in self.unacked.remove(page_id).unwrap_or_default() {
+            if let Some(m) = self.find_msg(&id) {
+                replay.push(json!({"t": "ev", "kind": "ack", "ack": m.ack.max(1), "msg": m}));
+            }
+        }
         let pushname = self.account(&phone).pushname.clone();
         base["mode"] = json!("linked");
         base["me"] = self.me_json(&phone, &id, &pushname);
@@ -401,13 +408,12 @@ impl World {
 }
 
 /// Which events a reconnecting page still gets after its catch-up history: state changes of
-/// messages it may already hold (acks, edits, revokes, reactions, votes, group changes). New
-/// messages come in the history instead; presence, typing and calls are moments that passed.
+/// messages it may already hold (acks, edits, revokes, votes, group changes, decryptions). New
+/// messages come in the history instead; presence, typing and calls are moments that passed;
+/// reactions are not re-emitted either (wa-js emits `chat.new_reaction` only for reactions
+/// processed one by one as they happen, and skips batches of earlier ones).
 fn catch_up_replays(ev: &Value) -> bool {
-    matches!(
-        ev["kind"].as_str(),
-        Some("ack" | "revoke" | "edit" | "reaction" | "vote" | "group" | "decrypt")
-    )
+    matches!(ev["kind"].as_str(), Some("ack" | "revoke" | "edit" | "vote" | "group" | "decrypt"))
 }
 
 fn new_qr() -> QrCode {

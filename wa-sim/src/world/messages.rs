@@ -126,13 +126,12 @@ pub(crate) fn lid_for(phone: &str) -> String {
 
 impl World {
     pub(crate) fn find_msg(&self, id: &str) -> Option<&Msg> {
-        let id = raw_id(id);
-        self.msgs.iter().rev().find(|m| m.id == id)
+        self.msg_index.get(raw_id(id)).and_then(|i| self.msgs.get(*i))
     }
 
     fn find_msg_mut(&mut self, id: &str) -> Option<&mut Msg> {
-        let id = raw_id(id);
-        self.msgs.iter_mut().rev().find(|m| m.id == id)
+        let i = *self.msg_index.get(raw_id(id))?;
+        self.msgs.get_mut(i)
     }
 
     /// Phones that receive a message (not its author).
@@ -174,18 +173,9 @@ impl World {
             .groups
             .values()
             .filter(|g| g.members.iter().any(|m| m == phone))
-            .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins}))
+            .map(|g| json!({"id": g.id, "subject": g.subject, "members": g.members, "admins": g.admins, "wids": self.wids_of(&g.members)}))
             .collect();
-        json!({"msgs": out, "groups": groups, "lids": self.lid_view()})
-    }
-
-    /// LIDs of lid-addressed accounts, for the pages to name their senders.
-    fn lid_view(&self) -> Value {
-        let mut out = Map::new();
-        for a in self.accounts.values().filter(|a| a.lid_addressed) {
-            out.insert(a.phone.clone(), json!(lid_for(&a.phone)));
-        }
-        Value::Object(out)
+        json!({"msgs": out, "groups": groups})
     }
 
     /// An account's device came back: what others sent it meanwhile is now delivered (ack 2).
@@ -202,8 +192,51 @@ impl World {
             .map(|m| m.id.clone())
             .collect();
         for id in ids {
-            self.set_ack(&id, 2);
+            self.deliver(&id, phone);
         }
+    }
+
+    /// `phone`'s device got message `id`: ack 2 (a receipt from that participant in a group).
+    fn deliver(&mut self, id: &str, phone: &str) {
+        match self.find_msg(id) {
+            Some(m) if m.is_group() => {
+                self.set_receipt(id, phone, 2);
+            }
+            Some(_) => {
+                self.set_ack(id, 2);
+            }
+            None => {}
+        }
+    }
+
+    /// A group member's receipt for a group message: recorded per participant, told to the
+    /// author's devices with that participant as `sender`; the message's own ack is the lowest
+    /// receipt of all its recipients (2 once everyone has it, 3 once everyone read it).
+    pub fn set_receipt(&mut self, id: &str, phone: &str, ack: i64) -> Option<Msg> {
+        let m = self.find_msg(id)?.clone();
+        if !m.is_group() || !self.recipients(&m).iter().any(|r| r == phone) {
+            return None;
+        }
+        let receipts = self.receipts.entry(m.id.clone()).or_default();
+        receipts.insert(phone.to_string(), ack);
+        let receipts = receipts.clone();
+        let lowest = self
+            .recipients(&m)
+            .iter()
+            .map(|r| receipts.get(r).copied().unwrap_or(1))
+            .min()
+            .unwrap_or(ack);
+        let m = {
+            let stored = self.find_msg_mut(id)?;
+            if lowest > stored.ack {
+                stored.ack = lowest;
+            }
+            stored.clone()
+        };
+        let lid = self.accounts.get(phone).filter(|a| a.lid_addressed).map(|_| lid_for(phone));
+        let ev = json!({"t": "ev", "kind": "ack", "ack": ack, "msg": m, "participant": phone, "participant_lid": lid});
+        self.push_account(&m.sender, ev, None);
+        Some(m)
     }
 
     /// Store a new message and deliver it to everyone in its chat; `from_page` (the sender's
@@ -215,6 +248,7 @@ impl World {
             m.extra.insert("senderLid".into(), json!(lid));
         }
         let ev = json!({"t": "ev", "kind": "msg", "msg": m});
+        self.msg_index.insert(m.id.clone(), self.msgs.len());
         self.msgs.push(m.clone());
         self.account(&m.sender);
         self.push_account(&m.sender, ev.clone(), from_page);
@@ -223,11 +257,16 @@ impl World {
             self.account(r);
             self.push_account(r, ev.clone(), None);
         }
-        if self.cfg.auto_delivery_ack
-            && m.ack < 2
-            && recipients.iter().any(|r| self.has_live_device(r))
-        {
-            self.set_ack(&m.id, 2);
+        if self.cfg.auto_delivery_ack && m.ack < 2 {
+            let live: Vec<String> =
+                recipients.iter().filter(|r| self.has_live_device(r)).cloned().collect();
+            if m.is_group() {
+                for r in &live {
+                    self.set_receipt(&m.id, r, 2);
+                }
+            } else if !live.is_empty() {
+                self.set_ack(&m.id, 2);
+            }
         }
     }
 
@@ -243,9 +282,29 @@ impl World {
 
     /// `phone` read its chat with `chat_phone`: their messages to it become READ.
     pub(crate) fn read_chat(&mut self, phone: &str, chat: &str) -> usize {
-        let Some(other) = chat.strip_suffix("@c.us") else {
+        if chat.ends_with("@g.us") {
+            let ids: Vec<String> = self
+                .msgs
+                .iter()
+                .filter(|m| m.chat == chat && m.sender != phone && m.ack >= 0)
+                .filter(|m| {
+                    self.receipts.get(&m.id).and_then(|r| r.get(phone)).is_none_or(|a| *a < 3)
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            for id in &ids {
+                self.set_receipt(id, phone, 3);
+            }
+            return ids.len();
+        }
+        let other = match chat.strip_suffix("@lid") {
+            Some(lid) => self.lids.get(lid).cloned(),
+            None => chat.strip_suffix("@c.us").map(String::from),
+        };
+        let Some(other) = other else {
             return 0;
         };
+        let other = other.as_str();
         let my_chat = format!("{phone}@c.us");
         let ids: Vec<String> = self
             .msgs
@@ -330,6 +389,23 @@ impl World {
         let lid = self.accounts.get(from).filter(|a| a.lid_addressed).map(|_| lid_for(from));
         let ev = json!({"t": "ev", "kind": "presence", "from": from, "from_lid": lid, "state": state, "t_ms": now_ms()});
         self.push_account(to, ev, None);
+    }
+
+    /// A member types (or records…) in a group: `chat.presence_change` for the group, with the
+    /// member in `participants`, on the other members' pages.
+    pub fn group_presence(&mut self, from: &str, gid: &str, state: &str) -> Result<(), SimError> {
+        let g =
+            self.groups.get(gid).ok_or(SimError::NotFound("GROUP_NOT_FOUND", "no such group"))?;
+        let members: Vec<String> =
+            g.members.iter().filter(|m| m.as_str() != from).cloned().collect();
+        let ev = json!({
+            "t": "ev", "kind": "presence", "group": gid, "subject": g.subject, "from": from,
+            "from_wid": self.wid_of(from), "state": state, "t_ms": now_ms(),
+        });
+        for m in members {
+            self.push_account(&m, ev.clone(), None);
+        }
+        Ok(())
     }
 
     /// A phone sends a message to an account (or group). Returns the stored message.

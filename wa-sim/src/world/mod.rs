@@ -73,6 +73,14 @@ pub struct World {
     pub(crate) hidden: BTreeSet<(String, String)>,
     /// Placeholders (`ciphertext`) and the message they become when they decrypt.
     pub(crate) undecrypted: HashMap<String, Msg>,
+    /// Raw message id → its index in `msgs` (which only grows).
+    pub(crate) msg_index: HashMap<String, usize>,
+    /// Media whose copy on WhatsApp's servers is gone (downloads fail).
+    pub(crate) gone_media: BTreeSet<String>,
+    /// Group message raw id → participant phone → its receipt (2 delivered, 3 read, 4 played).
+    pub(crate) receipts: HashMap<String, BTreeMap<String, i64>>,
+    /// Page id → raw ids it sent under `send_unacked` and never heard back about.
+    pub(crate) unacked: HashMap<String, Vec<String>>,
 }
 
 impl World {
@@ -96,6 +104,10 @@ impl World {
             stars: BTreeSet::new(),
             hidden: BTreeSet::new(),
             undecrypted: HashMap::new(),
+            msg_index: HashMap::new(),
+            gone_media: BTreeSet::new(),
+            receipts: HashMap::new(),
+            unacked: HashMap::new(),
         }
     }
 
@@ -151,6 +163,23 @@ impl World {
         let lid = messages::lid_for(phone);
         self.lids.insert(lid.clone(), phone.to_string());
         lid
+    }
+
+    /// How others name `phone`: `<lid>@lid` when it is lid-addressed, else `<phone>@c.us`.
+    pub(crate) fn wid_of(&self, phone: &str) -> String {
+        match self.accounts.get(phone).filter(|a| a.lid_addressed) {
+            Some(_) => format!("{}@lid", messages::lid_for(phone)),
+            None => format!("{phone}@c.us"),
+        }
+    }
+
+    /// `{phone: wid}` for a list of phones (members of a group, say).
+    pub(crate) fn wids_of<'a>(&self, phones: impl IntoIterator<Item = &'a String>) -> Value {
+        let mut out = serde_json::Map::new();
+        for p in phones {
+            out.insert(p.clone(), json!(self.wid_of(p)));
+        }
+        Value::Object(out)
     }
 
     /// The JSON the control API lists for every page.

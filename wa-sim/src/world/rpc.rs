@@ -84,7 +84,9 @@ impl Shared {
             w.send_page(page_id, &frame);
             return;
         }
-        if !w.faults.send_unacked {
+        if w.faults.send_unacked {
+            w.unacked.entry(page_id.to_string()).or_default().push(m.id.clone());
+        } else {
             w.send_page(
                 page_id,
                 &json!({"t": "res", "id": req, "ok": {"t": m.t, "ack": m.ack, "msg": m}}),
@@ -281,7 +283,10 @@ impl World {
         let m = self
             .find_msg(id)
             .filter(|m| self.visible_to(m, me))
-            .ok_or_else(|| err("media_not_found", "message not found"))?;
+            .ok_or_else(|| err("msg_not_found", format!("Message {id} not found")))?;
+        if self.gone_media.contains(&m.id) {
+            return Err(err("media_not_found", format!("Media not found for {id}")));
+        }
         let media = self
             .media
             .get(&m.id)
@@ -420,7 +425,7 @@ impl World {
         let g = self.groups.get(gid).ok_or_else(|| err("group_not_found", "no such group"))?;
         Ok(g.members
             .iter()
-            .map(|m| json!({"id": format!("{m}@c.us"), "isAdmin": g.admins.contains(m), "isSuperAdmin": &g.owner == m}))
+            .map(|m| json!({"id": self.wid_of(m), "isAdmin": g.admins.contains(m), "isSuperAdmin": &g.owner == m}))
             .collect())
     }
 
@@ -456,10 +461,18 @@ impl World {
             other => other,
         };
         let author_name = self.accounts.get(author).map(|a| a.pushname.clone());
+        let all = g
+            .members
+            .iter()
+            .chain(who.iter())
+            .chain(std::iter::once(&author.to_string()))
+            .cloned()
+            .collect::<Vec<_>>();
         let ev = json!({
             "t": "ev", "kind": "group", "gid": gid, "action": action, "operation": operation,
             "author": author, "author_name": author_name,
             "participants": who, "subject": g.subject, "members": g.members, "admins": g.admins,
+            "wids": self.wids_of(&all),
         });
         let mut to: Vec<String> = g.members.clone();
         to.extend(who.iter().filter(|p| !g.members.contains(p)).cloned());

@@ -35,6 +35,8 @@ async fn messages_while_offline_or_closed_are_in_the_chats_not_replayed_as_live_
         let sent = ctl.send_text_json(bob, me, &format!("away {i}")).await;
         keys.push(sent["key"].as_str().unwrap().to_string());
     }
+    // The account's own phone writes too (fromMe, not sent by this page).
+    let from_phone = ctl.send_text_json(me, bob, "from my phone").await;
     ctl.post(&format!("/messages/{ours_id}/ack"), json!({"ack": 3})).await;
     ctl.post("/presence", json!({"from": bob, "to": me, "state": "composing"})).await;
     let mark = page.mark();
@@ -52,7 +54,8 @@ async fn messages_while_offline_or_closed_are_in_the_chats_not_replayed_as_live_
         .ok(&format!("WPP.chat.list().then(l => l.find(c => c.id._serialized === '{chat}'))"))
         .await;
     assert_eq!(c["unreadCount"], 6, "the live one and five caught up: {c}");
-    let last_t = ctl.get(&format!("/messages/{}", raw(&keys[4]))).await["t"].clone();
+    let last_t =
+        ctl.get(&format!("/messages/{}", from_phone["id"].as_str().unwrap())).await["t"].clone();
     assert_eq!(c["t"], last_t);
     let bodies = |v: Value| -> Vec<String> {
         v.as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap().to_string()).collect()
@@ -60,6 +63,13 @@ async fn messages_while_offline_or_closed_are_in_the_chats_not_replayed_as_live_
     let got = page.ok(&format!("WPP.chat.getMessages('{chat}', {{count: 5}})")).await;
     assert_eq!(bodies(got.clone()), ["away 0", "away 1", "away 2", "away 3", "away 4"]);
     assert!(got.as_array().unwrap().iter().all(|m| m["isNewMsg"] == false));
+    // As wa-js: without `id` the anchor is the last *received* message, so our own later
+    // message needs an anchor to be read.
+    let got = page
+        .ok(&format!("WPP.chat.getMessages('{chat}', {{direction: 'after', id: '{}'}})", keys[4]))
+        .await;
+    assert_eq!(bodies(got.clone()), ["from my phone"]);
+    assert_eq!(got[0]["id"]["fromMe"], true);
     let got = page
         .ok(&format!(
             "WPP.chat.getMessages('{chat}', {{count: 2, direction: 'after', id: '{}'}})",
@@ -103,8 +113,4 @@ async fn messages_while_offline_or_closed_are_in_the_chats_not_replayed_as_live_
     let (_, m) = page.wait_event_from("chat.new_message", mark, T).await;
     assert_eq!(m[0]["body"], "live again");
     chrome.close().await;
-}
-
-fn raw(key: &str) -> &str {
-    key.split('_').nth(2).unwrap()
 }

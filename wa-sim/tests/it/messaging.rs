@@ -277,10 +277,15 @@ async fn incoming_messages_of_every_kind_and_the_ack_progression() {
     assert_eq!(r["sender"], format!("{from}@c.us"));
     let e = &page.all("chat.msg_edited", mark)[0].0[0];
     assert_eq!(e["id"], sent["key"]);
+    assert_eq!(e["chat"], format!("{me}@c.us"), "wa-js puts the message's `to` here");
     assert_eq!(e["msg"]["body"], "hi there (edited)");
     let v = &page.all("chat.msg_revoke", mark)[0].0[0];
     assert_eq!(v["refId"]["_serialized"], img["key"]);
-    assert_eq!(v["type"], "revoke");
+    assert_eq!(v["type"], "sender_revoke");
+    assert_eq!(v["from"], format!("{from}@c.us"));
+    assert_eq!(v["to"], format!("{me}@c.us"));
+    assert_eq!(v["id"]["fromMe"], false);
+    assert_eq!(v["id"]["remote"], format!("{from}@c.us"));
 
     // Our message to a phone without a web session: server ack, then the phone drives the rest.
     let mark = page.mark();

@@ -49,6 +49,23 @@ async fn every_message_kind_a_phone_sends_arrives_with_its_fields() {
         assert!(data.as_str().unwrap().ends_with(PNG), "{kind}");
     }
 
+    // WhatsApp's copy gone: the plain object wa-js throws; back again: it downloads.
+    let mark = page.mark();
+    let img = ctl.post("/messages", json!({"from": bob, "to": me, "type": "image", "media": {"data": PNG, "mimetype": "image/png"}})).await;
+    next_msg(&page, mark).await;
+    let (raw, key) = (img["id"].as_str().unwrap(), img["key"].as_str().unwrap());
+    ctl.post(&format!("/media/{raw}/gone"), json!({})).await;
+    let err = page.call(&format!("WPP.chat.downloadMedia('{key}')")).await.unwrap_err();
+    assert_eq!(
+        (err["code"].as_str(), err["name"].as_str()),
+        (Some("media_not_found"), None),
+        "{err}"
+    );
+    ctl.post(&format!("/media/{raw}/gone"), json!({"gone": false})).await;
+    page.ok(&format!("WPP.chat.downloadMedia('{key}')")).await;
+    let err = page.call("WPP.chat.downloadMedia('false_1@c.us_NOPE')").await.unwrap_err();
+    assert_eq!(err["code"], "msg_not_found");
+
     // View-once, several contacts, mentions.
     let mark = page.mark();
     ctl.post("/messages", json!({"from": bob, "to": me, "type": "image", "media": {"data": PNG, "mimetype": "image/png", "view_once": true}})).await;
@@ -153,6 +170,15 @@ async fn groups_calls_presence_and_lid_identities_reach_the_page() {
     assert_eq!(m["author"], format!("{carol}@c.us"));
     assert_eq!(m["id"]["participant"], format!("{carol}@c.us"));
     assert_eq!(m["id"]["_serialized"], sent["key"]);
+    let mark = page.mark();
+    ctl.post("/presence", json!({"from": carol, "to": gid, "state": "composing"})).await;
+    let (_, p) = page.wait_event_from("chat.presence_change", mark, T).await;
+    assert_eq!(p[0]["id"], gid.as_str());
+    assert_eq!((p[0]["isGroup"].as_bool(), p[0]["isUser"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        p[0]["participants"],
+        json!([{"id": format!("{carol}@c.us"), "state": "composing", "shortName": "Sim 15550014002"}])
+    );
     for (action, who, operation) in [
         ("promote", carol, "promote"),
         ("demote", carol, "demote"),
@@ -226,6 +252,28 @@ async fn groups_calls_presence_and_lid_identities_reach_the_page() {
     assert_eq!(r["to"], lid.as_str());
     let phone = ctl.get(&format!("/accounts/{dan}/messages")).await;
     assert_eq!(phone["received"][0]["body"], "back");
+    // generateMessageID does not map a phone chat to its LID chat (wa-js): resolve first.
+    let err = page
+        .call(&format!("WPP.chat.generateMessageID('{dan}@c.us').then(k => WPP.chat.sendTextMessage('{dan}@c.us', 'x', {{messageId: k}}))"))
+        .await
+        .unwrap_err();
+    assert_eq!(err["code"], "message_key_remote_id_is_not_same_of_chat");
+
+    // In groups too: a lid-addressed member is named by its LID.
+    let mark = page.mark();
+    let g2 = ctl.post("/groups", json!({"owner": dan, "subject": "Lids", "members": [me]})).await;
+    let gid2 = g2["id"].as_str().unwrap().to_string();
+    let (_, ch) = page.wait_event_from("group.participant_changed", mark, T).await;
+    assert_eq!(ch[0]["author"], lid.as_str());
+    assert_eq!(ch[0]["participants"], json!([format!("{me}@c.us")]));
+    let parts =
+        page.ok(&format!("WPP.group.getParticipants('{gid2}').then(l => l.map(p => p.id))")).await;
+    assert!(parts.as_array().unwrap().contains(&json!(lid)), "{parts}");
+    let mark = page.mark();
+    ctl.send_text_json(dan, &gid2, "lid in group").await;
+    let m = next_msg(&page, mark).await;
+    assert_eq!(m["author"], lid.as_str());
+    assert_eq!(m["id"]["participant"], lid.as_str());
 
     // Presence from a phone.
     let mark = page.mark();
@@ -234,4 +282,50 @@ async fn groups_calls_presence_and_lid_identities_reach_the_page() {
     assert_eq!(p[0]["id"], lid.as_str());
     assert_eq!(p[0]["state"], "recording");
     chrome.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typed_client_drives_every_new_control_route() {
+    let sim = start_sim(SimConfig::fast());
+    let c = wa_sim::Control::for_server(&sim).unwrap();
+    let n = c
+        .set_number("15550015001", json!({"lid_addressing": true, "pn_visible": false}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (n["lid_addressed"].as_bool(), n["pn_visible"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let g = c.group_create("15550015001", "T", &["15550015002"]).await.unwrap();
+    let gid = g["id"].as_str().unwrap();
+    let g = c.group_change(gid, "promote", &["15550015002"], None).await.unwrap();
+    assert_eq!(g["admins"], json!(["15550015001", "15550015002"]));
+    let call = c.call("15550015001", "15550015002", false).await.unwrap();
+    let id = call["id"].as_str().unwrap();
+    assert_eq!(call["state"], "ringing");
+    assert_eq!(c.end_call(id).await.unwrap()["state"], "ended");
+    assert_eq!(c.calls().await.unwrap().as_array().unwrap().len(), 1);
+    assert_eq!(c.ban(&wa_sim::Target::all(), Some(60)).await.unwrap()["pages"], json!([]));
+    assert_eq!(c.presence_log("15550015001").await.unwrap()["sent"], json!([]));
+    let ph = c.incoming(json!({"from": "15550015001", "to": "15550015002", "type": "text", "text": "x", "placeholder": true})).await.unwrap();
+    assert_eq!(c.decrypt(ph["id"].as_str().unwrap()).await.unwrap()["type"], "chat");
+    match c.decrypt(ph["id"].as_str().unwrap()).await {
+        Err(wa_sim::ControlError::Api { status: 404, code, .. }) => {
+            assert_eq!(code, "PLACEHOLDER_NOT_FOUND")
+        }
+        other => panic!("{other:?}"),
+    }
+    match c.media_gone(ph["id"].as_str().unwrap(), true).await {
+        Err(wa_sim::ControlError::Api { status: 404, code, .. }) => {
+            assert_eq!(code, "MEDIA_NOT_FOUND")
+        }
+        other => panic!("{other:?}"),
+    }
+    let (status, body) = Ctl::new(&sim)
+        .post_status(
+            &format!("/groups/{gid}/participants"),
+            json!({"action": "explode", "participants": []}),
+        )
+        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("BAD_REQUEST")));
 }

@@ -73,7 +73,10 @@ async fn ids_chosen_ahead_are_checked_against_the_resolved_chat_and_sent_once() 
 
     // A group key carries our LID as participant.
     let g = ctl
-        .post("/groups", json!({"owner": bob, "subject": "G", "members": ["15550010000"]}))
+        .post(
+            "/groups",
+            json!({"owner": bob, "subject": "G", "members": ["15550010000", "15550010003"]}),
+        )
         .await;
     let gid = g["id"].as_str().unwrap().to_string();
     page.until(&format!("!!WPP.chat.get('{gid}')"), T).await;
@@ -88,6 +91,48 @@ async fn ids_chosen_ahead_are_checked_against_the_resolved_chat_and_sent_once() 
         .await;
     assert_eq!(sent["id"], gkey["_serialized"]);
     assert_eq!(sent["from"], lid);
+
+    // Group receipts come per participant (`sender`); the message's ack is everyone's lowest.
+    let gid_raw = gkey["id"].as_str().unwrap();
+    let mark = page.mark();
+    ctl.post(&format!("/messages/{gid_raw}/ack"), json!({"ack": 3, "from": bob})).await;
+    let receipt = |mark: usize| {
+        page.all("chat.msg_ack_change", mark)
+            .into_iter()
+            .map(|(a, _)| a)
+            .find(|a| a[0]["sender"].is_string())
+    };
+    let deadline = std::time::Instant::now() + T;
+    let r = loop {
+        if let Some(r) = receipt(mark) {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no receipt");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(r[0]["ack"], 3);
+    assert_eq!(r[0]["sender"], chat.as_str());
+    assert_eq!(r[0]["chat"], gid.as_str());
+    assert_eq!(
+        r[0]["ids"][0]["_serialized"],
+        format!("true_{gid}_{}_{chat}", gkey["id"].as_str().unwrap())
+    );
+    let ack_of = format!(
+        "WPP.chat.getMessageById('{}').then(m => m.ack)",
+        gkey["_serialized"].as_str().unwrap()
+    );
+    assert_eq!(page.ok(&ack_of).await, 1, "one of two has read it");
+    let mark = page.mark();
+    let m = ctl
+        .post(&format!("/messages/{gid_raw}/ack"), json!({"ack": 3, "from": "15550010003"}))
+        .await;
+    assert_eq!(m["receipts"], json!({bob: 3, "15550010003": 3}));
+    page.until(&format!("{ack_of}.then(a => a === 3)"), T).await;
+    assert!(receipt(mark).is_some());
+    let (status, _) = ctl
+        .post_status(&format!("/messages/{gid_raw}/ack"), json!({"ack": 3, "from": "15550010009"}))
+        .await;
+    assert_eq!(status, 404, "not a member");
 
     // Not on WhatsApp: find and send refuse, nothing reaches anyone.
     ctl.post("/numbers/15550010009", json!({"exists": false})).await;
@@ -133,7 +178,24 @@ async fn failed_and_unacknowledged_sends_raise_no_event_and_the_server_keeps_the
     let phone = ctl.get("/accounts/15550011001/messages").await;
     assert_eq!(phone["received"][0]["body"], "lost ack");
     ctl.post("/faults", json!({"send_unacked": false})).await;
-    // A reload shows what the server has.
+    // The page reconnects (same load): WhatsApp Web resends what is pending and hears the ack.
+    let device = ctl.get("/devices").await[0]["id"].as_str().unwrap().to_string();
+    let mark = page.mark();
+    ctl.post("/offline", json!({"device": device})).await;
+    page.wait_event_from("conn.online", mark, T).await;
+    ctl.post("/online", json!({"device": device})).await;
+    let (_, ack) = page.wait_event_from("chat.msg_ack_change", mark, T).await;
+    assert_eq!(
+        (ack[0]["ack"].as_i64(), ack[0]["ids"][0]["_serialized"].as_str()),
+        (Some(1), Some(id.as_str()))
+    );
+    // A second unacked send, then a reload: the history shows what the server has.
+    ctl.post("/faults", json!({"send_unacked": true})).await;
+    let r = page
+        .ok(&format!("WPP.chat.sendTextMessage('{chat}', 'lost again', {{waitForAck: false}})"))
+        .await;
+    let id = r["id"].as_str().unwrap().to_string();
+    ctl.post("/faults", json!({"send_unacked": false})).await;
     let mark = page.mark();
     page.page.reload().await.expect("reload");
     page.wait_event_from("conn.main_loaded", mark, T).await;

@@ -15,7 +15,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use wa_sim::SimServer;
 
-/// The only names a session directory under `sessions/` may hold.
+/// The only names a session directory under `sessions/` may hold (`lock` holds the ownership
+/// generation, a number; see `sessions::ownership`).
 pub const ALLOWED_SESSION_FILES: [&str; 3] = ["session.toml", "lock", "profile.sealed"];
 
 /// Every file under `root`, recursively (symlinks are listed, not followed).

@@ -1,0 +1,6 @@
+<?php
+
+return [
+    'paths' => [resource_path('views')],
+    'compiled' => env('WA_TEST_VIEWS', storage_path('framework/views')),
+];

@@ -1,0 +1,285 @@
+//! Sending: accepting a message (validated, committed, idempotent), one worker per session that
+//! hands messages to the page exactly once and in order, statuses from WhatsApp's acks, and the
+//! routes. Owns the tables of `schema.sql` (`send_queue`, `send_idempotency`, `send_recipients`)
+//! and the outbound rows of the message index.
+//!
+//! Exactly once: a message's WhatsApp id is generated on the resolved chat and persisted before
+//! the page sees it; any later attempt (after a crash, a reload, a timeout) first asks the page for
+//! that id and sends only when it is absent, with the same id.
+//!
+//! Never touches: Chromium (calls go through `SessionManager::bridge_call`), inbound messages
+//! (the receiving part), callback delivery (events go on the bus).
+
+pub mod api;
+pub mod config;
+pub mod ops;
+pub mod queue;
+pub mod request;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+pub use config::{PacingConfig, SendingConfig};
+
+use super::store::{MessageStore, StoreError};
+use super::{model, Status};
+use crate::events::{kind, Event, EventBus};
+use crate::ids::SessionKey;
+use crate::sessions::SessionManager;
+
+/// The sending part. Cheap to clone.
+#[derive(Clone)]
+pub struct Sender {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: MessageStore,
+    sessions: SessionManager,
+    bus: EventBus,
+    cfg: SendingConfig,
+    /// The running worker of each session, woken when something is queued for it.
+    workers: Mutex<HashMap<SessionKey, Arc<Notify>>>,
+    /// `WPP.chat.find` answers of the current page of each session: (target → chat id). Cleared
+    /// when the session's page (re)connects, since a new page may resolve differently.
+    chats: Mutex<HashMap<SessionKey, HashMap<String, String>>>,
+    /// Sessions whose queue is paused (WhatsApp's ban signal): until when, and why.
+    paused: Mutex<HashMap<SessionKey, (std::time::Instant, String)>>,
+}
+
+impl Sender {
+    pub fn new(
+        store: MessageStore,
+        sessions: SessionManager,
+        bus: EventBus,
+        cfg: SendingConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                sessions,
+                bus,
+                cfg,
+                workers: Mutex::default(),
+                chats: Mutex::default(),
+                paused: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &SendingConfig {
+        &self.inner.cfg
+    }
+
+    /// Starts a worker for every session with queued messages (after a restart).
+    pub async fn resume(&self) {
+        match self.inner.store.run(|c| queue::sessions_with_work(c)).await {
+            Ok(keys) => {
+                for key in keys {
+                    self.kick(&key);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "sending: could not read the queue"),
+        }
+    }
+
+    /// Wakes the session's worker, starting it if needed.
+    pub fn kick(&self, key: &SessionKey) {
+        let mut workers = self.inner.workers.lock().unwrap_or_else(|p| p.into_inner());
+        let notify = workers
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let notify = Arc::new(Notify::new());
+                tokio::spawn(worker::run(self.clone(), key.clone(), notify.clone()));
+                notify
+            })
+            .clone();
+        notify.notify_one();
+    }
+
+    /// A backend event of WhatsApp Web (`conn.backend_event`; the glue forwards it as
+    /// `{event, data}`, a bare name is taken too). A ban signal
+    /// (`account_temporarily_banned`) pauses the session's queue for `pacing.breaker_pause_ms`:
+    /// sending on would only make it worse.
+    pub fn on_backend_event(&self, key: &SessionKey, payload: &Value) {
+        let name = payload.get("event").unwrap_or(payload).as_str().unwrap_or_default();
+        if !name.contains("banned") {
+            return;
+        }
+        let pause = std::time::Duration::from_millis(self.inner.cfg.pacing.breaker_pause_ms);
+        tracing::warn!(session = %key, signal = name, ?pause, "WhatsApp ban signal: the send queue pauses");
+        let until = std::time::Instant::now() + pause;
+        self.inner
+            .paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), (until, name.to_owned()));
+    }
+
+    /// Why and for how long (ms) the session's queue is paused, if it is.
+    pub fn paused(&self, key: &SessionKey) -> Option<(u64, String)> {
+        let mut paused = self.inner.paused.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, why) = paused.get(key)?.clone();
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            paused.remove(key);
+            return None;
+        }
+        Some((left.as_millis() as u64, why))
+    }
+
+    fn cached_chat(&self, key: &SessionKey, target: &str) -> Option<String> {
+        let chats = self.inner.chats.lock().unwrap_or_else(|p| p.into_inner());
+        chats.get(key).and_then(|m| m.get(target)).cloned()
+    }
+
+    fn remember_chat(&self, key: &SessionKey, target: &str, chat: &str) {
+        let mut chats = self.inner.chats.lock().unwrap_or_else(|p| p.into_inner());
+        let m = chats.entry(key.clone()).or_default();
+        if m.len() >= 10_000 {
+            m.clear();
+        }
+        m.insert(target.to_owned(), chat.to_owned());
+    }
+
+    /// The worker of `key` ends: forget it (a later kick starts a new one).
+    fn worker_ended(&self, key: &SessionKey) {
+        self.inner.workers.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
+    /// A session's page reached `connected` (first start, reload, restart): whatever was handed
+    /// to the previous page and not acked is looked up again before anything else goes.
+    pub async fn on_connected(&self, key: &SessionKey) {
+        self.inner.chats.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        let k = key.clone();
+        let reset = self
+            .inner
+            .store
+            .run(move |c| {
+                Ok(c.execute(
+                    "UPDATE send_queue SET state = 'pending' WHERE workspace = ?1 AND session = ?2 AND state = 'handed'",
+                    rusqlite::params![k.workspace.as_str(), k.session.as_str()],
+                )?)
+            })
+            .await;
+        match reset {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(session = %key, n, "sending: unacked messages will be looked up")
+            }
+            Err(e) => tracing::error!(session = %key, error = %e, "sending: reset failed"),
+        }
+        self.kick(key);
+    }
+
+    /// `chat.msg_ack_change` as the glue forwards it: `{ack, chat, ids: [serialized ids]}`.
+    pub async fn on_ack(&self, key: &SessionKey, payload: &Value) {
+        let Some(ack) = payload.get("ack").and_then(Value::as_i64) else { return };
+        let Some(status) = Status::from_ack(ack) else { return };
+        let ids: Vec<String> = payload
+            .get("ids")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        for wa_id in ids {
+            let (k, w) = (key.clone(), wa_id.clone());
+            let id = match self.inner.store.run(move |c| queue::outbound_by_wa_id(c, &k, &w)).await
+            {
+                Ok(Some(id)) => id,
+                Ok(None) => continue, // not one of ours (sent from the phone, or a reaction)
+                Err(e) => {
+                    tracing::error!(session = %key, error = %e, "sending: ack lookup failed");
+                    continue;
+                }
+            };
+            let detail = (status == Status::Failed).then(|| {
+                json!({"code": "whatsapp_error", "message": format!("WhatsApp reported ack {ack}")})
+            });
+            self.settle(key, &id, status, detail, Some(ack)).await;
+        }
+    }
+
+    /// Moves a message to `status` (monotonic) and, when it moved, reports it once.
+    async fn settle(
+        &self,
+        key: &SessionKey,
+        id: &str,
+        status: Status,
+        detail: Option<Value>,
+        ack: Option<i64>,
+    ) -> bool {
+        let (k, i, d) = (key.clone(), id.to_owned(), detail.clone());
+        let moved =
+            match self.inner.store.run(move |c| queue::settle(c, &k, &i, status, d.as_ref())).await
+            {
+                Ok(moved) => moved,
+                Err(e) => {
+                    tracing::error!(session = %key, id, error = %e, "sending: status not stored");
+                    return false;
+                }
+            };
+        if moved {
+            self.report(key, id, status, detail, ack).await;
+        }
+        moved
+    }
+
+    /// `message.status` for a change already stored. The event id is deterministic, so a
+    /// re-report is the same callback.
+    async fn report(
+        &self,
+        key: &SessionKey,
+        id: &str,
+        status: Status,
+        detail: Option<Value>,
+        ack: Option<i64>,
+    ) {
+        let row = match self.inner.store.get(key, id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(session = %key, id, error = %e, "sending: message not readable");
+                return;
+            }
+        };
+        let mut data = json!({
+            "id": row.id,
+            "wa_id": row.wa_id,
+            "status": status.as_str(),
+            "to": row.peer,
+            "chat_id": row.chat_id,
+            "type": row.kind,
+            "client_ref": row.client_ref,
+            "timestamp": crate::sessions::snapshot::rfc3339(std::time::SystemTime::now()),
+        });
+        if let Some(ack) = ack {
+            data["ack"] = json!(ack);
+        }
+        if status == Status::Failed {
+            data["error"] = detail.unwrap_or(Value::Null);
+        }
+        let event_id = model::event_id(key, &row.id, kind::MESSAGE_STATUS, status.as_str());
+        self.inner.bus.publish(Event::with_id(event_id, kind::MESSAGE_STATUS, key.clone(), data));
+    }
+
+    /// Fails a message with a stable code and reports it.
+    async fn fail(&self, key: &SessionKey, id: &str, code: &str, message: String) {
+        let detail = json!({"code": code, "message": message});
+        if !self.settle(key, id, Status::Failed, Some(detail), None).await {
+            // Not movable to failed (already sent, or failed before): just leave the queue.
+            let (k, i) = (key.clone(), id.to_owned());
+            let _ = self.inner.store.run(move |c| queue::dequeue(c, &k, &i)).await;
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.inner.store.run(f).await
+    }
+}

@@ -1,0 +1,491 @@
+//! The SQL of sending (tables in `schema.sql`): accepting a message (index row, queue row and
+//! idempotency key in one transaction), taking the next job, recording each step of a send, and
+//! the recipient cache. Plain functions over a [`Connection`]; callers run them through
+//! `MessageStore::run`, on the blocking pool.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use crate::ids::{SessionId, SessionKey, WorkspaceId};
+use crate::messages::store::{self, now_ms, NewMessage, StoreError};
+use crate::messages::Status;
+
+/// The limits checked while accepting, in the same transaction as the insert.
+#[derive(Debug, Clone)]
+pub struct Caps {
+    pub max_queued: u64,
+    /// `None`: no daily cap (pacing off).
+    pub daily_cap: Option<u64>,
+    pub day_start_ms: i64,
+    pub next_day_ms: i64,
+    /// `on_limit: "queue"`: past a cap, schedule for `next_day_ms` instead of refusing.
+    pub queue_on_limit: bool,
+}
+
+#[derive(Debug)]
+pub enum Accept {
+    /// Committed; the 202 body.
+    Accepted(Value),
+    /// The same Idempotency-Key and body again: the first answer.
+    Repeat(Value),
+    /// The same Idempotency-Key with another body.
+    KeyReused,
+    QueueFull,
+    /// The daily cap; retry after this many seconds.
+    DailyCap {
+        retry_after_secs: u64,
+    },
+}
+
+pub struct Idem {
+    pub key: String,
+    pub hash: String,
+}
+
+/// Index row, queue row and idempotency key, all or nothing.
+pub fn accept(
+    c: &mut Connection,
+    key: &SessionKey,
+    msg: &NewMessage,
+    idem: Option<&Idem>,
+    response: &Value,
+    expires_at: Option<i64>,
+    caps: &Caps,
+) -> Result<Accept, StoreError> {
+    let (ws, s) = (key.workspace.as_str(), key.session.as_str());
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(idem) = idem {
+        let prior: Option<(String, String)> = tx
+            .query_row(
+                "SELECT request_hash, response FROM send_idempotency WHERE workspace = ?1 AND session = ?2 AND key = ?3",
+                params![ws, s, idem.key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((hash, response)) = prior {
+            return Ok(if hash == idem.hash {
+                Accept::Repeat(serde_json::from_str(&response).unwrap_or(Value::Null))
+            } else {
+                Accept::KeyReused
+            });
+        }
+    }
+    let queued: u64 = tx.query_row(
+        "SELECT COUNT(*) FROM send_queue WHERE workspace = ?1 AND session = ?2",
+        params![ws, s],
+        |r| r.get(0),
+    )?;
+    if queued >= caps.max_queued {
+        return Ok(Accept::QueueFull);
+    }
+    let mut not_before = 0;
+    if let Some(cap) = caps.daily_cap {
+        let today: u64 = tx.query_row(
+            "SELECT COUNT(*) FROM messages WHERE workspace = ?1 AND session = ?2 AND direction = 'out' AND created_at >= ?3",
+            params![ws, s, caps.day_start_ms],
+            |r| r.get(0),
+        )?;
+        if today >= cap {
+            if !caps.queue_on_limit {
+                let secs = ((caps.next_day_ms - now_ms()).max(1000) / 1000) as u64;
+                return Ok(Accept::DailyCap { retry_after_secs: secs });
+            }
+            not_before = caps.next_day_ms;
+        }
+    }
+    let tx_conn: &Connection = &tx;
+    if !store::insert_in(tx_conn, key, msg)? {
+        return Err(StoreError::Task(format!("message id {} already indexed", msg.id)));
+    }
+    tx.execute(
+        "INSERT INTO send_queue (workspace, session, id, state, not_before, expires_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
+        params![ws, s, msg.id.as_str(), not_before, expires_at],
+    )?;
+    if let Some(idem) = idem {
+        tx.execute(
+            "INSERT INTO send_idempotency (workspace, session, key, request_hash, id, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![ws, s, idem.key, idem.hash, msg.id.as_str(), response.to_string(), now_ms()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(Accept::Accepted(response.clone()))
+}
+
+/// The next message to hand to the page.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub attempts: u32,
+    pub wa_id: Option<String>,
+    pub chat_id: Option<String>,
+    pub body: Value,
+}
+
+/// The oldest pending message of the session that may go now.
+pub fn next_pending(c: &Connection, key: &SessionKey, now: i64) -> Result<Option<Job>, StoreError> {
+    Ok(c.query_row(
+        "SELECT q.id, q.attempts, m.wa_id, m.chat_id, m.body FROM send_queue q
+         JOIN messages m ON m.workspace = q.workspace AND m.session = q.session AND m.id = q.id
+         WHERE q.workspace = ?1 AND q.session = ?2 AND q.state = 'pending' AND q.not_before <= ?3
+         ORDER BY q.seq LIMIT 1",
+        params![key.workspace.as_str(), key.session.as_str(), now],
+        |r| {
+            let body: String = r.get(4)?;
+            Ok(Job {
+                id: r.get(0)?,
+                attempts: r.get(1)?,
+                wa_id: r.get(2)?,
+                chat_id: r.get(3)?,
+                body: serde_json::from_str(&body).unwrap_or(Value::Null),
+            })
+        },
+    )
+    .optional()?)
+}
+
+/// Persists WhatsApp's pre-generated id and the resolved chat before the send.
+pub fn set_wa_id(
+    c: &Connection,
+    key: &SessionKey,
+    id: &str,
+    wa_id: &str,
+    chat_id: &str,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE messages SET wa_id = ?4, chat_id = ?5, updated_at = ?6 WHERE workspace = ?1 AND session = ?2 AND id = ?3",
+        params![key.workspace.as_str(), key.session.as_str(), id, wa_id, chat_id, now_ms()],
+    )?;
+    Ok(())
+}
+
+pub fn mark_handed(c: &Connection, key: &SessionKey, id: &str) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE send_queue SET state = 'handed', handed_at = ?4 WHERE workspace = ?1 AND session = ?2 AND id = ?3",
+        params![key.workspace.as_str(), key.session.as_str(), id, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Counts one more attempt; returns the new count.
+pub fn bump_attempts(c: &Connection, key: &SessionKey, id: &str) -> Result<u32, StoreError> {
+    c.execute(
+        "UPDATE send_queue SET attempts = attempts + 1 WHERE workspace = ?1 AND session = ?2 AND id = ?3",
+        params![key.workspace.as_str(), key.session.as_str(), id],
+    )?;
+    Ok(c.query_row(
+        "SELECT attempts FROM send_queue WHERE workspace = ?1 AND session = ?2 AND id = ?3",
+        params![key.workspace.as_str(), key.session.as_str(), id],
+        |r| r.get(0),
+    )
+    .optional()?
+    .unwrap_or(0))
+}
+
+pub fn dequeue(c: &Connection, key: &SessionKey, id: &str) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM send_queue WHERE workspace = ?1 AND session = ?2 AND id = ?3",
+        params![key.workspace.as_str(), key.session.as_str(), id],
+    )?;
+    Ok(())
+}
+
+/// Moves the message to `to` (if it may) and, once WhatsApp took it or it failed, drops its queue
+/// row. Returns whether the status moved.
+pub fn settle(
+    c: &mut Connection,
+    key: &SessionKey,
+    id: &str,
+    to: Status,
+    detail: Option<&Value>,
+) -> Result<bool, StoreError> {
+    let moved = store::advance(c, key, id, to, detail)?;
+    if matches!(
+        to,
+        Status::Failed | Status::Sent | Status::Delivered | Status::Read | Status::Played
+    ) {
+        dequeue(c, key, id)?;
+        // The media bytes were kept only to (re)send; their size and sha256 stay.
+        c.execute(
+            "UPDATE messages SET body = json_remove(body, '$.content.data')
+             WHERE workspace = ?1 AND session = ?2 AND id = ?3 AND json_extract(body, '$.content.data') IS NOT NULL",
+            params![key.workspace.as_str(), key.session.as_str(), id],
+        )?;
+    }
+    Ok(moved)
+}
+
+/// While the session is not connected: starts the expiry clock of pending messages never handed
+/// to a page (no `wa_id`), and returns those whose time is up.
+pub fn expiring(
+    c: &Connection,
+    key: &SessionKey,
+    now: i64,
+    expire_after_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let (ws, s) = (key.workspace.as_str(), key.session.as_str());
+    c.execute(
+        "UPDATE send_queue SET expires_at = ?3 WHERE workspace = ?1 AND session = ?2 AND state = 'pending' AND expires_at IS NULL",
+        params![ws, s, now + expire_after_ms],
+    )?;
+    let mut stmt = c.prepare(
+        "SELECT q.id FROM send_queue q JOIN messages m ON m.workspace = q.workspace AND m.session = q.session AND m.id = q.id
+         WHERE q.workspace = ?1 AND q.session = ?2 AND q.state = 'pending' AND q.expires_at <= ?3 AND m.wa_id IS NULL
+         ORDER BY q.seq",
+    )?;
+    let ids = stmt.query_map(params![ws, s, now], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// Connected again: queued messages wait without a clock.
+pub fn clear_expiry(c: &Connection, key: &SessionKey) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE send_queue SET expires_at = NULL WHERE workspace = ?1 AND session = ?2 AND expires_at IS NOT NULL",
+        params![key.workspace.as_str(), key.session.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Handed messages without a server ack since before `cutoff`: `(id, wa_id)`.
+pub fn overdue(
+    c: &Connection,
+    key: &SessionKey,
+    cutoff: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT q.id, m.wa_id FROM send_queue q JOIN messages m ON m.workspace = q.workspace AND m.session = q.session AND m.id = q.id
+         WHERE q.workspace = ?1 AND q.session = ?2 AND q.state = 'handed' AND q.handed_at <= ?3 AND m.wa_id IS NOT NULL
+         ORDER BY q.seq LIMIT 50",
+    )?;
+    let rows = stmt
+        .query_map(params![key.workspace.as_str(), key.session.as_str(), cutoff], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every session with something in its queue (workers to start after a restart).
+pub fn sessions_with_work(c: &Connection) -> Result<Vec<SessionKey>, StoreError> {
+    let mut stmt = c.prepare("SELECT DISTINCT workspace, session FROM send_queue")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut keys = Vec::new();
+    for row in rows {
+        let (ws, s) = row?;
+        if let (Ok(ws), Ok(s)) = (WorkspaceId::parse(&ws), SessionId::parse(&s)) {
+            keys.push(SessionKey::new(ws, s));
+        }
+    }
+    Ok(keys)
+}
+
+/// The id of our outbound message with this WhatsApp id, if any.
+pub fn outbound_by_wa_id(
+    c: &Connection,
+    key: &SessionKey,
+    wa_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(c.query_row(
+        "SELECT id FROM messages WHERE workspace = ?1 AND session = ?2 AND wa_id = ?3 AND direction = 'out'",
+        params![key.workspace.as_str(), key.session.as_str(), wa_id],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+/// Counters for `GET …/sending-limits`: (queued, accepted today, handed-and-waiting).
+pub fn counters(
+    c: &Connection,
+    key: &SessionKey,
+    day_start_ms: i64,
+) -> Result<(u64, u64, u64), StoreError> {
+    let (ws, s) = (key.workspace.as_str(), key.session.as_str());
+    let queued = c.query_row(
+        "SELECT COUNT(*) FROM send_queue WHERE workspace = ?1 AND session = ?2 AND state = 'pending'",
+        params![ws, s],
+        |r| r.get(0),
+    )?;
+    let today = c.query_row(
+        "SELECT COUNT(*) FROM messages WHERE workspace = ?1 AND session = ?2 AND direction = 'out' AND created_at >= ?3",
+        params![ws, s, day_start_ms],
+        |r| r.get(0),
+    )?;
+    let handed = c.query_row(
+        "SELECT COUNT(*) FROM send_queue WHERE workspace = ?1 AND session = ?2 AND state = 'handed'",
+        params![ws, s],
+        |r| r.get(0),
+    )?;
+    Ok((queued, today, handed))
+}
+
+/// A cached `queryExists` answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Known {
+    pub found: bool,
+    pub wid: Option<String>,
+    pub lid: Option<String>,
+}
+
+pub fn recipient(
+    c: &Connection,
+    key: &SessionKey,
+    phone: &str,
+    now: i64,
+    hit_ttl: i64,
+    miss_ttl: i64,
+) -> Result<Option<Known>, StoreError> {
+    let row: Option<(bool, Option<String>, Option<String>, i64)> = c
+        .query_row(
+            "SELECT found, wid, lid, checked_at FROM send_recipients WHERE workspace = ?1 AND session = ?2 AND phone = ?3",
+            params![key.workspace.as_str(), key.session.as_str(), phone],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(found, wid, lid, at)| {
+        let ttl = if found { hit_ttl } else { miss_ttl };
+        (now - at < ttl).then_some(Known { found, wid, lid })
+    }))
+}
+
+pub fn remember_recipient(
+    c: &Connection,
+    key: &SessionKey,
+    phone: &str,
+    known: &Known,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO send_recipients (workspace, session, phone, found, wid, lid, checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (workspace, session, phone) DO UPDATE SET found = excluded.found, wid = excluded.wid, lid = excluded.lid, checked_at = excluded.checked_at",
+        params![key.workspace.as_str(), key.session.as_str(), phone, known.found, known.wid, known.lid, now_ms()],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{Direction, MessageId};
+    use serde_json::json;
+
+    fn key() -> SessionKey {
+        SessionKey::new(WorkspaceId::parse("acme").unwrap(), SessionId::parse("main").unwrap())
+    }
+
+    fn msg(id: &str) -> NewMessage {
+        NewMessage {
+            id: MessageId::parse(id).unwrap(),
+            wa_id: None,
+            direction: Direction::Out,
+            chat_id: None,
+            peer: "15551234567".into(),
+            kind: "text".into(),
+            body: json!({}),
+            status: Status::Queued,
+            client_ref: None,
+            wa_t: None,
+        }
+    }
+
+    fn caps(max_queued: u64, daily_cap: Option<u64>, queue_on_limit: bool) -> Caps {
+        Caps { max_queued, daily_cap, day_start_ms: 0, next_day_ms: i64::MAX / 2, queue_on_limit }
+    }
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open(&crate::db::path_in(dir.path())).unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn an_idempotency_key_answers_the_first_response_and_refuses_another_body() {
+        let (_d, mut c) = db();
+        let k = key();
+        let idem = Idem { key: "order-1".into(), hash: "h1".into() };
+        let first = json!({"id": "out_1"});
+        let a =
+            accept(&mut c, &k, &msg("out_1"), Some(&idem), &first, None, &caps(10, None, false));
+        assert!(matches!(a, Ok(Accept::Accepted(_))));
+        let again = accept(
+            &mut c,
+            &k,
+            &msg("out_2"),
+            Some(&idem),
+            &json!({}),
+            None,
+            &caps(10, None, false),
+        );
+        assert!(matches!(again, Ok(Accept::Repeat(v)) if v == first));
+        let other = Idem { key: "order-1".into(), hash: "h2".into() };
+        let reused = accept(
+            &mut c,
+            &k,
+            &msg("out_3"),
+            Some(&other),
+            &json!({}),
+            None,
+            &caps(10, None, false),
+        );
+        assert!(matches!(reused, Ok(Accept::KeyReused)));
+        assert!(next_pending(&c, &k, 0).unwrap().is_some_and(|j| j.id == "out_1"));
+        assert!(store::get(&c, &k, "out_2").unwrap().is_none(), "nothing of the repeat was stored");
+    }
+
+    #[test]
+    fn caps_refuse_or_schedule_and_order_is_kept() {
+        let (_d, mut c) = db();
+        let k = key();
+        for i in 0..2 {
+            let a = accept(
+                &mut c,
+                &k,
+                &msg(&format!("out_{i}")),
+                None,
+                &json!({}),
+                None,
+                &caps(3, Some(2), false),
+            );
+            assert!(matches!(a, Ok(Accept::Accepted(_))));
+        }
+        let capped =
+            accept(&mut c, &k, &msg("out_x"), None, &json!({}), None, &caps(3, Some(2), false));
+        assert!(
+            matches!(capped, Ok(Accept::DailyCap { retry_after_secs }) if retry_after_secs > 0)
+        );
+        let queued =
+            accept(&mut c, &k, &msg("out_2"), None, &json!({}), None, &caps(3, Some(2), true));
+        assert!(matches!(queued, Ok(Accept::Accepted(_))));
+        let full = accept(&mut c, &k, &msg("out_y"), None, &json!({}), None, &caps(3, None, false));
+        assert!(matches!(full, Ok(Accept::QueueFull)));
+        // Oldest first; the scheduled one only when its time comes.
+        assert_eq!(next_pending(&c, &k, now_ms()).unwrap().unwrap().id, "out_0");
+        dequeue(&c, &k, "out_0").unwrap();
+        dequeue(&c, &k, "out_1").unwrap();
+        assert!(next_pending(&c, &k, now_ms()).unwrap().is_none(), "scheduled for tomorrow");
+        assert!(next_pending(&c, &k, i64::MAX).unwrap().is_some());
+    }
+
+    #[test]
+    fn media_bytes_are_dropped_once_whatsapp_has_the_message() {
+        let (_d, mut c) = db();
+        let k = key();
+        let mut m = msg("out_m");
+        m.body = json!({"content": {"type": "media", "data": "aGk=", "size": 2}});
+        accept(&mut c, &k, &m, None, &json!({}), None, &caps(10, None, false)).unwrap();
+        assert!(settle(&mut c, &k, "out_m", Status::Sent, None).unwrap());
+        let row = store::get(&c, &k, "out_m").unwrap().unwrap();
+        assert_eq!(row.body, json!({"content": {"type": "media", "size": 2}}));
+        assert!(next_pending(&c, &k, 0).unwrap().is_none(), "left the queue");
+    }
+
+    #[test]
+    fn only_messages_never_handed_over_expire() {
+        let (_d, mut c) = db();
+        let k = key();
+        for id in ["out_a", "out_b"] {
+            accept(&mut c, &k, &msg(id), None, &json!({}), None, &caps(10, None, false)).unwrap();
+        }
+        set_wa_id(&c, &k, "out_b", "true_1@c.us_3EB0AA", "1@c.us").unwrap();
+        assert!(expiring(&c, &k, 1_000, 500).unwrap().is_empty(), "the clock starts now");
+        assert_eq!(expiring(&c, &k, 2_000, 500).unwrap(), vec!["out_a".to_string()]);
+        clear_expiry(&c, &k).unwrap();
+        assert!(expiring(&c, &k, 2_100, 500).unwrap().is_empty(), "connected again: no clock");
+    }
+}
