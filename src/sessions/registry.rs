@@ -682,8 +682,22 @@ mod tests {
         assert!(matches!(created, Err(SessionError::Crashed)), "{created:?}");
         let s = until(&m, &key, |s| s.state == State::Starting).await;
         assert_eq!(s.reason, None);
-        // The rebuilt actor answers calls.
-        m.stop(&key).await.unwrap();
+        // The rebuilt actor answers calls (the snapshot above may still be the panicked actor's
+        // last one for a moment, whose channel is closed: `Crashed` until the rebuild is in).
+        let stopped = async {
+            loop {
+                match m.stop(&key).await {
+                    Err(SessionError::Crashed) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    other => return other,
+                }
+            }
+        };
+        timeout(Duration::from_secs(10), stopped)
+            .await
+            .expect("the rebuilt actor answers")
+            .unwrap();
         assert_eq!(m.get(&key).unwrap().state, State::Stopped);
     }
 
