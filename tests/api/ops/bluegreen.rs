@@ -1,8 +1,10 @@
 //! `ops/deploy/blue-green.sh` with the real binary, wa-sidecarctl and Debian's nginx on loopback:
-//! three connected sessions under a steady signed load through nginx; a green that fails its
-//! health check leaves everything on blue; a deploy to another build moves every session with 0
-//! QR, no callback lost or doubled, failures only inside each session's own move, and never two
-//! browsers for one session (a process scan every 20 ms throughout).
+//! three connected sessions under a steady signed load through nginx (session reads, and sends
+//! with an `Idempotency-Key` each, retried with the same key until the sidecar answers); a green
+//! that fails its health check leaves everything on blue; a deploy to another build moves every
+//! session with 0 QR, no callback lost or doubled, every accepted message on its phone exactly
+//! once and in order, failures only inside each session's own move, and never two browsers for
+//! one session (a process scan every 20 ms throughout).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::CommandExt;
@@ -12,11 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinHandle;
+
 use super::*;
 use crate::sessions::{chromium_groups_under, sim};
 
 const NGINX: &str = "/usr/sbin/nginx";
 const IDS: [&str; 3] = ["s1", "s2", "s3"];
+/// Each session writes to its own friend, so order per chat is one friend's inbox.
+const FRIENDS: [&str; 3] = ["15557650001", "15557650002", "15557650003"];
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -167,6 +173,100 @@ fn start_load(front: String, stop: Arc<AtomicBool>) -> (Samples, tokio::task::Jo
     (samples, task)
 }
 
+/// One message of the send load: the session, the text, and when the sidecar settled it, the
+/// message id it accepted (`None`: refused with `409 SESSION_NOT_READY`, nothing queued).
+#[derive(Clone, Debug)]
+struct Sent {
+    session: &'static str,
+    text: String,
+    at: Instant,
+    accepted: Option<String>,
+}
+
+/// Every 200 ms a message per session to its friend. A send that gets no answer, or an answer
+/// other than 202 or 409 (nginx between two upstreams), is repeated with the same
+/// `Idempotency-Key` until it gets one of those: so a send is either accepted once or refused.
+fn start_sends(front: String, stop: Arc<AtomicBool>) -> (Arc<Mutex<Vec<Sent>>>, JoinHandle<()>) {
+    let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
+    let record = sent.clone();
+    let task = tokio::spawn(async move {
+        let mut n = 0;
+        while !stop.load(Ordering::SeqCst) {
+            n += 1;
+            for (id, friend) in IDS.into_iter().zip(FRIENDS) {
+                let text = format!("deploy {id} {n:04}");
+                let key = format!("deploy-{id}-{n}");
+                let body = json!({"to": friend, "type": "text", "text": {"body": text}});
+                let path = format!("{}/messages", session_path(id));
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let accepted = loop {
+                    let answer = try_call_with(
+                        &front,
+                        "POST",
+                        &path,
+                        Some(body.clone()),
+                        &[("Idempotency-Key", &key)],
+                    )
+                    .await;
+                    match answer {
+                        Some((202, v)) => break Some(v["id"].as_str().unwrap().to_owned()),
+                        Some((409, v)) if v["code"] == "SESSION_NOT_READY" => break None,
+                        other => {
+                            assert!(Instant::now() < deadline, "{key}: no answer, last {other:?}");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                };
+                record.lock().unwrap().push(Sent {
+                    session: id,
+                    text,
+                    at: Instant::now(),
+                    accepted,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    (sent, task)
+}
+
+/// Waits until every accepted message is `sent` or past it, then checks each friend's inbox:
+/// every accepted text exactly once, in the order accepted, and no refused one.
+async fn check_sends(front: &str, sim: &wa_sim::SimServer, sent: &[Sent]) {
+    for s in sent {
+        let Some(id) = &s.accepted else { continue };
+        let path = format!("{}/messages/{id}", session_path(s.session));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, m) = call(front, "GET", &path, None).await;
+            assert_eq!(status, 200, "{m}");
+            match m["status"].as_str().unwrap_or("") {
+                "sent" | "delivered" | "read" => break,
+                "failed" => panic!("{} failed: {m}", s.text),
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "{} not sent: {m}", s.text);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for (id, friend) in IDS.into_iter().zip(FRIENDS) {
+        let inbox: Vec<String> = crate::messages::received(sim, friend)
+            .await
+            .iter()
+            .filter_map(|m| m["body"].as_str().map(str::to_owned))
+            .collect();
+        let accepted: Vec<&str> = sent
+            .iter()
+            .filter(|s| s.session == id && s.accepted.is_some())
+            .map(|s| s.text.as_str())
+            .collect();
+        let refused = sent.iter().filter(|s| s.session == id && s.accepted.is_none()).count();
+        eprintln!("{id}: {} sends accepted, {refused} refused during its move", accepted.len());
+        assert!(accepted.len() >= 10, "{id}: too few sends to say anything: {}", accepted.len());
+        assert_eq!(inbox, accepted, "{friend}'s inbox is not exactly the accepted sends, in order");
+    }
+}
+
 #[tokio::test]
 async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_changes_nothing() {
     crate::helpers::init();
@@ -176,7 +276,7 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
     let (receiver, callbacks) = Callbacks::receiver().await;
     let vault =
         format!("[vault]\nmaster_keys = [\"test:{}\"]\n", crate::helpers::TEST_VAULT_KEY_B64);
-    let config = config(&root, &sim, "");
+    let config = config(&root, &sim, "[sending.pacing]\nenabled = false\n");
     // The script sets the port and data folder per color: the shared file leaves them out.
     let text = std::fs::read_to_string(&config)
         .unwrap()
@@ -239,6 +339,7 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
         })
     };
     let (samples, load) = start_load(front.clone(), stop.clone());
+    let (sent, sends) = start_sends(front.clone(), stop.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // A green that never becomes ready: blue keeps everything, nothing fails.
@@ -254,6 +355,8 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
     }
     let failed_so_far = samples.lock().unwrap().iter().filter(|s| s.2 != 200).count();
     assert_eq!(failed_so_far, 0, "a request failed while green failed its health check");
+    let refused_so_far = sent.lock().unwrap().iter().filter(|s| s.accepted.is_none()).count();
+    assert_eq!(refused_so_far, 0, "a send was refused while green failed its health check");
 
     // The real deploy: another build (a copy of the binary) as green.
     let new_build = root.join("wa-sidecar-new");
@@ -272,6 +375,7 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::SeqCst);
     load.await.unwrap();
+    sends.await.unwrap();
     scanner.await.unwrap();
 
     // Nothing left on blue; green serves everything.
@@ -303,6 +407,18 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
         }
     }
     eprintln!("deploy took {took:?}; {total} requests during the test");
+
+    // Sends: refusals only inside the session's own window of failed reads (give or take the
+    // 200 ms between two rounds), each accepted one on the phone once, in order.
+    let sent = sent.lock().unwrap().clone();
+    for s in sent.iter().filter(|s| s.accepted.is_none()) {
+        let window = windows.iter().find(|w| w.0 == s.session);
+        let inside = window.is_some_and(|w| {
+            s.at + Duration::from_secs(2) >= w.1 && s.at <= w.2 + Duration::from_secs(2)
+        });
+        assert!(inside, "{} was refused outside its session's move", s.text);
+    }
+    check_sends(&front, &sim, &sent).await;
 
     // Callbacks: none lost (green's outbox empty, blue drained before it stopped), none doubled,
     // no QR after the links.

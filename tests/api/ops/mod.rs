@@ -85,23 +85,34 @@ pub async fn try_call(
     path: &str,
     body: Option<Value>,
 ) -> Option<(u16, Value)> {
+    try_call_with(address, method, path, body, &[]).await
+}
+
+/// [`try_call`] with extra headers (an `Idempotency-Key`, say).
+pub async fn try_call_with(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Option<(u16, Value)> {
     let secret =
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, TEST_KEY_B64).unwrap();
     let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let (ts, nonce) = (unix_now(), format!("{:032x}", rand::random::<u128>()));
     let sig = sign(&secret, ts, &nonce, method, path, &[], &bytes);
-    let r = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .request(method.parse().unwrap(), format!("{address}{path}"))
         .header("X-Key-Id", "host")
         .header("X-Timestamp", ts.to_string())
         .header("X-Nonce", nonce)
         .header("X-HMAC-Signature", format!("v1={sig}"))
         .header("Content-Type", "application/json")
-        .timeout(Duration::from_secs(10))
-        .body(bytes)
-        .send()
-        .await
-        .ok()?;
+        .timeout(Duration::from_secs(10));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let r = request.body(bytes).send().await.ok()?;
     let status = r.status().as_u16();
     Some((status, r.json().await.unwrap_or(Value::Null)))
 }
