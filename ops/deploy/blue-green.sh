@@ -8,10 +8,15 @@
 #                                 leave everything as it was (exit 1)
 #   blue-green.sh stop | status
 #
-# Each color is supervised by ops/wa-sidecarctl (its state in $WA_DEPLOY_DIR/{blue,green}), has
-# its own port and its own data folder ($WA_DEPLOY_DIR/{color}/data: outbox, live profiles) and
-# shares the configuration (which must not set server.bind or server.data_dir), its keys (set vault.master_keys and an HMAC key with
-# workspaces = ["*"]: a generated development key differs per data folder) and sessions_dir.
+# Each color is supervised by ops/wa-sidecarctl (its state in $WA_DEPLOY_DIR/{blue,green}) and
+# has its own port and its own live-profile folder ($WA_DEPLOY_DIR/{color}/runtime). Both share
+# the configuration (which must not set server.bind or server.data_dir), its keys (set
+# vault.master_keys and an HMAC key with workspaces = ["*"]), sessions_dir and one data folder
+# ($WA_DEPLOY_DATA_DIR, default $WA_DEPLOY_DIR/data): one SQLite database, so the message index,
+# the send queue, idempotency keys, receiving watermarks and the callback outbox follow each
+# session to the new color. Each process delivers only the callbacks it claimed, and frees the
+# claims of a color that stopped or was killed; a send queue is worked by the session's owner.
+# A new build's database migrations must be additive: they run while the old color still runs.
 #
 # nginx: this script writes $WA_DEPLOY_UPSTREAM (an `upstream wa_sidecar { … }` block for your
 # nginx config to include) and runs $WA_DEPLOY_NGINX_RELOAD. During a deploy both colors are in
@@ -21,7 +26,7 @@
 # Settings (environment): WA_SIDECAR_CONFIG (required), WA_DEPLOY_DIR (./deploy),
 # WA_DEPLOY_PORTS ("8781 8782": blue green), WA_DEPLOY_UPSTREAM ($WA_DEPLOY_DIR/upstream.conf),
 # WA_DEPLOY_NGINX_RELOAD ("nginx -s reload"), WA_DEPLOY_READY_TIMEOUT (60 s),
-# WA_DEPLOY_KEY_ID and WA_DEPLOY_KEY_FILE (to wait for the old color's callbacks to be delivered).
+# WA_DEPLOY_DATA_DIR ($WA_DEPLOY_DIR/data).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,6 +35,7 @@ ctl="$here/../wa-sidecarctl"
 DIR="${WA_DEPLOY_DIR:-$PWD/deploy}"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
+DATA_DIR="${WA_DEPLOY_DATA_DIR:-$DIR/data}"
 if grep -Eq '^[[:space:]]*(bind|data_dir)[[:space:]]*=' "$WA_SIDECAR_CONFIG"; then
   echo "blue-green: $WA_SIDECAR_CONFIG sets server.bind or server.data_dir: leave them out, this script sets them per color (a --config file overrides the environment)" >&2
   exit 1
@@ -54,7 +60,7 @@ color_ctl() {
   bin="$(cat "$DIR/$color/bin")"
   WA_SIDECAR_BIN="$bin" WA_SIDECAR_DIR="${WA_SIDECAR_DIR:-$PWD}" WA_SIDECARCTL_STATE="$DIR/$color" \
     SIDECAR__SERVER__BIND="127.0.0.1:$(port_of "$color")" \
-    SIDECAR__SERVER__DATA_DIR="$DIR/$color/data" \
+    SIDECAR__SERVER__DATA_DIR="$DATA_DIR" SIDECAR__VAULT__RUNTIME_DIR="$DIR/$color/runtime" \
     "$ctl" "$@"
 }
 
@@ -75,28 +81,6 @@ wait_ready() {
   local port="$1" deadline=$(($(date +%s) + READY_TIMEOUT))
   until curl -fsS --max-time 3 -o /dev/null "http://127.0.0.1:$port/health/ready"; do
     [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.5
-  done
-}
-
-# Callbacks committed by the old color go out before it stops (nothing new arrives: it has no
-# session left). Skipped without a key to ask with.
-wait_outbox_drained() {
-  local port="$1" bin="$2" deadline=$(($(date +%s) + 120)) stats
-  [ -n "${WA_DEPLOY_KEY_ID:-}" ] && [ -n "${WA_DEPLOY_KEY_FILE:-}" ] || {
-    say "WA_DEPLOY_KEY_ID/KEY_FILE not set: not waiting for callbacks (they stay queued in the old data folder)"
-    return 0
-  }
-  while :; do
-    stats=$("$bin" sign --key-id "$WA_DEPLOY_KEY_ID" --key-file "$WA_DEPLOY_KEY_FILE" \
-      GET "http://127.0.0.1:$port/v1/callbacks/stats" --curl | sh -s 2>/dev/null || true)
-    if printf '%s' "$stats" | grep -q '"queued":0,' && printf '%s' "$stats" | grep -q '"in_flight":0,'; then
-      return 0
-    fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      say "callbacks still queued on the old color after 120 s: $stats"
-      return 1
-    fi
     sleep 0.5
   done
 }
@@ -142,7 +126,8 @@ cmd_deploy() {
   # A session created on the old color during the handover, before nginx switched: move it too.
   "$new_bin" --config "$WA_SIDECAR_CONFIG" handover --from "http://127.0.0.1:$old_port" \
     --to "http://127.0.0.1:$new_port" || say "a session created during the deploy could not move; it stays sealed on disk"
-  wait_outbox_drained "$old_port" "$old_bin" || true
+  # Callbacks the old color committed and had not delivered stay in the shared outbox: the new
+  # color delivers them (those in flight at the stop, once the old one's claim lock is gone).
   color_ctl "$old" "" stop
   say "$new is live on port $new_port; $old stopped"
 }

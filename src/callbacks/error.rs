@@ -23,4 +23,6 @@ pub enum OutboxError {
     DeadLetterNotFound(String),
     #[error("outbox database task failed: {0}")]
     Task(String),
+    #[error("callbacks: {0}")]
+    Setup(String),
 }

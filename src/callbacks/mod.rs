@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod claims;
 pub mod config;
 pub mod dead;
 pub mod deliver;

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use url::Url;
 
+use super::claims::Claimant;
 use super::config::CallbacksConfig;
 use super::dead::{self, DeadFilter, DeadPage};
 use super::deliver::Deliverer;
@@ -49,6 +50,8 @@ pub(super) struct Inner {
     /// Rouses the dispatcher: new event, finished attempt, endpoint change, shutdown.
     pub(super) wake: Notify,
     pub(super) stopping: AtomicBool,
+    /// This process's claim stamp (another sidecar may share the data folder).
+    pub(super) claimant: Claimant,
     started: AtomicBool,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -109,9 +112,13 @@ impl Outbox {
         }
         let signer = Signer::new(secrets, cfg.spatie_signature);
         let conn = crate::db::open(db_path)?;
-        let released = store::release_all(&conn)?;
+        let data_dir = db_path.parent().unwrap_or(Path::new("."));
+        let claimant = Claimant::register(data_dir).map_err(|e| {
+            OutboxError::Setup(format!("cannot register in {}: {e}", data_dir.display()))
+        })?;
+        let released = claimant.release_dead(&conn)?;
         if released > 0 {
-            tracing::info!(released, "callbacks claimed by the previous run are queued again");
+            tracing::info!(released, "callbacks claimed by a stopped run are queued again");
         }
         let metrics = Metrics::default();
         let counts = store::counts(&conn)?;
@@ -134,6 +141,7 @@ impl Outbox {
             metrics,
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
+            claimant,
             started: AtomicBool::new(false),
             dispatcher: Mutex::new(None),
         };

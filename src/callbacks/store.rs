@@ -105,10 +105,12 @@ pub(super) fn next_due_sql() -> String {
     format!("SELECT h.next_attempt_at {ELIGIBLE_HEADS} ORDER BY h.next_attempt_at LIMIT 1")
 }
 
-/// Claim up to `limit` due heads (marking them in flight) in one transaction.
+/// Claim up to `limit` due heads in one transaction, marking them in flight with `claimant`
+/// (this process's id, see [`super::claims`]).
 pub fn claim_due(
     conn: &mut Connection,
     global_url: Option<&str>,
+    claimant: i64,
     now: i64,
     limit: usize,
 ) -> Result<Vec<Claimed>> {
@@ -130,9 +132,9 @@ pub fn claim_due(
     };
     {
         let mut mark =
-            tx.prepare_cached("UPDATE callback_outbox SET in_flight = 1 WHERE seq = ?1")?;
+            tx.prepare_cached("UPDATE callback_outbox SET in_flight = ?2 WHERE seq = ?1")?;
         for c in &claimed {
-            mark.execute([c.seq])?;
+            mark.execute([c.seq, claimant])?;
         }
     }
     tx.commit()?;
@@ -144,9 +146,11 @@ pub fn next_due(conn: &Connection, global_url: Option<&str>) -> Result<Option<i6
     conn.prepare_cached(&next_due_sql())?.query_row([global_url], |r| r.get(0)).optional()
 }
 
-/// Claims of a previous process can never complete: make them claimable again.
+/// Every claim claimable again, whoever holds it (tests; a running process frees only the
+/// claims of gone claimants, see [`super::claims::Claimant::release_dead`]).
+#[cfg(test)]
 pub fn release_all(conn: &Connection) -> Result<usize> {
-    conn.execute("UPDATE callback_outbox SET in_flight = 0 WHERE in_flight = 1", [])
+    conn.execute("UPDATE callback_outbox SET in_flight = 0 WHERE in_flight != 0", [])
 }
 
 pub fn delete_delivered(conn: &Connection, seq: i64) -> Result<()> {
@@ -315,7 +319,7 @@ pub struct Counts {
 
 pub fn counts(conn: &Connection) -> Result<Counts> {
     let (queued, in_flight, retrying, oldest_queued_at) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(in_flight), 0), COALESCE(SUM(attempts > 0), 0), MIN(enqueued_at) FROM callback_outbox",
+        "SELECT COUNT(*), COALESCE(SUM(in_flight != 0), 0), COALESCE(SUM(attempts > 0), 0), MIN(enqueued_at) FROM callback_outbox",
         [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
@@ -416,10 +420,10 @@ mod tests {
         }
         check(&conn, "inserts and QR supersession");
         let url = Some("http://h/");
-        let claimed = claim_due(&mut conn, url, 100, 8).unwrap();
+        let claimed = claim_due(&mut conn, url, 7, 100, 8).unwrap();
         assert_eq!(claimed.len(), 2, "one head per session");
         check(&conn, "a claim");
-        assert!(claim_due(&mut conn, url, 100, 8).unwrap().is_empty(), "heads in flight");
+        assert!(claim_due(&mut conn, url, 7, 100, 8).unwrap().is_empty(), "heads in flight");
         let (a, b) = (claimed[0].seq, claimed[1].seq);
         delete_delivered(&conn, a).unwrap();
         check(&conn, "a delivery");
@@ -427,12 +431,12 @@ mod tests {
         check(&conn, "a QR while one is in flight");
         assert!(drop_if_superseded(&conn, b).unwrap());
         check(&conn, "a superseded QR dropped");
-        let c = claim_due(&mut conn, url, 100, 1).unwrap();
+        let c = claim_due(&mut conn, url, 7, 100, 1).unwrap();
         assert_eq!(c[0].id, "a1", "the earliest due head first");
         schedule_retry(&conn, c[0].seq, &attempt, 500).unwrap();
         check(&conn, "a retry");
         assert_eq!(next_due(&conn, url).unwrap(), Some(20), "the other session's head is due");
-        let c2 = claim_due(&mut conn, url, 100, 8).unwrap();
+        let c2 = claim_due(&mut conn, url, 7, 100, 8).unwrap();
         assert_eq!(c2.len(), 1, "the retried head waits");
         bury(&mut conn, c2[0].seq, &attempt, "refused", 100).unwrap();
         check(&conn, "a move to dead letters");

@@ -18,6 +18,8 @@ use crate::events::kind;
 
 /// After a database error the dispatcher waits this long before trying again.
 const DB_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// How often the claims of a stopped process sharing the data folder are looked for.
+const RECLAIM_EVERY: Duration = Duration::from_secs(10);
 
 /// A panic boundary around [`dispatch`]: if it dies, its attempts die with it (the `JoinSet` aborts
 /// them), so their claims are released and a fresh dispatcher takes over after a pause.
@@ -30,7 +32,8 @@ pub(super) async fn supervise(inner: Arc<Inner>) {
             return;
         }
         inner.metrics.in_flight.set(0);
-        if let Err(e) = inner.db(|c| store::release_all(c)).await {
+        let me = inner.clone();
+        if let Err(e) = inner.db(move |c| me.claimant.release_own(c)).await {
             tracing::error!(error = %e, "cannot release the dead dispatcher's claims; they wait for a restart");
         }
     }
@@ -41,8 +44,17 @@ async fn dispatch(inner: Arc<Inner>) {
     tracing::info!(workers = inner.workers, ?endpoint, "callback delivery started");
     let permits = Arc::new(Semaphore::new(inner.workers));
     let mut tasks = JoinSet::new();
+    let mut last_reclaim = tokio::time::Instant::now();
     while !inner.stopping.load(Ordering::SeqCst) {
         reap(&mut tasks);
+        if last_reclaim.elapsed() >= RECLAIM_EVERY {
+            last_reclaim = tokio::time::Instant::now();
+            // A process sharing the data folder stopped or was killed with claims in flight.
+            let me = inner.clone();
+            if let Err(e) = inner.db(move |c| me.claimant.release_dead(c)).await {
+                tracing::error!(error = %e, "cannot free the claims of a stopped process");
+            }
+        }
         let wait = match claim_and_spawn(&inner, &permits, &mut tasks).await {
             Ok(true) => continue,
             Ok(false) => idle_time(&inner, &permits).await,
@@ -70,7 +82,9 @@ async fn claim_and_spawn(
         return Ok(false);
     }
     let url = inner.global_url.clone();
-    let claimed = inner.db(move |c| store::claim_due(c, url.as_deref(), now_ms(), free)).await?;
+    let me = inner.claimant.id();
+    let claimed =
+        inner.db(move |c| store::claim_due(c, url.as_deref(), me, now_ms(), free)).await?;
     let full = claimed.len() == free;
     for event in claimed {
         // Only this loop takes permits, and `free` were available.

@@ -126,6 +126,12 @@ impl SessionManager {
         self.inner.sessions.iter().filter(|e| &e.key().workspace == workspace).count()
     }
 
+    /// Whether the session is not here but another process owns it now (it moved there in a
+    /// blue-green handover): what this process kept running for it should stop.
+    pub fn owned_elsewhere(&self, key: &SessionKey) -> bool {
+        !self.inner.sessions.contains_key(key) && self.inner.ownership.is_held(key)
+    }
+
     pub fn get(&self, key: &SessionKey) -> Result<Snapshot, SessionError> {
         Ok(self.handle(key)?.snapshot.borrow().clone())
     }

@@ -47,6 +47,12 @@ pub(super) async fn run(sender: Sender, key: SessionKey, notify: Arc<Notify>) {
             Ok(s) => Some(s.state),
             Err(_) => None,
         };
+        if state.is_none() && sender.inner.sessions.owned_elsewhere(&key) {
+            // Handed over to a sidecar sharing the data folder: its worker sends the queue.
+            sender.worker_ended(&key);
+            tracing::info!(session = %key, "send worker ended (the session moved to another process)");
+            return;
+        }
         if state != Some(State::Connected) {
             was_connected = false;
             expire(&sender, &key).await;

@@ -306,8 +306,6 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
             ("WA_DEPLOY_UPSTREAM".into(), nginx_dir.join("upstream.conf").display().to_string()),
             ("WA_DEPLOY_NGINX_RELOAD".into(), nginx.reload_command()),
             ("WA_DEPLOY_READY_TIMEOUT".into(), "20".into()),
-            ("WA_DEPLOY_KEY_ID".into(), "host".into()),
-            ("WA_DEPLOY_KEY_FILE".into(), root.join("host.key").display().to_string()),
             ("WA_SIDECARCTL_START_TIMEOUT".into(), "20".into()),
             ("WA_SIDECARCTL_STOP_TIMEOUT".into(), "30".into()),
             ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
@@ -365,7 +363,6 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
     let out = deploy.run(&["deploy", new_build.to_str().unwrap()]).await;
     assert!(out.status.success(), "the deploy succeeds");
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(!said.contains("still queued"), "blue stopped with callbacks undelivered: {said}");
     assert!(said.contains("moving 3 session(s)"), "{said}");
     let took = started.elapsed();
     assert_eq!(std::fs::read_to_string(deploy_dir.join("live")).unwrap().trim(), "green");
@@ -420,8 +417,8 @@ async fn blue_green_deploy_moves_every_session_with_no_qr_and_a_failed_green_cha
     }
     check_sends(&front, &sim, &sent).await;
 
-    // Callbacks: none lost (green's outbox empty, blue drained before it stopped), none doubled,
-    // no QR after the links.
+    // Callbacks: none lost (the outbox both colors share is empty), none doubled (each process
+    // delivers only what it claimed), no QR after the links.
     wait_outbox_empty(&front).await;
     callbacks.assert_no_duplicates();
     assert_eq!(callbacks.qr_count(), qr_before, "a QR during the deploy");
