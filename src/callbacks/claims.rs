@@ -96,10 +96,9 @@ impl Claimant {
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_FILE_AGE));
             let ours = path == lock_path(&self.dir, self.id);
-            if old && !ours && path.extension().is_some_and(|e| e == "lock") {
-                if !SessionLock::is_held(&path) {
-                    let _ = std::fs::remove_file(&path);
-                }
+            let lock_file = path.extension().is_some_and(|e| e == "lock");
+            if old && !ours && lock_file && !SessionLock::is_held(&path) {
+                let _ = std::fs::remove_file(&path);
             }
         }
     }
