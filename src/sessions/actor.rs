@@ -62,6 +62,9 @@ pub trait PageObserver: Send + Sync {
     fn page_event(&self, key: &SessionKey, name: &str, payload: serde_json::Value);
     /// The session reached `connected` (first login, restore, or back online): time to catch up.
     fn connected(&self, key: &SessionKey);
+    /// WhatsApp put the account in a blocking stream mode (`TOS_BLOCK`, `PROXYBLOCK`, …); the
+    /// session halts right after.
+    fn blocked(&self, key: &SessionKey, state: &str);
 }
 
 pub struct Actor {
@@ -333,6 +336,9 @@ impl Actor {
         tracing::debug!(session = %self.key, ?event, "engine event");
         if matches!(event, EngineEvent::BridgeReady { .. }) {
             self.seen_ready = true;
+        }
+        if let (EngineEvent::Blocked { state }, Some(page)) = (&event, &self.parts.page) {
+            page.blocked(&self.key, state);
         }
         match state::step(self.state(), self.seen_ready, &event) {
             Step::Stay => {}

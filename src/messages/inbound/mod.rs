@@ -46,7 +46,11 @@ pub struct CallsConfig {
 /// What receiving needs from the configuration, set once at startup.
 pub struct Setup {
     pub media: Arc<media::MediaStore>,
+    /// How often the media retention sweep runs.
+    pub media_sweep_every: std::time::Duration,
     pub reject_calls: bool,
+    /// The restriction last reported per session, so a repeated signal is reported once.
+    pub restrictions: std::sync::Mutex<std::collections::HashMap<SessionKey, String>>,
 }
 
 /// A catch-up re-reads messages this much older than the watermark (clock skew between chats,
@@ -804,15 +808,61 @@ struct BackendEvent {
     data: Value,
 }
 
-/// WhatsApp's ban signals (`conn.backend_event` `account_temporarily_banned`) become
-/// `session.restricted`; other backend events are not for the host.
+/// WhatsApp's ban signal (`conn.backend_event` `account_temporarily_banned`) becomes
+/// `session.restricted`; other backend events are not for the host. The same ban (the same
+/// expiry) signalled again is not reported again, and its id is derived from the expiry, so a
+/// repeat after a restart carries the same `webhook-id`.
 async fn on_backend_event(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
     let b: BackendEvent = serde_json::from_value(payload)?;
     if b.event.as_deref() != Some("account_temporarily_banned") {
         return Ok(());
     }
     let until = b.data.get("expiration").and_then(Value::as_f64).map(normalize_seconds);
+    let mark =
+        format!("temporarily_banned\u{1f}{}", until.map(|u| u.to_string()).unwrap_or_default());
+    if !first_restriction(m, key, &mark) {
+        return Ok(());
+    }
     let data = json!({"reason": "temporarily_banned", "until": until, "timestamp": now_s()});
-    publish(m, Event::new(kind::SESSION_RESTRICTED, key.clone(), data)).await;
+    let id = event_id(key, "", kind::SESSION_RESTRICTED, &mark);
+    publish(m, Event::with_id(id, kind::SESSION_RESTRICTED, key.clone(), data)).await;
     Ok(())
+}
+
+/// A terms-of-service block (stream mode `TOS_BLOCK` or `SMB_TOS_BLOCK`) becomes
+/// `session.restricted` with `reason: "tos_block"` (or `smb_tos_block`), once per block: the
+/// session halts (`failed`, `blocked:tos_block`) and only a later connect clears the mark. Other
+/// blocking modes (`PROXYBLOCK`, `DEPRECATED_VERSION`) are not about the account.
+pub async fn on_blocked(m: &Messages, key: &SessionKey, state: &str) {
+    let reason = match state {
+        "TOS_BLOCK" => "tos_block",
+        "SMB_TOS_BLOCK" => "smb_tos_block",
+        _ => return,
+    };
+    if !first_restriction(m, key, reason) {
+        return;
+    }
+    let data = json!({"reason": reason, "until": null, "timestamp": now_s()});
+    publish(m, Event::new(kind::SESSION_RESTRICTED, key.clone(), data)).await;
+}
+
+/// A connected session is not blocked: a later block is news again.
+pub fn on_connected(m: &Messages, key: &SessionKey) {
+    if let Some(setup) = m.setup() {
+        let mut marks = setup.restrictions.lock().unwrap_or_else(|p| p.into_inner());
+        if marks.get(key).is_some_and(|r| r.ends_with("tos_block")) {
+            marks.remove(key);
+        }
+    }
+}
+
+/// Records `mark` as the session's current restriction; false when it already was.
+fn first_restriction(m: &Messages, key: &SessionKey, mark: &str) -> bool {
+    let Some(setup) = m.setup() else { return true };
+    let mut marks = setup.restrictions.lock().unwrap_or_else(|p| p.into_inner());
+    if marks.get(key).map(String::as_str) == Some(mark) {
+        return false;
+    }
+    marks.insert(key.clone(), mark.to_owned());
+    true
 }
