@@ -411,8 +411,11 @@ impl Actor {
                 s.phone = phone.clone();
             }
         });
+        // Back online, the tracker can confirm the connection after `Online(true)` already
+        // moved to connected: one reconnect is one catch-up.
+        let was_connected = self.state() == State::Connected;
         self.set_state(State::Connected, None);
-        if let Some(page) = &self.parts.page {
+        if let (false, Some(page)) = (was_connected, &self.parts.page) {
             page.connected(&self.key);
         }
     }
