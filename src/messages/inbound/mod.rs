@@ -17,6 +17,7 @@
 pub mod api;
 pub mod media;
 pub mod metrics;
+pub mod reactions;
 pub mod shape;
 pub mod store;
 
@@ -68,8 +69,8 @@ pub async fn on_event(m: &Messages, key: &SessionKey, name: &str, payload: Value
         "chat.new_message" => on_message(m, key, payload, Source::Live).await.map(|_| ()),
         "chat.msg_edited" => on_edited(m, key, payload).await,
         "chat.msg_revoke" => on_revoked(m, key, payload).await,
-        "chat.new_reaction" => on_reaction(m, key, payload).await,
-        "chat.poll_response" => on_poll_vote(m, key, payload).await,
+        "chat.new_reaction" => reactions::on_reaction(m, key, payload).await,
+        "chat.poll_response" => reactions::on_poll_vote(m, key, payload).await,
         "chat.presence_change" => on_presence(m, key, payload).await,
         "group.participant_changed" => on_participants(m, key, payload).await,
         "call.incoming_call" => on_call(m, key, payload).await,
@@ -373,6 +374,10 @@ async fn catch_up_inner(m: &Messages, key: &SessionKey) -> Result<Option<usize>>
         } else {
             catch_up_changes(m, key, msg).await?;
         }
+        // A page that cannot tell (an older WhatsApp Web) must not stop the messages' catch-up.
+        if let Err(e) = reactions::catch_up(m, key, msg).await {
+            tracing::warn!(session = %key, error = %e, "reactions and votes not caught up");
+        }
     }
     let k = key.clone();
     m.store.run(move |c| store::count_catchup(c, &k)).await?;
@@ -599,47 +604,6 @@ async fn report_revoke(
     record_change(m, key, &id, None, true).await
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct Reaction {
-    id: Option<String>,
-    msg_id: Option<String>,
-    text: String,
-    sender: Option<String>,
-    timestamp: Option<f64>,
-}
-
-fn remote_of(wa_id: &str) -> Option<&str> {
-    // `true_<remote>_<id>[_<participant>]`
-    wa_id.split('_').nth(1)
-}
-
-async fn on_reaction(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
-    let r: Reaction = serde_json::from_value(payload)?;
-    let Some(target) = r.msg_id else { return Ok(()) };
-    let (message_id, _) = our_id(m, key, &target).await?;
-    let from = identify(m, key, r.sender.as_deref(), None).await;
-    let reaction_key = r.id.clone().unwrap_or_default();
-    let data = json!({
-        "id": r.id.as_deref().map(|i| MessageId::for_inbound(key, i).to_string()),
-        "message_id": message_id, "message_wa_id": target, "chat": chat_of(remote_of(&target)),
-        "from": from, "emoji": r.text, "removed": r.text.is_empty(),
-        "timestamp": r.timestamp.map(normalize_seconds),
-    });
-    let detail = format!("{reaction_key}\u{1f}{}", r.text);
-    publish(
-        m,
-        Event::with_id(
-            event_id(key, &message_id, kind::MESSAGE_REACTION, &detail),
-            kind::MESSAGE_REACTION,
-            key.clone(),
-            data,
-        ),
-    )
-    .await;
-    Ok(())
-}
-
 /// WhatsApp gives some times in milliseconds and others in seconds: seconds either way.
 fn normalize_seconds(t: f64) -> i64 {
     if t > 1e11 {
@@ -647,54 +611,6 @@ fn normalize_seconds(t: f64) -> i64 {
     } else {
         t as i64
     }
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct PollVote {
-    msg_id: Option<String>,
-    chat: Option<String>,
-    sender: Option<String>,
-    timestamp: Option<f64>,
-    /// Indexed by option: unselected slots are `null`.
-    selected: Vec<Option<PollOption>>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct PollOption {
-    name: Option<String>,
-}
-
-async fn on_poll_vote(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
-    let v: PollVote = serde_json::from_value(payload)?;
-    let Some(target) = v.msg_id else { return Ok(()) };
-    let (message_id, _) = our_id(m, key, &target).await?;
-    let from = identify(m, key, v.sender.as_deref(), None).await;
-    let selected: Vec<String> = v.selected.into_iter().flatten().filter_map(|o| o.name).collect();
-    let ts = v.timestamp.map(normalize_seconds);
-    let data = json!({
-        "message_id": message_id, "message_wa_id": target,
-        "chat": chat_of(v.chat.as_deref().or(remote_of(&target))), "from": from,
-        "selected": selected, "timestamp": ts,
-    });
-    let detail = format!(
-        "{}\u{1f}{}\u{1f}{}",
-        from.id.as_deref().unwrap_or(""),
-        ts.unwrap_or(0),
-        selected.join("\u{1e}")
-    );
-    publish(
-        m,
-        Event::with_id(
-            event_id(key, &message_id, kind::POLL_VOTE, &detail),
-            kind::POLL_VOTE,
-            key.clone(),
-            data,
-        ),
-    )
-    .await;
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, Default)]

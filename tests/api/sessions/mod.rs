@@ -11,6 +11,7 @@ mod inbound_bench;
 mod inbound_groups;
 mod inbound_kills;
 mod inbound_media;
+mod inbound_reactions;
 mod lifecycle;
 pub(crate) mod recovery;
 mod vault;
