@@ -34,6 +34,9 @@ pub struct Reaction {
     text: String,
     sender: Option<String>,
     timestamp: Option<f64>,
+    /// A reaction found gone by a catch-up: the mark of the one it takes back.
+    #[serde(skip)]
+    takes_back: Option<String>,
 }
 
 /// A vote as `chat.poll_response` gives it (and the glue maps `getVotes` to).
@@ -69,9 +72,14 @@ pub async fn on_poll_vote(m: &Messages, key: &SessionKey, payload: Value) -> Res
     report_vote(m, key, &v, Source::Live).await
 }
 
-/// A reaction's mark: its id (a new one for every change) and its text.
+/// A reaction's mark: its id (a new one for every change) and its text. One found gone has
+/// no id of its own: the mark it takes back stands in (so two are never one event). A mark
+/// ending in the separator is no reaction.
 fn reaction_mark(r: &Reaction) -> String {
-    format!("{}\u{1f}{}", r.id.as_deref().unwrap_or(""), r.text)
+    match &r.takes_back {
+        Some(gone) => format!("{gone}\u{1f}"),
+        None => format!("{}\u{1f}{}", r.id.as_deref().unwrap_or(""), r.text),
+    }
 }
 
 async fn report_reaction(
@@ -152,15 +160,14 @@ pub async fn catch_up(m: &Messages, key: &SessionKey, msg: &WireMsg) -> Result<(
     }
     let before = row.body.get(MARKS).and_then(|r| r.get("reactions")).and_then(Value::as_object);
     for (sender, mark) in before.into_iter().flatten() {
-        let active = mark.as_str().is_some_and(|s| !s.ends_with('\u{1f}'));
+        let Some(mark) = mark.as_str().filter(|s| !s.ends_with('\u{1f}')) else { continue };
         let still = now.iter().any(|r| r.sender.as_deref() == Some(sender.as_str()));
-        if active && !still {
+        if !still {
             let gone = Reaction {
-                id: None,
                 msg_id: Some(wa_id.to_owned()),
-                text: String::new(),
                 sender: Some(sender.clone()),
-                timestamp: None,
+                takes_back: Some(mark.to_owned()),
+                ..Reaction::default()
             };
             report_reaction(m, key, &gone, Source::Catchup).await?;
         }

@@ -9,9 +9,15 @@ use super::inbound::{more_of, next_of, phone_sends, text, OTHER};
 use super::*;
 
 async fn react(sim: &wa_sim::SimServer, target: &Value, emoji: &str) {
+    react_as(sim, OTHER, target, emoji).await;
+}
+
+/// `who` reacts (the account itself when it is `PHONE`, from its phone).
+async fn react_as(sim: &wa_sim::SimServer, who: &str, target: &Value, emoji: &str) {
+    let to = if who == PHONE { OTHER } else { PHONE };
     phone_sends(
         sim,
-        json!({"from": OTHER, "to": PHONE, "type": "reaction",
+        json!({"from": who, "to": to, "type": "reaction",
                "reaction": {"message_id": target["id"], "text": emoji}}),
     )
     .await;
@@ -48,10 +54,13 @@ async fn reactions_and_votes_made_while_the_page_was_closed_are_caught_up_once()
         (live[0].data["emoji"].as_str(), live[0].data["source"].as_str()),
         (Some("👍"), Some("live"))
     );
+    react_as(&sim, PHONE, &note, "❤️").await;
+    next_of(&mut events, "message.reaction", 1, Duration::from_secs(30)).await;
 
     close_the_page(&app, &sim).await;
-    // While it is closed: the 👍 is taken back, the poll gets a 🎉 and a vote.
+    // While it is closed: both reactions are taken back, the poll gets a 🎉 and a vote.
     react(&sim, &note, "").await;
+    react_as(&sim, PHONE, &note, "").await;
     react(&sim, &poll, "🎉").await;
     phone_sends(
         &sim,
@@ -62,20 +71,27 @@ async fn reactions_and_votes_made_while_the_page_was_closed_are_caught_up_once()
     control(&sim, "/online", json!({"phone": PHONE})).await;
     wait_state(&app, "main", "connected", Duration::from_secs(40)).await;
 
-    let mut r = next_of(&mut events, "message.reaction", 2, Duration::from_secs(40)).await;
-    r.sort_by_key(|e| e.data["removed"].as_bool());
+    let mut r = next_of(&mut events, "message.reaction", 3, Duration::from_secs(40)).await;
+    r.sort_by_key(|e| {
+        (e.data["removed"].as_bool(), e.data["from"]["pn"].as_str().map(str::to_owned))
+    });
     let d: Vec<&Value> = r.iter().map(|e| &e.data).collect();
+    let seen: Vec<(&Value, &str, bool, &str)> = d
+        .iter()
+        .map(|x| {
+            let (emoji, removed) = (x["emoji"].as_str().unwrap(), x["removed"].as_bool().unwrap());
+            (&x["message_id"], emoji, removed, x["from"]["pn"].as_str().unwrap())
+        })
+        .collect();
     assert_eq!(
-        (&d[0]["message_id"], d[0]["emoji"].as_str(), d[0]["removed"].as_bool()),
-        (&poll_id, Some("🎉"), Some(false)),
+        seen,
+        [(&poll_id, "🎉", false, OTHER), (&note_id, "", true, PHONE), (&note_id, "", true, OTHER)],
         "{d:?}"
     );
-    assert_eq!(
-        (&d[1]["message_id"], d[1]["emoji"].as_str(), d[1]["removed"].as_bool()),
-        (&note_id, Some(""), Some(true)),
-        "{d:?}"
-    );
-    assert!(d.iter().all(|x| x["source"] == "catchup" && x["from"]["pn"] == OTHER), "{d:?}");
+    assert!(d.iter().all(|x| x["source"] == "catchup"), "{d:?}");
+    // Two reactions taken back are two events, not one.
+    let ids: std::collections::HashSet<_> = r.iter().map(|e| e.id.clone().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
     let v = next_of(&mut events, "poll.vote", 1, Duration::from_secs(40)).await;
     assert_eq!(
         (&v[0].data["message_id"], &v[0].data["selected"], v[0].data["source"].as_str()),
@@ -120,7 +136,7 @@ async fn reactions_and_votes_made_while_the_page_was_closed_are_caught_up_once()
     assert!(!shown.to_string().contains("_reported"), "{shown}");
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains(r#"wa_sidecar_inbound_events_total{type="message.reaction"} 3"#),
+        metrics.contains(r#"wa_sidecar_inbound_events_total{type="message.reaction"} 5"#),
         "{metrics}"
     );
     assert!(
