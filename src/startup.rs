@@ -201,7 +201,9 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
             settings.callbacks.media_retention,
             settings.callbacks.inline_media_max_bytes,
         )),
+        media_sweep_every: settings.callbacks.media_sweep_interval,
         reject_calls: settings.calls.reject,
+        restrictions: Default::default(),
     });
     let auth = Authenticator::new(
         keys.keys,

@@ -51,6 +51,9 @@ pub struct CallbacksConfig {
     /// How long received media are kept under data/media (then deleted; `status: "expired"`).
     #[serde(with = "humantime_serde")]
     pub media_retention: Duration,
+    /// How often the media retention sweep runs (it also runs at startup).
+    #[serde(with = "humantime_serde")]
+    pub media_sweep_interval: Duration,
     /// Media up to this many bytes also travel in the callback as base64 (`media.data`). 0: off.
     pub inline_media_max_bytes: u64,
     /// Dead letters older than this are deleted (checked every minute).
@@ -91,6 +94,7 @@ impl Default for CallbacksConfig {
             idle_wakeup: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(5),
             media_retention: hours(30 * 24),
+            media_sweep_interval: hours(1),
             inline_media_max_bytes: 0,
             dead_letter_max_age: hours(24 * 30),
             dead_letters_per_workspace: 10_000,
@@ -116,6 +120,7 @@ impl std::fmt::Debug for CallbacksConfig {
             .field("idle_wakeup", &self.idle_wakeup)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("media_retention", &self.media_retention)
+            .field("media_sweep_interval", &self.media_sweep_interval)
             .field("inline_media_max_bytes", &self.inline_media_max_bytes)
             .field("dead_letter_max_age", &self.dead_letter_max_age)
             .field("dead_letters_per_workspace", &self.dead_letters_per_workspace)

@@ -245,6 +245,22 @@ pub fn get_chat(chat_id: &str) -> WppCall {
     WppCall::new("WPP.chat.get", &[json!(chat_id)]).then("(c) => window.__waSidecarWire.chat(c)")
 }
 
+/// `WPP.chat.getReactions(msgId)`: every current reaction to the message, flattened to the
+/// shape of a `chat.new_reaction` payload: `[{id, msg_id, text, sender, timestamp}]`.
+pub fn get_reactions(msg_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.getReactions", &[json!(msg_id)]).then(
+        "(r) => { const w = window.__waSidecarWire; return ((r && r.reactions) || []).flatMap((g) => (g.senders || []).map((s) => ({ id: w.id(s.id), msg_id: w.id(s.msgId), text: typeof s.reactionText === 'string' ? s.reactionText : '', sender: w.id(s.sender || s.senderUserJid), timestamp: typeof s.timestamp === 'number' ? s.timestamp : null }))); }",
+    )
+}
+
+/// `WPP.chat.getVotes(pollId)`: every voter's current vote, in the shape of a
+/// `chat.poll_response` payload: `[{msg_id, chat, sender, timestamp, selected: [{name, local_id}]}]`.
+pub fn get_votes(poll_id: &str) -> WppCall {
+    WppCall::new("WPP.chat.getVotes", &[json!(poll_id)]).then(
+        "(r) => { const w = window.__waSidecarWire; return ((r && r.votes) || []).map((v) => ({ msg_id: w.id(r.msgId), chat: w.id(r.chatId), sender: w.id(v.sender), timestamp: typeof v.timestamp === 'number' ? v.timestamp : null, selected: Array.from(v.selectedOptions || []).filter((o) => o !== null && o !== undefined).map((o) => (o && typeof o === 'object' ? { name: o.name === undefined ? null : String(o.name), local_id: typeof o.localId === 'number' ? o.localId : null } : { name: String(o), local_id: null })) })); }",
+    )
+}
+
 /// `WPP.contact.getProfilePictureUrl(id)`: the URL, or `null` when there is none.
 pub fn profile_picture_url(id: &str) -> WppCall {
     WppCall::new("WPP.contact.getProfilePictureUrl", &[json!(id)])

@@ -30,6 +30,7 @@ use crate::sessions::{PageObserver, SessionManager};
 pub enum PageNote {
     Event { key: SessionKey, name: String, payload: serde_json::Value },
     Connected { key: SessionKey },
+    Blocked { key: SessionKey, state: String },
 }
 
 /// The messages part: shared by the routes (as `web::Data<Messages>`) and the sessions' actors.
@@ -71,9 +72,9 @@ impl Messages {
 
     /// Receiving's media store and settings; starts the media retention sweep.
     pub fn set_up_receiving(&self, setup: inbound::Setup) {
-        let media = setup.media.clone();
+        let (media, every) = (setup.media.clone(), setup.media_sweep_every);
         if self.receiving.set(setup).is_ok() {
-            inbound::media::spawn_sweeper(self.clone(), media);
+            inbound::media::spawn_sweeper(self.clone(), media, every);
         }
     }
 
@@ -105,8 +106,10 @@ impl Messages {
             PageNote::Connected { key } => {
                 tracing::debug!(session = %key, "session connected");
                 self.send.on_connected(&key).await;
+                inbound::on_connected(self, &key);
                 inbound::catch_up(self, &key).await;
             }
+            PageNote::Blocked { key, state } => inbound::on_blocked(self, &key, &state).await,
         }
     }
 }
@@ -119,5 +122,9 @@ impl PageObserver for Messages {
 
     fn connected(&self, key: &SessionKey) {
         let _ = self.notes.send(PageNote::Connected { key: key.clone() });
+    }
+
+    fn blocked(&self, key: &SessionKey, state: &str) {
+        let _ = self.notes.send(PageNote::Blocked { key: key.clone(), state: state.to_owned() });
     }
 }

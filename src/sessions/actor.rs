@@ -62,6 +62,9 @@ pub trait PageObserver: Send + Sync {
     fn page_event(&self, key: &SessionKey, name: &str, payload: serde_json::Value);
     /// The session reached `connected` (first login, restore, or back online): time to catch up.
     fn connected(&self, key: &SessionKey);
+    /// WhatsApp put the account in a blocking stream mode (`TOS_BLOCK`, `PROXYBLOCK`, …); the
+    /// session halts right after.
+    fn blocked(&self, key: &SessionKey, state: &str);
 }
 
 pub struct Actor {
@@ -334,6 +337,9 @@ impl Actor {
         if matches!(event, EngineEvent::BridgeReady { .. }) {
             self.seen_ready = true;
         }
+        if let (EngineEvent::Blocked { state }, Some(page)) = (&event, &self.parts.page) {
+            page.blocked(&self.key, state);
+        }
         match state::step(self.state(), self.seen_ready, &event) {
             Step::Stay => {}
             Step::Go(s) => {
@@ -405,8 +411,11 @@ impl Actor {
                 s.phone = phone.clone();
             }
         });
+        // Back online, the tracker can confirm the connection after `Online(true)` already
+        // moved to connected: one reconnect is one catch-up.
+        let was_connected = self.state() == State::Connected;
         self.set_state(State::Connected, None);
-        if let Some(page) = &self.parts.page {
+        if let (false, Some(page)) = (was_connected, &self.parts.page) {
             page.connected(&self.key);
         }
     }

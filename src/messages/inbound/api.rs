@@ -362,6 +362,17 @@ async fn chat_messages(
                 source: Source::Live,
             },
         );
+        if let Some(mid) = media_id {
+            // What the sidecar did with the file (stored, failed, expired), when it has a row.
+            let (k, voice) = (key.clone(), d["media"]["voice"].clone());
+            let row = m.store.run(move |c| media::get_row(c, &k, &mid)).await.map_err(internal)?;
+            if let Some(row) = row {
+                d["media"] = serde_json::to_value(&row.info).map_err(internal)?;
+                if voice == json!(true) {
+                    d["media"]["voice"] = voice;
+                }
+            }
+        }
         d["source"] = json!("history");
         d["from_me"] = json!(msg.from_me);
         out.push(d);

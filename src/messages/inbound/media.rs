@@ -393,19 +393,28 @@ async fn read_kept(
     Ok(out)
 }
 
-/// Runs the retention sweep now and then every hour, for the life of the runtime.
-pub fn spawn_sweeper(m: Messages, store: Arc<MediaStore>) {
-    tokio::spawn(async move {
+/// Runs the retention sweep now and then every `every` (`callbacks.media_sweep_interval`), for
+/// the life of the runtime. A failed sweep is logged and tried again at the next tick.
+pub fn spawn_sweeper(m: Messages, store: Arc<MediaStore>, every: Duration) {
+    // A zero interval would spin: at least a second apart.
+    let every = every.max(Duration::from_secs(1));
+    let task = async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            tick.tick().await;
             let s = store.clone();
             match m.store.run(move |c| s.sweep(c)).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "media past retention deleted"),
                 Err(e) => tracing::warn!(error = %e, "media retention sweep failed"),
             }
-            tokio::time::sleep(Duration::from_secs(3600)).await;
         }
-    });
+    };
+    tokio::spawn(tracing::Instrument::instrument(
+        task,
+        tracing::info_span!("media_retention_sweep"),
+    ));
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod media;
 pub mod metrics;
+pub mod reactions;
 pub mod shape;
 pub mod store;
 
@@ -46,7 +47,11 @@ pub struct CallsConfig {
 /// What receiving needs from the configuration, set once at startup.
 pub struct Setup {
     pub media: Arc<media::MediaStore>,
+    /// How often the media retention sweep runs.
+    pub media_sweep_every: std::time::Duration,
     pub reject_calls: bool,
+    /// The restriction last reported per session, so a repeated signal is reported once.
+    pub restrictions: std::sync::Mutex<std::collections::HashMap<SessionKey, String>>,
 }
 
 /// A catch-up re-reads messages this much older than the watermark (clock skew between chats,
@@ -64,8 +69,8 @@ pub async fn on_event(m: &Messages, key: &SessionKey, name: &str, payload: Value
         "chat.new_message" => on_message(m, key, payload, Source::Live).await.map(|_| ()),
         "chat.msg_edited" => on_edited(m, key, payload).await,
         "chat.msg_revoke" => on_revoked(m, key, payload).await,
-        "chat.new_reaction" => on_reaction(m, key, payload).await,
-        "chat.poll_response" => on_poll_vote(m, key, payload).await,
+        "chat.new_reaction" => reactions::on_reaction(m, key, payload).await,
+        "chat.poll_response" => reactions::on_poll_vote(m, key, payload).await,
         "chat.presence_change" => on_presence(m, key, payload).await,
         "group.participant_changed" => on_participants(m, key, payload).await,
         "call.incoming_call" => on_call(m, key, payload).await,
@@ -369,6 +374,10 @@ async fn catch_up_inner(m: &Messages, key: &SessionKey) -> Result<Option<usize>>
         } else {
             catch_up_changes(m, key, msg).await?;
         }
+        // A page that cannot tell (an older WhatsApp Web) must not stop the messages' catch-up.
+        if let Err(e) = reactions::catch_up(m, key, msg).await {
+            tracing::warn!(session = %key, error = %e, "reactions and votes not caught up");
+        }
     }
     let k = key.clone();
     m.store.run(move |c| store::count_catchup(c, &k)).await?;
@@ -595,47 +604,6 @@ async fn report_revoke(
     record_change(m, key, &id, None, true).await
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct Reaction {
-    id: Option<String>,
-    msg_id: Option<String>,
-    text: String,
-    sender: Option<String>,
-    timestamp: Option<f64>,
-}
-
-fn remote_of(wa_id: &str) -> Option<&str> {
-    // `true_<remote>_<id>[_<participant>]`
-    wa_id.split('_').nth(1)
-}
-
-async fn on_reaction(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
-    let r: Reaction = serde_json::from_value(payload)?;
-    let Some(target) = r.msg_id else { return Ok(()) };
-    let (message_id, _) = our_id(m, key, &target).await?;
-    let from = identify(m, key, r.sender.as_deref(), None).await;
-    let reaction_key = r.id.clone().unwrap_or_default();
-    let data = json!({
-        "id": r.id.as_deref().map(|i| MessageId::for_inbound(key, i).to_string()),
-        "message_id": message_id, "message_wa_id": target, "chat": chat_of(remote_of(&target)),
-        "from": from, "emoji": r.text, "removed": r.text.is_empty(),
-        "timestamp": r.timestamp.map(normalize_seconds),
-    });
-    let detail = format!("{reaction_key}\u{1f}{}", r.text);
-    publish(
-        m,
-        Event::with_id(
-            event_id(key, &message_id, kind::MESSAGE_REACTION, &detail),
-            kind::MESSAGE_REACTION,
-            key.clone(),
-            data,
-        ),
-    )
-    .await;
-    Ok(())
-}
-
 /// WhatsApp gives some times in milliseconds and others in seconds: seconds either way.
 fn normalize_seconds(t: f64) -> i64 {
     if t > 1e11 {
@@ -643,54 +611,6 @@ fn normalize_seconds(t: f64) -> i64 {
     } else {
         t as i64
     }
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct PollVote {
-    msg_id: Option<String>,
-    chat: Option<String>,
-    sender: Option<String>,
-    timestamp: Option<f64>,
-    /// Indexed by option: unselected slots are `null`.
-    selected: Vec<Option<PollOption>>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(default)]
-struct PollOption {
-    name: Option<String>,
-}
-
-async fn on_poll_vote(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
-    let v: PollVote = serde_json::from_value(payload)?;
-    let Some(target) = v.msg_id else { return Ok(()) };
-    let (message_id, _) = our_id(m, key, &target).await?;
-    let from = identify(m, key, v.sender.as_deref(), None).await;
-    let selected: Vec<String> = v.selected.into_iter().flatten().filter_map(|o| o.name).collect();
-    let ts = v.timestamp.map(normalize_seconds);
-    let data = json!({
-        "message_id": message_id, "message_wa_id": target,
-        "chat": chat_of(v.chat.as_deref().or(remote_of(&target))), "from": from,
-        "selected": selected, "timestamp": ts,
-    });
-    let detail = format!(
-        "{}\u{1f}{}\u{1f}{}",
-        from.id.as_deref().unwrap_or(""),
-        ts.unwrap_or(0),
-        selected.join("\u{1e}")
-    );
-    publish(
-        m,
-        Event::with_id(
-            event_id(key, &message_id, kind::POLL_VOTE, &detail),
-            kind::POLL_VOTE,
-            key.clone(),
-            data,
-        ),
-    )
-    .await;
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -804,15 +724,61 @@ struct BackendEvent {
     data: Value,
 }
 
-/// WhatsApp's ban signals (`conn.backend_event` `account_temporarily_banned`) become
-/// `session.restricted`; other backend events are not for the host.
+/// WhatsApp's ban signal (`conn.backend_event` `account_temporarily_banned`) becomes
+/// `session.restricted`; other backend events are not for the host. The same ban (the same
+/// expiry) signalled again is not reported again, and its id is derived from the expiry, so a
+/// repeat after a restart carries the same `webhook-id`.
 async fn on_backend_event(m: &Messages, key: &SessionKey, payload: Value) -> Result<()> {
     let b: BackendEvent = serde_json::from_value(payload)?;
     if b.event.as_deref() != Some("account_temporarily_banned") {
         return Ok(());
     }
     let until = b.data.get("expiration").and_then(Value::as_f64).map(normalize_seconds);
+    let mark =
+        format!("temporarily_banned\u{1f}{}", until.map(|u| u.to_string()).unwrap_or_default());
+    if !first_restriction(m, key, &mark) {
+        return Ok(());
+    }
     let data = json!({"reason": "temporarily_banned", "until": until, "timestamp": now_s()});
-    publish(m, Event::new(kind::SESSION_RESTRICTED, key.clone(), data)).await;
+    let id = event_id(key, "", kind::SESSION_RESTRICTED, &mark);
+    publish(m, Event::with_id(id, kind::SESSION_RESTRICTED, key.clone(), data)).await;
     Ok(())
+}
+
+/// A terms-of-service block (stream mode `TOS_BLOCK` or `SMB_TOS_BLOCK`) becomes
+/// `session.restricted` with `reason: "tos_block"` (or `smb_tos_block`), once per block: the
+/// session halts (`failed`, `blocked:tos_block`) and only a later connect clears the mark. Other
+/// blocking modes (`PROXYBLOCK`, `DEPRECATED_VERSION`) are not about the account.
+pub async fn on_blocked(m: &Messages, key: &SessionKey, state: &str) {
+    let reason = match state {
+        "TOS_BLOCK" => "tos_block",
+        "SMB_TOS_BLOCK" => "smb_tos_block",
+        _ => return,
+    };
+    if !first_restriction(m, key, reason) {
+        return;
+    }
+    let data = json!({"reason": reason, "until": null, "timestamp": now_s()});
+    publish(m, Event::new(kind::SESSION_RESTRICTED, key.clone(), data)).await;
+}
+
+/// A connected session is not blocked: a later block is news again.
+pub fn on_connected(m: &Messages, key: &SessionKey) {
+    if let Some(setup) = m.setup() {
+        let mut marks = setup.restrictions.lock().unwrap_or_else(|p| p.into_inner());
+        if marks.get(key).is_some_and(|r| r.ends_with("tos_block")) {
+            marks.remove(key);
+        }
+    }
+}
+
+/// Records `mark` as the session's current restriction; false when it already was.
+fn first_restriction(m: &Messages, key: &SessionKey, mark: &str) -> bool {
+    let Some(setup) = m.setup() else { return true };
+    let mut marks = setup.restrictions.lock().unwrap_or_else(|p| p.into_inner());
+    if marks.get(key).map(String::as_str) == Some(mark) {
+        return false;
+    }
+    marks.insert(key.clone(), mark.to_owned());
+    true
 }

@@ -329,6 +329,8 @@ fn view(
     let mut content = row.body.get("content").cloned().unwrap_or_else(|| row.body.clone());
     if let Some(obj) = content.as_object_mut() {
         obj.remove("data");
+        // Receiving's bookkeeping of reported reactions and votes.
+        obj.remove(crate::messages::inbound::reactions::MARKS);
     }
     let at = |ms: i64| rfc3339(from_unix_ms(ms.max(0) as u64));
     json!({

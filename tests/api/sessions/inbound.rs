@@ -210,6 +210,8 @@ async fn messages_that_arrive_while_offline_are_caught_up_in_order_once() {
     assert!(more_of(&mut events, "message.received", Duration::from_secs(2)).await.is_empty());
     let metrics = app.metrics().await;
     assert!(metrics.contains("wa_sidecar_inbound_catchup_messages_total 6"), "{metrics}");
+    // The first connection only set the watermark; coming back online ran one catch-up.
+    assert!(metrics.contains("wa_sidecar_inbound_catchups_total 1"), "{metrics}");
     assert!(
         metrics.contains(r#"wa_sidecar_inbound_events_total{type="message.received"} 6"#),
         "{metrics}"
@@ -763,6 +765,10 @@ async fn media_whose_copy_is_gone_is_reported_failed_and_refetch_says_so() {
         .signed_post(&format!("{}/media/med_unknown/refetch", session_path("main")), &json!({}))
         .await;
     crate::helpers::assert_envelope(r, 404, "MEDIA_NOT_FOUND").await;
+    // The catch-up's try and the refetch: both failed, none stored.
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(r#"wa_sidecar_inbound_media_total{status="failed"} 2"#), "{metrics}");
+    assert!(!metrics.contains(r#"wa_sidecar_inbound_media_total{status="stored"}"#), "{metrics}");
 
     // The routes are in the OpenAPI document.
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();

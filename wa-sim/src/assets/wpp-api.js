@@ -107,6 +107,16 @@
     return S.msgs.get(s) || S.msgs.get(S.byRaw.get(s)) || (s.includes('_') ? S.msgs.get(S.byRaw.get(s.split('_')[2])) : undefined);
   }
 
+  async function reactionsOrVotes(method, id) {
+    const m = findModel(id);
+    const raw = m ? m.id.id : String(id && id._serialized ? id._serialized : id);
+    try {
+      return await rpc(method, { msg_id: raw });
+    } catch (e) {
+      throw new WPPError('msg_not_found', 'Message not found: ' + id, { id: String(id) });
+    }
+  }
+
   function loadHistory(h) {
     if (!h) return;
     for (const g of h.groups || []) S.groups.set(g.id, g);
@@ -396,6 +406,39 @@
       if (!m) throw new WPPError('msg_not_found', 'Message not found: ' + messageId, { id: String(messageId) });
       await rpc('react', { msg_id: m.id.id, text: reaction || '' });
       return { sendMsgResult: 'OK' };
+    },
+    // What the page knows of a message's reactions and a poll's votes, including those that
+    // arrived while it was away (they reach its store without events): asked of the server.
+    async getReactions(msgId) {
+      assertAuth();
+      const r = await reactionsOrVotes('reactions', msgId);
+      const target = addMsg(r.msg, 'quiet').model;
+      const byEmoji = new Map();
+      let reactionByMe;
+      for (const x of r.list) {
+        const mine = x.sender === S.me.phone;
+        const sender = createWid(x.sender + '@c.us');
+        const one = { id: new MsgKey(mine, target.id.remote, x.id), msgId: target.id, reactionText: x.text, read: false, sender, orphan: 0, timestamp: x.timestamp };
+        if (mine) reactionByMe = Object.assign({}, one, { senderUserJid: sender });
+        const g = byEmoji.get(x.text) || { aggregateEmoji: x.text, hasReactionByMe: false, senders: [] };
+        g.senders.push(one);
+        g.hasReactionByMe = g.hasReactionByMe || mine;
+        byEmoji.set(x.text, g);
+      }
+      return { reactionByMe, reactions: Array.from(byEmoji.values()) };
+    },
+    async getVotes(id) {
+      assertAuth();
+      const r = await reactionsOrVotes('votes', id);
+      const poll = addMsg(r.msg, 'quiet').model;
+      if (poll.type !== 'poll_creation') throw new WPPError('msg_not_found', 'Message ' + poll.id._serialized + ' not a poll', { id: poll.id._serialized });
+      const votes = r.list.map((v) => {
+        // Indexed by localId, as wa-js builds it.
+        const selectedOptions = [];
+        for (const o of v.options) selectedOptions[o.localId] = (poll.pollOptions || []).find((p) => p.localId === o.localId) || o;
+        return { selectedOptions, timestamp: v.timestamp, sender: createWid(v.voter_lid ? v.voter_lid + '@lid' : v.sender + '@c.us') };
+      });
+      return { msgId: poll.id, chatId: poll.id.remote, votes };
     },
     async sendCreatePollMessage(chatId, name, choices, options) {
       options = options || {};

@@ -375,10 +375,20 @@ impl World {
             .find_msg(id)
             .cloned()
             .ok_or(SimError::NotFound("MESSAGE_NOT_FOUND", "no such message"))?;
+        let (reaction_id, at) = (random_hex_upper(32), now_ms());
         let ev = json!({
-            "t": "ev", "kind": "reaction", "id": random_hex_upper(32), "target": target,
-            "text": text, "sender": reactor, "timestamp": now_ms(),
+            "t": "ev", "kind": "reaction", "id": reaction_id, "target": target,
+            "text": text, "sender": reactor, "timestamp": at,
         });
+        let current = self.reactions.entry(target.id.clone()).or_default();
+        if text.is_empty() {
+            current.remove(reactor);
+        } else {
+            current.insert(
+                reactor.to_string(),
+                json!({"id": reaction_id, "text": text, "timestamp": at}),
+            );
+        }
         for p in self.parties(&target) {
             self.push_account(&p, ev.clone(), from_page);
         }
@@ -528,11 +538,17 @@ impl World {
                     .ok_or(SimError::Bad("a vote names an option the poll does not have"))?,
             );
         }
+        let voter_lid =
+            self.accounts.get(voter).filter(|a| a.lid_addressed).map(|a| lid_for(&a.phone));
+        let at = now_ms();
         let ev = json!({
             "t": "ev", "kind": "vote", "poll": poll, "voter": voter,
-            "voter_lid": self.accounts.get(voter).filter(|a| a.lid_addressed).map(|a| lid_for(&a.phone)),
-            "options": chosen, "timestamp": now_ms(),
+            "voter_lid": voter_lid, "options": chosen, "timestamp": at,
         });
+        self.votes.entry(poll.id.clone()).or_default().insert(
+            voter.to_string(),
+            json!({"options": chosen, "timestamp": at, "voter_lid": voter_lid}),
+        );
         for p in self.parties(&poll) {
             self.push_account(&p, ev.clone(), None);
         }

@@ -81,6 +81,12 @@ pub struct World {
     pub(crate) receipts: HashMap<String, BTreeMap<String, i64>>,
     /// Page id → raw ids it sent under `send_unacked` and never heard back about.
     pub(crate) unacked: HashMap<String, Vec<String>>,
+    /// Message raw id → reactor phone → its current reaction `{id, text, timestamp}` (a reaction
+    /// taken back is gone), what `WPP.chat.getReactions` reads.
+    pub(crate) reactions: HashMap<String, BTreeMap<String, Value>>,
+    /// Poll raw id → voter phone → its current vote `{options, timestamp, voter_lid}`, what
+    /// `WPP.chat.getVotes` reads.
+    pub(crate) votes: HashMap<String, BTreeMap<String, Value>>,
 }
 
 impl World {
@@ -108,6 +114,8 @@ impl World {
             gone_media: BTreeSet::new(),
             receipts: HashMap::new(),
             unacked: HashMap::new(),
+            reactions: HashMap::new(),
+            votes: HashMap::new(),
         }
     }
 

@@ -229,6 +229,24 @@ impl World {
                 None => Err(err("msg_not_found", format!("message {} not found", s("id")))),
             },
             "media" => self.rpc_media(&me, &s("id")),
+            "reactions" | "votes" => {
+                let m =
+                    self.find_msg(&s("msg_id")).filter(|m| self.visible_to(m, &me)).ok_or_else(
+                        || err("msg_not_found", format!("message {} not found", s("msg_id"))),
+                    )?;
+                let kept = if method == "reactions" { &self.reactions } else { &self.votes };
+                let list: Vec<Value> = kept
+                    .get(&m.id)
+                    .into_iter()
+                    .flatten()
+                    .map(|(who, v)| {
+                        let mut v = v.clone();
+                        v["sender"] = json!(who);
+                        v
+                    })
+                    .collect();
+                Ok(json!({"msg": m, "list": list}))
+            }
             "exists" => Ok(self.rpc_exists(&s("id"))),
             "picture" => Ok(self
                 .rpc_exists(&s("id"))

@@ -114,3 +114,73 @@ async fn messages_while_offline_or_closed_are_in_the_chats_not_replayed_as_live_
     assert_eq!(m[0]["body"], "live again");
     chrome.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_and_votes_while_closed_are_no_events_but_in_get_reactions_and_get_votes() {
+    let sim = start_sim(SimConfig::fast());
+    let ctl = Ctl::new(&sim);
+    let dir = profile();
+    let chrome = Chrome::launch(dir.path()).await;
+    let me = "15550009100";
+    let bob = "15550009101";
+    let page = linked_page(&chrome, &sim, &ctl, me).await;
+    let mark = page.mark();
+    let note = ctl.send_text_json(bob, me, "react to me").await;
+    let poll = ctl.post("/messages", json!({"from": bob, "to": me, "type": "poll", "poll": {"name": "When?", "options": ["Mon", "Tue"], "selectable_count": 1}})).await;
+    let deadline = std::time::Instant::now() + T;
+    while page.all("chat.new_message", mark).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "both messages live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let react = |id: &Value, text: &str| json!({"from": bob, "to": me, "type": "reaction", "reaction": {"message_id": id, "text": text}});
+
+    drop(page);
+    chrome.close().await;
+    ctl.post("/messages", react(&note["id"], "👍")).await;
+    ctl.post("/messages", react(&poll["id"], "🎉")).await;
+    ctl.post("/messages", react(&poll["id"], "")).await;
+    ctl.post("/messages", json!({"from": bob, "to": me, "type": "vote", "vote": {"message_id": poll["id"], "options": ["Tue"]}})).await;
+    let chrome = Chrome::launch(dir.path()).await;
+    let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
+    page.wait_event("conn.main_loaded").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let names = page.names();
+    assert!(!names.contains(&"chat.new_reaction".to_string()), "{names:?}");
+    assert!(!names.contains(&"chat.poll_response".to_string()), "{names:?}");
+
+    // The store has them, in wa-js's shapes.
+    let r = page.ok(&format!("WPP.chat.getReactions('{}')", note["key"].as_str().unwrap())).await;
+    assert_eq!(r["reactions"].as_array().unwrap().len(), 1, "{r}");
+    let g = &r["reactions"][0];
+    assert_eq!(
+        (g["aggregateEmoji"].as_str(), g["hasReactionByMe"].as_bool()),
+        (Some("👍"), Some(false))
+    );
+    let s = &g["senders"][0];
+    assert_eq!(s["reactionText"], "👍");
+    assert_eq!(s["sender"], format!("{bob}@c.us"));
+    assert_eq!(s["msgId"]["_serialized"], note["key"]);
+    assert!(s["timestamp"].as_u64().unwrap() > 1_700_000_000_000, "milliseconds: {s}");
+    assert!(r["reactionByMe"].is_null(), "{r}");
+    // A reaction taken back is gone.
+    let r = page.ok(&format!("WPP.chat.getReactions('{}')", poll["key"].as_str().unwrap())).await;
+    assert_eq!(r["reactions"], json!([]), "{r}");
+
+    let v = page.ok(&format!("WPP.chat.getVotes('{}')", poll["key"].as_str().unwrap())).await;
+    assert_eq!(v["msgId"]["_serialized"], poll["key"]);
+    let vote = &v["votes"][0];
+    let chosen: Vec<&Value> =
+        vote["selectedOptions"].as_array().unwrap().iter().filter(|o| !o.is_null()).collect();
+    assert_eq!(chosen.len(), 1, "{v}");
+    assert_eq!(chosen[0]["name"], "Tue");
+    assert_eq!(vote["sender"], format!("{bob}@c.us"));
+    let err = page
+        .call(&format!("WPP.chat.getVotes('{}')", note["key"].as_str().unwrap()))
+        .await
+        .unwrap_err();
+    assert_eq!(err["code"], "msg_not_found", "not a poll");
+    let err =
+        page.call(&format!("WPP.chat.getReactions('false_{bob}@c.us_NOPE')")).await.unwrap_err();
+    assert_eq!(err["code"], "msg_not_found");
+    chrome.close().await;
+}
