@@ -2,7 +2,7 @@
 
 namespace WaSidecar\Laravel\Events;
 
-/** `session.restricted`: WhatsApp restricted the account (data: reason, e.g. temporarily_banned; until (s) or null; timestamp). */
+/** `session.restricted`: WhatsApp restricted the account (data: reason, `temporarily_banned` or `tos_block`; until (s) or null; timestamp). */
 class SessionRestricted extends SidecarEvent
 {
 }
