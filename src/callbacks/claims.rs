@@ -7,12 +7,19 @@
 //! holder is gone: its own after its dispatcher died, and those of a process whose lock file is
 //! no longer locked (it stopped or was killed). A live neighbour's deliveries are never touched,
 //! so nothing is delivered twice because another process started.
+//!
+//! One process at a time delivers: the holder of `{data_dir}/claimants/delivery.flock`. The
+//! other waits and takes over when the holder stops (its lock goes with it).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rusqlite::{params, Connection, Result};
 
 use crate::sessions::lock::{LockError, SessionLock};
+
+/// The lock the delivering process holds (not a `.lock`: never swept as a gone claimant's).
+const DELIVERY_LOCK: &str = "delivery.flock";
 
 /// A gone claimant's lock file is removed once it is this old.
 const STALE_FILE_AGE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -22,6 +29,8 @@ pub struct Claimant {
     id: i64,
     dir: PathBuf,
     _lock: SessionLock,
+    /// The delivery lock, once this process has it (kept until the process ends).
+    delivery: Mutex<Option<SessionLock>>,
 }
 
 impl Claimant {
@@ -40,12 +49,36 @@ impl Claimant {
                 LockError::Io { source, .. } => source,
                 other => std::io::Error::other(other.to_string()),
             })?;
-            return Ok(Self { id, dir, _lock: lock });
+            return Ok(Self { id, dir, _lock: lock, delivery: Mutex::new(None) });
         }
     }
 
     pub fn id(&self) -> i64 {
         self.id
+    }
+
+    /// Whether this process is the one that delivers; takes the delivery lock when it is free.
+    /// Blocking (a file open and a `flock`) until this process holds it; then free.
+    pub fn delivers(&self) -> bool {
+        let mut held = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_none() {
+            if let Ok(lock) = SessionLock::acquire(&self.dir.join(DELIVERY_LOCK)) {
+                tracing::info!(claimant = self.id, "this process delivers callbacks");
+                *held = Some(lock);
+            }
+        }
+        held.is_some()
+    }
+
+    /// How many other live processes share the data folder (blocking: a `flock` probe each).
+    pub fn neighbours(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+            .filter(|p| *p != lock_path(&self.dir, self.id) && SessionLock::is_held(p))
+            .count()
     }
 
     /// Frees the claims of every claimant that is gone (its lock file unlocked or missing,
@@ -164,6 +197,20 @@ mod tests {
         assert_eq!(in_flight(&conn), vec![0, 0, green.id()]);
         assert_eq!(green.release_own(&conn).unwrap(), 1);
         assert_eq!(in_flight(&conn), vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn one_process_delivers_and_the_other_takes_over_when_it_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let blue = Claimant::register(dir.path()).unwrap();
+        let green = Claimant::register(dir.path()).unwrap();
+        assert_eq!((blue.neighbours(), green.neighbours()), (1, 1));
+        assert!(blue.delivers());
+        assert!(!green.delivers(), "two processes deliver at once");
+        assert!(blue.delivers(), "the holder keeps delivering");
+        drop(blue);
+        assert_eq!(green.neighbours(), 0);
+        assert!(green.delivers(), "the survivor does not take over");
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub(super) struct Inner {
     pub(super) stopping: AtomicBool,
     /// This process's claim stamp (another sidecar may share the data folder).
     pub(super) claimant: Claimant,
+    /// Set once this process holds the delivery lock (kept until it ends).
+    pub(super) delivering: AtomicBool,
     started: AtomicBool,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -142,6 +144,7 @@ impl Outbox {
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
             claimant,
+            delivering: AtomicBool::new(false),
             started: AtomicBool::new(false),
             dispatcher: Mutex::new(None),
         };

@@ -18,8 +18,14 @@ use crate::events::kind;
 
 /// After a database error the dispatcher waits this long before trying again.
 const DB_ERROR_BACKOFF: Duration = Duration::from_secs(1);
-/// How often the claims of a stopped process sharing the data folder are looked for.
+/// How often the claims of a stopped process sharing the data folder are looked for (and
+/// whether one shares it at all).
 const RECLAIM_EVERY: Duration = Duration::from_secs(10);
+/// While another process shares the data folder, how often the outbox is read for what it
+/// committed (its commits do not wake this process).
+const SHARED_POLL: Duration = Duration::from_millis(250);
+/// How often a process that does not deliver checks whether the deliverer stopped.
+const FOLLOWER_POLL: Duration = Duration::from_secs(1);
 
 /// A panic boundary around [`dispatch`]: if it dies, its attempts die with it (the `JoinSet` aborts
 /// them), so their claims are released and a fresh dispatcher takes over after a pause.
@@ -44,20 +50,36 @@ async fn dispatch(inner: Arc<Inner>) {
     tracing::info!(workers = inner.workers, ?endpoint, "callback delivery started");
     let permits = Arc::new(Semaphore::new(inner.workers));
     let mut tasks = JoinSet::new();
-    let mut last_reclaim = tokio::time::Instant::now();
+    let mut last_reclaim: Option<tokio::time::Instant> = None;
+    // Another live process on the data folder commits events this one is not woken for.
+    let mut shared = false;
     while !inner.stopping.load(Ordering::SeqCst) {
         reap(&mut tasks);
-        if last_reclaim.elapsed() >= RECLAIM_EVERY {
-            last_reclaim = tokio::time::Instant::now();
+        if !delivers(&inner).await {
+            // Another process sharing the data folder delivers (a blue-green deploy); this one
+            // takes over when that one stops.
+            tokio::select! {
+                () = inner.wake.notified() => {}
+                () = tokio::time::sleep(FOLLOWER_POLL) => {}
+            }
+            continue;
+        }
+        if last_reclaim.is_none_or(|at| at.elapsed() >= RECLAIM_EVERY) {
+            last_reclaim = Some(tokio::time::Instant::now());
             // A process sharing the data folder stopped or was killed with claims in flight.
             let me = inner.clone();
             if let Err(e) = inner.db(move |c| me.claimant.release_dead(c)).await {
                 tracing::error!(error = %e, "cannot free the claims of a stopped process");
             }
+            let me = inner.clone();
+            shared = tokio::task::spawn_blocking(move || me.claimant.neighbours() > 0)
+                .await
+                .unwrap_or(false);
         }
         let wait = match claim_and_spawn(&inner, &permits, &mut tasks).await {
             Ok(true) => continue,
-            Ok(false) => idle_time(&inner, &permits).await,
+            Ok(false) if shared => idle_time(&inner, &permits).await.min(SHARED_POLL),
+            Ok(false) => idle_time(&inner, &permits).await.min(RECLAIM_EVERY),
             Err(e) => {
                 tracing::error!(error = %e, "callback dispatcher cannot read the outbox");
                 DB_ERROR_BACKOFF
@@ -69,6 +91,17 @@ async fn dispatch(inner: Arc<Inner>) {
         }
     }
     drain(&inner, tasks).await;
+}
+
+/// Whether this process delivers (see [`super::claims`]); free once it does.
+async fn delivers(inner: &Arc<Inner>) -> bool {
+    if inner.delivering.load(Ordering::Relaxed) {
+        return true;
+    }
+    let me = inner.clone();
+    let now = tokio::task::spawn_blocking(move || me.claimant.delivers()).await.unwrap_or(false);
+    inner.delivering.store(now, Ordering::Relaxed);
+    now
 }
 
 /// Claim as many due heads as there are free workers; `true` when all were used and more may wait.
