@@ -5,6 +5,7 @@
 //! restarts on the same profile finds its device again. One `Mutex` guards it; it is never held
 //! across an `.await`.
 
+pub mod cloud;
 pub mod linking;
 pub mod messages;
 mod network;
@@ -81,6 +82,8 @@ pub struct World {
     pub(crate) receipts: HashMap<String, BTreeMap<String, i64>>,
     /// Page id → raw ids it sent under `send_unacked` and never heard back about.
     pub(crate) unacked: HashMap<String, Vec<String>>,
+    /// The Cloud API door: business numbers, windows, what they sent, webhooks owed.
+    pub(crate) cloud: cloud::CloudState,
 }
 
 impl World {
@@ -108,6 +111,7 @@ impl World {
             gone_media: BTreeSet::new(),
             receipts: HashMap::new(),
             unacked: HashMap::new(),
+            cloud: cloud::CloudState::default(),
         }
     }
 
