@@ -39,8 +39,9 @@ class WaSidecarServiceProvider extends ServiceProvider
         $this->app->singleton(ProviderSelector::class, function ($app) {
             $config = $app['config']->get('wa-sidecar');
             $failover = (array) ($config['failover'] ?? []);
-            // Web sends for failover: a short timeout and one retry, so a dead session is noticed fast.
-            $client = new Client(
+            // Web sends for failover: a short timeout and one retry, so a dead session is noticed
+            // fast. Made on first use: an app that only receives webhooks needs no signing key.
+            $client = fn (): Client => new Client(
                 fn (): Factory => Http::getFacadeRoot(),
                 new RequestSigner($config['key_id'] ?? null, (string) ($config['key'] ?? '')),
                 ['timeout' => (int) ($failover['web_timeout'] ?? 10), 'connect_timeout' => (int) ($failover['web_connect_timeout'] ?? 3),

@@ -99,6 +99,8 @@ pub struct CloudState {
     pub windows: HashMap<(String, String), u64>,
     pub sent: HashMap<String, CloudSent>,
     pub sent_order: Vec<String>,
+    /// Send requests per phone_number_id, answered or refused (a host's retry storm shows here).
+    pub requests: HashMap<String, u64>,
     pub hooks: Option<UnboundedSender<Hook>>,
     /// Every delivery attempt's outcome, written by the delivery task.
     pub log: Arc<Mutex<Vec<Value>>>,
@@ -185,7 +187,18 @@ impl World {
     }
 
     pub fn cloud_numbers_json(&self) -> Value {
-        json!(self.cloud.numbers.values().collect::<Vec<_>>())
+        let list: Vec<Value> = self
+            .cloud
+            .numbers
+            .values()
+            .map(|n| {
+                let mut v = json!(n);
+                v["requests"] =
+                    json!(self.cloud.requests.get(&n.phone_number_id).copied().unwrap_or(0));
+                v
+            })
+            .collect();
+        json!(list)
     }
 
     fn cloud_number_mut(&mut self, pnid: &str) -> Result<&mut CloudNumber, SimError> {
@@ -262,6 +275,7 @@ impl World {
                 &format!("Object with ID '{pnid}' does not exist"),
             ));
         };
+        *self.cloud.requests.entry(pnid.to_string()).or_default() += 1;
         if bearer != Some(n.token.as_str()) {
             return Err(GraphError::new(
                 190,

@@ -277,6 +277,8 @@ async fn meta_errors_for_tokens_parameters_recipients_and_rate_limits() {
     assert_eq!((status, err["error"]["code"].clone()), (401, json!(190)));
     let (status, _) = graph(&sim, "rotated", text(bob, "with the new token")).await;
     assert_eq!(status, 200);
+    let numbers = ctl.get("/cloud/numbers").await;
+    assert_eq!(numbers[0]["requests"], 8, "every send request counted, refused or not: {numbers}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

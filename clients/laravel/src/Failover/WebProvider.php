@@ -17,9 +17,19 @@ use WaSidecar\Laravel\Exceptions\SidecarException;
  */
 class WebProvider implements Provider
 {
-    /** @param  Closure(string): string  $session  the workspace's session id */
-    public function __construct(private Client $client, private Closure $session)
+    private ?Client $resolved = null;
+
+    /**
+     * @param  Client|Closure(): Client  $client  the sidecar client (a closure: made on first use)
+     * @param  Closure(string): string  $session  the workspace's session id
+     */
+    public function __construct(private Client|Closure $client, private Closure $session)
     {
+    }
+
+    private function client(): Client
+    {
+        return $this->resolved ??= $this->client instanceof Client ? $this->client : ($this->client)();
     }
 
     public function name(): string
@@ -36,7 +46,7 @@ class WebProvider implements Provider
     {
         $message['client_ref'] = $hostId;
         try {
-            $answer = $this->client->sendMessage($workspace, $this->session($workspace), $message, $hostId);
+            $answer = $this->client()->sendMessage($workspace, $this->session($workspace), $message, $hostId);
         } catch (ConflictException $e) {
             if ($e->errorCode === 'SESSION_NOT_READY') {
                 throw new ProviderUnavailable($e->getMessage(), 'web', $e->errorCode, $e);
@@ -57,7 +67,7 @@ class WebProvider implements Provider
     public function state(string $workspace): ?string
     {
         try {
-            $s = $this->client->getSession($workspace, $this->session($workspace));
+            $s = $this->client()->getSession($workspace, $this->session($workspace));
         } catch (SidecarException) {
             return null;
         }
