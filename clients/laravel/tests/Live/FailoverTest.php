@@ -125,6 +125,17 @@ class FailoverTest extends TestCase
         $this->assertSame('web', $s->send('acme', $this->text($friend, 'four'), 'host-4')->provider);
         $this->waitPhone($friend, 'four');
 
+        // Chromium is killed under the session: `disconnected` until the sidecar restarts it; Cloud
+        // meanwhile (a message accepted while disconnected would wait in the sidecar), then web.
+        $this->assertGreaterThan(0, $this->killChromium(), 'a Chromium process to kill');
+        $stack->waitEvent(fn ($e) => $e['type'] === 'session.status' && ($e['data']['state'] ?? '') === 'disconnected', 30, 'SessionStatusChanged disconnected');
+        $this->assertSame('cloud', $s->send('acme', $this->text($friend, 'four and a half'), 'host-4b')->provider);
+        $this->waitPhone($friend, 'four and a half');
+        $this->waitConnected(3);
+        sleep(3);
+        $this->assertSame('web', $s->send('acme', $this->text($friend, 'almost five'), 'host-4c')->provider);
+        $this->waitPhone($friend, 'almost five');
+
         // The sidecar itself stops: the next message goes by Cloud.
         $stack->stopProcess('sidecar');
         $this->assertSame('cloud', $s->send('acme', $this->text($friend, 'five'), 'host-5')->provider);
@@ -133,7 +144,7 @@ class FailoverTest extends TestCase
         // It comes back (the session restores its login by itself): web again.
         $this->startSidecar();
         $s = $this->selector();
-        $this->waitConnected(3);
+        $this->waitConnected(4);
         sleep(3);
         $this->assertSame('web', $s->send('acme', $this->text($friend, 'six'), 'host-6')->provider);
         $this->waitPhone($friend, 'six');
@@ -145,7 +156,7 @@ class FailoverTest extends TestCase
         foreach ($got as $m) {
             $by[] = [$m['body'], $m['sender']];
         }
-        $this->assertSame([['one', self::ACCOUNT], ['two', self::BIZ], ['three', self::BIZ], ['four', self::ACCOUNT], ['five', self::BIZ], ['six', self::ACCOUNT]], $by);
+        $this->assertSame([['one', self::ACCOUNT], ['two', self::BIZ], ['three', self::BIZ], ['four', self::ACCOUNT], ['four and a half', self::BIZ], ['almost five', self::ACCOUNT], ['five', self::BIZ], ['six', self::ACCOUNT]], $by);
     }
 
     public function test_templates_outside_the_window_out_of_order_statuses_and_a_bad_token(): void
@@ -207,6 +218,20 @@ class FailoverTest extends TestCase
         $this->assertSame(['acme', 190], [$stopped[0]->workspace, $stopped[0]->code]);
         $this->assertNotNull($s->state('acme')['cloud_stopped']);
         $this->assertCount(0, array_filter($this->received($ann), fn ($m) => str_starts_with((string) $m['body'], 'storm')));
+    }
+
+    /** SIGKILL every Chromium process of this stack's sidecar (its profile lives under the stack's dir). */
+    private function killChromium(): int
+    {
+        $killed = 0;
+        foreach (glob('/proc/[0-9]*/cmdline') ?: [] as $file) {
+            $cmd = (string) @file_get_contents($file);
+            if (str_contains($cmd, $this->stack->dir) && str_contains($cmd, 'chrom') && ! str_contains($cmd, 'wa-sidecar')) {
+                $killed += @posix_kill((int) basename(dirname($file)), SIGKILL) ? 1 : 0;
+            }
+        }
+
+        return $killed;
     }
 
     private function text(string $to, string $body): array
