@@ -127,10 +127,14 @@ class FailoverTest extends TestCase
 
         // Chromium is killed under the session: `disconnected` until the sidecar restarts it; Cloud
         // meanwhile (a message accepted while disconnected would wait in the sidecar), then web.
+        // wa-sim then keeps the restarted page off the network until the Cloud send is done, so the
+        // sidecar's quick recovery (1 s backoff) cannot win the race against this test.
         $this->assertGreaterThan(0, $this->killChromium(), 'a Chromium process to kill');
+        $stack->sim('POST', '/offline', ['phone' => self::ACCOUNT]);
         $stack->waitEvent(fn ($e) => $e['type'] === 'session.status' && ($e['data']['state'] ?? '') === 'disconnected', 30, 'SessionStatusChanged disconnected');
         $this->assertSame('cloud', $s->send('acme', $this->text($friend, 'four and a half'), 'host-4b')->provider);
         $this->waitPhone($friend, 'four and a half');
+        $stack->sim('POST', '/online', ['phone' => self::ACCOUNT]);
         $this->waitConnected(3);
         sleep(3);
         $this->assertSame('web', $s->send('acme', $this->text($friend, 'almost five'), 'host-4c')->provider);
