@@ -4,7 +4,7 @@
 //! `world::cloud`. Documented in docs/simulator.md ("The Cloud API door").
 
 use crate::error::SimError;
-use crate::world::cloud::{CloudNumber, Hook, Template};
+use crate::world::cloud::{CloudNumber, GraphError, Hook, Template, Upload};
 use crate::world::{messages::digits, Shared};
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
@@ -27,7 +27,108 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/messages/{id}/status", web::post().to(status))
             .route("/webhooks", web::get().to(webhooks)),
     )
-    .route(r"/{version:v[0-9]+\.[0-9]+}/{pnid}/messages", web::post().to(send));
+    .route(r"/{version:v[0-9]+\.[0-9]+}/{pnid}/messages", web::post().to(send))
+    .route(r"/{version:v[0-9]+\.[0-9]+}/{pnid}/media", web::post().to(upload));
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+fn graph_answer(out: Result<Value, GraphError>) -> HttpResponse {
+    match out {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => {
+            HttpResponse::build(StatusCode::from_u16(e.http).unwrap_or(StatusCode::BAD_REQUEST))
+                .json(e.to_json())
+        }
+    }
+}
+
+/// `POST /{version}/{pnid}/media`: multipart/form-data with `messaging_product`, `type` and `file`.
+async fn upload(
+    req: HttpRequest,
+    s: web::Data<Shared>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, pnid) = path.into_inner();
+    let ctype = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let parts = multipart(ctype, &body).unwrap_or_default();
+    let field = |name: &str| parts.iter().find(|p| p.name == name);
+    let file = field("file").map(|f| {
+        let declared = field("type").map(|t| String::from_utf8_lossy(&t.data).trim().to_string());
+        Upload {
+            phone_number_id: String::new(),
+            mime_type: f
+                .content_type
+                .clone()
+                .filter(|c| c != "application/octet-stream")
+                .or(declared)
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            bytes: f.data.clone(),
+            filename: f.filename.clone(),
+        }
+    });
+    graph_answer(s.lock().cloud_upload(&pnid, bearer(&req), file))
+}
+
+/// One part of a multipart/form-data body.
+#[derive(Debug, Default)]
+struct Part {
+    name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
+}
+
+/// The parts of a multipart/form-data body (binary-safe), or None when it is not one.
+fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
+    let boundary = content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delim = format!("--{boundary}").into_bytes();
+    let mut parts = Vec::new();
+    let mut at = find(body, &delim, 0)? + delim.len();
+    loop {
+        if body.get(at..at + 2) == Some(b"--") {
+            break;
+        }
+        let head_start = at + 2;
+        let head_end = find(body, b"\r\n\r\n", head_start)?;
+        let next = find(body, &delim, head_end)?;
+        let data_end = next.checked_sub(2).filter(|e| *e >= head_end + 4)?;
+        let mut part = Part { data: body[head_end + 4..data_end].to_vec(), ..Part::default() };
+        for line in String::from_utf8_lossy(&body[head_start..head_end]).split("\r\n") {
+            let (k, v) = line.split_once(':').unwrap_or((line, ""));
+            match k.trim().to_ascii_lowercase().as_str() {
+                "content-disposition" => {
+                    for item in v.split(';').map(str::trim) {
+                        if let Some(n) = item.strip_prefix("name=") {
+                            part.name = n.trim_matches('"').to_string();
+                        } else if let Some(f) = item.strip_prefix("filename=") {
+                            part.filename = Some(f.trim_matches('"').to_string());
+                        }
+                    }
+                }
+                "content-type" => part.content_type = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+        parts.push(part);
+        at = next + delim.len();
+    }
+    Some(parts)
 }
 
 async fn send(
@@ -37,32 +138,17 @@ async fn send(
     body: web::Bytes,
 ) -> HttpResponse {
     let (_, pnid) = path.into_inner();
-    let bearer = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = bearer(&req);
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         _ => Value::Null,
     };
     let out = if parsed.is_null() && bearer.is_some() {
-        Err(crate::world::cloud::GraphError::new(
-            100,
-            "Invalid parameter",
-            "the body must be a JSON object",
-        ))
+        Err(GraphError::new(100, "Invalid parameter", "the body must be a JSON object"))
     } else {
         s.lock().cloud_send(&pnid, bearer, &parsed)
     };
-    match out {
-        Ok(v) => HttpResponse::Ok().json(v),
-        Err(e) => {
-            HttpResponse::build(StatusCode::from_u16(e.http).unwrap_or(StatusCode::BAD_REQUEST))
-                .json(e.to_json())
-        }
-    }
+    graph_answer(out)
 }
 
 async fn numbers(s: web::Data<Shared>) -> Resp {
@@ -235,6 +321,22 @@ mod tests {
             signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn multipart_parts_keep_their_bytes_names_and_types() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--\x00\r\n--XyZ--\r\n";
+        let parts = multipart("multipart/form-data; boundary=XyZ", body).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            (parts[0].name.as_str(), parts[0].data.as_slice()),
+            ("messaging_product", b"whatsapp".as_slice())
+        );
+        assert_eq!(parts[1].filename.as_deref(), Some("a.png"));
+        assert_eq!(parts[1].content_type.as_deref(), Some("image/png"));
+        assert_eq!(parts[1].data, b"\x89PNG\r\n--\x00");
+        assert!(multipart("application/json", body).is_none());
     }
 
     #[test]

@@ -77,6 +77,15 @@ fn utility() -> String {
     "utility".into()
 }
 
+/// One uploaded media file.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    pub phone_number_id: String,
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+    pub filename: Option<String>,
+}
+
 /// What the Cloud door keeps about one message it accepted.
 #[derive(Clone, Debug, Serialize)]
 pub struct CloudSent {
@@ -101,6 +110,8 @@ pub struct CloudState {
     pub sent_order: Vec<String>,
     /// Send requests per phone_number_id, answered or refused (a host's retry storm shows here).
     pub requests: HashMap<String, u64>,
+    /// Media uploaded through `POST /{version}/{pnid}/media`: id → (number, mime type, bytes, filename).
+    pub uploads: HashMap<String, Upload>,
     pub hooks: Option<UnboundedSender<Hook>>,
     /// Every delivery attempt's outcome, written by the delivery task.
     pub log: Arc<Mutex<Vec<Value>>>,
@@ -258,13 +269,30 @@ impl World {
             .collect::<Vec<_>>())
     }
 
-    /// `POST /{version}/{phone_number_id}/messages`.
-    pub fn cloud_send(
+    /// `POST /{version}/{phone_number_id}/media`: keep the file, answer its id.
+    pub fn cloud_upload(
         &mut self,
         pnid: &str,
         bearer: Option<&str>,
-        body: &Value,
+        upload: Option<Upload>,
     ) -> Result<Value, GraphError> {
+        let n = self.cloud_auth(pnid, bearer)?;
+        let mut up = upload
+            .ok_or_else(|| bad("a multipart/form-data body with a `file` part is required"))?;
+        if up.bytes.is_empty() {
+            return Err(bad("the `file` part is empty"));
+        }
+        if up.bytes.len() > self.cfg.max_media_bytes {
+            return Err(GraphError::new(131053, "Media upload error", "the file is too large"));
+        }
+        up.phone_number_id = n.phone_number_id;
+        let id = random_from(b"0123456789", 16);
+        self.cloud.uploads.insert(id.clone(), up);
+        Ok(json!({"id": id}))
+    }
+
+    /// The registered number behind `pnid` when `bearer` is its token (counted as a request).
+    fn cloud_auth(&mut self, pnid: &str, bearer: Option<&str>) -> Result<CloudNumber, GraphError> {
         let Some(n) = self.cloud.numbers.get(pnid).cloned() else {
             if bearer.is_none() {
                 return Err(GraphError::new(190, "An active access token must be used", ""));
@@ -283,6 +311,17 @@ impl World {
                 "",
             ));
         }
+        Ok(n)
+    }
+
+    /// `POST /{version}/{phone_number_id}/messages`.
+    pub fn cloud_send(
+        &mut self,
+        pnid: &str,
+        bearer: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, GraphError> {
+        let n = self.cloud_auth(pnid, bearer)?;
         if body["messaging_product"].as_str() != Some("whatsapp") {
             return Err(bad("messaging_product must be \"whatsapp\""));
         }
@@ -377,26 +416,33 @@ impl World {
             }
             "image" | "document" | "video" | "audio" | "sticker" => {
                 let obj = &body[kind];
-                let link = match (obj["link"].as_str(), obj["id"].as_str()) {
-                    (Some(l), _) => l.to_string(),
-                    (None, Some(_)) => {
-                        return Err(bad("media by uploaded id is not simulated; send a link"))
-                    }
-                    (None, None) => return Err(bad(&format!("{kind}.link is required"))),
-                };
                 m.kind = kind.into();
+                let caption = obj["caption"].as_str().map(String::from);
+                if let Some(id) = obj["id"].as_str().filter(|_| obj["link"].is_null()) {
+                    let up = self
+                        .cloud
+                        .uploads
+                        .get(id)
+                        .filter(|u| u.phone_number_id == n.phone_number_id)
+                        .cloned()
+                        .ok_or_else(|| {
+                            bad(&format!("{kind}.id names no media uploaded to this number"))
+                        })?;
+                    let filename = obj["filename"].as_str().map(String::from).or(up.filename);
+                    self.attach_media(m, up.mime_type, up.bytes, filename, caption);
+                    m.extra.insert("cloudMediaId".into(), json!(id));
+                    return Ok(());
+                }
+                let link = obj["link"]
+                    .as_str()
+                    .ok_or_else(|| bad(&format!("{kind}.link or {kind}.id is required")))?
+                    .to_string();
                 let mime = mime_of(&link, kind);
                 let filename = obj["filename"].as_str().map(String::from).or_else(|| {
                     (kind == "document")
                         .then(|| link.rsplit('/').next().unwrap_or("file").to_string())
                 });
-                self.attach_media(
-                    m,
-                    mime,
-                    Vec::new(),
-                    filename,
-                    obj["caption"].as_str().map(String::from),
-                );
+                self.attach_media(m, mime, Vec::new(), filename, caption);
                 m.extra.insert("cloudLink".into(), json!(link));
             }
             "template" => {

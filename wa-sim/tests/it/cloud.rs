@@ -335,7 +335,7 @@ async fn statuses_arrive_signed_in_the_order_played_with_the_opaque_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_phone_gets_the_same_message_from_either_door_and_reactions_cross_back() {
+async fn a_phone_gets_messages_and_media_from_either_door_and_reactions_cross_back() {
     let sim = start_sim(SimConfig::fast());
     let ctl = Ctl::new(&sim);
     let hooks = Hooks::start().await;
@@ -367,6 +367,44 @@ async fn a_phone_gets_the_same_message_from_either_door_and_reactions_cross_back
     assert_eq!(got[2]["type"], "image");
     assert_eq!(got[2]["caption"], "a picture");
     assert_eq!(got[2]["mimetype"], "image/png");
+
+    // Media uploaded first (multipart), then sent by its id: the phone gets the very bytes.
+    let png: Vec<u8> = [b"\x89PNG\r\n\x1a\n".as_slice(), &[7u8; 300]].concat();
+    let mut form = Vec::new();
+    form.extend_from_slice(b"--b0und\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n");
+    form.extend_from_slice(b"--b0und\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.png\"\r\nContent-Type: image/png\r\n\r\n");
+    form.extend_from_slice(&png);
+    form.extend_from_slice(b"\r\n--b0und--\r\n");
+    let up: Value = reqwest::Client::new()
+        .post(format!("http://{}/v21.0/{PNID}/media", sim.addr()))
+        .bearer_auth(TOKEN)
+        .header("content-type", "multipart/form-data; boundary=b0und")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let media_id = up["id"].as_str().expect("an uploaded media id").to_string();
+    let (status, ok) = graph(&sim, TOKEN, json!({"messaging_product": "whatsapp", "to": dave, "type": "image", "image": {"id": media_id, "caption": "uploaded"}})).await;
+    assert_eq!(status, 200, "{ok}");
+    let (status, err) = graph(&sim, TOKEN, json!({"messaging_product": "whatsapp", "to": dave, "type": "image", "image": {"id": "999"}})).await;
+    assert_eq!((status, err["error"]["code"].clone()), (400, json!(100)));
+    let phone = ctl.get(&format!("/accounts/{dave}/messages")).await;
+    let last = phone["received"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["caption"].as_str(), last["mimetype"].as_str(), last["size"].as_u64()),
+        (Some("uploaded"), Some("image/png"), Some(png.len() as u64))
+    );
+    let bytes =
+        reqwest::get(format!("{}/media/{}", sim.control_url(), last["id"].as_str().unwrap()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    assert_eq!(bytes.as_ref(), png.as_slice());
 
     // The phone reacts to the Cloud message: the app hears a reaction.
     ctl.post(
