@@ -5,6 +5,7 @@ namespace WaSidecar\Laravel\Failover;
 use Closure;
 use Illuminate\Http\Client\ConnectionException as HttpConnectionException;
 use Illuminate\Http\Client\Factory;
+use Illuminate\Http\Client\Response;
 
 /**
  * Meta's WhatsApp Cloud API as a provider: `POST {graph_url}/{version}/{phone_number_id}/messages`
@@ -46,6 +47,7 @@ class CloudProvider implements Provider
         if (($message['type'] ?? 'text') === 'poll') {
             throw new MessageRejected('the Cloud API has no polls', 'cloud', 'UNSUPPORTED_TYPE');
         }
+        $message = $this->uploadInline($c, $message);
         $body = array_diff_key($message, array_flip(self::WEB_ONLY));
         $body = ['messaging_product' => 'whatsapp', 'recipient_type' => 'individual'] + $body;
         $body['to'] = self::digits((string) ($message['to'] ?? ''));
@@ -71,11 +73,62 @@ class CloudProvider implements Provider
 
             return new SendResult($hostId, 'cloud', $id, is_array($json) ? $json : []);
         }
+        throw $this->failure($response);
+    }
+
+    /**
+     * Media given inline (`data`: base64 or a data: URL, with `mime_type`), as the sidecar takes
+     * it, is uploaded to the number first (`POST …/media`) and sent by its id.
+     */
+    private function uploadInline(array $c, array $message): array
+    {
+        $type = (string) ($message['type'] ?? '');
+        $media = $message[$type] ?? null;
+        if (! in_array($type, ['image', 'video', 'audio', 'document', 'sticker'], true) || ! is_array($media) || ! isset($media['data']) || isset($media['link']) || isset($media['id'])) {
+            return $message;
+        }
+        $data = (string) $media['data'];
+        $mime = (string) ($media['mime_type'] ?? '');
+        if (preg_match('/^data:([^;,]+)?(;base64)?,/', $data, $m)) {
+            $mime = $mime !== '' ? $mime : ($m[1] ?? '');
+            $data = substr($data, strlen($m[0]));
+        }
+        $bytes = base64_decode($data, true);
+        if ($bytes === false || $bytes === '') {
+            throw new MessageRejected("{$type}.data is not base64", 'cloud', 'INVALID_MEDIA');
+        }
+        $mime = $mime !== '' ? $mime : 'application/octet-stream';
+        $url = rtrim((string) ($c['graph_url'] ?? 'https://graph.facebook.com'), '/').'/'.($c['version'] ?? 'v21.0').'/'.rawurlencode((string) $c['phone_number_id']).'/media';
+        try {
+            $response = ($this->http)()
+                ->withToken((string) $c['token'])
+                ->acceptJson()
+                ->timeout((int) ($c['timeout'] ?? 10))
+                ->attach('file', $bytes, (string) ($media['filename'] ?? $type), ['Content-Type' => $mime])
+                ->post($url, ['messaging_product' => 'whatsapp', 'type' => $mime]);
+        } catch (HttpConnectionException $e) {
+            throw new ProviderUnavailable('Cloud API unreachable: '.$e->getMessage(), 'cloud', 'CONNECTION_FAILED', $e);
+        }
+        $id = $response->json('id');
+        if (! $response->successful() || ! is_string($id)) {
+            throw $this->failure($response);
+        }
+        unset($media['data'], $media['mime_type']);
+        $message[$type] = ['id' => $id] + $media;
+
+        return $message;
+    }
+
+    /** The Graph API's error answer as the exception the selector acts on. */
+    private function failure(Response $response): FailoverException
+    {
+        $json = $response->json();
         $error = is_array($json['error'] ?? null) ? $json['error'] : [];
         $code = (int) ($error['code'] ?? 0);
         $text = 'Cloud API '.$response->status().' '.$code.': '.($error['message'] ?? trim(substr($response->body(), 0, 200)))
             .(isset($error['error_data']['details']) ? ' ('.$error['error_data']['details'].')' : '');
-        throw match (true) {
+
+        return match (true) {
             $code === 190 || $code === 0 && $response->status() === 401 => new CloudTokenInvalid($text, 'cloud', 190),
             $code === 131047 => new WindowClosed($text, 'cloud', $code),
             // Throughput and app limits, temporary service errors: not now, maybe later.

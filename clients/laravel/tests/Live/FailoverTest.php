@@ -204,6 +204,13 @@ class FailoverTest extends TestCase
         $this->assertSame(['sent', 'read'], $statuses);
         $this->assertSame('read', $s->status('ooo-1'));
 
+        // Inline media (the sidecar's shape) goes up to the Cloud number first; the phone gets the bytes.
+        $png = "\x89PNG\r\n\x1a\n".random_bytes(500);
+        $s->send('acme', ['to' => '+'.$ann, 'type' => 'image', 'image' => ['data' => base64_encode($png), 'mime_type' => 'image/png', 'caption' => 'your receipt']], 'img-1');
+        $img = $this->waitFor(fn () => array_values(array_filter($this->received($ann), fn ($m) => ($m['caption'] ?? '') === 'your receipt')) ?: null, 20, 'the image on the phone');
+        $this->assertSame(['image', 'image/png', self::BIZ], [$img[0]['type'], $img[0]['mimetype'], $img[0]['sender']]);
+        $this->assertSame($png, file_get_contents($stack->simUrl.'/_sim/media/'.rawurlencode($img[0]['id'])));
+
         // The token is revoked (rotated at Meta): one refused send, an event, and no more Cloud requests.
         $stack->sim('POST', '/cloud/numbers', ['phone_number_id' => self::PNID, 'phone' => self::BIZ, 'token' => 'rotated-elsewhere',
             'webhook_url' => $stack->appUrl.'/webhooks/whatsapp-cloud', 'app_secret' => self::APP_SECRET]);

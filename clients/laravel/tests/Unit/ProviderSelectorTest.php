@@ -271,6 +271,23 @@ class ProviderSelectorTest extends TestCase
         $this->assertSame('cloud', $s->send('acme', $this->text(), 't9')->provider);
     }
 
+    public function test_inline_media_is_uploaded_to_the_cloud_number_then_sent_by_id(): void
+    {
+        $s = $this->selector();
+        $s->override('acme', 'cloud');
+        $s->noteCloudInbound('acme', '15557654321');
+        $this->cloud = [200, ['id' => '4490709327384033', 'messages' => [['id' => 'wamid.M1']]]];
+        $png = "\x89PNG\r\n\x1a\n".str_repeat("\x07", 64);
+        $r = $s->send('acme', ['to' => '15557654321', 'type' => 'image', 'image' => ['data' => base64_encode($png), 'mime_type' => 'image/png', 'caption' => 'receipt']], 'm1');
+        $this->assertSame('wamid.M1', $r->providerMessageId);
+        $this->assertCount(2, $this->calls);
+        [$upload, $send] = $this->calls;
+        $this->assertSame('http://graph.test/v21.0/PN1/media', $upload->url());
+        $this->assertStringContainsString('multipart/form-data', $upload->header('Content-Type')[0]);
+        $this->assertStringContainsString($png, $upload->body());
+        $this->assertSame(['id' => '4490709327384033', 'caption' => 'receipt'], json_decode($send->body(), true)['image']);
+    }
+
     private function cloudHook(array $value, ?string $secret = 'meta-secret')
     {
         $body = json_encode(['object' => 'whatsapp_business_account', 'entry' => [['id' => 'WABA', 'changes' => [['field' => 'messages',
