@@ -51,6 +51,11 @@ class CloudProvider implements Provider
         $body = array_diff_key($message, array_flip(self::WEB_ONLY));
         $body = ['messaging_product' => 'whatsapp', 'recipient_type' => 'individual'] + $body;
         $body['to'] = self::digits((string) ($message['to'] ?? ''));
+        // A reply can only quote what this Cloud number sent or received (a wamid); a web
+        // message id means nothing to Meta, so the message goes without the quote.
+        if (isset($body['context']['message_id']) && ! str_starts_with((string) $body['context']['message_id'], 'wamid.')) {
+            unset($body['context']);
+        }
         $body['biz_opaque_callback_data'] = $hostId;
         $url = rtrim((string) ($c['graph_url'] ?? 'https://graph.facebook.com'), '/').'/'.($c['version'] ?? 'v21.0').'/'.rawurlencode((string) $c['phone_number_id']).'/messages';
         try {

@@ -106,7 +106,7 @@ class ProviderSelectorTest extends TestCase
         Event::fake([ProviderSwitched::class]);
         $this->web = $this->notReady();
         $s = $this->selector();
-        $r = $s->send('acme', $this->text('by cloud'), 'host-2');
+        $r = $s->send('acme', $this->text('by cloud') + ['context' => ['message_id' => 'out_0123'], 'mentions' => ['15550000001']], 'host-2');
         $this->assertSame(['cloud', 'wamid.C1'], [$r->provider, $r->providerMessageId]);
         $this->assertSame(['web-get', 'web', 'cloud'], $this->made());
         $cloud = $this->calls[2];
@@ -115,6 +115,7 @@ class ProviderSelectorTest extends TestCase
         $body = json_decode($cloud->body(), true);
         $this->assertSame(['whatsapp', '15557654321', 'text', 'by cloud', 'host-2'], [$body['messaging_product'], $body['to'], $body['type'], $body['text']['body'], $body['biz_opaque_callback_data']]);
         $this->assertArrayNotHasKey('client_ref', $body);
+        $this->assertArrayNotHasKey('context', $body, 'a web message id cannot be quoted by Cloud');
         Event::assertDispatched(ProviderSwitched::class, fn (ProviderSwitched $e) => [$e->workspace, $e->from, $e->to] === ['acme', 'web', 'cloud']);
 
         // The same logical message again (a job retried after the failover): nothing is sent.
