@@ -3,6 +3,8 @@
 namespace WaSidecar\Laravel\Failover;
 
 use Closure;
+use Illuminate\Contracts\Cache\LockProvider;
+use Illuminate\Contracts\Cache\LockTimeoutException;
 use Illuminate\Contracts\Cache\Repository;
 use Illuminate\Contracts\Events\Dispatcher;
 use Illuminate\Support\Str;
@@ -26,7 +28,9 @@ use WaSidecar\Laravel\Events\ProviderSwitched;
  * - one host id per logical message: a repeat with an id already sent returns the first result
  *   and sends nothing, whichever provider took it.
  *
- * State lives in the cache store (config failover.cache_store): share it between workers.
+ * State lives in the cache store (config failover.cache_store): share it between workers. With a
+ * store that has locks, one host id is sent by one worker at a time and state updates do not
+ * overwrite each other.
  */
 class ProviderSelector
 {
@@ -58,6 +62,16 @@ class ProviderSelector
     public function send(string $workspace, array $message, ?string $hostId = null, ?string $intent = null, array $params = []): SendResult
     {
         $hostId ??= (string) Str::uuid();
+        // Two workers with the same host id: the second waits for the first, then sees its result.
+        try {
+            return $this->locked('send:'.$hostId, 120, 60, fn () => $this->sendOnce($workspace, $message, $hostId, $intent, $params));
+        } catch (LockTimeoutException) {
+            throw new NoProviderAvailable("message {$hostId} is being sent by another worker", ['lock' => 'busy']);
+        }
+    }
+
+    private function sendOnce(string $workspace, array $message, string $hostId, ?string $intent, array $params): SendResult
+    {
         $prior = $this->cache->get($this->key('sent', $hostId));
         if (is_array($prior)) {
             return SendResult::fromArray($prior, true);
@@ -372,7 +386,24 @@ class ProviderSelector
 
     private function save(string $workspace, array $patch): void
     {
-        $this->cache->forever($this->key('state', $workspace), $patch + $this->state($workspace));
+        $write = fn () => $this->cache->forever($this->key('state', $workspace), $patch + $this->state($workspace));
+        try {
+            // Webhooks (session states) and senders write the same record from several processes.
+            $this->locked('state:'.$workspace, 5, 3, $write);
+        } catch (LockTimeoutException) {
+            $write();
+        }
+    }
+
+    /** Runs $fn under the cache store's lock $name when the store has locks, else directly. */
+    private function locked(string $name, int $seconds, int $wait, Closure $fn): mixed
+    {
+        $store = method_exists($this->cache, 'getStore') ? $this->cache->getStore() : null;
+        if (! $store instanceof LockProvider) {
+            return $fn();
+        }
+
+        return $store->lock($this->key('lock', $name), $seconds)->block($wait, $fn);
     }
 
     public function workspaceConfig(string $workspace): array
