@@ -14,6 +14,7 @@
 
 #[cfg(feature = "client")]
 mod client;
+mod cloud;
 pub mod config;
 mod control;
 pub mod error;

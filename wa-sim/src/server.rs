@@ -4,7 +4,7 @@
 use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::world::Shared;
-use crate::{control, page, ws};
+use crate::{cloud, control, page, ws};
 use actix_web::{dev::ServerHandle, web, App, HttpServer};
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
@@ -96,11 +96,13 @@ type Ready = std::sync::mpsc::Sender<std::io::Result<ServerHandle>>;
 fn run(listener: std::net::TcpListener, shared: Shared, ready: Ready) {
     let system = actix_web::rt::System::new();
     system.block_on(async move {
+        cloud::start_delivery(&shared);
         let state = web::Data::new(shared);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(control::json_config())
+                .configure(cloud::routes)
                 .configure(control::routes)
                 .configure(ws::routes)
                 .configure(page::routes)

@@ -7,6 +7,10 @@ use Illuminate\Http\Client\Factory;
 use Illuminate\Support\Facades\Http;
 use Illuminate\Support\Facades\Route;
 use Illuminate\Support\ServiceProvider;
+use WaSidecar\Laravel\Failover\CloudProvider;
+use WaSidecar\Laravel\Failover\CloudWebhookController;
+use WaSidecar\Laravel\Failover\ProviderSelector;
+use WaSidecar\Laravel\Failover\WebProvider;
 use WaSidecar\Laravel\Signing\RequestSigner;
 use WaSidecar\Laravel\Webhooks\EventMap;
 use WaSidecar\Laravel\Webhooks\VerifyWebhookSignature;
@@ -32,6 +36,30 @@ class WaSidecarServiceProvider extends ServiceProvider
                 $config,
             );
         });
+        $this->app->singleton(ProviderSelector::class, function ($app) {
+            $config = $app['config']->get('wa-sidecar');
+            $failover = (array) ($config['failover'] ?? []);
+            // Web sends for failover: a short timeout and one retry, so a dead session is noticed
+            // fast. Made on first use: an app that only receives webhooks needs no signing key.
+            $client = fn (): Client => new Client(
+                fn (): Factory => Http::getFacadeRoot(),
+                new RequestSigner($config['key_id'] ?? null, (string) ($config['key'] ?? '')),
+                ['timeout' => (int) ($failover['web_timeout'] ?? 10), 'connect_timeout' => (int) ($failover['web_connect_timeout'] ?? 3),
+                    'retry' => ['times' => 1, 'sleep_ms' => 200, 'max_sleep_ms' => 1000]] + $config,
+            );
+            $ws = fn (string $w): array => (array) ($failover['workspaces'][$w] ?? []);
+
+            return new ProviderSelector(
+                new WebProvider($client, fn (string $w): string => (string) ($ws($w)['session'] ?? $failover['session'] ?? 'main')),
+                new CloudProvider(fn (): Factory => Http::getFacadeRoot(), fn (string $w): array => $ws($w) + [
+                    'graph_url' => $failover['graph_url'] ?? null, 'version' => $failover['graph_version'] ?? 'v21.0',
+                    'timeout' => $failover['cloud_timeout'] ?? 10,
+                ]),
+                $app['cache']->store($failover['cache_store'] ?? null),
+                $app['events'],
+                $failover,
+            );
+        });
         $this->app->singleton(EventMap::class, fn ($app) => new EventMap((array) $app['config']->get('wa-sidecar.webhooks.events', [])));
     }
 
@@ -48,6 +76,16 @@ class WaSidecarServiceProvider extends ServiceProvider
                 // Signed by the sidecar, not by a browser session: no CSRF token.
                 ->withoutMiddleware(VerifyCsrfToken::class)
                 ->name('wa-sidecar.webhooks');
+        });
+
+        // The Cloud API's webhook (failover): GET for Meta's subscription check, POST verified by
+        // X-Hub-Signature-256 inside the controller.
+        Route::macro('waSidecarCloudWebhooks', function (string $uri = '/webhooks/whatsapp-cloud') {
+            Route::get($uri, [CloudWebhookController::class, 'verify'])->name('wa-sidecar.cloud-webhooks.verify');
+
+            return Route::post($uri, CloudWebhookController::class)
+                ->withoutMiddleware(VerifyCsrfToken::class)
+                ->name('wa-sidecar.cloud-webhooks');
         });
     }
 }

@@ -252,6 +252,7 @@ impl World {
         self.msgs.push(m.clone());
         self.account(&m.sender);
         self.push_account(&m.sender, ev.clone(), from_page);
+        self.cloud_inbound(&m);
         let recipients = self.recipients(&m);
         for r in &recipients {
             self.account(r);
@@ -277,6 +278,7 @@ impl World {
         let m = m.clone();
         let ev = json!({"t": "ev", "kind": "ack", "ack": ack, "msg": m});
         self.push_account(&m.sender, ev, None);
+        self.cloud_ack(&m.id, ack);
         Some(m)
     }
 
@@ -392,6 +394,7 @@ impl World {
         for p in self.parties(&target) {
             self.push_account(&p, ev.clone(), from_page);
         }
+        self.cloud_reaction(reactor, &target, text);
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 //! restarts on the same profile finds its device again. One `Mutex` guards it; it is never held
 //! across an `.await`.
 
+pub mod cloud;
 pub mod linking;
 pub mod messages;
 mod network;
@@ -87,6 +88,8 @@ pub struct World {
     /// Poll raw id → voter phone → its current vote `{options, timestamp, voter_lid}`, what
     /// `WPP.chat.getVotes` reads.
     pub(crate) votes: HashMap<String, BTreeMap<String, Value>>,
+    /// The Cloud API door: business numbers, windows, what they sent, webhooks owed.
+    pub(crate) cloud: cloud::CloudState,
 }
 
 impl World {
@@ -116,6 +119,7 @@ impl World {
             unacked: HashMap::new(),
             reactions: HashMap::new(),
             votes: HashMap::new(),
+            cloud: cloud::CloudState::default(),
         }
     }
 

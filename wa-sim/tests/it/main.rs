@@ -3,6 +3,7 @@
 mod binary;
 mod boot;
 mod catchup;
+mod cloud;
 mod harness;
 mod hostile;
 mod linking;

@@ -115,7 +115,7 @@ TOML;
      * authorization needs it either way); $rebroadcast false turns the package's own QR and
      * status broadcasting off, as when the sidecar's [broadcast] publishes instead.
      */
-    public function startApp(bool $rebroadcast = true): void
+    public function startApp(bool $rebroadcast = true, array $extraEnv = []): void
     {
         $port = self::freePort();
         $this->appUrl = "http://127.0.0.1:{$port}";
@@ -137,7 +137,7 @@ TOML;
             'PUSHER_PORT' => (string) $this->sockudoPort,
             'PHP_CLI_SERVER_WORKERS' => '4',
             'LOG_CHANNEL' => 'single',
-        ];
+        ] + $extraEnv;
         $app = dirname(__DIR__).'/app';
         $this->procs['laravel'] = new OwnedProcess('laravel', ['php', '-S', "127.0.0.1:{$port}", '-t', $app.'/public', $app.'/public/index.php'], $env, $app, $this->dir.'/laravel.log', false, 5);
         $this->waitHttp($this->appUrl.'/js/none', 20, [404]);
@@ -167,6 +167,21 @@ TOML;
     public function sidecarMetrics(): string
     {
         return (string) file_get_contents($this->sidecarUrl.'/metrics');
+    }
+
+    /** Stop one process (and reap it), keeping the others. */
+    public function stopProcess(string $name): void
+    {
+        if (isset($this->procs[$name])) {
+            $this->procs[$name]->stop();
+            unset($this->procs[$name]);
+        }
+    }
+
+    /** The directory php -S keeps its file cache in (share it to share the app's cache). */
+    public function cacheDir(): string
+    {
+        return $this->dir.'/storage/framework/cache/data';
     }
 
     public function process(string $name): OwnedProcess

@@ -25,6 +25,11 @@ class AppServiceProvider extends ServiceProvider
 
     public function boot(): void
     {
+        // Failover settings for a live test (JSON in WA_TEST_FAILOVER), as a host's config would set them.
+        if ($failover = env('WA_TEST_FAILOVER')) {
+            config()->set('wa-sidecar.failover', array_replace_recursive((array) config('wa-sidecar.failover'), json_decode($failover, true)));
+        }
+
         Auth::viaRequest('wa-test-token', function (Request $request) {
             $user = self::USERS[$request->bearerToken() ?? ''] ?? null;
 
@@ -40,11 +45,11 @@ class AppServiceProvider extends ServiceProvider
                 return;
             }
             $event = $args[0];
-            $line = json_encode([
+            $line = json_encode(isset($event->payload) ? [
                 'class' => $name, 'id' => $event->payload->id, 'type' => $event->payload->type,
                 'workspace' => $event->payload->workspace, 'session' => $event->payload->session,
                 'data' => $event->payload->data,
-            ], JSON_UNESCAPED_SLASHES);
+            ] : ['class' => $name, 'type' => class_basename($name), 'data' => get_object_vars($event)], JSON_UNESCAPED_SLASHES);
             file_put_contents($file, $line."\n", FILE_APPEND | LOCK_EX);
         });
 

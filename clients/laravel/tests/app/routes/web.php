@@ -3,6 +3,7 @@
 use Illuminate\Support\Facades\Route;
 
 Route::waSidecarWebhooks('/webhooks/wa-sidecar');
+Route::waSidecarCloudWebhooks('/webhooks/whatsapp-cloud');
 
 // The admin's page: the QR component of wa-sidecar/laravel on Echo over pusher-js.
 Route::get('/admin/{workspace}/{session}', function (string $workspace, string $session) {
