@@ -5,6 +5,7 @@
 mod api;
 mod delivery;
 mod durability;
+mod http_under_load;
 pub(crate) mod receiver;
 mod sessions;
 pub(crate) mod verify;
