@@ -173,6 +173,8 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     let vault_keys = Arc::new(vault_keys);
     // Plaintext logins live here: nobody else may own it, list it or swap what is in it.
     private_dir(&vault_cfg.runtime_dir, settings.mode.is_production())?;
+    // ... and only in memory, unless the operator accepts a disk.
+    runtime_in_memory(&vault_cfg, settings.mode.is_production())?;
     let vault = Arc::new(VaultStore::new(
         &vault_cfg,
         settings.server.sessions_dir.clone(),
@@ -396,6 +398,42 @@ fn private_dir(path: &std::path::Path, production: bool) -> Result<(), StartupEr
     if mode & 0o077 != 0 {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
         tracing::warn!(path = %path.display(), "directory was mode {mode:o}; set to 0700");
+    }
+    Ok(())
+}
+
+/// Live profiles are plaintext logins: production wants them on a tmpfs (so they never reach a
+/// disk, and a reboot erases them), unless `vault.allow_disk_runtime` says the operator accepts
+/// a disk. Development warns.
+fn runtime_in_memory(
+    vault: &crate::vault::VaultConfig,
+    production: bool,
+) -> Result<(), StartupError> {
+    let path = &vault.runtime_dir;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| {
+        StartupError::CreateDir { path: path.clone(), source: std::io::Error::other(e) }
+    })?;
+    // SAFETY: statfs(2) fills the zeroed struct we own from a NUL-terminated path.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut fs) } != 0 {
+        let source = std::io::Error::last_os_error();
+        return Err(StartupError::CreateDir { path: path.clone(), source });
+    }
+    let kind = fs.f_type as i64;
+    // ramfs(7) has no constant in libc.
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    if kind == libc::TMPFS_MAGIC as i64 || kind == RAMFS_MAGIC {
+        return Ok(());
+    }
+    let problem = "vault.runtime_dir is not a tmpfs: live (plaintext) logins would be written to a \
+                   persistent disk. Mount a tmpfs there (systemd's RuntimeDirectory, docker --tmpfs), \
+                   point vault.runtime_dir at one (/run/wa-sidecar, /dev/shm/wa-sidecar), or set \
+                   vault.allow_disk_runtime = true to accept the disk";
+    if production && !vault.allow_disk_runtime {
+        return Err(StartupError::UnsafeDir { path: path.clone(), problem: problem.to_owned() });
+    }
+    if !vault.allow_disk_runtime {
+        tracing::warn!(path = %path.display(), "{problem} (refused in production)");
     }
     Ok(())
 }

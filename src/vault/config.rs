@@ -28,8 +28,11 @@ pub struct VaultConfig {
     pub seal_key_id: Option<String>,
     /// Where live (plaintext) profiles are unsealed: `{runtime_dir}/{workspace}/{session}/`.
     /// A relative path is under `server.data_dir` (default `{data_dir}/runtime`). Point it at a
-    /// tmpfs to keep plaintext off disk. Must not be inside the sessions root.
+    /// tmpfs to keep plaintext off disk. Must not be inside the sessions root. Production refuses
+    /// one that is not a tmpfs unless `allow_disk_runtime` is set.
     pub runtime_dir: PathBuf,
+    /// Production accepts a `runtime_dir` on a persistent disk (plaintext logins written there).
+    pub allow_disk_runtime: bool,
     /// A running session reseals once its profile has been quiet this long.
     #[serde(with = "humantime_serde")]
     pub reseal_debounce: Duration,
@@ -54,6 +57,7 @@ impl Default for VaultConfig {
             master_keys_file: None,
             seal_key_id: None,
             runtime_dir: PathBuf::from("runtime"),
+            allow_disk_runtime: false,
             reseal_debounce: Duration::from_secs(5),
             reseal_max_interval: Duration::from_secs(60),
             reseal_min_interval: Duration::from_secs(15),
@@ -71,6 +75,7 @@ impl std::fmt::Debug for VaultConfig {
             .field("master_keys_file", &self.master_keys_file)
             .field("seal_key_id", &self.seal_key_id)
             .field("runtime_dir", &self.runtime_dir)
+            .field("allow_disk_runtime", &self.allow_disk_runtime)
             .field("reseal_debounce", &self.reseal_debounce)
             .field("reseal_max_interval", &self.reseal_max_interval)
             .field("reseal_min_interval", &self.reseal_min_interval)

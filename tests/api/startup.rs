@@ -129,3 +129,42 @@ async fn a_vault_runtime_dir_inside_the_sessions_folder_is_refused() {
         "{err:?}"
     );
 }
+
+/// Production with every key in order, data under `dir`.
+fn production_settings(dir: &std::path::Path) -> wa_sidecar::config::Settings {
+    let mut settings = test_settings(dir);
+    settings.mode = RunMode::production();
+    settings.auth.keys = vec![KeyConfig {
+        id: "host".into(),
+        secret_file: Some(key_file(dir, TEST_KEY_B64, 0o600)),
+        workspaces: vec!["*".into()],
+        ..Default::default()
+    }];
+    settings
+}
+
+#[tokio::test]
+async fn production_keeps_live_profiles_off_a_persistent_disk_unless_told_otherwise() {
+    init();
+    // Under target/: a real disk here (a temp dir could itself be a tmpfs).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let err = match Application::build(production_settings(dir.path())).await {
+        Ok(_) => panic!("production unsealed logins onto a disk"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("vault.runtime_dir is not a tmpfs"), "{err}");
+    assert!(err.contains("allow_disk_runtime"), "the error names the way out: {err}");
+
+    // On a tmpfs it starts.
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let mut settings = production_settings(dir.path());
+    settings.vault.runtime_dir = shm.path().join("runtime");
+    let app = Application::build(settings).await.expect("production starts with a tmpfs runtime");
+    drop(app);
+
+    // On the disk, when the operator accepts it.
+    let mut settings = production_settings(dir.path());
+    settings.vault.allow_disk_runtime = true;
+    let app = Application::build(settings).await.expect("production starts when told to");
+    drop(app);
+}
