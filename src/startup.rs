@@ -422,7 +422,7 @@ fn runtime_in_memory(
     let kind = fs.f_type as i64;
     // ramfs(7) has no constant in libc.
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    if kind == libc::TMPFS_MAGIC as i64 || kind == RAMFS_MAGIC {
+    if kind == i64::from(libc::TMPFS_MAGIC) || kind == RAMFS_MAGIC {
         return Ok(());
     }
     let problem = "vault.runtime_dir is not a tmpfs: live (plaintext) logins would be written to a \
