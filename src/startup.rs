@@ -419,10 +419,12 @@ fn runtime_in_memory(
         let source = std::io::Error::last_os_error();
         return Err(StartupError::CreateDir { path: path.clone(), source });
     }
-    let kind = fs.f_type as i64;
+    // f_type and the magic numbers are both `c_long`-sized on Linux.
+    #[allow(clippy::unnecessary_cast)]
+    let (kind, tmpfs) = (fs.f_type as i64, libc::TMPFS_MAGIC as i64);
     // ramfs(7) has no constant in libc.
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    if kind == i64::from(libc::TMPFS_MAGIC) || kind == RAMFS_MAGIC {
+    if kind == tmpfs || kind == RAMFS_MAGIC {
         return Ok(());
     }
     let problem = "vault.runtime_dir is not a tmpfs: live (plaintext) logins would be written to a \
