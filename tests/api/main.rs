@@ -11,6 +11,7 @@ mod ip_allow;
 mod messages;
 mod operations;
 mod ops;
+mod procs;
 mod security;
 mod sessions;
 mod startup;

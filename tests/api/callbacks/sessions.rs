@@ -14,24 +14,7 @@ use super::*;
 
 /// PIDs of live (non-zombie) processes whose `--user-data-dir` is under `root`.
 fn chromium_under(root: &Path) -> Vec<u32> {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        let under = cmdline.split(|b| *b == 0).any(|a| {
-            String::from_utf8_lossy(a)
-                .strip_prefix("--user-data-dir=")
-                .is_some_and(|d| Path::new(d).starts_with(&root))
-        });
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s[s.rfind(')').unwrap_or(0) + 2..].starts_with('Z'))
-            .unwrap_or(true);
-        if under && !zombie {
-            pids.push(pid);
-        }
-    }
-    pids
+    crate::procs::chromium_under(root).iter().map(|p| p.pid).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,23 +132,10 @@ impl Drop for Deploy {
 /// Per session id, the distinct browser profiles (one per running browser) under `root`.
 fn browsers_per_session(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        let live = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s[s.rfind(')').unwrap_or(0) + 2..].starts_with('Z'))
-            .unwrap_or(false);
-        if !live {
-            continue;
-        }
-        for arg in cmdline.split(|b| *b == 0).map(String::from_utf8_lossy) {
-            if let Some(profile) = arg.strip_prefix("--user-data-dir=") {
-                if Path::new(profile).starts_with(root) {
-                    let session =
-                        Path::new(profile).file_name().unwrap().to_string_lossy().into_owned();
-                    out.entry(session).or_default().insert(profile.to_owned());
-                }
-            }
+    for p in crate::procs::chromium_under(root) {
+        if let Some(profile) = p.profile() {
+            let session = Path::new(profile).file_name().unwrap().to_string_lossy().into_owned();
+            out.entry(session).or_default().insert(profile.to_owned());
         }
     }
     out

@@ -18,25 +18,11 @@ use crate::sessions::{
 /// The distinct `--user-data-dir`s under `roots` that a live Chromium process uses: one per
 /// running browser, whatever helpers (zygotes, crashpad, a fork on its way to exec) it has.
 fn browser_profiles(roots: &[std::path::PathBuf]) -> std::collections::BTreeSet<String> {
-    let mut dirs = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s[s.rfind(')').unwrap_or(0) + 2..].starts_with('Z'))
-            .unwrap_or(true);
-        if zombie {
-            continue;
-        }
-        for arg in cmdline.split(|b| *b == 0).map(String::from_utf8_lossy) {
-            if let Some(dir) = arg.strip_prefix("--user-data-dir=") {
-                if roots.iter().any(|r| std::path::Path::new(dir).starts_with(r)) {
-                    dirs.insert(dir.to_owned());
-                }
-            }
-        }
-    }
-    dirs
+    roots
+        .iter()
+        .flat_map(|root| crate::procs::chromium_under(root))
+        .filter_map(|p| p.profile().map(str::to_owned))
+        .collect()
 }
 
 #[tokio::test]

@@ -255,19 +255,14 @@ pub async fn wait_outbox_empty(address: &str) {
 
 /// The pids of live processes whose command line contains every one of `needles`.
 pub fn processes_with(needles: &[&str]) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s[s.rfind(')').unwrap_or(0) + 2..].starts_with('Z'))
-            .unwrap_or(true);
-        if !zombie && needles.iter().all(|n| text.contains(n)) {
-            found.push(pid);
-        }
-    }
-    found
+    crate::procs::live()
+        .into_iter()
+        .filter(|p| {
+            let text = p.args.join(" ");
+            needles.iter().all(|n| text.contains(n))
+        })
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// Waits (bounded) until no live process's command line contains all of `needles`.

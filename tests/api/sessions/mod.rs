@@ -180,28 +180,7 @@ pub fn statuses(events: &[Event], id: &str) -> Vec<String> {
 
 /// Process groups of the Chromium processes whose profile is under `root`.
 pub fn chromium_groups_under(root: &Path) -> Vec<i32> {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
-    let mut groups = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        let args: Vec<String> =
-            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        let under = args.iter().any(|a| {
-            a.strip_prefix("--user-data-dir=").is_some_and(|d| Path::new(d).starts_with(&root))
-        });
-        if !under {
-            continue;
-        }
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // Fields after the command name: state ppid pgrp ...
-            let rest = &stat[stat.rfind(')').unwrap() + 2..];
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            if fields[0] != "Z" {
-                groups.push(fields[2].parse().unwrap());
-            }
-        }
-    }
+    let mut groups: Vec<i32> = crate::procs::chromium_under(root).iter().map(|p| p.pgrp).collect();
     groups.sort();
     groups.dedup();
     groups
