@@ -97,7 +97,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let request_id = super::context::current_request_id();
     let error = Envelope {
         error: EnvelopeBody {
-            code: "NOT_READY",
+            code: super::codes::NOT_READY.name,
             message: &message,
             request_id: request_id.as_deref(),
         },

@@ -5,13 +5,13 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
+use super::codes;
 use crate::api::ApiError;
 use crate::startup::AppState;
 
@@ -29,10 +29,7 @@ pub(crate) async fn collect_body(payload: &mut Payload, limit: usize) -> Result<
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "BODY_READ_FAILED",
-                format!("could not read the request body: {e}"),
-            )
+            ApiError::new(codes::BODY_READ_FAILED, format!("could not read the request body: {e}"))
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
@@ -57,8 +54,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         Box::pin(async move {
             if let Some(ct) = content_type.filter(|ct| !is_json(ct)) {
                 return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
+                    codes::UNSUPPORTED_MEDIA_TYPE,
                     format!("send the body as application/json, not {ct}"),
                 ));
             }
@@ -76,8 +72,8 @@ fn is_json(content_type: &str) -> bool {
 /// Parses `body`, naming the failing field.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "INVALID_JSON",
+        return Err(ApiError::new(
+            codes::INVALID_JSON,
             "the request body is empty; send a JSON object",
         ));
     }
@@ -88,9 +84,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             invalid_json(&inner)
         } else if path == "." {
-            ApiError::bad_request("INVALID_FIELD", inner.to_string())
+            ApiError::new(codes::INVALID_FIELD, inner.to_string())
         } else {
-            ApiError::bad_request("INVALID_FIELD", format!("{path}: {inner}"))
+            ApiError::new(codes::INVALID_FIELD, format!("{path}: {inner}"))
         }
     })?;
     de.end().map_err(|e| invalid_json(&e))?;
@@ -98,7 +94,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 fn invalid_json(e: &serde_json::Error) -> ApiError {
-    ApiError::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}"))
+    ApiError::new(codes::INVALID_JSON, format!("the body is not valid JSON: {e}"))
 }
 
 #[cfg(test)]
