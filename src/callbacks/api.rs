@@ -149,7 +149,7 @@ pub struct Enabled {
 
 /// Body `{"url": "…"}`, or `{}` / no body for every disabled endpoint. Parsed by hand so a
 /// malformed body is a 400, never silently "enable all".
-#[utoipa::path(post, path = "/v1/callbacks/endpoints/enable", tag = "callbacks", request_body(content = Option<EnableIn>, description = "Omit or {} to enable every endpoint disabled by 410"),
+#[utoipa::path(post, path = "/v1/callbacks/endpoints/enable", tag = "callbacks", request_body(content = EnableIn, description = "Omit or {} to enable every endpoint disabled by 410"),
     responses((status = 200, body = Enabled), (status = 400, description = "INVALID_JSON, INVALID_CALLBACK_URL")), security(("hmac" = [])))]
 async fn enable_endpoints(
     outbox: web::Data<Outbox>,

@@ -56,7 +56,7 @@ fn setup(m: &Messages) -> Result<&super::Setup, ApiError> {
 }
 
 /// A chat id as WhatsApp names it: `…@c.us`, `…@g.us`, `…@lid`, or phone digits (`+` allowed).
-fn chat_id(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn chat_id(raw: &str) -> Result<String, ApiError> {
     let bad = || {
         ApiError::new(
             codes::INVALID_CHAT_ID,
