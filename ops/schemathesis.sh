@@ -73,6 +73,9 @@ secret_file = "$work/hmac.key"
 workspaces = ["*"]
 [engine]
 chromium_path = "/bin/false"
+[sessions]
+max_sessions = 40         # created sessions fail to launch; keep their retries from loading the box
+max_recoveries = 1
 [sending.pacing]
 enabled = false
 [log]

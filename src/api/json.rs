@@ -97,6 +97,40 @@ fn invalid_json(e: &serde_json::Error) -> ApiError {
     ApiError::new(codes::INVALID_JSON, format!("the body is not valid JSON: {e}"))
 }
 
+/// A whole number for an unsigned field, also when written as a float (`3.0`): JSON Schema's
+/// `integer` includes those, and the OpenAPI document promises no more than JSON Schema says.
+/// Use as `#[serde(deserialize_with = "crate::api::json::whole")]`.
+pub fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(d)?;
+    let value = match (n.as_u64(), n.as_f64()) {
+        (Some(v), _) => Some(v),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => {
+            Some(f as u64)
+        }
+        _ => None,
+    };
+    value
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
+}
+
+/// [`whole`] for an optional field (`null` or absent is `None`).
+pub fn whole_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    #[derive(serde::Deserialize)]
+    struct Whole<T: TryFrom<u64>>(#[serde(deserialize_with = "whole")] T);
+    let v: Option<Whole<T>> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|w| w.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +146,30 @@ mod tests {
     #[allow(dead_code)]
     struct Text {
         body: String,
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        #[derive(Debug, serde::Deserialize)]
+        struct B {
+            #[serde(default, deserialize_with = "whole_opt")]
+            ms: Option<u64>,
+            #[serde(default, deserialize_with = "whole")]
+            n: u32,
+        }
+        let parse = |s: &str| serde_json::from_str::<B>(s);
+        assert_eq!(parse(r#"{"ms": 201671.0, "n": 3.0}"#).unwrap().ms, Some(201671));
+        assert_eq!(parse(r#"{"ms": null}"#).unwrap().ms, None);
+        assert_eq!(parse(r#"{}"#).unwrap().n, 0);
+        for bad in [
+            r#"{"ms": 1.5}"#,
+            r#"{"ms": -1}"#,
+            r#"{"n": 4294967296}"#,
+            r#"{"ms": "1"}"#,
+            r#"{"ms": 1e30}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

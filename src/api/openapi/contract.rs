@@ -29,7 +29,9 @@ pub const GROUP: &str = r"^[0-9:-]{1,64}@g\.us$";
 /// fragment, at most 2048 bytes), narrowed to host names (an IP literal is valid too, but a
 /// numeric last label is parsed as IPv4 and may not be). Whether the host is public is checked by
 /// the outbound policy.
-pub const CALLBACK_URL: &str = r"^https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/%-]*)?(?:\?[A-Za-z0-9._~=&%-]*)?$";
+pub const CALLBACK_URL: &str = r"^https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(?:/[A-Za-z0-9._~/%-]*)?(?:\?[A-Za-z0-9._~=&%-]*)?$";
+/// A WhatsApp message id, as `MessageId::parse` takes it.
+pub const WA_MESSAGE_ID: &str = "^(?:true_[A-Za-z0-9_@.:-]{0,195}|false_[A-Za-z0-9_@.:-]{0,194})$";
 /// Text with at least one character that is not white space.
 pub const NOT_BLANK: &str = r"\S";
 
@@ -51,8 +53,41 @@ fn string(pattern: &str) -> Value {
     json!({"type": "string", "pattern": pattern})
 }
 
+/// Unsigned integers get the upper bound of their Rust type, so a bigger number is a documented
+/// refusal rather than a schema-valid one.
+fn bound_integers(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let integer = map.get("type").is_some_and(|t| {
+                t == "integer" || t.as_array().is_some_and(|ts| ts.iter().any(|t| t == "integer"))
+            });
+            if integer && map.get("minimum") == Some(&json!(0)) && !map.contains_key("maximum") {
+                let max = if map.get("format") == Some(&json!("int32")) {
+                    json!(u32::MAX)
+                } else {
+                    json!(u64::MAX)
+                };
+                map.insert("maximum".into(), max);
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
 /// Properties of component schemas, by schema and field.
 fn constrain_schemas(doc: &mut Value) {
+    if let Some(send) = doc.pointer_mut("/components/schemas/SendRequest") {
+        let description = send.get("description").cloned();
+        *send = send_request();
+        if let Some(d) = description {
+            send["description"] = d;
+        }
+    }
+    if let Some(components) = doc.get_mut("components") {
+        bound_integers(components);
+    }
     let rules: &[(&str, &str, Value)] = &[
         ("CreateSession", "id", string(ID)),
         (
@@ -117,6 +152,111 @@ fn constrain_schemas(doc: &mut Value) {
     }
 }
 
+/// Base64 (standard alphabet) of at least one byte, padding optional, canonical last symbol: what
+/// `request::media` decodes.
+const BASE64: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw](?:==)?|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?)$";
+/// Our message ids and WhatsApp's: `MessageId::parse`.
+const MESSAGE_ID: &str = "^[A-Za-z0-9_@.:-]{1,200}$";
+/// A mention: a phone number or an `…@lid` id.
+const MENTION: &str = r"^(?:[ ()-]*\+?(?:[ ()-]*[0-9]){6,15}[ ()-]*|[0-9]{6,15}@(?:c\.us|s\.whatsapp\.net)|[0-9]{6,20}@lid)$";
+
+fn text(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": NOT_BLANK})
+}
+
+/// `POST …/messages`, one variant per `type`, as `SendRequest::validate` takes it: the type's own
+/// object is required, no other type's object may be there, and each field has its bounds.
+fn send_request() -> Value {
+    use crate::messages::send::request::{
+        MessageType as T, MAX_CAPTION_CHARS, MAX_CLIENT_REF, MAX_CONTACTS, MAX_MENTIONS,
+        MAX_POLL_OPTIONS, MAX_TEXT_CHARS,
+    };
+    let media = |kind: T, mime: Value| {
+        let mut props = json!({
+            "data": {"type": "string", "pattern": BASE64, "maxLength": kind.media_limit().div_ceil(3) * 4,
+                "description": "The bytes, base64. Instead of data, `link` names an http(s) URL the sidecar fetches first (see docs/messages.md)."},
+            "mime_type": mime,
+            "filename": {"type": ["string", "null"], "maxLength": 255, "pattern": "^[^/\\\\\\u0000]*$"},
+        });
+        if !matches!(kind, T::Audio | T::Sticker) {
+            props["caption"] = json!({"type": ["string", "null"], "maxLength": MAX_CAPTION_CHARS});
+        }
+        props["voice"] =
+            if kind == T::Audio { json!({"type": "boolean"}) } else { json!({"const": false}) };
+        json!({"type": "object", "additionalProperties": false, "required": ["data", "mime_type"], "properties": props})
+    };
+    let family = |f: &str| json!({"type": "string", "pattern": format!("^{f}/[a-z0-9.+_-]+$")});
+    let own: Vec<(T, Value)> = vec![
+        (
+            T::Text,
+            json!({"type": "object", "additionalProperties": false, "required": ["body"],
+            "properties": {"body": text(MAX_TEXT_CHARS), "preview_url": {"type": "boolean"}}}),
+        ),
+        (T::Image, media(T::Image, family("image"))),
+        (T::Video, media(T::Video, family("video"))),
+        (T::Audio, media(T::Audio, family("audio"))),
+        (T::Document, media(T::Document, family("[a-z0-9.+_-]+"))),
+        (T::Sticker, media(T::Sticker, json!({"type": "string", "enum": ["image/webp"]}))),
+        (
+            T::Location,
+            json!({"type": "object", "additionalProperties": false, "required": ["latitude", "longitude"],
+            "properties": {"latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+                "name": {"type": ["string", "null"], "maxLength": 1000},
+                "address": {"type": ["string", "null"], "maxLength": 1000}}}),
+        ),
+        (
+            T::Contacts,
+            json!({"type": "array", "minItems": 1, "maxItems": MAX_CONTACTS, "items": {
+            "type": "object", "required": ["name", "phones"], "properties": {
+                "name": {"type": "object", "required": ["formatted_name"], "properties": {"formatted_name": text(256)}},
+                "phones": {"type": "array", "minItems": 1, "items": {"type": "object",
+                    "anyOf": [{"required": ["phone"]}, {"required": ["wa_id"]}],
+                    "properties": {"phone": string(LOOKUP_PHONE), "wa_id": string(LOOKUP_PHONE)}}}}}}),
+        ),
+        (
+            T::Reaction,
+            json!({"type": "object", "additionalProperties": false, "required": ["message_id", "emoji"],
+            "properties": {"message_id": string(MESSAGE_ID),
+                "emoji": {"type": "string", "maxLength": 10, "pattern": "^(?:\\S(?:[\\s\\S]*\\S)?)?$",
+                    "description": "One emoji; \"\" removes the reaction."}}}),
+        ),
+        (
+            T::Poll,
+            json!({"type": "object", "additionalProperties": false, "required": ["name", "options"],
+            "properties": {"name": text(255),
+                "options": {"type": "array", "minItems": 2, "maxItems": MAX_POLL_OPTIONS, "uniqueItems": true, "items": text(100)},
+                "selectable_count": {"type": "integer", "minimum": 0, "maximum": MAX_POLL_OPTIONS,
+                    "description": "At most the number of options; 0 = any number (default 1)."}}}),
+        ),
+    ];
+    let variants: Vec<Value> = own
+        .into_iter()
+        .map(|(kind, object)| {
+            let name = kind.as_str();
+            let mut props = json!({
+                "messaging_product": {"type": ["string", "null"]},
+                "recipient_type": {"type": ["string", "null"]},
+                "to": string(RECIPIENT),
+                "type": {"const": name},
+                "client_ref": {"type": ["string", "null"], "maxLength": MAX_CLIENT_REF},
+                "priority": {"$ref": "#/components/schemas/Priority"},
+                "on_limit": {"$ref": "#/components/schemas/OnLimit"},
+            });
+            props[name] = object;
+            if kind != T::Reaction {
+                props["context"] = json!({"type": ["object", "null"], "additionalProperties": false,
+                    "required": ["message_id"], "properties": {"message_id": string(MESSAGE_ID)}});
+            }
+            if matches!(kind, T::Text | T::Image | T::Video | T::Audio | T::Document | T::Sticker) {
+                props["mentions"] = json!({"type": ["array", "null"], "maxItems": MAX_MENTIONS, "items": string(MENTION)});
+            }
+            json!({"type": "object", "title": name, "additionalProperties": false, "required": ["to", "type", name], "properties": props})
+        })
+        .collect();
+    json!({"oneOf": variants})
+}
+
 /// Path and query parameters, by name.
 fn constrain_parameters(path: &str, method: &str, op: &mut Value) {
     let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { return };
@@ -135,6 +275,9 @@ fn constrain_parameters(path: &str, method: &str, op: &mut Value) {
                 Some(json!({"type": "integer", "minimum": 1, "maximum": 500}))
             }
             ("query", "limit") => Some(json!({"type": "integer", "minimum": 1, "maximum": 100})),
+            // Always accepted: WhatsApp's ids. Ours (`in_…`, `out_…`) only when this session has
+            // them, which no pattern can say.
+            ("query", "before") => Some(string(WA_MESSAGE_ID)),
             ("query", "cursor") => Some(string("^-?[0-9]{1,19}$")),
             ("query", "format") => {
                 Some(json!({"type": "string", "enum": ["png", "raw", "data-url"]}))
@@ -471,6 +614,39 @@ mod tests {
                 "123456@s.whatsapp.net",
             ],
         );
+        let b64 = |s: &str| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
+                .is_ok_and(|b| !b.is_empty())
+        };
+        agree(
+            BASE64,
+            &b64,
+            &[
+                "AAAA",
+                "AA==",
+                "AA",
+                "AAA=",
+                "AAA",
+                "AB==",
+                "AB",
+                "",
+                "A",
+                "AAAAA",
+                "iVBORw0KGgo=",
+                "a+/b",
+                "a-_b",
+            ],
+        );
+        let mention =
+            |s: &str| matches!(Recipient::parse(s), Ok(Recipient::Phone(_) | Recipient::Lid(_)));
+        agree(
+            MENTION,
+            &mention,
+            &["+15551234567", "123456789@lid", "1-1@g.us", "15551234567@c.us", "x"],
+        );
         let chat = |s: &str| crate::messages::inbound::api::chat_id(s).is_ok();
         agree(
             CHAT,
@@ -494,7 +670,12 @@ mod tests {
         agree(GROUP, &group, &["1-1@g.us", "5@c.us", "1@g.us", "@g.us"]);
         let url = |s: &str| crate::callbacks::endpoint::parse(s).is_ok();
         let re = Regex::new(CALLBACK_URL).unwrap();
-        for s in ["https://host.test/hooks/wa", "http://local-host:8000/x?token=1", "http://a"] {
+        for s in [
+            "https://host.test/hooks/wa",
+            "http://local-host:8000/x?token=1",
+            "http://a",
+            "http://h:65535",
+        ] {
             assert!(re.is_match(s) && url(s), "{s}");
         }
         for s in

@@ -67,7 +67,7 @@ pub struct PresenceRequest {
     /// `typing`, `recording` or `paused`.
     pub state: String,
     /// How long the page shows it at most (default 10 s, at most 60 s).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::json::whole_opt")]
     pub duration_ms: Option<u64>,
 }
 

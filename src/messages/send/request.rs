@@ -204,7 +204,7 @@ pub struct PollBody {
     pub name: String,
     pub options: Vec<String>,
     /// How many options a voter may pick (0 = any number; default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::api::json::whole")]
     pub selectable_count: u32,
 }
 
