@@ -109,7 +109,7 @@ WA_SIDECAR_KEY_ID=schemathesis WA_SIDECAR_KEY_FILE="$work/hmac.key" \
   --checks all \
   --max-examples "${ST_MAX_EXAMPLES:-25}" \
   --seed "${ST_SEED:-20261203}" \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 20 \
   --no-color \
   "$@"

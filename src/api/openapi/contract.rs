@@ -32,6 +32,8 @@ pub const GROUP: &str = r"^[0-9:-]{1,64}@g\.us$";
 pub const CALLBACK_URL: &str = r"^https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(?:/[A-Za-z0-9._~/%-]*)?(?:\?[A-Za-z0-9._~=&%-]*)?$";
 /// A WhatsApp message id, as `MessageId::parse` takes it.
 pub const WA_MESSAGE_ID: &str = "^(?:true_[A-Za-z0-9_@.:-]{0,195}|false_[A-Za-z0-9_@.:-]{0,194})$";
+/// An `Idempotency-Key`: printable ASCII and spaces, not blank (`send::api::idempotency_key`).
+pub const IDEMPOTENCY_KEY: &str = "^ *[!-~][ -~]*$";
 /// Text with at least one character that is not white space.
 pub const NOT_BLANK: &str = r"\S";
 
@@ -85,9 +87,6 @@ fn constrain_schemas(doc: &mut Value) {
             send["description"] = d;
         }
     }
-    if let Some(components) = doc.get_mut("components") {
-        bound_integers(components);
-    }
     let rules: &[(&str, &str, Value)] = &[
         ("CreateSession", "id", string(ID)),
         (
@@ -116,15 +115,11 @@ fn constrain_schemas(doc: &mut Value) {
             "phones",
             json!({"type": "array", "minItems": 1, "maxItems": 100, "items": string(LOOKUP_PHONE)}),
         ),
-        (
-            "EditRequest",
-            "text",
-            json!({"type": "string", "minLength": 1, "maxLength": 65536, "pattern": NOT_BLANK}),
-        ),
+        ("EditRequest", "text", text(crate::messages::send::request::MAX_TEXT_CHARS)),
         (
             "ReactionRequest",
             "emoji",
-            json!({"type": "string", "maxLength": 10, "pattern": r"^(?:\S(?:.*\S)?)?$"}),
+            json!({"type": "string", "maxLength": 10, "pattern": r"^(?:\S(?:[\s\S]*\S)?)?$"}),
         ),
         ("ForwardRequest", "to", string(RECIPIENT)),
         (
@@ -133,7 +128,6 @@ fn constrain_schemas(doc: &mut Value) {
             json!({"type": "string", "enum": ["typing", "recording", "paused"]}),
         ),
         ("PresenceRequest", "duration_ms", json!({"type": ["integer", "null"], "minimum": 0})),
-        ("SendRequest", "to", string(RECIPIENT)),
     ];
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut)
     else {
@@ -149,6 +143,9 @@ fn constrain_schemas(doc: &mut Value) {
                 prop["description"] = d;
             }
         }
+    }
+    if let Some(components) = doc.get_mut("components") {
+        bound_integers(components);
     }
 }
 
@@ -279,6 +276,8 @@ fn constrain_parameters(path: &str, method: &str, op: &mut Value) {
             // them, which no pattern can say.
             ("query", "before") => Some(string(WA_MESSAGE_ID)),
             ("query", "cursor") => Some(string("^-?[0-9]{1,19}$")),
+            ("header", "Idempotency-Key") => Some(json!({"type": "string", "maxLength": 255,
+                "pattern": IDEMPOTENCY_KEY})),
             ("query", "format") => {
                 Some(json!({"type": "string", "enum": ["png", "raw", "data-url"]}))
             }
@@ -555,6 +554,9 @@ mod tests {
             doc["components"]["schemas"]["CreateSession"]["properties"]["id"]["pattern"],
             ID
         );
+        let duration =
+            &doc["components"]["schemas"]["PresenceRequest"]["properties"]["duration_ms"];
+        assert_eq!(duration["maximum"], json!(u64::MAX), "unsigned fields are bounded: {duration}");
     }
 
     /// Each pattern and its parser agree on valid and invalid samples.
@@ -689,5 +691,8 @@ mod tests {
         {
             assert!(!url(s) && !re.is_match(s), "{s}");
         }
+        let key =
+            |s: &str| !s.trim().is_empty() && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        agree(IDEMPOTENCY_KEY, &key, &["order-42", "a b", " a", "", " ", "é", "a\tb"]);
     }
 }
