@@ -86,11 +86,13 @@ TOML
 env -u SIDECAR_ENV setsid "$bin" serve --config "$work/sidecar.toml" > "$work/sidecar.log" 2>&1 &
 pid=$!
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  curl -fsS "$base/health/live" >/dev/null 2>&1 && break
+up=""
+for _ in $(seq 1 300); do
+  curl -fsS "$base/health/live" >/dev/null 2>&1 && { up=1; break; }
   kill -0 "$pid" 2>/dev/null || { echo "the sidecar exited at start" >&2; exit 1; }
   sleep 0.1
 done
+[ -n "$up" ] || { echo "the sidecar did not answer /health/live within 30 s" >&2; exit 1; }
 
 # One session to find, so the examples (workspace `acme`, session `main`) reach the handlers
 # behind the session lookup. It is not started: no browser would come up anyway.
