@@ -37,9 +37,14 @@ ip link set lo up
 
 work="$(mktemp -d -t wa-sidecar-schemathesis.XXXXXX)"
 pid=""
+st_pid=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  if [ -n "$st_pid" ] && kill -0 "$st_pid" 2>/dev/null; then
+    kill -TERM "$st_pid" 2>/dev/null || true
+    wait "$st_pid" 2>/dev/null || true
+  fi
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     # The sidecar leads its own process group: TERM the group, then KILL what is left.
     kill -TERM -- "-$pid" 2>/dev/null || true
@@ -114,5 +119,9 @@ WA_SIDECAR_KEY_ID=schemathesis WA_SIDECAR_KEY_FILE="$work/hmac.key" \
   --workers 1 \
   --request-timeout 20 \
   --no-color \
-  "$@"
+  "$@" &
+# In the background and waited for, so a signal to this script is handled at once (bash runs a
+# trap only after the foreground command ends).
+st_pid=$!
+wait "$st_pid"
 echo "schemathesis $ST_VERSION passed in $(( $(date +%s) - started )) s"
