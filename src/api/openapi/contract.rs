@@ -26,10 +26,11 @@ pub const CONTACT: &str = r"^(?:\+?[0-9]{1,20}|[0-9:-]{1,64}@(?:c\.us|lid))$";
 /// A group.
 pub const GROUP: &str = r"^[0-9:-]{1,64}@g\.us$";
 /// A callback URL: what `callbacks::endpoint::parse` takes (http(s), a host, no credentials, no
-/// fragment, at most 2048 bytes), narrowed to host names (an IP literal is valid too, but a
-/// numeric last label is parsed as IPv4 and may not be). Whether the host is public is checked by
-/// the outbound policy.
-pub const CALLBACK_URL: &str = r"^https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(?:/[A-Za-z0-9._~/%-]*)?(?:\?[A-Za-z0-9._~=&%-]*)?$";
+/// fragment, at most 2048 bytes), as close as a pattern gets to the WHATWG parser behind it:
+/// any case of the scheme, the host characters it takes, an empty or zero-padded port, any path
+/// and query. Hosts are narrowed to names whose last label starts with a letter (a numeric one is
+/// parsed as IPv4 and may not be valid). Whether the host is public is the outbound policy's.
+pub const CALLBACK_URL: &str = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9_~!$&'()*+,;=-]+\.)*[A-Za-z][A-Za-z0-9_~!$&'()*+,;=-]*\.?(?::0*(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])?)?(?:[/?\\][^#]*)?\s*$";
 /// A WhatsApp message id, as `MessageId::parse` takes it.
 pub const WA_MESSAGE_ID: &str = "^(?:true_[A-Za-z0-9_@.:-]{0,195}|false_[A-Za-z0-9_@.:-]{0,194})$";
 /// An `Idempotency-Key`: printable ASCII and spaces, not blank (`send::api::idempotency_key`);
@@ -50,6 +51,34 @@ pub fn complete(doc: &mut Value) {
         }
     }
     media_types(doc);
+    session_links(doc);
+}
+
+/// Links from a created session to every operation under it, so a stateful run (schemathesis)
+/// follows `POST …/sessions` into the session's routes with its real ids.
+fn session_links(doc: &mut Value) {
+    let collection = "/v1/workspaces/{workspace}/sessions";
+    let prefix = format!("{collection}/{{session}}");
+    let mut links = serde_json::Map::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        if !(path == &prefix || path.starts_with(&format!("{prefix}/"))) {
+            continue;
+        }
+        for method in item.as_object().into_iter().flatten().map(|(m, _)| m) {
+            let pointer = path.replace('~', "~0").replace('/', "~1");
+            let name =
+                format!("{method}{}", path[collection.len()..].replace(['/', '{', '}', '-'], "_"));
+            links.insert(name, json!({
+                "operationRef": format!("#/paths/{pointer}/{method}"),
+                "parameters": {"workspace": "$request.path.workspace", "session": "$response.body#/id"},
+            }));
+        }
+    }
+    if let Some(created) =
+        doc.pointer_mut("/paths/~1v1~1workspaces~1{workspace}~1sessions/post/responses/201")
+    {
+        created["links"] = Value::Object(links);
+    }
 }
 
 pub(crate) fn string(pattern: &str) -> Value {
@@ -584,12 +613,28 @@ mod tests {
             "http://local-host:8000/x?token=1",
             "http://a",
             "http://h:65535",
+            "http://a_b/x*",
+            "HTTP://A",
+            "http://a:",
+            "http://a.b./",
+            " http://a/ b",
+            "http://h:00080/",
+            "http://a\\b",
         ] {
             assert!(re.is_match(s) && url(s), "{s}");
         }
-        for s in
-            ["", "http://", "ftp://host/x", "https://u:p@host/x", "https://host/x#f", "not a url"]
-        {
+        for s in [
+            "",
+            "http://",
+            "http://h:65536/",
+            "http://h:93205/x",
+            "http://a/b#c",
+            "http://u@h/",
+            "ftp://host/x",
+            "https://u:p@host/x",
+            "https://host/x#f",
+            "not a url",
+        ] {
             assert!(!url(s) && !re.is_match(s), "{s}");
         }
         let key =
