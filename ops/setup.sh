@@ -20,6 +20,11 @@ command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v curl >/dev/null || need_apt+=(curl)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates)
 command -v git >/dev/null || need_apt+=(git)
+# ops/schemathesis.sh: a virtualenv for the pinned schemathesis, `unshare` and `ip` for its
+# loopback-only network namespace.
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v unshare >/dev/null || need_apt+=(util-linux)
+command -v ip >/dev/null || need_apt+=(iproute2)
 # The engine's bridge script fetches wa-js with npm.
 if [ -e ops/fetch-bridge.sh ] && ! command -v npm >/dev/null; then need_apt+=(nodejs npm); fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -20,4 +20,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
+# The API contract: schemathesis, signed, with every check, against the built sidecar and the
+# document it serves (pinned version in a cached virtualenv; a private network namespace).
+ops/schemathesis.sh
 ops/test-php.sh

@@ -335,7 +335,7 @@ impl health::ReadinessCheck for BridgeFile {
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     let server_cfg = state.settings.server.clone();
-    let openapi = web::Data::new(api::openapi::document());
+    let openapi = web::Data::new(api::openapi::OpenApiDocument(api::openapi::document()));
     let outbox = web::Data::new(state.outbox.clone());
     let net = web::Data::from(state.net.clone());
     let mut http = HttpServer::new(move || {

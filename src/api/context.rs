@@ -98,7 +98,7 @@ impl actix_web::ResponseError for WithRequestId {
                 } else {
                     self.error.to_string()
                 };
-                response = ApiError::new(status, code_for(status), message).render();
+                response = ApiError::fallback(status, message).render();
             }
             if let Ok(value) = HeaderValue::from_str(&self.id) {
                 response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
@@ -116,7 +116,7 @@ fn ensure_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBod
         return response;
     }
     let message = describe(&response, status);
-    let error = ApiError::new(status, code_for(status), message);
+    let error = ApiError::fallback(status, message);
     let mut rendered = error.render();
     // Keep what a client needs from the original, e.g. `Allow` on a 405.
     if let Some(allow) = response.headers().get(actix_web::http::header::ALLOW) {
@@ -142,23 +142,5 @@ fn describe(response: &ServiceResponse<BoxBody>, status: StatusCode) -> String {
             "internal error; see the sidecar log".into()
         }
         s => cause.unwrap_or_else(|| s.canonical_reason().unwrap_or("request refused").to_owned()),
-    }
-}
-
-/// Stable codes for errors that did not come from an [`ApiError`].
-pub fn code_for(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "BAD_REQUEST",
-        401 => "UNAUTHORIZED",
-        403 => "FORBIDDEN",
-        404 => "ROUTE_NOT_FOUND",
-        405 => "METHOD_NOT_ALLOWED",
-        408 => "REQUEST_TIMEOUT",
-        413 => "PAYLOAD_TOO_LARGE",
-        415 => "UNSUPPORTED_MEDIA_TYPE",
-        429 => "TOO_MANY_REQUESTS",
-        503 => "UNAVAILABLE",
-        500..=599 => "INTERNAL",
-        _ => "CLIENT_ERROR",
     }
 }

@@ -10,39 +10,34 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use super::codes::{self, Code};
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    /// Stable, SCREAMING_SNAKE_CASE; part of the API contract.
+    /// Stable, SCREAMING_SNAKE_CASE; part of the API contract; one of [`codes::ALL`].
     pub code: &'static str,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+    /// An error with a code of the catalogue, sent with the code's status.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self { status, code: code.name, message: message.into() }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+    /// The envelope for an error response actix made itself: its status kept, the code the
+    /// catalogue gives that status.
+    pub fn fallback(status: StatusCode, message: impl Into<String>) -> Self {
+        let code = codes::for_status(status.as_u16());
+        Self { status, code: code.name, message: message.into() }
     }
 
     /// An unexpected failure: the cause goes to the log, the client sees only `INTERNAL`.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(cause = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "internal error; see the sidecar log",
-        )
+        Self::new(codes::INTERNAL, "internal error; see the sidecar log")
     }
 }
 
@@ -54,7 +49,7 @@ impl fmt::Display for ApiError {
 
 impl From<crate::ids::InvalidId> for ApiError {
     fn from(e: crate::ids::InvalidId) -> Self {
-        Self::bad_request("INVALID_ID", e.to_string())
+        Self::new(codes::INVALID_ID, e.to_string())
     }
 }
 
@@ -102,22 +97,17 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "missing or invalid request signature")
-    }
-
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
+        Self::new(codes::UNAUTHORIZED, "missing or invalid request signature")
     }
 
     /// 503 `SERVER_BUSY`: a shared bound is reached; the client should retry shortly.
     pub fn server_busy(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_BUSY", message)
+        Self::new(codes::SERVER_BUSY, message)
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
+            codes::PAYLOAD_TOO_LARGE,
             format!("the request body is larger than server.max_body_bytes ({limit} bytes)"),
         )
     }

@@ -86,7 +86,7 @@ pub async fn live() -> web::Json<Live> {
 
 #[utoipa::path(get, path = "/health/ready", tag = "operations", responses(
     (status = 200, body = Ready),
-    (status = 503, description = "A check failed: the same body plus the error envelope")))]
+    (status = 503, description = "NOT_READY: a check failed; the same body plus the error envelope's error")))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let checks = state.readiness.run().await;
     let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
@@ -97,7 +97,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let request_id = super::context::current_request_id();
     let error = Envelope {
         error: EnvelopeBody {
-            code: "NOT_READY",
+            code: super::codes::NOT_READY.name,
             message: &message,
             request_id: request_id.as_deref(),
         },

@@ -9,6 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error};
 
+use super::codes;
 use crate::api::ApiError;
 use crate::startup::AppState;
 
@@ -29,7 +30,7 @@ pub async fn ip_allow<B: MessageBody>(
     let shown = peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     state.metrics.auth_failure("ip_not_allowed");
     tracing::warn!(peer = %shown, "request refused: address not in auth.allow_ips");
-    Ok(ApiError::forbidden("IP_NOT_ALLOWED", format!("address {shown} is not in auth.allow_ips"))
+    Ok(ApiError::new(codes::IP_NOT_ALLOWED, format!("address {shown} is not in auth.allow_ips"))
         .respond(req))
 }
 

@@ -5,13 +5,13 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
+use super::codes;
 use crate::api::ApiError;
 use crate::startup::AppState;
 
@@ -29,10 +29,7 @@ pub(crate) async fn collect_body(payload: &mut Payload, limit: usize) -> Result<
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "BODY_READ_FAILED",
-                format!("could not read the request body: {e}"),
-            )
+            ApiError::new(codes::BODY_READ_FAILED, format!("could not read the request body: {e}"))
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
@@ -57,8 +54,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         Box::pin(async move {
             if let Some(ct) = content_type.filter(|ct| !is_json(ct)) {
                 return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
+                    codes::UNSUPPORTED_MEDIA_TYPE,
                     format!("send the body as application/json, not {ct}"),
                 ));
             }
@@ -76,8 +72,8 @@ fn is_json(content_type: &str) -> bool {
 /// Parses `body`, naming the failing field.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "INVALID_JSON",
+        return Err(ApiError::new(
+            codes::INVALID_JSON,
             "the request body is empty; send a JSON object",
         ));
     }
@@ -88,9 +84,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             invalid_json(&inner)
         } else if path == "." {
-            ApiError::bad_request("INVALID_FIELD", inner.to_string())
+            ApiError::new(codes::INVALID_FIELD, inner.to_string())
         } else {
-            ApiError::bad_request("INVALID_FIELD", format!("{path}: {inner}"))
+            ApiError::new(codes::INVALID_FIELD, format!("{path}: {inner}"))
         }
     })?;
     de.end().map_err(|e| invalid_json(&e))?;
@@ -98,7 +94,41 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 fn invalid_json(e: &serde_json::Error) -> ApiError {
-    ApiError::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}"))
+    ApiError::new(codes::INVALID_JSON, format!("the body is not valid JSON: {e}"))
+}
+
+/// A whole number for an unsigned field, also when written as a float (`3.0`): JSON Schema's
+/// `integer` includes those, and the OpenAPI document promises no more than JSON Schema says.
+/// Use as `#[serde(deserialize_with = "crate::api::json::whole")]`.
+pub fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(d)?;
+    let value = match (n.as_u64(), n.as_f64()) {
+        (Some(v), _) => Some(v),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => {
+            Some(f as u64)
+        }
+        _ => None,
+    };
+    value
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number in range")))
+}
+
+/// [`whole`] for an optional field (`null` or absent is `None`).
+pub fn whole_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    #[derive(serde::Deserialize)]
+    struct Whole<T: TryFrom<u64>>(#[serde(deserialize_with = "whole")] T);
+    let v: Option<Whole<T>> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|w| w.0))
 }
 
 #[cfg(test)]
@@ -116,6 +146,30 @@ mod tests {
     #[allow(dead_code)]
     struct Text {
         body: String,
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        #[derive(Debug, serde::Deserialize)]
+        struct B {
+            #[serde(default, deserialize_with = "whole_opt")]
+            ms: Option<u64>,
+            #[serde(default, deserialize_with = "whole")]
+            n: u32,
+        }
+        let parse = |s: &str| serde_json::from_str::<B>(s);
+        assert_eq!(parse(r#"{"ms": 201671.0, "n": 3.0}"#).unwrap().ms, Some(201671));
+        assert_eq!(parse(r#"{"ms": null}"#).unwrap().ms, None);
+        assert_eq!(parse(r#"{}"#).unwrap().n, 0);
+        for bad in [
+            r#"{"ms": 1.5}"#,
+            r#"{"ms": -1}"#,
+            r#"{"n": 4294967296}"#,
+            r#"{"ms": "1"}"#,
+            r#"{"ms": 1e30}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

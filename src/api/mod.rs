@@ -6,6 +6,7 @@
 //! Add authenticated routes in [`routes::v1`].
 
 pub mod auth;
+pub mod codes;
 pub mod context;
 pub mod error;
 pub mod health;
@@ -17,5 +18,6 @@ pub mod routes;
 pub mod workspaces;
 
 pub use auth::Caller;
+pub use codes::Code;
 pub use error::ApiError;
 pub use json::Json;

@@ -3,6 +3,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+use super::codes;
 use super::{auth, health, metrics, openapi, workspaces, ApiError};
 
 /// Everything the app serves. `startup` adds the middlewares around it.
@@ -33,17 +34,17 @@ pub fn v1(cfg: &mut web::ServiceConfig) {
 pub fn extractor_config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.app_data(
         web::PathConfig::default()
-            .error_handler(|e, _| ApiError::bad_request("INVALID_PATH", e.to_string()).into()),
+            .error_handler(|e, _| ApiError::new(codes::INVALID_PATH, e.to_string()).into()),
     )
     .app_data(
         web::QueryConfig::default()
-            .error_handler(|e, _| ApiError::bad_request("INVALID_QUERY", e.to_string()).into()),
+            .error_handler(|e, _| ApiError::new(codes::INVALID_QUERY, e.to_string()).into()),
     )
     .app_data(web::JsonConfig::default().limit(max_body_bytes).error_handler(|e, _| match e {
         actix_web::error::JsonPayloadError::Overflow { limit }
         | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
             ApiError::payload_too_large(limit).into()
         }
-        other => ApiError::bad_request("INVALID_JSON", other.to_string()).into(),
+        other => ApiError::new(codes::INVALID_JSON, other.to_string()).into(),
     }));
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::auth::Caller;
-use crate::api::{ApiError, Json};
+use crate::api::{codes, ApiError, Json};
 use crate::ids::WorkspaceId;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -67,7 +67,7 @@ pub async fn ping(
     let workspace = WorkspaceId::parse(&workspace)?;
     let PingRequest { message } = body.into_inner();
     if message.chars().count() > 1000 {
-        return Err(ApiError::bad_request("INVALID_FIELD", "message: at most 1000 characters"));
+        return Err(ApiError::new(codes::INVALID_FIELD, "message: at most 1000 characters"));
     }
     let key_id = caller.into_inner().key_id;
     Ok(HttpResponse::Ok().json(PingResponse { workspace, key_id, message }))

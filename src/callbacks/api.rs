@@ -10,7 +10,7 @@ use super::dead::{DeadFilter, DeadLetter, DeadPage};
 use super::outbox::{Enqueued, Outbox, Stats, CALLBACK_TEST};
 use super::store::{AttemptRecord, Counts, DisabledEndpoint};
 use super::{endpoint, OutboxError};
-use crate::api::{ApiError, Json};
+use crate::api::{codes, ApiError, Json};
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
 
 /// The routes, relative to the signed `/v1` scope: `cfg.configure(callbacks::api::configure)`
@@ -39,10 +39,10 @@ impl From<OutboxError> for ApiError {
     fn from(e: OutboxError) -> Self {
         match e {
             OutboxError::InvalidEndpoint(e) => {
-                ApiError::bad_request("INVALID_CALLBACK_URL", e.to_string())
+                ApiError::new(codes::INVALID_CALLBACK_URL, e.to_string())
             }
-            OutboxError::DeadLetterNotFound(id) => ApiError::not_found(
-                "DEAD_LETTER_NOT_FOUND",
+            OutboxError::DeadLetterNotFound(id) => ApiError::new(
+                codes::DEAD_LETTER_NOT_FOUND,
                 format!("no dead letter with id {id:?}"),
             ),
             other => ApiError::internal(other),
@@ -85,13 +85,13 @@ impl DeadQuery {
             self.session.map(|s| SessionId::parse(&s).map(|s| s.to_string())).transpose()?;
         let limit = self.limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
-            return Err(ApiError::bad_request("INVALID_LIMIT", "limit must be between 1 and 500"));
+            return Err(ApiError::new(codes::INVALID_LIMIT, "limit must be between 1 and 500"));
         }
         let before = match self.cursor {
             None => None,
             Some(c) => Some(c.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(
-                    "INVALID_CURSOR",
+                ApiError::new(
+                    codes::INVALID_CURSOR,
                     "cursor must be a next_cursor value from a previous page",
                 )
             })?),
@@ -149,7 +149,7 @@ pub struct Enabled {
 
 /// Body `{"url": "…"}`, or `{}` / no body for every disabled endpoint. Parsed by hand so a
 /// malformed body is a 400, never silently "enable all".
-#[utoipa::path(post, path = "/v1/callbacks/endpoints/enable", tag = "callbacks", request_body(content = Option<EnableIn>, description = "Omit or {} to enable every endpoint disabled by 410"),
+#[utoipa::path(post, path = "/v1/callbacks/endpoints/enable", tag = "callbacks", request_body(content = EnableIn, description = "Omit or {} to enable every endpoint disabled by 410"),
     responses((status = 200, body = Enabled), (status = 400, description = "INVALID_JSON, INVALID_CALLBACK_URL")), security(("hmac" = [])))]
 async fn enable_endpoints(
     outbox: web::Data<Outbox>,
@@ -159,7 +159,7 @@ async fn enable_endpoints(
         EnableIn::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+            .map_err(|e| ApiError::new(codes::INVALID_JSON, e.to_string()))?
     };
     let url = match request.url {
         Some(raw) => Some(endpoint::parse(&raw).map_err(OutboxError::from)?.to_string()),

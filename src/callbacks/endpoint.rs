@@ -48,7 +48,9 @@ pub fn check(url: &Url) -> Result<(), InvalidEndpoint> {
     if url.fragment().is_some() {
         return Err(InvalidEndpoint::Fragment);
     }
-    if url.as_str().len() > MAX_URL_LEN {
+    // `parse` bounds the URL as sent; normalising may add the `/` of an empty path, which must
+    // not turn a URL of exactly the limit into a refusal.
+    if url.as_str().len() > MAX_URL_LEN + 1 {
         return Err(InvalidEndpoint::TooLong);
     }
     Ok(())
@@ -101,5 +103,8 @@ mod tests {
         assert!(matches!(parse("file:///etc/passwd"), Err(InvalidEndpoint::Scheme(_))));
         let long = format!("https://h/{}", "a".repeat(MAX_URL_LEN));
         assert_eq!(parse(&long), Err(InvalidEndpoint::TooLong));
+        let bare = format!("https://{}", "h".repeat(MAX_URL_LEN - "https://".len()));
+        assert_eq!(bare.len(), MAX_URL_LEN);
+        assert!(parse(&bare).is_ok(), "a bare origin of exactly the limit is accepted");
     }
 }

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::registry::{NewSession, SessionManager};
 use super::{qr, SessionError};
-use crate::api::{ApiError, Json};
+use crate::api::{codes, ApiError, Json};
 use crate::ids::{PhoneNumber, SessionId, SessionKey, WorkspaceId};
 use crate::net::NetPolicy;
 
@@ -109,14 +109,14 @@ fn key(path: &(String, String)) -> Result<SessionKey, ApiError> {
 /// `CALLBACK_URL_NOT_PUBLIC`; other names are checked again at every delivery.
 pub fn validate_callback_url(raw: &str, net: &NetPolicy) -> Result<String, ApiError> {
     let url = crate::callbacks::endpoint::parse(raw)
-        .map_err(|e| ApiError::bad_request("INVALID_CALLBACK_URL", e.to_string()))?;
+        .map_err(|e| ApiError::new(codes::INVALID_CALLBACK_URL, e.to_string()))?;
     net.check_url(&url)
-        .map_err(|e| ApiError::bad_request("CALLBACK_URL_NOT_PUBLIC", e.to_string()))?;
+        .map_err(|e| ApiError::new(codes::CALLBACK_URL_NOT_PUBLIC, e.to_string()))?;
     Ok(url.to_string())
 }
 
 fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), ApiError> {
-    let bad = |why: String| ApiError::bad_request("INVALID_METADATA", why);
+    let bad = |why: String| ApiError::new(codes::INVALID_METADATA, why);
     if metadata.len() > MAX_METADATA_KEYS {
         return Err(bad(format!(
             "metadata has {} keys; at most {MAX_METADATA_KEYS} are allowed",
@@ -256,8 +256,8 @@ async fn qr_code(
         "data-url" => Ok(HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .body(qr::data_url(&code).map_err(render)?)),
-        other => Err(ApiError::bad_request(
-            "INVALID_FORMAT",
+        other => Err(ApiError::new(
+            codes::INVALID_FORMAT,
             format!("format {other:?} is not one of png, raw, data-url"),
         )),
     }
@@ -272,7 +272,7 @@ async fn pairing_code(
 ) -> Result<HttpResponse, ApiError> {
     let key = key(&path)?;
     let phone = PhoneNumber::parse(&body.0.phone)
-        .map_err(|e| ApiError::bad_request("INVALID_PHONE", e.to_string()))?;
+        .map_err(|e| ApiError::new(codes::INVALID_PHONE, e.to_string()))?;
     let code = sessions.pairing_code(&key, phone.clone()).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "code": code, "phone": phone.digits() })))
 }

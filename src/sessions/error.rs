@@ -1,11 +1,9 @@
 //! Errors of the sessions part, and their stable API codes.
 
-use actix_web::http::StatusCode;
-
 use super::lock::LockError;
 use super::profile::ProfileError;
 use super::record::RecordError;
-use crate::api::ApiError;
+use crate::api::{codes, ApiError};
 use crate::engine::EngineError;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,30 +50,27 @@ impl From<SessionError> for ApiError {
         use SessionError as S;
         let msg = e.to_string();
         match e {
-            S::NotFound => ApiError::not_found("SESSION_NOT_FOUND", msg),
-            S::Exists => ApiError::conflict("SESSION_EXISTS", msg),
-            S::LimitReached(_) => ApiError::conflict("SESSION_LIMIT_REACHED", msg),
+            S::NotFound => ApiError::new(codes::SESSION_NOT_FOUND, msg),
+            S::Exists => ApiError::new(codes::SESSION_EXISTS, msg),
+            S::LimitReached(_) => ApiError::new(codes::SESSION_LIMIT_REACHED, msg),
             S::WorkspaceLimitReached(_) => {
-                ApiError::conflict("WORKSPACE_SESSION_LIMIT_REACHED", msg)
+                ApiError::new(codes::WORKSPACE_SESSION_LIMIT_REACHED, msg)
             }
-            S::NotAwaitingLogin(_) => ApiError::conflict("SESSION_NOT_AWAITING_LOGIN", msg),
-            S::NotRunning(_) => ApiError::conflict("SESSION_NOT_RUNNING", msg),
-            S::NoQr(_) => ApiError::not_found("QR_NOT_AVAILABLE", msg),
-            S::InvalidInput(_) => ApiError::bad_request("INVALID_REQUEST", msg),
-            S::Lock(LockError::Held(_)) => ApiError::conflict("SESSION_LOCKED", msg),
-            S::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "SESSION_TIMEOUT", msg),
-            S::Gone => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", msg),
+            S::NotAwaitingLogin(_) => ApiError::new(codes::SESSION_NOT_AWAITING_LOGIN, msg),
+            S::NotRunning(_) => ApiError::new(codes::SESSION_NOT_RUNNING, msg),
+            S::NoQr(_) => ApiError::new(codes::QR_NOT_AVAILABLE, msg),
+            S::InvalidInput(_) => ApiError::new(codes::INVALID_REQUEST, msg),
+            S::Lock(LockError::Held(_)) => ApiError::new(codes::SESSION_LOCKED, msg),
+            S::Timeout(_) => ApiError::new(codes::SESSION_TIMEOUT, msg),
+            S::Gone => ApiError::new(codes::SHUTTING_DOWN, msg),
             S::Engine(EngineError::Bridge { code, message, .. }) => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "WHATSAPP_ERROR",
+                codes::WHATSAPP_ERROR,
                 format!(
                     "WhatsApp refused: {message}{}",
                     code.map(|c| format!(" ({c})")).unwrap_or_default()
                 ),
             ),
-            S::Engine(EngineError::Timeout { .. }) => {
-                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "ENGINE_TIMEOUT", msg)
-            }
+            S::Engine(EngineError::Timeout { .. }) => ApiError::new(codes::ENGINE_TIMEOUT, msg),
             other => ApiError::internal(other),
         }
     }

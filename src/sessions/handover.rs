@@ -5,6 +5,7 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::registry::SessionManager;
 use crate::api::ApiError;
@@ -25,18 +26,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 type Sessions = web::Data<SessionManager>;
 
-#[derive(Serialize)]
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_all, release, adopt),
+    components(schemas(Listed)),
+    tags((name = "admin", description = "Blue-green handover between two sidecars (keys with workspaces = [\"*\"] only)"))
+)]
+pub struct ApiDoc;
+
+#[derive(Serialize, ToSchema)]
 struct Listed {
     sessions: Vec<super::Snapshot>,
 }
 
 /// Every session this sidecar runs, in every workspace.
+#[utoipa::path(get, path = "/v1/admin/sessions", tag = "admin",
+    responses((status = 200, body = Listed)), security(("hmac" = [])))]
 async fn list_all(sessions: Sessions) -> HttpResponse {
     HttpResponse::Ok().json(Listed { sessions: sessions.list_all() })
 }
 
 /// Closes the session's browser, seals its login and gives up ownership: `204`; afterwards this
 /// sidecar no longer knows the session (`404`) until it adopts it again.
+#[utoipa::path(post, path = "/v1/admin/sessions/{workspace}/{session}/release", tag = "admin",
+    params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 204, description = "Released: browser closed, login sealed, ownership given up"),
+        (status = 404, description = "SESSION_NOT_FOUND"), (status = 504, description = "SESSION_TIMEOUT")),
+    security(("hmac" = [])))]
 async fn release(
     sessions: Sessions,
     path: web::Path<(String, String)>,
@@ -47,6 +63,11 @@ async fn release(
 
 /// Claims a released session (waiting for its previous owner to let go) and starts it if it was
 /// running: `200` and the session.
+#[utoipa::path(post, path = "/v1/admin/sessions/{workspace}/{session}/adopt", tag = "admin",
+    params(("workspace" = String, Path), ("session" = String, Path)),
+    responses((status = 200, body = super::Snapshot),
+        (status = 404, description = "SESSION_NOT_FOUND"), (status = 409, description = "SESSION_LOCKED")),
+    security(("hmac" = [])))]
 async fn adopt(
     sessions: Sessions,
     path: web::Path<(String, String)>,

@@ -445,7 +445,9 @@ impl SessionManager {
         let _guard = self.inner.membership.lock().await;
         let handle = self.handle(key)?;
         let (tx, rx) = oneshot::channel();
-        handle.commands.send(Command::Shutdown(tx)).await.map_err(|_| SessionError::Gone)?;
+        if handle.commands.send(Command::Shutdown(tx)).await.is_err() {
+            return Err(self.closed(&handle));
+        }
         let wait = Duration::from_millis(self.inner.config.shutdown_timeout_ms);
         match timeout(wait, rx).await {
             Ok(Ok(result)) => result?,

@@ -15,6 +15,7 @@ use super::{
     unix_now, AuthFailure, Caller, SignedHeaders, KEY_ID_HEADER, NONCE_HEADER, SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
 };
+use crate::api::codes;
 use crate::api::ApiError;
 use crate::config::KeyScope;
 use crate::ids::WorkspaceId;
@@ -83,8 +84,8 @@ async fn authenticate(req: &mut ServiceRequest) -> Result<Caller, ApiError> {
     if !in_scope(&caller.scope, &path) {
         state.metrics.auth_failure("workspace_forbidden");
         tracing::warn!(key_id = %caller.key_id, path = %path, "key used outside its workspaces");
-        return Err(ApiError::forbidden(
-            "WORKSPACE_FORBIDDEN",
+        return Err(ApiError::new(
+            codes::WORKSPACE_FORBIDDEN,
             format!("key {:?} may not access {path}", caller.key_id),
         ));
     }
@@ -135,8 +136,8 @@ async fn read_body(
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|e| {
-                ApiError::bad_request(
-                    "BODY_READ_FAILED",
+                ApiError::new(
+                    codes::BODY_READ_FAILED,
                     format!("could not read the request body: {e}"),
                 )
             })?;
@@ -153,11 +154,9 @@ async fn read_body(
     };
     match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
-        Err(_) => Err(ApiError::new(
-            actix_web::http::StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            "the request body did not arrive in time",
-        )),
+        Err(_) => {
+            Err(ApiError::new(codes::REQUEST_TIMEOUT, "the request body did not arrive in time"))
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::media::{self, MediaInfo};
 use super::shape::{self, Context, Identity, Source, WireMsg};
-use crate::api::ApiError;
+use crate::api::{codes, ApiError};
 use crate::engine::wpp;
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
 use crate::messages::model::MessageId;
@@ -48,7 +48,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 fn media_not_found(id: &str) -> ApiError {
-    ApiError::not_found("MEDIA_NOT_FOUND", format!("no media with id {id:?} in this session"))
+    ApiError::new(codes::MEDIA_NOT_FOUND, format!("no media with id {id:?} in this session"))
 }
 
 fn setup(m: &Messages) -> Result<&super::Setup, ApiError> {
@@ -56,10 +56,10 @@ fn setup(m: &Messages) -> Result<&super::Setup, ApiError> {
 }
 
 /// A chat id as WhatsApp names it: `…@c.us`, `…@g.us`, `…@lid`, or phone digits (`+` allowed).
-fn chat_id(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn chat_id(raw: &str) -> Result<String, ApiError> {
     let bad = || {
-        ApiError::bad_request(
-            "INVALID_CHAT_ID",
+        ApiError::new(
+            codes::INVALID_CHAT_ID,
             format!("{raw:?} is not a chat id (digits@c.us, id@g.us, id@lid, or a phone number)"),
         )
     };
@@ -101,13 +101,12 @@ async fn get_media(
     match row.info.status.as_str() {
         "stored" => {}
         "expired" => return Err(ApiError::new(
-            actix_web::http::StatusCode::GONE,
-            "MEDIA_EXPIRED",
+            codes::MEDIA_EXPIRED,
             "the file is past its retention time and was deleted; POST …/refetch may get it again",
         )),
         _ => {
-            return Err(ApiError::conflict(
-                "MEDIA_NOT_STORED",
+            return Err(ApiError::new(
+                codes::MEDIA_NOT_STORED,
                 format!(
                     "the file was not stored ({}); POST …/media/{id}/refetch tries again",
                     row.info.reason.as_deref().unwrap_or("failed")
@@ -142,10 +141,17 @@ async fn get_media(
         Some((start, end)) => Ok(resp(actix_web::http::StatusCode::PARTIAL_CONTENT)
             .insert_header((header::CONTENT_RANGE, format!("bytes {start}-{end}/{total}")))
             .body(bytes[start as usize..=end as usize].to_vec())),
-        None => Ok(HttpResponse::build(actix_web::http::StatusCode::RANGE_NOT_SATISFIABLE)
-            .insert_header((header::CONTENT_RANGE, format!("bytes */{total}")))
-            .json(json!({"error": {"code": "RANGE_NOT_SATISFIABLE",
-                "message": format!("{range:?} is not one satisfiable range of a {total}-byte file")}}))),
+        None => {
+            let refusal = ApiError::new(
+                codes::RANGE_NOT_SATISFIABLE,
+                format!("{range:?} is not one satisfiable range of a {total}-byte file"),
+            );
+            let mut response = refusal.render();
+            if let Ok(v) = header::HeaderValue::from_str(&format!("bytes */{total}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            Ok(response)
+        }
     }
 }
 
@@ -302,15 +308,15 @@ async fn chat_messages(
     let limit = match q.limit.as_deref() {
         None => 20,
         Some(l) => l.parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
-            ApiError::bad_request("INVALID_LIMIT", format!("limit must be 1 to 100, got {l:?}"))
+            ApiError::new(codes::INVALID_LIMIT, format!("limit must be 1 to 100, got {l:?}"))
         })?,
     };
     let before = match q.before.as_deref() {
         None => None,
         Some(b) => {
             let bad = || {
-                ApiError::bad_request(
-                    "INVALID_BEFORE",
+                ApiError::new(
+                    codes::INVALID_BEFORE,
                     format!(
                         "before must be a message id of this chat (ours or WhatsApp's), got {b:?}"
                     ),
@@ -421,8 +427,8 @@ async fn get_contact(
     let (ws, s, raw) = path.into_inner();
     let key = key(&ws, &s)?;
     let id = chat_id(&raw).ok().filter(|i| !i.ends_with("@g.us")).ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_CONTACT_ID",
+        ApiError::new(
+            codes::INVALID_CONTACT_ID,
             format!("{raw:?} is not a contact id (digits@c.us, id@lid, or a phone number)"),
         )
     })?;
@@ -495,13 +501,13 @@ async fn get_group(
     let (ws, s, raw) = path.into_inner();
     let key = key(&ws, &s)?;
     let id = chat_id(&raw).ok().filter(|i| i.ends_with("@g.us")).ok_or_else(|| {
-        ApiError::bad_request("INVALID_GROUP_ID", format!("{raw:?} is not a group id (…@g.us)"))
+        ApiError::new(codes::INVALID_GROUP_ID, format!("{raw:?} is not a group id (…@g.us)"))
     })?;
     m.sessions.get(&key)?;
     let chat = m.sessions.bridge_call(&key, wpp::get_chat(&id)).await?;
     let chat: Option<WireChat> = serde_json::from_value(chat).map_err(internal)?;
     let chat = chat.and_then(WireChat::into_chat).ok_or_else(|| {
-        ApiError::not_found("GROUP_NOT_FOUND", format!("the account is not in a group {id:?}"))
+        ApiError::new(codes::GROUP_NOT_FOUND, format!("the account is not in a group {id:?}"))
     })?;
     let v = m.sessions.bridge_call(&key, wpp::group_participants(&id)).await?;
     let parts: Vec<WireParticipant> = serde_json::from_value(v).map_err(internal)?;

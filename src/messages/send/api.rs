@@ -1,7 +1,6 @@
 //! Routes of sending, thin over [`super::Sender`]: `POST …/messages`, `GET …/messages/{id}`,
 //! `POST …/contacts/lookup`, `GET …/sending-limits`. Mounted in the signed `/v1` scope.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::queue::{self, Accept, Caps, Idem};
 use super::request::{Recipient, SendRequest};
 use super::worker;
-use crate::api::{ApiError, Json};
+use crate::api::{codes, ApiError, Json};
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
 use crate::messages::store::{now_ms, NewMessage};
 use crate::messages::{Direction, MessageId, Messages, Status};
@@ -74,8 +73,8 @@ fn key(path: &(String, String)) -> Result<SessionKey, ApiError> {
 }
 
 fn not_ready(state: State) -> ApiError {
-    ApiError::conflict(
-        "SESSION_NOT_READY",
+    ApiError::new(
+        codes::SESSION_NOT_READY,
         format!(
             "the session is {}; messages are taken while it is connected (or briefly starting, authenticating or disconnected)",
             state.as_str()
@@ -90,8 +89,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         && s.len() <= MAX_IDEMPOTENCY_KEY
         && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
     if !ok {
-        return Err(ApiError::bad_request(
-            "INVALID_IDEMPOTENCY_KEY",
+        return Err(ApiError::new(
+            codes::INVALID_IDEMPOTENCY_KEY,
             format!("Idempotency-Key: 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
         ));
     }
@@ -161,8 +160,8 @@ async fn send(
     if let Some((name, media)) = request.media_mut() {
         if let Some(link) = media.link.take() {
             if media.data.is_some() {
-                return Err(ApiError::bad_request(
-                    "INVALID_MEDIA_LINK",
+                return Err(ApiError::new(
+                    codes::INVALID_MEDIA_LINK,
                     format!("{name}.link: give either link or data, not both"),
                 ));
             }
@@ -175,8 +174,8 @@ async fn send(
                     .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_owned())
                     .filter(|ct| !ct.is_empty() && ct != "application/octet-stream");
                 if media.mime_type.is_none() {
-                    return Err(ApiError::bad_request(
-                        "MISSING_FIELD",
+                    return Err(ApiError::new(
+                        codes::MISSING_FIELD,
                         format!("{name}.mime_type: the link gave no content type; set mime_type"),
                     ));
                 }
@@ -231,8 +230,7 @@ async fn send(
         Accept::KeyReused => repeat_or_reused(false, ""),
         Accept::QueueFull => Ok(with_retry_after(
             ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "QUEUE_FULL",
+                codes::QUEUE_FULL,
                 format!(
                     "this session already has {} messages waiting (sending.max_queued_per_session)",
                     sender.config().max_queued_per_session
@@ -242,8 +240,7 @@ async fn send(
         )),
         Accept::DailyCap { retry_after_secs } => Ok(with_retry_after(
             ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "SENDING_LIMIT_REACHED",
+                codes::SENDING_LIMIT_REACHED,
                 format!(
                     "the daily cap of {} messages is reached (sending.pacing.daily_cap); retry later or send with on_limit: \"queue\"",
                     pacing.daily_cap
@@ -258,23 +255,22 @@ async fn send(
 /// address the policy refuses as written.
 fn precheck_link(net: &NetPolicy, name: &str, link: &str) -> Result<url::Url, ApiError> {
     let path = format!("{name}.link");
-    let url = url::Url::parse(link).map_err(|e| {
-        ApiError::bad_request("INVALID_MEDIA_LINK", format!("{path}: not a URL: {e}"))
-    })?;
+    let url = url::Url::parse(link)
+        .map_err(|e| ApiError::new(codes::INVALID_MEDIA_LINK, format!("{path}: not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ApiError::bad_request(
-            "INVALID_MEDIA_LINK",
+        return Err(ApiError::new(
+            codes::INVALID_MEDIA_LINK,
             format!("{path}: only http and https links are fetched, not {}", url.scheme()),
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ApiError::bad_request(
-            "INVALID_MEDIA_LINK",
+        return Err(ApiError::new(
+            codes::INVALID_MEDIA_LINK,
             format!("{path}: credentials in the URL are not accepted"),
         ));
     }
     net.check_url(&url)
-        .map_err(|e| ApiError::bad_request("MEDIA_LINK_REFUSED", format!("{path}: {e}")))?;
+        .map_err(|e| ApiError::new(codes::MEDIA_LINK_REFUSED, format!("{path}: {e}")))?;
     Ok(url)
 }
 
@@ -290,13 +286,13 @@ async fn fetch_link(
     let path = format!("{name}.link");
     let url = precheck_link(net, name, link)?;
     crate::net::fetch_limited(&url, limit as u64, net).await.map_err(|e| match e {
-        F::Scheme(_) => ApiError::bad_request("INVALID_MEDIA_LINK", format!("{path}: {e}")),
-        F::Refused(_) => ApiError::bad_request("MEDIA_LINK_REFUSED", format!("{path}: {e}")),
-        F::TooLarge { .. } => ApiError::bad_request(
-            "MEDIA_TOO_LARGE",
+        F::Scheme(_) => ApiError::new(codes::INVALID_MEDIA_LINK, format!("{path}: {e}")),
+        F::Refused(_) => ApiError::new(codes::MEDIA_LINK_REFUSED, format!("{path}: {e}")),
+        F::TooLarge { .. } => ApiError::new(
+            codes::MEDIA_TOO_LARGE,
             format!("{path}: {e} (WhatsApp's limit for a {name})"),
         ),
-        other => ApiError::bad_request("MEDIA_LINK_FAILED", format!("{path}: {other}")),
+        other => ApiError::new(codes::MEDIA_LINK_FAILED, format!("{path}: {other}")),
     })
 }
 
@@ -312,8 +308,7 @@ fn with_retry_after(e: ApiError, secs: u64) -> HttpResponse {
 fn repeat_or_reused(same: bool, response: &str) -> Result<HttpResponse, ApiError> {
     if !same {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "IDEMPOTENCY_KEY_REUSED",
+            codes::IDEMPOTENCY_KEY_REUSED,
             "this Idempotency-Key was used for a different message; use a new key",
         ));
     }
@@ -361,7 +356,7 @@ async fn get_message(
     let (ws, s, id) = path.into_inner();
     let key = key(&(ws, s))?;
     let not_found =
-        || ApiError::not_found("MESSAGE_NOT_FOUND", format!("no message {id:?} in this session"));
+        || ApiError::new(codes::MESSAGE_NOT_FOUND, format!("no message {id:?} in this session"));
     let parsed = MessageId::parse(&id).ok_or_else(not_found)?;
     let row = messages.store.get(&key, parsed.as_str()).await.map_err(ApiError::internal)?;
     let Some(row) = row else { return Err(not_found()) };
@@ -382,8 +377,8 @@ async fn lookup(
     let key = key(&path)?;
     let phones = body.into_inner().phones;
     if phones.is_empty() || phones.len() > MAX_LOOKUP {
-        return Err(ApiError::bad_request(
-            "INVALID_FIELD",
+        return Err(ApiError::new(
+            codes::INVALID_FIELD,
             format!("phones: give 1 to {MAX_LOOKUP} numbers"),
         ));
     }
@@ -392,8 +387,8 @@ async fn lookup(
         match Recipient::parse(p) {
             Ok(Recipient::Phone(d)) => digits.push(d),
             _ => {
-                return Err(ApiError::bad_request(
-                    "INVALID_PHONE",
+                return Err(ApiError::new(
+                    codes::INVALID_PHONE,
                     format!("phones[{i}]: {p:?} is not a phone number"),
                 ))
             }

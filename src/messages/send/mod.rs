@@ -15,6 +15,7 @@ pub mod config;
 pub mod ops;
 pub mod queue;
 pub mod request;
+pub mod schema;
 mod worker;
 
 use std::collections::HashMap;

@@ -2,14 +2,13 @@
 //! (mark read, typing/recording/paused), each one bridge call answered at once. Mounted by
 //! [`super::api::configure`].
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::request::{Recipient, MAX_TEXT_CHARS};
-use crate::api::{ApiError, Json};
+use crate::api::{codes, ApiError, Json};
 use crate::engine::wpp;
 use crate::ids::{SessionId, SessionKey, WorkspaceId};
 use crate::messages::store::MessageRow;
@@ -68,7 +67,7 @@ pub struct PresenceRequest {
     /// `typing`, `recording` or `paused`.
     pub state: String,
     /// How long the page shows it at most (default 10 s, at most 60 s).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::json::whole_opt")]
     pub duration_ms: Option<u64>,
 }
 
@@ -80,8 +79,8 @@ fn session_key(ws: &str, s: &str) -> Result<SessionKey, ApiError> {
 fn connected(messages: &Messages, key: &SessionKey) -> Result<(), ApiError> {
     let state = messages.sessions.get(key)?.state;
     if state != State::Connected {
-        return Err(ApiError::conflict(
-            "SESSION_NOT_READY",
+        return Err(ApiError::new(
+            codes::SESSION_NOT_READY,
             format!("the session is {}; this needs it connected", state.as_str()),
         ));
     }
@@ -91,13 +90,13 @@ fn connected(messages: &Messages, key: &SessionKey) -> Result<(), ApiError> {
 /// A message of the index that WhatsApp has (a `wa_id`).
 async fn known(messages: &Messages, key: &SessionKey, id: &str) -> Result<MessageRow, ApiError> {
     let not_found =
-        || ApiError::not_found("MESSAGE_NOT_FOUND", format!("no message {id:?} in this session"));
+        || ApiError::new(codes::MESSAGE_NOT_FOUND, format!("no message {id:?} in this session"));
     let parsed = MessageId::parse(id).ok_or_else(not_found)?;
     let row = messages.store.get(key, parsed.as_str()).await.map_err(ApiError::internal)?;
     let row = row.ok_or_else(not_found)?;
     if row.wa_id.is_none() || row.chat_id.is_none() {
-        return Err(ApiError::conflict(
-            "MESSAGE_NOT_SENT",
+        return Err(ApiError::new(
+            codes::MESSAGE_NOT_SENT,
             format!("message {id:?} has not reached WhatsApp yet (status {})", row.status.as_str()),
         ));
     }
@@ -122,16 +121,16 @@ pub async fn edit(
     let key = session_key(&ws, &s)?;
     let text = body.into_inner().text;
     if text.trim().is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::bad_request(
-            "INVALID_TEXT",
+        return Err(ApiError::new(
+            codes::INVALID_TEXT,
             format!("text: 1 to {MAX_TEXT_CHARS} characters"),
         ));
     }
     connected(&messages, &key)?;
     let row = known(&messages, &key, &id).await?;
     if row.direction != Direction::Out || row.kind != "text" {
-        return Err(ApiError::conflict(
-            "NOT_EDITABLE",
+        return Err(ApiError::new(
+            codes::NOT_EDITABLE,
             "only text messages this account sent can be edited",
         ));
     }
@@ -156,8 +155,8 @@ pub async fn delete(
         Some("everyone") => true,
         Some("me") => false,
         other => {
-            return Err(ApiError::bad_request(
-                "INVALID_QUERY",
+            return Err(ApiError::new(
+                codes::INVALID_QUERY,
                 format!("for: {other:?} is not everyone or me"),
             ))
         }
@@ -165,8 +164,8 @@ pub async fn delete(
     connected(&messages, &key)?;
     let row = known(&messages, &key, &id).await?;
     if everyone && row.direction != Direction::Out {
-        return Err(ApiError::conflict(
-            "NOT_REVOCABLE",
+        return Err(ApiError::new(
+            codes::NOT_REVOCABLE,
             "only messages this account sent can be deleted for everyone",
         ));
     }
@@ -192,10 +191,7 @@ pub async fn react(
     let key = session_key(&ws, &s)?;
     let emoji = body.into_inner().emoji;
     if emoji.chars().count() > 10 || emoji.trim() != emoji {
-        return Err(ApiError::bad_request(
-            "INVALID_REACTION",
-            "emoji: one emoji, or \"\" to remove",
-        ));
+        return Err(ApiError::new(codes::INVALID_REACTION, "emoji: one emoji, or \"\" to remove"));
     }
     connected(&messages, &key)?;
     let row = known(&messages, &key, &id).await?;
@@ -222,8 +218,7 @@ pub async fn forward(
     let chat = messages.sessions.bridge_call(&key, wpp::find_chat(&to.chat_id())).await?;
     let Some(chat) = chat.get("id").and_then(Value::as_str) else {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "RECIPIENT_NOT_FOUND",
+            codes::RECIPIENT_NOT_FOUND,
             "WhatsApp has no chat for this recipient",
         ));
     };
@@ -253,10 +248,7 @@ pub async fn star(
 fn chat_of(raw: &str) -> Result<String, ApiError> {
     Ok(Recipient::parse(raw)
         .map_err(|_| {
-            ApiError::bad_request(
-                "INVALID_CHAT",
-                format!("{raw:?} is not a phone number or chat id"),
-            )
+            ApiError::new(codes::INVALID_CHAT, format!("{raw:?} is not a phone number or chat id"))
         })?
         .chat_id())
 }
@@ -296,8 +288,8 @@ pub async fn presence(
         "recording" => wpp::mark_is_recording(&chat, ms),
         "paused" => wpp::mark_is_paused(&chat),
         other => {
-            return Err(ApiError::bad_request(
-                "INVALID_FIELD",
+            return Err(ApiError::new(
+                codes::INVALID_FIELD,
                 format!("state: {other:?} is not typing, recording or paused"),
             ))
         }

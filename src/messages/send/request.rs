@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::api::ApiError;
+use crate::api::{codes, ApiError};
 
 /// Longest text WhatsApp takes in one message.
 pub const MAX_TEXT_CHARS: usize = 65_536;
@@ -204,7 +204,7 @@ pub struct PollBody {
     pub name: String,
     pub options: Vec<String>,
     /// How many options a voter may pick (0 = any number; default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::api::json::whole")]
     pub selectable_count: u32,
 }
 
@@ -233,8 +233,8 @@ pub enum Recipient {
 impl Recipient {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let bad = || {
-            ApiError::bad_request(
-                "INVALID_RECIPIENT",
+            ApiError::new(
+                codes::INVALID_RECIPIENT,
                 format!("to: {raw:?} is not a phone number (digits, + allowed) or a chat id (…@c.us, …@g.us, …@lid)"),
             )
         };
@@ -351,19 +351,19 @@ pub struct Outgoing {
     pub on_limit: OnLimit,
 }
 
-fn field(code: &'static str, path: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(code, format!("{path}: {why}"))
+fn field(code: codes::Code, path: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(code, format!("{path}: {why}"))
 }
 
 fn missing(kind: MessageType) -> ApiError {
     let name = kind.as_str();
-    ApiError::bad_request(
-        "MISSING_FIELD",
+    ApiError::new(
+        codes::MISSING_FIELD,
         format!("{name}: type is {name:?} but the body has no {name:?} object"),
     )
 }
 
-fn bounded_text(code: &'static str, path: &str, s: &str, max: usize) -> Result<(), ApiError> {
+fn bounded_text(code: codes::Code, path: &str, s: &str, max: usize) -> Result<(), ApiError> {
     if s.trim().is_empty() {
         return Err(field(code, path, "must not be empty"));
     }
@@ -374,7 +374,7 @@ fn bounded_text(code: &'static str, path: &str, s: &str, max: usize) -> Result<(
 }
 
 fn optional_text(
-    code: &'static str,
+    code: codes::Code,
     path: &str,
     s: Option<String>,
     max: usize,
@@ -392,7 +392,7 @@ fn optional_text(
 fn message_ref(path: &str, s: &str) -> Result<String, ApiError> {
     super::super::MessageId::parse(s)
         .map(|m| m.as_str().to_owned())
-        .ok_or_else(|| field("INVALID_MESSAGE_ID", path, format!("{s:?} is not a message id")))
+        .ok_or_else(|| field(codes::INVALID_MESSAGE_ID, path, format!("{s:?} is not a message id")))
 }
 
 impl SendRequest {
@@ -418,7 +418,7 @@ impl SendRequest {
         .collect();
         if let Some(other) = given.first() {
             return Err(field(
-                "INVALID_FIELD",
+                codes::INVALID_FIELD,
                 other,
                 format!("not allowed when type is {:?}", kind.as_str()),
             ));
@@ -426,7 +426,7 @@ impl SendRequest {
         let content = match kind {
             MessageType::Text => {
                 let t = self.text.ok_or_else(|| missing(kind))?;
-                bounded_text("INVALID_TEXT", "text.body", &t.body, MAX_TEXT_CHARS)?;
+                bounded_text(codes::INVALID_TEXT, "text.body", &t.body, MAX_TEXT_CHARS)?;
                 Content::Text { body: t.body, preview_url: t.preview_url }
             }
             MessageType::Image
@@ -448,14 +448,14 @@ impl SendRequest {
                 let l = self.location.ok_or_else(|| missing(kind))?;
                 if !(-90.0..=90.0).contains(&l.latitude) || !l.latitude.is_finite() {
                     return Err(field(
-                        "INVALID_LOCATION",
+                        codes::INVALID_LOCATION,
                         "location.latitude",
                         "must be in [-90, 90]",
                     ));
                 }
                 if !(-180.0..=180.0).contains(&l.longitude) || !l.longitude.is_finite() {
                     return Err(field(
-                        "INVALID_LOCATION",
+                        codes::INVALID_LOCATION,
                         "location.longitude",
                         "must be in [-180, 180]",
                     ));
@@ -463,9 +463,9 @@ impl SendRequest {
                 Content::Location {
                     latitude: l.latitude,
                     longitude: l.longitude,
-                    name: optional_text("INVALID_LOCATION", "location.name", l.name, 1_000)?,
+                    name: optional_text(codes::INVALID_LOCATION, "location.name", l.name, 1_000)?,
                     address: optional_text(
-                        "INVALID_LOCATION",
+                        codes::INVALID_LOCATION,
                         "location.address",
                         l.address,
                         1_000,
@@ -476,7 +476,7 @@ impl SendRequest {
                 let list = self.contacts.ok_or_else(|| missing(kind))?;
                 if list.is_empty() || list.len() > MAX_CONTACTS {
                     return Err(field(
-                        "INVALID_CONTACTS",
+                        codes::INVALID_CONTACTS,
                         "contacts",
                         format!("give 1 to {MAX_CONTACTS} contacts"),
                     ));
@@ -485,18 +485,22 @@ impl SendRequest {
                 for (i, c) in list.into_iter().enumerate() {
                     let name = c.name.formatted_name;
                     bounded_text(
-                        "INVALID_CONTACTS",
+                        codes::INVALID_CONTACTS,
                         &format!("contacts[{i}].name.formatted_name"),
                         &name,
                         256,
                     )?;
                     let phone = c.phones.into_iter().next().ok_or_else(|| {
-                        field("INVALID_CONTACTS", &format!("contacts[{i}].phones"), "needs a phone")
+                        field(
+                            codes::INVALID_CONTACTS,
+                            &format!("contacts[{i}].phones"),
+                            "needs a phone",
+                        )
                     })?;
                     let raw = phone.wa_id.or(phone.phone).unwrap_or_default();
                     let Ok(Recipient::Phone(digits)) = Recipient::parse(&raw) else {
                         return Err(field(
-                            "INVALID_CONTACTS",
+                            codes::INVALID_CONTACTS,
                             &format!("contacts[{i}].phones[0]"),
                             format!("{raw:?} is not a phone number"),
                         ));
@@ -510,7 +514,7 @@ impl SendRequest {
                 let message_id = message_ref("reaction.message_id", &r.message_id)?;
                 if r.emoji.chars().count() > 10 || r.emoji.trim() != r.emoji {
                     return Err(field(
-                        "INVALID_REACTION",
+                        codes::INVALID_REACTION,
                         "reaction.emoji",
                         "must be one emoji, or \"\" to remove",
                     ));
@@ -519,24 +523,24 @@ impl SendRequest {
             }
             MessageType::Poll => {
                 let p = self.poll.ok_or_else(|| missing(kind))?;
-                bounded_text("INVALID_POLL", "poll.name", &p.name, 255)?;
+                bounded_text(codes::INVALID_POLL, "poll.name", &p.name, 255)?;
                 if p.options.len() < 2 || p.options.len() > MAX_POLL_OPTIONS {
                     return Err(field(
-                        "INVALID_POLL",
+                        codes::INVALID_POLL,
                         "poll.options",
                         format!("give 2 to {MAX_POLL_OPTIONS} options"),
                     ));
                 }
                 for (i, o) in p.options.iter().enumerate() {
-                    bounded_text("INVALID_POLL", &format!("poll.options[{i}]"), o, 100)?;
+                    bounded_text(codes::INVALID_POLL, &format!("poll.options[{i}]"), o, 100)?;
                 }
                 let mut seen = std::collections::HashSet::new();
                 if !p.options.iter().all(|o| seen.insert(o)) {
-                    return Err(field("INVALID_POLL", "poll.options", "options must differ"));
+                    return Err(field(codes::INVALID_POLL, "poll.options", "options must differ"));
                 }
                 if p.selectable_count as usize > p.options.len() {
                     return Err(field(
-                        "INVALID_POLL",
+                        codes::INVALID_POLL,
                         "poll.selectable_count",
                         "must not exceed the number of options",
                     ));
@@ -551,7 +555,11 @@ impl SendRequest {
         let reply_to = match self.context {
             Some(c) => {
                 if kind == MessageType::Reaction {
-                    return Err(field("INVALID_FIELD", "context", "a reaction cannot be a reply"));
+                    return Err(field(
+                        codes::INVALID_FIELD,
+                        "context",
+                        "a reaction cannot be a reply",
+                    ));
                 }
                 Some(message_ref("context.message_id", &c.message_id)?)
             }
@@ -561,7 +569,7 @@ impl SendRequest {
         for (i, m) in self.mentions.unwrap_or_default().into_iter().enumerate() {
             if i >= MAX_MENTIONS {
                 return Err(field(
-                    "INVALID_MENTIONS",
+                    codes::INVALID_MENTIONS,
                     "mentions",
                     format!("at most {MAX_MENTIONS} mentions"),
                 ));
@@ -571,7 +579,7 @@ impl SendRequest {
                 Ok(Recipient::Lid(id)) => mentions.push(id),
                 _ => {
                     return Err(field(
-                        "INVALID_MENTIONS",
+                        codes::INVALID_MENTIONS,
                         &format!("mentions[{i}]"),
                         format!("{m:?} is not a phone number or …@lid id"),
                     ))
@@ -580,12 +588,16 @@ impl SendRequest {
         }
         if !mentions.is_empty() && !matches!(content, Content::Text { .. } | Content::Media { .. })
         {
-            return Err(field("INVALID_MENTIONS", "mentions", "only text and media take mentions"));
+            return Err(field(
+                codes::INVALID_MENTIONS,
+                "mentions",
+                "only text and media take mentions",
+            ));
         }
         if let Some(r) = &self.client_ref {
             if r.chars().count() > MAX_CLIENT_REF {
                 return Err(field(
-                    "INVALID_CLIENT_REF",
+                    codes::INVALID_CLIENT_REF,
                     "client_ref",
                     format!("longer than {MAX_CLIENT_REF} characters"),
                 ));
@@ -673,16 +685,16 @@ fn media(kind: MessageType, m: MediaBody) -> Result<Content, ApiError> {
     if m.link.is_some() {
         // The route fetches links into `data` before validating; one left here was not fetched.
         return Err(field(
-            "INVALID_MEDIA_LINK",
+            codes::INVALID_MEDIA_LINK,
             &format!("{name}.link"),
             "give either link or data, not both",
         ));
     }
     let data = m.data.ok_or_else(|| {
-        field("MISSING_FIELD", &format!("{name}.data"), "give the bytes as base64 in data")
+        field(codes::MISSING_FIELD, &format!("{name}.data"), "give the bytes as base64 in data")
     })?;
     let mime = m.mime_type.ok_or_else(|| {
-        field("MISSING_FIELD", &format!("{name}.mime_type"), "required with data")
+        field(codes::MISSING_FIELD, &format!("{name}.mime_type"), "required with data")
     })?;
     let mime = mime.trim().to_ascii_lowercase();
     let valid_mime = mime.split_once('/').is_some_and(|(a, b)| {
@@ -691,7 +703,11 @@ fn media(kind: MessageType, m: MediaBody) -> Result<Content, ApiError> {
             && mime.bytes().all(|c| c.is_ascii_alphanumeric() || b"/.+-_;= ".contains(&c))
     });
     if !valid_mime {
-        return Err(field("INVALID_MIME_TYPE", &format!("{name}.mime_type"), "not a MIME type"));
+        return Err(field(
+            codes::INVALID_MIME_TYPE,
+            &format!("{name}.mime_type"),
+            "not a MIME type",
+        ));
     }
     let family_ok = match kind {
         MessageType::Image => mime.starts_with("image/"),
@@ -702,7 +718,7 @@ fn media(kind: MessageType, m: MediaBody) -> Result<Content, ApiError> {
     };
     if !family_ok {
         return Err(field(
-            "INVALID_MIME_TYPE",
+            codes::INVALID_MIME_TYPE,
             &format!("{name}.mime_type"),
             format!("{mime:?} does not fit a {name}"),
         ));
@@ -711,15 +727,17 @@ fn media(kind: MessageType, m: MediaBody) -> Result<Content, ApiError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&compact)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&compact))
-        .map_err(|e| field("INVALID_MEDIA", &format!("{name}.data"), format!("not base64: {e}")))?;
+        .map_err(|e| {
+            field(codes::INVALID_MEDIA, &format!("{name}.data"), format!("not base64: {e}"))
+        })?;
     if bytes.is_empty() {
-        return Err(field("INVALID_MEDIA", &format!("{name}.data"), "is empty"));
+        return Err(field(codes::INVALID_MEDIA, &format!("{name}.data"), "is empty"));
     }
     if let Some(families) = sniff(&bytes) {
         let family = mime.split('/').next().unwrap_or_default();
         if kind != MessageType::Document && !families.contains(&family) {
             return Err(field(
-                "MEDIA_TYPE_MISMATCH",
+                codes::MEDIA_TYPE_MISMATCH,
                 &format!("{name}.mime_type"),
                 format!("{mime:?} but the bytes are {}", families.join(" or ")),
             ));
@@ -727,7 +745,7 @@ fn media(kind: MessageType, m: MediaBody) -> Result<Content, ApiError> {
     }
     if bytes.len() > kind.media_limit() {
         return Err(field(
-            "MEDIA_TOO_LARGE",
+            codes::MEDIA_TOO_LARGE,
             &format!("{name}.data"),
             format!(
                 "{} bytes; WhatsApp takes at most {} for a {name}",
@@ -738,24 +756,29 @@ fn media(kind: MessageType, m: MediaBody) -> Result<Content, ApiError> {
     }
     if m.voice && kind != MessageType::Audio {
         return Err(field(
-            "INVALID_FIELD",
+            codes::INVALID_FIELD,
             &format!("{name}.voice"),
             "only audio can be a voice note",
         ));
     }
     if m.caption.is_some() && matches!(kind, MessageType::Audio | MessageType::Sticker) {
         return Err(field(
-            "INVALID_FIELD",
+            codes::INVALID_FIELD,
             &format!("{name}.caption"),
             format!("a {name} has no caption"),
         ));
     }
-    let caption =
-        optional_text("INVALID_CAPTION", &format!("{name}.caption"), m.caption, MAX_CAPTION_CHARS)?;
-    let filename = optional_text("INVALID_FILENAME", &format!("{name}.filename"), m.filename, 255)?;
+    let caption = optional_text(
+        codes::INVALID_CAPTION,
+        &format!("{name}.caption"),
+        m.caption,
+        MAX_CAPTION_CHARS,
+    )?;
+    let filename =
+        optional_text(codes::INVALID_FILENAME, &format!("{name}.filename"), m.filename, 255)?;
     if filename.as_deref().is_some_and(|f| f.contains(['/', '\\', '\0'])) {
         return Err(field(
-            "INVALID_FILENAME",
+            codes::INVALID_FILENAME,
             &format!("{name}.filename"),
             "must be a bare file name",
         ));

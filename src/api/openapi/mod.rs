@@ -1,5 +1,8 @@
 //! `GET /openapi.json`, generated from the handlers' `#[utoipa::path]` annotations.
-//! Other modules merge their own `OpenApi` document in [`document`].
+//! Other modules merge their own `OpenApi` document in [`document`]; [`contract`] then writes in
+//! what every route shares (error statuses, constraints, media types).
+
+pub mod contract;
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -10,7 +13,7 @@ use super::{health, metrics, workspaces};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "wa-sidecar", description = "WhatsApp Web for a Laravel or Node host. Every /v1 request is HMAC-signed: see README.md, \"Signing requests\"."),
-    paths(health::live, health::ready, metrics::metrics, workspaces::get_workspace, workspaces::ping),
+    paths(health::live, health::ready, metrics::metrics, serve, workspaces::get_workspace, workspaces::ping),
     components(schemas(health::Live, health::Ready, health::CheckResult, workspaces::Workspace, workspaces::PingRequest, workspaces::PingResponse, ErrorEnvelope, ErrorBody)),
     modifiers(&HmacScheme),
     tags((name = "operations", description = "Health, metrics"), (name = "workspaces", description = "Workspaces of the host"))
@@ -52,15 +55,24 @@ impl Modify for HmacScheme {
 
 /// The whole document. Add other modules' docs here, e.g.
 /// `doc.merge(crate::sessions::api::ApiDoc::openapi())`.
-pub fn document() -> utoipa::openapi::OpenApi {
+pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::sessions::api::ApiDoc::openapi());
     doc.merge(crate::callbacks::api::ApiDoc::openapi());
     doc.merge(crate::messages::send::api::ApiDoc::openapi());
     doc.merge(crate::messages::inbound::api::ApiDoc::openapi());
+    doc.merge(crate::sessions::handover::ApiDoc::openapi());
+    let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+    contract::complete(&mut doc);
     doc
 }
 
-pub async fn serve(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
-    HttpResponse::Ok().json(doc.get_ref())
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn serve(doc: web::Data<OpenApiDocument>) -> HttpResponse {
+    HttpResponse::Ok().json(&doc.get_ref().0)
 }
+
+/// The served document, built once at start.
+pub struct OpenApiDocument(pub serde_json::Value);
