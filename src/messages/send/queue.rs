@@ -20,6 +20,11 @@ pub struct Caps {
     pub next_day_ms: i64,
     /// `on_limit: "queue"`: past a cap, schedule for `next_day_ms` instead of refusing.
     pub queue_on_limit: bool,
+    /// The recipient's chat as parsed (`<digits>@c.us`, `…@g.us`, `…@lid`): a first contact
+    /// counts against the new-chat cap.
+    pub chat: String,
+    /// `None`: no new-chat cap (pacing off).
+    pub new_chat_cap: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -33,6 +38,10 @@ pub enum Accept {
     QueueFull,
     /// The daily cap; retry after this many seconds.
     DailyCap {
+        retry_after_secs: u64,
+    },
+    /// The new-chat cap (this message would be a first contact); retry after this many seconds.
+    NewChatCap {
         retry_after_secs: u64,
     },
 }
@@ -93,6 +102,22 @@ pub fn accept(
             not_before = caps.next_day_ms;
         }
     }
+    let first_contact = first_contact(&tx, key, &caps.chat)?;
+    if let (Some(true), Some(cap)) = (first_contact, caps.new_chat_cap) {
+        if new_chats_on(&tx, key, caps.day_start_ms, caps.next_day_ms)? >= cap {
+            if !caps.queue_on_limit {
+                let secs = ((caps.next_day_ms - now_ms()).max(1000) / 1000) as u64;
+                return Ok(Accept::NewChatCap { retry_after_secs: secs });
+            }
+            not_before = caps.next_day_ms;
+        }
+    }
+    if let Some(new) = first_contact {
+        tx.execute(
+            "INSERT INTO send_chats (workspace, session, chat, first_at, new) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ws, s, caps.chat, not_before.max(now_ms()), new],
+        )?;
+    }
     let tx_conn: &Connection = &tx;
     if !store::insert_in(tx_conn, key, msg)? {
         return Err(StoreError::Task(format!("message id {} already indexed", msg.id)));
@@ -109,6 +134,41 @@ pub fn accept(
     }
     tx.commit()?;
     Ok(Accept::Accepted(response.clone()))
+}
+
+/// `None`: the session sent to `chat` before. Otherwise whether this is a first contact: no
+/// message of the index in that chat (by its id, or the LID a `queryExists` gave for it).
+fn first_contact(c: &Connection, key: &SessionKey, chat: &str) -> Result<Option<bool>, StoreError> {
+    let (ws, s) = (key.workspace.as_str(), key.session.as_str());
+    let known: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM send_chats WHERE workspace = ?1 AND session = ?2 AND chat = ?3)",
+        params![ws, s, chat],
+        |r| r.get(0),
+    )?;
+    if known {
+        return Ok(None);
+    }
+    let talked: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE workspace = ?1 AND session = ?2 AND (chat_id = ?3
+            OR chat_id IN (SELECT lid FROM send_recipients WHERE workspace = ?1 AND session = ?2 AND wid = ?3 AND lid IS NOT NULL)))",
+        params![ws, s, chat],
+        |r| r.get(0),
+    )?;
+    Ok(Some(!talked))
+}
+
+/// First contacts counted on the UTC day `[from, to)`.
+pub fn new_chats_on(
+    c: &Connection,
+    key: &SessionKey,
+    from: i64,
+    to: i64,
+) -> Result<u64, StoreError> {
+    Ok(c.query_row(
+        "SELECT COUNT(*) FROM send_chats WHERE workspace = ?1 AND session = ?2 AND new = 1 AND first_at >= ?3 AND first_at < ?4",
+        params![key.workspace.as_str(), key.session.as_str(), from, to],
+        |r| r.get(0),
+    )?)
 }
 
 /// The next message to hand to the page.
@@ -385,7 +445,15 @@ mod tests {
     }
 
     fn caps(max_queued: u64, daily_cap: Option<u64>, queue_on_limit: bool) -> Caps {
-        Caps { max_queued, daily_cap, day_start_ms: 0, next_day_ms: i64::MAX / 2, queue_on_limit }
+        Caps {
+            max_queued,
+            daily_cap,
+            day_start_ms: 0,
+            next_day_ms: i64::MAX / 2,
+            queue_on_limit,
+            chat: "15551234567@c.us".into(),
+            new_chat_cap: None,
+        }
     }
 
     fn db() -> (tempfile::TempDir, Connection) {
@@ -460,6 +528,39 @@ mod tests {
         dequeue(&c, &k, "out_1").unwrap();
         assert!(next_pending(&c, &k, now_ms()).unwrap().is_none(), "scheduled for tomorrow");
         assert!(next_pending(&c, &k, i64::MAX).unwrap().is_some());
+    }
+
+    #[test]
+    fn only_first_contacts_count_against_the_new_chat_cap() {
+        let (_d, mut c) = db();
+        let k = key();
+        let to = |chat: &str, queue_on_limit: bool| Caps {
+            chat: chat.into(),
+            new_chat_cap: Some(2),
+            ..caps(100, None, queue_on_limit)
+        };
+        let mut n = 0;
+        let mut send = |c: &mut Connection, caps: Caps| {
+            n += 1;
+            accept(c, &k, &msg(&format!("out_{n}")), None, &json!({}), None, &caps).unwrap()
+        };
+        assert!(matches!(send(&mut c, to("1@c.us", false)), Accept::Accepted(_)));
+        assert!(matches!(send(&mut c, to("2@c.us", false)), Accept::Accepted(_)));
+        assert!(matches!(send(&mut c, to("1@c.us", false)), Accept::Accepted(_)), "written to");
+        assert!(matches!(
+            send(&mut c, to("3@c.us", false)),
+            Accept::NewChatCap { retry_after_secs } if retry_after_secs > 0
+        ));
+        // Someone who wrote to us first is not a new chat.
+        let mut inbound = msg("in_1");
+        inbound.direction = crate::messages::Direction::In;
+        inbound.chat_id = Some("4@c.us".into());
+        store::insert_in(&c, &k, &inbound).unwrap();
+        assert!(matches!(send(&mut c, to("4@c.us", false)), Accept::Accepted(_)));
+        // on_limit: queue → scheduled for the next day, counted there.
+        assert!(matches!(send(&mut c, to("5@c.us", true)), Accept::Accepted(_)));
+        assert_eq!(new_chats_on(&c, &k, 0, i64::MAX / 2).unwrap(), 2);
+        assert!(matches!(send(&mut c, to("6@c.us", false)), Accept::NewChatCap { .. }));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod bad_input;
 mod bench;
 mod kills;
+mod limits;
 mod ops;
 mod send;
 
