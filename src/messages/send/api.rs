@@ -372,7 +372,7 @@ fn view(
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/messages/{id}", tag = "messages",
     params(("workspace" = String, Path), ("session" = String, Path), ("id" = String, Path, description = "Our id or WhatsApp's (wa_id)")),
-    responses((status = 200, description = "The message, its status and status history"), (status = 404, description = "MESSAGE_NOT_FOUND, SESSION_NOT_FOUND")),
+    responses((status = 200, description = "The message, its status and status history; for a group message also `receipts`: [{participant, status, at}], one per member who sent one"), (status = 404, description = "MESSAGE_NOT_FOUND, SESSION_NOT_FOUND")),
     security(("hmac" = [])))]
 async fn get_message(
     messages: web::Data<Messages>,
@@ -386,7 +386,35 @@ async fn get_message(
     let row = messages.store.get(&key, parsed.as_str()).await.map_err(ApiError::internal)?;
     let Some(row) = row else { return Err(not_found()) };
     let history = messages.store.history(&key, &row.id).await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(view(row, history)))
+    let group = row.direction == Direction::Out
+        && row.chat_id.as_deref().is_some_and(|c| c.ends_with("@g.us"));
+    let receipts = if group {
+        let (k, i) = (key.clone(), row.id.clone());
+        let rows = messages
+            .store
+            .run(move |c| queue::receipts(c, &k, &i))
+            .await
+            .map_err(ApiError::internal)?;
+        Some(receipts_view(rows))
+    } else {
+        None
+    };
+    let mut body = view(row, history);
+    if let Some(receipts) = receipts {
+        body["receipts"] = receipts;
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// A group message's receipts, one per member who sent one: `[{participant, status, at}]`.
+fn receipts_view(rows: Vec<(String, i64, i64)>) -> Value {
+    let at = |ms: i64| rfc3339(from_unix_ms(ms.max(0) as u64));
+    rows.into_iter()
+        .filter_map(|(participant, ack, t)| {
+            let status = Status::from_ack(ack)?;
+            Some(json!({"participant": participant, "status": status.as_str(), "at": at(t)}))
+        })
+        .collect()
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/contacts/lookup", tag = "messages",

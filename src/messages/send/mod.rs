@@ -176,7 +176,8 @@ impl Sender {
         self.kick(key);
     }
 
-    /// `chat.msg_ack_change` as the glue forwards it: `{ack, chat, ids: [serialized ids]}`.
+    /// `chat.msg_ack_change` as the glue forwards it: `{ack, chat, participant, ids: [serialized
+    /// ids]}`; `participant` is set for a group member's receipt.
     pub async fn on_ack(&self, key: &SessionKey, payload: &Value) {
         let Some(ack) = payload.get("ack").and_then(Value::as_i64) else { return };
         let Some(status) = Status::from_ack(ack) else { return };
@@ -185,6 +186,12 @@ impl Sender {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
+        if let Some(participant) = payload.get("participant").and_then(Value::as_str) {
+            for id in ids {
+                self.on_receipt(key, participant, ack, &id).await;
+            }
+            return;
+        }
         for wa_id in ids {
             let (k, w) = (key.clone(), wa_id.clone());
             let id = match self.inner.store.run(move |c| queue::outbound_by_wa_id(c, &k, &w)).await
@@ -201,6 +208,48 @@ impl Sender {
             });
             self.settle(key, &id, status, detail, Some(ack)).await;
         }
+    }
+
+    /// A group member's receipt for one of our group messages. Its key names the member as
+    /// participant (not the key our send returned), so the message is found by chat and raw id.
+    /// The receipt is stored (highest per member); the message's own status follows the page's
+    /// model, whose ack WhatsApp Web keeps as the lowest of all members: asked on a task of its
+    /// own, so the one listener of page events never waits on the browser.
+    async fn on_receipt(&self, key: &SessionKey, participant: &str, ack: i64, serialized: &str) {
+        let Some(prefix) = own_key_prefix(serialized) else { return };
+        let (k, p) = (key.clone(), participant.to_owned());
+        let found = self
+            .inner
+            .store
+            .run(move |c| {
+                let Some((id, wa_id)) = queue::outbound_by_key_prefix(c, &k, &prefix)? else {
+                    return Ok(None);
+                };
+                queue::record_receipt(c, &k, &id, &p, ack)?;
+                Ok(Some((id, wa_id)))
+            })
+            .await;
+        let (id, wa_id) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(session = %key, error = %e, "sending: receipt not stored");
+                return;
+            }
+        };
+        let (sender, key) = (self.clone(), key.clone());
+        tokio::spawn(async move {
+            let call = crate::engine::wpp::get_message_by_id(&wa_id);
+            match sender.inner.sessions.bridge_call(&key, call).await {
+                Ok(m) => {
+                    let ack = m.get("ack").and_then(Value::as_i64).unwrap_or(0);
+                    if let Some(status) = Status::from_ack(ack).filter(|_| ack >= 2) {
+                        sender.settle(&key, &id, status, None, Some(ack)).await;
+                    }
+                }
+                Err(e) => tracing::debug!(session = %key, error = %e, "group ack not read"),
+            }
+        });
     }
 
     /// Moves a message to `status` (monotonic) and, when it moved, reports it once.
@@ -281,5 +330,28 @@ impl Sender {
         f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.inner.store.run(f).await
+    }
+}
+
+/// `true_<chat>_<id>` of a serialized key of ours (`true_<chat>_<id>[_<participant>]`), whatever
+/// participant it names; `None` for someone else's message.
+fn own_key_prefix(serialized: &str) -> Option<String> {
+    let mut parts = serialized.splitn(4, '_');
+    let (from_me, chat, raw) = (parts.next()?, parts.next()?, parts.next()?);
+    (from_me == "true" && !chat.is_empty() && !raw.is_empty()).then(|| format!("true_{chat}_{raw}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_receipt_key_names_our_message_whatever_participant_it_carries() {
+        let p = super::own_key_prefix;
+        assert_eq!(
+            p("true_123-456@g.us_3EB0AB_15557654321@c.us").as_deref(),
+            Some("true_123-456@g.us_3EB0AB")
+        );
+        assert_eq!(p("true_1@c.us_3EB0AB").as_deref(), Some("true_1@c.us_3EB0AB"));
+        assert_eq!(p("false_123-456@g.us_3EB0AB_1@c.us"), None);
+        assert_eq!(p("garbage"), None);
     }
 }

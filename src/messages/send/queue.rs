@@ -351,6 +351,57 @@ pub fn outbound_by_wa_id(
     .optional()?)
 }
 
+/// Our outbound message whose WhatsApp id is `prefix` (`true_<chat>_<id>`) with or without a
+/// `_<participant>` after it: `(id, wa_id)`. A range on the wa_id index, then an exact check.
+pub fn outbound_by_key_prefix(
+    c: &Connection,
+    key: &SessionKey,
+    prefix: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    // '`' sorts right after '_': the range holds every id that starts with the prefix.
+    let upper = format!("{prefix}`");
+    Ok(c.query_row(
+        "SELECT id, wa_id FROM messages WHERE workspace = ?1 AND session = ?2 AND direction = 'out'
+           AND wa_id >= ?3 AND wa_id < ?4 AND (wa_id = ?3 OR substr(wa_id, length(?3) + 1, 1) = '_')
+         LIMIT 1",
+        params![key.workspace.as_str(), key.session.as_str(), prefix, upper],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?)
+}
+
+/// A group member's receipt: kept at the highest ack that member sent.
+pub fn record_receipt(
+    c: &Connection,
+    key: &SessionKey,
+    id: &str,
+    participant: &str,
+    ack: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO message_receipts (workspace, session, id, participant, ack, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (workspace, session, id, participant) DO UPDATE SET ack = excluded.ack, at = excluded.at
+         WHERE excluded.ack > message_receipts.ack",
+        params![key.workspace.as_str(), key.session.as_str(), id, participant, ack, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// The receipts of a group message: `(participant, ack, at)`, by participant.
+pub fn receipts(
+    c: &Connection,
+    key: &SessionKey,
+    id: &str,
+) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT participant, ack, at FROM message_receipts WHERE workspace = ?1 AND session = ?2 AND id = ?3 ORDER BY participant",
+    )?;
+    let rows = stmt.query_map(params![key.workspace.as_str(), key.session.as_str(), id], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Counters for `GET …/sending-limits`: (queued, accepted today, handed-and-waiting).
 pub fn counters(
     c: &Connection,

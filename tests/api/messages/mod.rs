@@ -7,6 +7,7 @@ mod bench;
 mod kills;
 mod limits;
 mod ops;
+mod receipts;
 mod send;
 
 use std::time::{Duration, Instant};
