@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 
 pub use config::{PacingConfig, SendingConfig};
 
-use super::store::{MessageStore, StoreError};
+use super::store::{now_ms, MessageStore, StoreError};
 use super::{model, Status};
 use crate::events::{kind, Event, EventBus};
 use crate::ids::SessionKey;
@@ -118,6 +118,33 @@ impl Sender {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.clone(), (until, name.to_owned()));
+        // Stored too, so a restart keeps the pause (WhatsApp says it once).
+        let (store, k, reason) = (self.inner.store.clone(), key.clone(), name.to_owned());
+        let until_ms = now_ms() + pause.as_millis() as i64;
+        tokio::spawn(async move {
+            let stored = store.run(move |c| queue::store_pause(c, &k, until_ms, &reason)).await;
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "sending: the pause was not stored; a restart lifts it");
+            }
+        });
+    }
+
+    /// The pauses stored by earlier runs that still hold (call before sessions connect).
+    pub async fn load_pauses(&self) {
+        let now = now_ms();
+        let pauses = match self.inner.store.run(move |c| queue::live_pauses(c, now)).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "sending: stored pauses unreadable");
+                return;
+            }
+        };
+        let mut paused = self.inner.paused.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, until_ms, reason) in pauses {
+            let left = std::time::Duration::from_millis((until_ms - now).max(0) as u64);
+            tracing::warn!(session = %key, ?left, reason, "sending: the send queue stays paused");
+            paused.insert(key, (std::time::Instant::now() + left, reason));
+        }
     }
 
     /// Why and for how long (ms) the session's queue is paused, if it is.

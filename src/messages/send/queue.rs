@@ -402,6 +402,38 @@ pub fn receipts(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A session's queue paused until `until_ms` (the latest signal wins).
+pub fn store_pause(
+    c: &Connection,
+    key: &SessionKey,
+    until_ms: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO send_pauses (workspace, session, until_ms, reason) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (workspace, session) DO UPDATE SET until_ms = excluded.until_ms, reason = excluded.reason",
+        params![key.workspace.as_str(), key.session.as_str(), until_ms, reason],
+    )?;
+    Ok(())
+}
+
+/// Pauses still running at `now` (those over are deleted): `(session, until_ms, reason)`.
+pub fn live_pauses(c: &Connection, now: i64) -> Result<Vec<(SessionKey, i64, String)>, StoreError> {
+    c.execute("DELETE FROM send_pauses WHERE until_ms <= ?1", params![now])?;
+    let mut stmt = c.prepare("SELECT workspace, session, until_ms, reason FROM send_pauses")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (ws, s, until, reason) = row?;
+        if let (Ok(ws), Ok(s)) = (WorkspaceId::parse(&ws), SessionId::parse(&s)) {
+            out.push((SessionKey::new(ws, s), until, reason));
+        }
+    }
+    Ok(out)
+}
+
 /// Counters for `GET …/sending-limits`: (queued, accepted today, handed-and-waiting).
 pub fn counters(
     c: &Connection,
