@@ -19,6 +19,9 @@ pub struct SendingConfig {
     /// How long a `queryExists` answer is kept: a number on WhatsApp, and one that is not.
     pub recipient_hit_ttl_ms: u64,
     pub recipient_miss_ttl_ms: u64,
+    /// WhatsApp ids generated in one page evaluation at most: a message's and those of the next
+    /// pending messages to the same recipient (1 = one evaluation per message).
+    pub id_batch: usize,
     pub pacing: PacingConfig,
 }
 
@@ -61,6 +64,7 @@ impl Default for SendingConfig {
             max_attempts: 5,
             recipient_hit_ttl_ms: 86_400_000,
             recipient_miss_ttl_ms: 900_000,
+            id_batch: 32,
             pacing: PacingConfig::default(),
         }
     }
@@ -111,6 +115,7 @@ impl SendingConfig {
         need(self.unconfirmed_after_ms >= 100, "unconfirmed_after_ms", "must be at least 100");
         need(self.max_queued_per_session >= 1, "max_queued_per_session", "must be at least 1");
         need(self.max_attempts >= 1, "max_attempts", "must be at least 1");
+        need((1..=256).contains(&self.id_batch), "id_batch", "must be 1 to 256");
         need(
             p.typing_min_ms <= p.typing_max_ms,
             "pacing.typing_max_ms",

@@ -3,6 +3,8 @@
 //! the recipient cache. Plain functions over a [`Connection`]; callers run them through
 //! `MessageStore::run`, on the blocking pool.
 
+use std::collections::HashSet;
+
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -203,6 +205,46 @@ pub fn next_pending(c: &Connection, key: &SessionKey, now: i64) -> Result<Option
     .optional()?)
 }
 
+/// Up to `limit` pending messages after `after_id` in queue order that have no WhatsApp id yet
+/// (candidates for ids generated together): `(id, body)`.
+pub fn pending_without_id(
+    c: &Connection,
+    key: &SessionKey,
+    after_id: &str,
+    limit: usize,
+) -> Result<Vec<(String, Value)>, StoreError> {
+    let mut stmt = c.prepare(
+        "SELECT q.id, m.body FROM send_queue q
+         JOIN messages m ON m.workspace = q.workspace AND m.session = q.session AND m.id = q.id
+         WHERE q.workspace = ?1 AND q.session = ?2 AND q.state = 'pending' AND m.wa_id IS NULL
+           AND q.seq > (SELECT seq FROM send_queue WHERE workspace = ?1 AND session = ?2 AND id = ?3)
+         ORDER BY q.seq LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![key.workspace.as_str(), key.session.as_str(), after_id, limit as i64],
+        |r| {
+            let body: String = r.get(1)?;
+            Ok((r.get(0)?, serde_json::from_str(&body).unwrap_or(Value::Null)))
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Persists pre-generated ids of several messages to one chat in one transaction.
+pub fn set_wa_ids(
+    c: &mut Connection,
+    key: &SessionKey,
+    ids: &[(String, String)],
+    chat_id: &str,
+) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    for (id, wa_id) in ids {
+        set_wa_id(&tx, key, id, wa_id, chat_id)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Persists WhatsApp's pre-generated id and the resolved chat before the send.
 pub fn set_wa_id(
     c: &Connection,
@@ -275,12 +317,14 @@ pub fn settle(
 }
 
 /// While the session is not connected: starts the expiry clock of pending messages never handed
-/// to a page (no `wa_id`), and returns those whose time is up.
+/// to a page (no `wa_id`, or one in `fresh`: generated but never sent), and returns those whose
+/// time is up.
 pub fn expiring(
     c: &Connection,
     key: &SessionKey,
     now: i64,
     expire_after_ms: i64,
+    fresh: &HashSet<String>,
 ) -> Result<Vec<String>, StoreError> {
     let (ws, s) = (key.workspace.as_str(), key.session.as_str());
     c.execute(
@@ -288,12 +332,21 @@ pub fn expiring(
         params![ws, s, now + expire_after_ms],
     )?;
     let mut stmt = c.prepare(
-        "SELECT q.id FROM send_queue q JOIN messages m ON m.workspace = q.workspace AND m.session = q.session AND m.id = q.id
-         WHERE q.workspace = ?1 AND q.session = ?2 AND q.state = 'pending' AND q.expires_at <= ?3 AND m.wa_id IS NULL
+        "SELECT q.id, m.wa_id FROM send_queue q JOIN messages m ON m.workspace = q.workspace AND m.session = q.session AND m.id = q.id
+         WHERE q.workspace = ?1 AND q.session = ?2 AND q.state = 'pending' AND q.expires_at <= ?3
          ORDER BY q.seq",
     )?;
-    let ids = stmt.query_map(params![ws, s, now], |r| r.get(0))?;
-    Ok(ids.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map(params![ws, s, now], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, wa_id) = row?;
+        if wa_id.is_none() || fresh.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 /// Connected again: queued messages wait without a clock.
@@ -667,9 +720,16 @@ mod tests {
             accept(&mut c, &k, &msg(id), None, &json!({}), None, &caps(10, None, false)).unwrap();
         }
         set_wa_id(&c, &k, "out_b", "true_1@c.us_3EB0AA", "1@c.us").unwrap();
-        assert!(expiring(&c, &k, 1_000, 500).unwrap().is_empty(), "the clock starts now");
-        assert_eq!(expiring(&c, &k, 2_000, 500).unwrap(), vec!["out_a".to_string()]);
+        let none = HashSet::new();
+        assert!(expiring(&c, &k, 1_000, 500, &none).unwrap().is_empty(), "the clock starts now");
+        assert_eq!(expiring(&c, &k, 2_000, 500, &none).unwrap(), vec!["out_a".to_string()]);
+        // An id generated with an earlier message's but never sent: still never handed over.
+        let fresh = HashSet::from(["out_b".to_string()]);
+        assert_eq!(expiring(&c, &k, 2_000, 500, &fresh).unwrap(), ["out_a", "out_b"]);
         clear_expiry(&c, &k).unwrap();
-        assert!(expiring(&c, &k, 2_100, 500).unwrap().is_empty(), "connected again: no clock");
+        assert!(
+            expiring(&c, &k, 2_100, 500, &none).unwrap().is_empty(),
+            "connected again: no clock"
+        );
     }
 }
