@@ -219,21 +219,28 @@ impl Sender {
             }
             return;
         }
+        let detail = (status == Status::Failed).then(
+            || json!({"code": "whatsapp_error", "message": format!("WhatsApp reported ack {ack}")}),
+        );
         for wa_id in ids {
-            let (k, w) = (key.clone(), wa_id.clone());
-            let id = match self.inner.store.run(move |c| queue::outbound_by_wa_id(c, &k, &w)).await
-            {
-                Ok(Some(id)) => id,
-                Ok(None) => continue, // not one of ours (sent from the phone, or a reaction)
-                Err(e) => {
-                    tracing::error!(session = %key, error = %e, "sending: ack lookup failed");
-                    continue;
-                }
-            };
-            let detail = (status == Status::Failed).then(|| {
-                json!({"code": "whatsapp_error", "message": format!("WhatsApp reported ack {ack}")})
-            });
-            self.settle(key, &id, status, detail, Some(ack)).await;
+            // The lookup and the move in one trip to the store: acks of every session pass here.
+            let (k, d) = (key.clone(), detail.clone());
+            let moved = self
+                .inner
+                .store
+                .run(move |c| {
+                    // Not one of ours (sent from the phone, or a reaction): nothing to move.
+                    let Some(id) = queue::outbound_by_wa_id(c, &k, &wa_id)? else {
+                        return Ok(None);
+                    };
+                    queue::settle_and_read(c, &k, &id, status, d.as_ref())
+                })
+                .await;
+            match moved {
+                Ok(Some(row)) => self.report(key, row, status, detail.clone(), Some(ack)),
+                Ok(None) => {}
+                Err(e) => tracing::error!(session = %key, error = %e, "sending: ack not stored"),
+            }
         }
     }
 
@@ -289,39 +296,34 @@ impl Sender {
         ack: Option<i64>,
     ) -> bool {
         let (k, i, d) = (key.clone(), id.to_owned(), detail.clone());
-        let moved =
-            match self.inner.store.run(move |c| queue::settle(c, &k, &i, status, d.as_ref())).await
-            {
-                Ok(moved) => moved,
-                Err(e) => {
-                    tracing::error!(session = %key, id, error = %e, "sending: status not stored");
-                    return false;
-                }
-            };
-        if moved {
-            self.report(key, id, status, detail, ack).await;
+        let moved = self
+            .inner
+            .store
+            .run(move |c| queue::settle_and_read(c, &k, &i, status, d.as_ref()))
+            .await;
+        match moved {
+            Ok(Some(row)) => {
+                self.report(key, row, status, detail, ack);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!(session = %key, id, error = %e, "sending: status not stored");
+                false
+            }
         }
-        moved
     }
 
-    /// `message.status` for a change already stored. The event id is deterministic, so a
-    /// re-report is the same callback.
-    async fn report(
+    /// `message.status` for a change already stored (`row` as it is now). The event id is
+    /// deterministic, so a re-report is the same callback.
+    fn report(
         &self,
         key: &SessionKey,
-        id: &str,
+        row: crate::messages::store::MessageRow,
         status: Status,
         detail: Option<Value>,
         ack: Option<i64>,
     ) {
-        let row = match self.inner.store.get(key, id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(session = %key, id, error = %e, "sending: message not readable");
-                return;
-            }
-        };
         let mut data = json!({
             "id": row.id,
             "wa_id": row.wa_id,

@@ -300,20 +300,37 @@ pub fn settle(
     to: Status,
     detail: Option<&Value>,
 ) -> Result<bool, StoreError> {
-    let moved = store::advance(c, key, id, to, detail)?;
+    // One transaction: the status, its history, the queue row and the media bytes.
+    let tx = c.transaction()?;
+    let moved = store::advance_in(&tx, key, id, to, detail)?;
     if matches!(
         to,
         Status::Failed | Status::Sent | Status::Delivered | Status::Read | Status::Played
     ) {
-        dequeue(c, key, id)?;
+        dequeue(&tx, key, id)?;
         // The media bytes were kept only to (re)send; their size and sha256 stay.
-        c.execute(
+        tx.execute(
             "UPDATE messages SET body = json_remove(body, '$.content.data')
              WHERE workspace = ?1 AND session = ?2 AND id = ?3 AND json_extract(body, '$.content.data') IS NOT NULL",
             params![key.workspace.as_str(), key.session.as_str(), id],
         )?;
     }
+    tx.commit()?;
     Ok(moved)
+}
+
+/// [`settle`], then the message as it is now when its status moved (for the report).
+pub fn settle_and_read(
+    c: &mut Connection,
+    key: &SessionKey,
+    id: &str,
+    to: Status,
+    detail: Option<&Value>,
+) -> Result<Option<store::MessageRow>, StoreError> {
+    if !settle(c, key, id, to, detail)? {
+        return Ok(None);
+    }
+    store::get(c, key, id)
 }
 
 /// While the session is not connected: starts the expiry clock of pending messages never handed
