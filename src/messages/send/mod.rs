@@ -259,7 +259,10 @@ impl Sender {
                 let Some((id, wa_id)) = queue::outbound_by_key_prefix(c, &k, &prefix)? else {
                     return Ok(None);
                 };
-                queue::record_receipt(c, &k, &id, &p, ack)?;
+                // A member's receipt is 2 or more; anything lower only moves the message.
+                if ack >= 2 {
+                    queue::record_receipt(c, &k, &id, &p, ack)?;
+                }
                 Ok(Some((id, wa_id)))
             })
             .await;
@@ -277,7 +280,7 @@ impl Sender {
             match sender.inner.sessions.bridge_call(&key, call).await {
                 Ok(m) => {
                     let ack = m.get("ack").and_then(Value::as_i64).unwrap_or(0);
-                    if let Some(status) = Status::from_ack(ack).filter(|_| ack >= 2) {
+                    if let Some(status) = Status::from_ack(ack).filter(|_| ack >= 1) {
                         sender.settle(&key, &id, status, None, Some(ack)).await;
                     }
                 }

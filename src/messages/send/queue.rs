@@ -150,10 +150,12 @@ fn first_contact(c: &Connection, key: &SessionKey, chat: &str) -> Result<Option<
     if known {
         return Ok(None);
     }
+    // A phone's chat may be known by its LID: the one `queryExists` gave for the number.
+    let phone = chat.strip_suffix("@c.us");
     let talked: bool = c.query_row(
         "SELECT EXISTS (SELECT 1 FROM messages WHERE workspace = ?1 AND session = ?2 AND (chat_id = ?3
-            OR chat_id IN (SELECT lid FROM send_recipients WHERE workspace = ?1 AND session = ?2 AND wid = ?3 AND lid IS NOT NULL)))",
-        params![ws, s, chat],
+            OR chat_id = (SELECT lid FROM send_recipients WHERE workspace = ?1 AND session = ?2 AND phone = ?4)))",
+        params![ws, s, chat, phone],
         |r| r.get(0),
     )?;
     Ok(Some(!talked))
@@ -710,6 +712,14 @@ mod tests {
         inbound.chat_id = Some("4@c.us".into());
         store::insert_in(&c, &k, &inbound).unwrap();
         assert!(matches!(send(&mut c, to("4@c.us", false)), Accept::Accepted(_)));
+        // … also when that chat is known by the LID `queryExists` gave for the number.
+        let known = Known { found: true, wid: Some("7@c.us".into()), lid: Some("77@lid".into()) };
+        remember_recipient(&c, &k, "7", &known).unwrap();
+        let mut by_lid = msg("in_2");
+        by_lid.direction = crate::messages::Direction::In;
+        by_lid.chat_id = Some("77@lid".into());
+        store::insert_in(&c, &k, &by_lid).unwrap();
+        assert!(matches!(send(&mut c, to("7@c.us", false)), Accept::Accepted(_)));
         // on_limit: queue → scheduled for the next day, counted there.
         assert!(matches!(send(&mut c, to("5@c.us", true)), Accept::Accepted(_)));
         assert_eq!(new_chats_on(&c, &k, 0, i64::MAX / 2).unwrap(), 2);
