@@ -38,6 +38,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "callbacks: session heads kept by triggers, so claims go through an index",
         sql: include_str!("callbacks/heads.sql"),
     },
+    Migration {
+        name: "sending: chats written to (new-chat cap), group receipts, queue pauses",
+        sql: include_str!("messages/send/limits.sql"),
+    },
 ];
 
 /// How long a writer waits for another connection's write transaction before failing.

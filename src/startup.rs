@@ -304,6 +304,8 @@ async fn recover_sessions(state: &AppState) {
     }
     let sweep = crate::vault::sweep_runtime(&state.vault);
     tracing::info!(report = ?sweep, "runtime directory swept");
+    // Before any session connects: a queue paused by a ban signal stays paused.
+    state.messages.send.load_pauses().await;
     state.sessions.restore().await;
     state.messages.send.resume().await;
 }

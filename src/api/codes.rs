@@ -107,6 +107,7 @@ catalogue! {
     RECIPIENT_NOT_FOUND = 422, "the recipient is not on WhatsApp";
     QUEUE_FULL = 429, "the session's queue is full (Retry-After)";
     SENDING_LIMIT_REACHED = 429, "the daily cap is reached (Retry-After)";
+    NEW_CHAT_LIMIT_REACHED = 429, "the day's cap of first messages to new chats is reached (Retry-After)";
     // Receiving.
     INVALID_BEFORE = 400, "before is not a message id of this session";
     INVALID_CHAT_ID = 400, "a chat id is not digits@c.us, id@g.us, id@lid or a phone number";

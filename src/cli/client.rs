@@ -17,8 +17,18 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: String, key_id: String, secret: Vec<u8>) -> anyhow::Result<Self> {
+        Self::with_timeout(base, key_id, secret, Duration::from_secs(10))
+    }
+
+    /// Each request bounded by `timeout` (a bench on a loaded machine needs more than 10 s).
+    pub fn with_timeout(
+        base: String,
+        key_id: String,
+        secret: Vec<u8>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(Self { base, key_id, secret, http })
     }
 

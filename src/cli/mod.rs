@@ -2,6 +2,8 @@
 //! ones as variants here and dispatch them in [`run`].
 
 mod bench;
+#[cfg(feature = "demo")]
+mod bench_messages;
 mod client;
 mod config_check;
 #[cfg(feature = "demo")]
@@ -75,6 +77,10 @@ pub enum BenchCommand {
     Vault(bench::VaultBenchArgs),
     /// Events/s delivered to a local receiver with durable commits, and enqueue → delivery latency.
     Callbacks(crate::callbacks::bench::BenchArgs),
+    /// Messages/s from the API to WhatsApp's server ack and its latency: N sessions on an
+    /// embedded wa-sim, real headless Chromium, pacing off.
+    #[cfg(feature = "demo")]
+    Messages(bench_messages::MessagesBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +104,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Vault(VaultCommand::Verify) => vault::verify(cli.config),
         Command::Vault(VaultCommand::Rotate) => vault::rotate(cli.config),
         Command::Bench(BenchCommand::Vault(args)) => bench::vault(&args),
+        #[cfg(feature = "demo")]
+        Command::Bench(BenchCommand::Messages(args)) => bench_messages::run(cli.config, &args),
         Command::Bench(BenchCommand::Callbacks(args)) => {
             crate::callbacks::bench::run_cli(args).map(drop).map_err(Into::into)
         }

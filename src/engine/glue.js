@@ -122,7 +122,8 @@
   const pagePayload = (name, p) => {
     if (name === 'chat.new_message') return wireMsg(p);
     if (name === 'chat.msg_ack_change') {
-      return { ack: p ? p.ack : null, chat: idOf(p && p.chat), ids: ((p && p.ids) || []).map(idOf) };
+      // In groups WhatsApp reports each member's receipt: `sender` is that member.
+      return { ack: p ? p.ack : null, chat: idOf(p && p.chat), participant: idOf(p && p.sender), ids: ((p && p.ids) || []).map(idOf) };
     }
     if (name === 'chat.msg_edited') {
       return { chat: idOf(p && p.chat), id: idOf(p && p.id), msg: wireMsg(p && p.msg) };

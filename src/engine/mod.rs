@@ -19,7 +19,7 @@ pub mod wpp;
 pub use bridge::{bridge_info, BridgeInfo};
 pub use chromium::ChromiumEngine;
 pub use config::{EngineConfig, Sandbox};
-pub use process::kill_orphans;
+pub use process::{kill_browsers_under, kill_orphans};
 
 use std::path::PathBuf;
 

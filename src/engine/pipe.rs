@@ -140,6 +140,11 @@ async fn accept_one(listener: TcpListener, path: &str, within: Duration) -> Opti
                 return None;
             }
         };
+        // CDP is many small messages (an event, then the reply to a call): with Nagle on, the
+        // second waits for the client's delayed ACK, ≈ 40 ms on Linux, on every call.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "DevTools relay: TCP_NODELAY not set");
+        }
         let expected = path.to_owned();
         // The callback's signature is tungstenite's; its error type is not ours to shrink.
         #[allow(clippy::result_large_err)]

@@ -275,6 +275,30 @@ pub fn kill_orphans(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
     groups.into_iter().collect()
 }
 
+/// Kills every Chromium browser whose profile lies under `roots`, whoever owns it, and waits up
+/// to `bound` for them to go; returns the killed group ids. For a command that ran a sidecar of
+/// its own in a throwaway folder (`bench messages`): after its graceful stop nothing may be left.
+pub fn kill_browsers_under(roots: &[PathBuf], bound: Duration) -> Vec<i32> {
+    let roots: Vec<PathBuf> =
+        roots.iter().map(|r| r.canonicalize().unwrap_or_else(|_| r.clone())).collect();
+    // SAFETY: getpgrp has no preconditions and cannot fail.
+    let own = unsafe { libc::getpgrp() };
+    let groups: BTreeSet<i32> = all_pids()
+        .into_iter()
+        .filter(|&pid| {
+            browser_of(pid).is_some_and(|b| roots.iter().any(|root| b.dir.starts_with(root)))
+        })
+        .filter_map(|pid| proc_stat(pid).map(|(_, _, pgrp, _)| pgrp))
+        .filter(|&pgrp| pgrp > 1 && pgrp != own)
+        .collect();
+    groups.iter().for_each(|&g| kill_group(g));
+    let deadline = Instant::now() + bound;
+    while groups.iter().any(|&g| !group_members(g).is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    groups.into_iter().collect()
+}
+
 /// A Chromium browser process (not one of its `--type=` helpers) as seen in `/proc`.
 struct BrowserProc {
     dir: PathBuf,

@@ -69,6 +69,16 @@ pub fn generate_message_id(chat_id: &str) -> WppCall {
         .then("(k) => k ? String(k._serialized || k) : null")
 }
 
+/// `WPP.chat.generateMessageID(chat)` `n` times in one page evaluation: keys for the next `n`
+/// messages to `chat`, as an array of serialized ids (one round trip instead of `n`).
+pub fn generate_message_ids(chat_id: &str, n: usize) -> WppCall {
+    let one = generate_message_id(chat_id).expr;
+    WppCall {
+        name: "WPP.chat.generateMessageID",
+        expr: format!("Promise.all(Array.from({{ length: {n} }}, () => {one}))"),
+    }
+}
+
 /// `WPP.chat.sendTextMessage(chat, content, options)`.
 pub fn send_text(chat_id: &str, body: &str, options: &Value) -> WppCall {
     WppCall::new("WPP.chat.sendTextMessage", &[json!(chat_id), json!(body), options.clone()])

@@ -189,6 +189,19 @@ pub fn advance(
     detail: Option<&serde_json::Value>,
 ) -> Result<bool, StoreError> {
     let tx = c.transaction()?;
+    let moved = advance_in(&tx, key, id, to, detail)?;
+    tx.commit()?;
+    Ok(moved)
+}
+
+/// [`advance`] inside the caller's transaction.
+pub fn advance_in(
+    tx: &Connection,
+    key: &SessionKey,
+    id: &str,
+    to: Status,
+    detail: Option<&serde_json::Value>,
+) -> Result<bool, StoreError> {
     let current: Option<String> = tx
         .query_row(
             "SELECT status FROM messages WHERE workspace = ?1 AND session = ?2 AND id = ?3",
@@ -207,8 +220,7 @@ pub fn advance(
          WHERE workspace = ?1 AND session = ?2 AND id = ?3",
         params![key.workspace.as_str(), key.session.as_str(), id, to.as_str(), error, now],
     )?;
-    log_status(&tx, key, id, to, detail, now)?;
-    tx.commit()?;
+    log_status(tx, key, id, to, detail, now)?;
     Ok(true)
 }
 

@@ -103,7 +103,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     responses((status = 202, body = Accepted),
         (status = 400, description = "INVALID_FIELD, INVALID_JSON, MISSING_FIELD, INVALID_RECIPIENT, INVALID_TEXT, INVALID_MEDIA, INVALID_MIME_TYPE, MEDIA_TOO_LARGE, MEDIA_TYPE_MISMATCH, INVALID_MEDIA_LINK, MEDIA_LINK_REFUSED, MEDIA_LINK_FAILED, INVALID_CAPTION, INVALID_FILENAME, INVALID_LOCATION, INVALID_CONTACTS, INVALID_REACTION, INVALID_POLL, INVALID_MENTIONS, INVALID_MESSAGE_ID, INVALID_CLIENT_REF, INVALID_IDEMPOTENCY_KEY"),
         (status = 404, description = "SESSION_NOT_FOUND"), (status = 409, description = "SESSION_NOT_READY"),
-        (status = 422, description = "IDEMPOTENCY_KEY_REUSED"), (status = 429, description = "QUEUE_FULL, SENDING_LIMIT_REACHED (with Retry-After)")),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED"), (status = 429, description = "QUEUE_FULL, SENDING_LIMIT_REACHED, NEW_CHAT_LIMIT_REACHED (with Retry-After)")),
     security(("hmac" = [])))]
 async fn send(
     messages: web::Data<Messages>,
@@ -194,12 +194,15 @@ async fn send(
     });
     let pacing = &sender.config().pacing;
     let day_start = now - now.rem_euclid(DAY_MS);
+    let new_chat_cap = pacing.new_chat_cap(age_days(&snapshot.created_at, now));
     let caps = Caps {
         max_queued: sender.config().max_queued_per_session,
         daily_cap: (pacing.enabled && pacing.daily_cap > 0).then_some(pacing.daily_cap),
         day_start_ms: day_start,
         next_day_ms: day_start + DAY_MS,
         queue_on_limit: out.on_limit == super::request::OnLimit::Queue,
+        chat: out.recipient.chat_id(),
+        new_chat_cap,
     };
     let new = NewMessage {
         id,
@@ -248,7 +251,25 @@ async fn send(
             ),
             retry_after_secs,
         )),
+        Accept::NewChatCap { retry_after_secs } => Ok(with_retry_after(
+            ApiError::new(
+                codes::NEW_CHAT_LIMIT_REACHED,
+                format!(
+                    "{} is a chat this session never wrote to, and today's cap of {} new chats is reached (sending.pacing.new_chat_daily_cap, new_chat_ramp); chats already written to still take messages; retry later or send with on_limit: \"queue\"",
+                    out.to,
+                    new_chat_cap.unwrap_or_default()
+                ),
+            ),
+            retry_after_secs,
+        )),
     }
+}
+
+/// Whole days since the session was created (its `created_at`); 0 if unreadable.
+fn age_days(created_at: &str, now_ms: i64) -> u64 {
+    let Ok(created) = humantime::parse_rfc3339_weak(created_at) else { return 0 };
+    let created = crate::sessions::snapshot::unix_ms(created) as i64;
+    (now_ms.saturating_sub(created).max(0) / DAY_MS) as u64
 }
 
 /// The checks of a media `link` that need no network: a URL, http(s), no credentials, not an
@@ -347,7 +368,7 @@ fn view(
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/messages/{id}", tag = "messages",
     params(("workspace" = String, Path), ("session" = String, Path), ("id" = String, Path, description = "Our id or WhatsApp's (wa_id)")),
-    responses((status = 200, description = "The message, its status and status history"), (status = 404, description = "MESSAGE_NOT_FOUND, SESSION_NOT_FOUND")),
+    responses((status = 200, description = "The message, its status and status history; for a group message also `receipts`: [{participant, status, at}], one per member who sent one"), (status = 404, description = "MESSAGE_NOT_FOUND, SESSION_NOT_FOUND")),
     security(("hmac" = [])))]
 async fn get_message(
     messages: web::Data<Messages>,
@@ -361,7 +382,35 @@ async fn get_message(
     let row = messages.store.get(&key, parsed.as_str()).await.map_err(ApiError::internal)?;
     let Some(row) = row else { return Err(not_found()) };
     let history = messages.store.history(&key, &row.id).await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(view(row, history)))
+    let group = row.direction == Direction::Out
+        && row.chat_id.as_deref().is_some_and(|c| c.ends_with("@g.us"));
+    let receipts = if group {
+        let (k, i) = (key.clone(), row.id.clone());
+        let rows = messages
+            .store
+            .run(move |c| queue::receipts(c, &k, &i))
+            .await
+            .map_err(ApiError::internal)?;
+        Some(receipts_view(rows))
+    } else {
+        None
+    };
+    let mut body = view(row, history);
+    if let Some(receipts) = receipts {
+        body["receipts"] = receipts;
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// A group message's receipts, one per member who sent one: `[{participant, status, at}]`.
+fn receipts_view(rows: Vec<(String, i64, i64)>) -> Value {
+    let at = |ms: i64| rfc3339(from_unix_ms(ms.max(0) as u64));
+    rows.into_iter()
+        .filter_map(|(participant, ack, t)| {
+            let status = Status::from_ack(ack)?;
+            Some(json!({"participant": participant, "status": status.as_str(), "at": at(t)}))
+        })
+        .collect()
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{workspace}/sessions/{session}/contacts/lookup", tag = "messages",
@@ -410,30 +459,39 @@ async fn lookup(
 
 #[utoipa::path(get, path = "/v1/workspaces/{workspace}/sessions/{session}/sending-limits", tag = "messages",
     params(("workspace" = String, Path), ("session" = String, Path)),
-    responses((status = 200, description = "{pacing, daily_cap, accepted_today, remaining_today, queued, awaiting_ack, resets_at}")),
+    responses((status = 200, description = "{pacing, daily_cap, accepted_today, remaining_today, new_chat_cap, new_chats_today, remaining_new_chats_today, session_age_days, queued, awaiting_ack, resets_at, paused, typing, gap_ms}")),
     security(("hmac" = [])))]
 async fn limits(
     messages: web::Data<Messages>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key(&path)?;
-    messages.sessions.get(&key)?;
+    let snapshot = messages.sessions.get(&key)?;
     let now = now_ms();
     let day_start = now - now.rem_euclid(DAY_MS);
     let k = key.clone();
-    let (queued, today, handed) = messages
+    let ((queued, today, handed), new_chats) = messages
         .store
-        .run(move |c| queue::counters(c, &k, day_start))
+        .run(move |c| {
+            let counters = queue::counters(c, &k, day_start)?;
+            Ok((counters, queue::new_chats_on(c, &k, day_start, day_start + DAY_MS)?))
+        })
         .await
         .map_err(ApiError::internal)?;
     let p = &messages.send.config().pacing;
     let cap = (p.enabled && p.daily_cap > 0).then_some(p.daily_cap);
+    let age = age_days(&snapshot.created_at, now);
+    let new_chat_cap = p.new_chat_cap(age);
     let paused = messages.send.paused(&key);
     Ok(HttpResponse::Ok().json(json!({
         "pacing": p.enabled,
         "daily_cap": cap,
         "accepted_today": today,
         "remaining_today": cap.map(|c| c.saturating_sub(today)),
+        "new_chat_cap": new_chat_cap,
+        "new_chats_today": new_chats,
+        "remaining_new_chats_today": new_chat_cap.map(|c| c.saturating_sub(new_chats)),
+        "session_age_days": age,
         "queued": queued,
         "awaiting_ack": handed,
         "resets_at": rfc3339(from_unix_ms((day_start + DAY_MS) as u64)),

@@ -19,6 +19,9 @@ pub struct SendingConfig {
     /// How long a `queryExists` answer is kept: a number on WhatsApp, and one that is not.
     pub recipient_hit_ttl_ms: u64,
     pub recipient_miss_ttl_ms: u64,
+    /// WhatsApp ids generated in one page evaluation at most: a message's and those of the next
+    /// pending messages to the same recipient (1 = one evaluation per message).
+    pub id_batch: usize,
     pub pacing: PacingConfig,
 }
 
@@ -39,8 +42,13 @@ pub struct PacingConfig {
     pub gap_max_ms: u64,
     /// Messages a session sends per UTC day at most (0 = no cap).
     pub daily_cap: u64,
-    /// Chats a session writes to for the first time per UTC day at most (0 = no cap).
+    /// Chats a session writes to for the first time (no message in that chat before, either
+    /// way) per UTC day at most, once the ramp below is over (0 = no cap).
     pub new_chat_daily_cap: u64,
+    /// The new-chat cap of a young session: entry `d` is the cap on its day `d` (days since the
+    /// session was created here), then `new_chat_daily_cap`. After OpenWA's ladder by session
+    /// age (5 → … → 100 a day); `[]` for an account known to be old.
+    pub new_chat_ramp: Vec<u64>,
     /// Consecutive failed or unconfirmed sends that pause the session's queue …
     pub breaker_failures: u32,
     /// … for this long.
@@ -56,6 +64,7 @@ impl Default for SendingConfig {
             max_attempts: 5,
             recipient_hit_ttl_ms: 86_400_000,
             recipient_miss_ttl_ms: 900_000,
+            id_batch: 32,
             pacing: PacingConfig::default(),
         }
     }
@@ -74,9 +83,22 @@ impl Default for PacingConfig {
             gap_max_ms: 3_000,
             daily_cap: 1_000,
             new_chat_daily_cap: 100,
+            new_chat_ramp: vec![5, 10, 20, 40, 60, 80],
             breaker_failures: 5,
             breaker_pause_ms: 900_000,
         }
+    }
+}
+
+impl PacingConfig {
+    /// The new-chat cap of a session `age_days` old; `None`: no cap (pacing off, or 0).
+    pub fn new_chat_cap(&self, age_days: u64) -> Option<u64> {
+        if !self.enabled {
+            return None;
+        }
+        let day = usize::try_from(age_days).unwrap_or(usize::MAX);
+        let cap = self.new_chat_ramp.get(day).copied().unwrap_or(self.new_chat_daily_cap);
+        (cap > 0).then_some(cap)
     }
 }
 
@@ -93,6 +115,7 @@ impl SendingConfig {
         need(self.unconfirmed_after_ms >= 100, "unconfirmed_after_ms", "must be at least 100");
         need(self.max_queued_per_session >= 1, "max_queued_per_session", "must be at least 1");
         need(self.max_attempts >= 1, "max_attempts", "must be at least 1");
+        need((1..=256).contains(&self.id_batch), "id_batch", "must be 1 to 256");
         need(
             p.typing_min_ms <= p.typing_max_ms,
             "pacing.typing_max_ms",
@@ -100,6 +123,11 @@ impl SendingConfig {
         );
         need((0.0..1.0).contains(&p.typing_jitter), "pacing.typing_jitter", "must be in [0, 1)");
         need(p.gap_min_ms <= p.gap_max_ms, "pacing.gap_max_ms", "must be >= gap_min_ms");
+        need(
+            p.new_chat_ramp.iter().all(|&c| c >= 1) && p.new_chat_ramp.len() <= 365,
+            "pacing.new_chat_ramp",
+            "every entry at least 1, at most 365 entries",
+        );
         need(p.breaker_failures >= 1, "pacing.breaker_failures", "must be at least 1");
         problems
     }

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 
 pub use config::{PacingConfig, SendingConfig};
 
-use super::store::{MessageStore, StoreError};
+use super::store::{now_ms, MessageStore, StoreError};
 use super::{model, Status};
 use crate::events::{kind, Event, EventBus};
 use crate::ids::SessionKey;
@@ -119,6 +119,33 @@ impl Sender {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.clone(), (until, name.to_owned()));
+        // Stored too, so a restart keeps the pause (WhatsApp says it once).
+        let (store, k, reason) = (self.inner.store.clone(), key.clone(), name.to_owned());
+        let until_ms = now_ms() + pause.as_millis() as i64;
+        tokio::spawn(async move {
+            let stored = store.run(move |c| queue::store_pause(c, &k, until_ms, &reason)).await;
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "sending: the pause was not stored; a restart lifts it");
+            }
+        });
+    }
+
+    /// The pauses stored by earlier runs that still hold (call before sessions connect).
+    pub async fn load_pauses(&self) {
+        let now = now_ms();
+        let pauses = match self.inner.store.run(move |c| queue::live_pauses(c, now)).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "sending: stored pauses unreadable");
+                return;
+            }
+        };
+        let mut paused = self.inner.paused.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, until_ms, reason) in pauses {
+            let left = std::time::Duration::from_millis((until_ms - now).max(0) as u64);
+            tracing::warn!(session = %key, ?left, reason, "sending: the send queue stays paused");
+            paused.insert(key, (std::time::Instant::now() + left, reason));
+        }
     }
 
     /// Why and for how long (ms) the session's queue is paused, if it is.
@@ -177,7 +204,8 @@ impl Sender {
         self.kick(key);
     }
 
-    /// `chat.msg_ack_change` as the glue forwards it: `{ack, chat, ids: [serialized ids]}`.
+    /// `chat.msg_ack_change` as the glue forwards it: `{ack, chat, participant, ids: [serialized
+    /// ids]}`; `participant` is set for a group member's receipt.
     pub async fn on_ack(&self, key: &SessionKey, payload: &Value) {
         let Some(ack) = payload.get("ack").and_then(Value::as_i64) else { return };
         let Some(status) = Status::from_ack(ack) else { return };
@@ -186,22 +214,80 @@ impl Sender {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
-        for wa_id in ids {
-            let (k, w) = (key.clone(), wa_id.clone());
-            let id = match self.inner.store.run(move |c| queue::outbound_by_wa_id(c, &k, &w)).await
-            {
-                Ok(Some(id)) => id,
-                Ok(None) => continue, // not one of ours (sent from the phone, or a reaction)
-                Err(e) => {
-                    tracing::error!(session = %key, error = %e, "sending: ack lookup failed");
-                    continue;
-                }
-            };
-            let detail = (status == Status::Failed).then(|| {
-                json!({"code": "whatsapp_error", "message": format!("WhatsApp reported ack {ack}")})
-            });
-            self.settle(key, &id, status, detail, Some(ack)).await;
+        if let Some(participant) = payload.get("participant").and_then(Value::as_str) {
+            for id in ids {
+                self.on_receipt(key, participant, ack, &id).await;
+            }
+            return;
         }
+        let detail = (status == Status::Failed).then(
+            || json!({"code": "whatsapp_error", "message": format!("WhatsApp reported ack {ack}")}),
+        );
+        for wa_id in ids {
+            // The lookup and the move in one trip to the store: acks of every session pass here.
+            let (k, d) = (key.clone(), detail.clone());
+            let moved = self
+                .inner
+                .store
+                .run(move |c| {
+                    // Not one of ours (sent from the phone, or a reaction): nothing to move.
+                    let Some(id) = queue::outbound_by_wa_id(c, &k, &wa_id)? else {
+                        return Ok(None);
+                    };
+                    queue::settle_and_read(c, &k, &id, status, d.as_ref())
+                })
+                .await;
+            match moved {
+                Ok(Some(row)) => self.report(key, row, status, detail.clone(), Some(ack)),
+                Ok(None) => {}
+                Err(e) => tracing::error!(session = %key, error = %e, "sending: ack not stored"),
+            }
+        }
+    }
+
+    /// A group member's receipt for one of our group messages. Its key names the member as
+    /// participant (not the key our send returned), so the message is found by chat and raw id.
+    /// The receipt is stored (highest per member); the message's own status follows the page's
+    /// model, whose ack WhatsApp Web keeps as the lowest of all members: asked on a task of its
+    /// own, so the one listener of page events never waits on the browser.
+    async fn on_receipt(&self, key: &SessionKey, participant: &str, ack: i64, serialized: &str) {
+        let Some(prefix) = own_key_prefix(serialized) else { return };
+        let (k, p) = (key.clone(), participant.to_owned());
+        let found = self
+            .inner
+            .store
+            .run(move |c| {
+                let Some((id, wa_id)) = queue::outbound_by_key_prefix(c, &k, &prefix)? else {
+                    return Ok(None);
+                };
+                // A member's receipt is 2 or more; anything lower only moves the message.
+                if ack >= 2 {
+                    queue::record_receipt(c, &k, &id, &p, ack)?;
+                }
+                Ok(Some((id, wa_id)))
+            })
+            .await;
+        let (id, wa_id) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(session = %key, error = %e, "sending: receipt not stored");
+                return;
+            }
+        };
+        let (sender, key) = (self.clone(), key.clone());
+        tokio::spawn(async move {
+            let call = crate::engine::wpp::get_message_by_id(&wa_id);
+            match sender.inner.sessions.bridge_call(&key, call).await {
+                Ok(m) => {
+                    let ack = m.get("ack").and_then(Value::as_i64).unwrap_or(0);
+                    if let Some(status) = Status::from_ack(ack).filter(|_| ack >= 1) {
+                        sender.settle(&key, &id, status, None, Some(ack)).await;
+                    }
+                }
+                Err(e) => tracing::debug!(session = %key, error = %e, "group ack not read"),
+            }
+        });
     }
 
     /// Moves a message to `status` (monotonic) and, when it moved, reports it once.
@@ -214,39 +300,34 @@ impl Sender {
         ack: Option<i64>,
     ) -> bool {
         let (k, i, d) = (key.clone(), id.to_owned(), detail.clone());
-        let moved =
-            match self.inner.store.run(move |c| queue::settle(c, &k, &i, status, d.as_ref())).await
-            {
-                Ok(moved) => moved,
-                Err(e) => {
-                    tracing::error!(session = %key, id, error = %e, "sending: status not stored");
-                    return false;
-                }
-            };
-        if moved {
-            self.report(key, id, status, detail, ack).await;
+        let moved = self
+            .inner
+            .store
+            .run(move |c| queue::settle_and_read(c, &k, &i, status, d.as_ref()))
+            .await;
+        match moved {
+            Ok(Some(row)) => {
+                self.report(key, row, status, detail, ack);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!(session = %key, id, error = %e, "sending: status not stored");
+                false
+            }
         }
-        moved
     }
 
-    /// `message.status` for a change already stored. The event id is deterministic, so a
-    /// re-report is the same callback.
-    async fn report(
+    /// `message.status` for a change already stored (`row` as it is now). The event id is
+    /// deterministic, so a re-report is the same callback.
+    fn report(
         &self,
         key: &SessionKey,
-        id: &str,
+        row: crate::messages::store::MessageRow,
         status: Status,
         detail: Option<Value>,
         ack: Option<i64>,
     ) {
-        let row = match self.inner.store.get(key, id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(session = %key, id, error = %e, "sending: message not readable");
-                return;
-            }
-        };
         let mut data = json!({
             "id": row.id,
             "wa_id": row.wa_id,
@@ -282,5 +363,28 @@ impl Sender {
         f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.inner.store.run(f).await
+    }
+}
+
+/// `true_<chat>_<id>` of a serialized key of ours (`true_<chat>_<id>[_<participant>]`), whatever
+/// participant it names; `None` for someone else's message.
+fn own_key_prefix(serialized: &str) -> Option<String> {
+    let mut parts = serialized.splitn(4, '_');
+    let (from_me, chat, raw) = (parts.next()?, parts.next()?, parts.next()?);
+    (from_me == "true" && !chat.is_empty() && !raw.is_empty()).then(|| format!("true_{chat}_{raw}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_receipt_key_names_our_message_whatever_participant_it_carries() {
+        let p = super::own_key_prefix;
+        assert_eq!(
+            p("true_123-456@g.us_3EB0AB_15557654321@c.us").as_deref(),
+            Some("true_123-456@g.us_3EB0AB")
+        );
+        assert_eq!(p("true_1@c.us_3EB0AB").as_deref(), Some("true_1@c.us_3EB0AB"));
+        assert_eq!(p("false_123-456@g.us_3EB0AB_1@c.us"), None);
+        assert_eq!(p("garbage"), None);
     }
 }

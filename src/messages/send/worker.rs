@@ -4,6 +4,7 @@
 //! connection, and checks messages whose server ack is overdue. One message in flight per session,
 //! so order is kept per chat.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ pub(super) async fn run(sender: Sender, key: SessionKey, notify: Arc<Notify>) {
     let mut last_sweep = 0i64;
     let mut failures = 0u32;
     let mut was_connected = false;
+    // Messages whose id this worker generated (with an earlier one's) and that no page has seen:
+    // they need no lookup before their send.
+    let mut fresh = HashSet::new();
     loop {
         let state = match sender.inner.sessions.get(&key) {
             Ok(s) => Some(s.state),
@@ -55,7 +59,7 @@ pub(super) async fn run(sender: Sender, key: SessionKey, notify: Arc<Notify>) {
         }
         if state != Some(State::Connected) {
             was_connected = false;
-            expire(&sender, &key).await;
+            expire(&sender, &key, &fresh).await;
             if state.is_none() && queue_empty(&sender, &key).await {
                 sender.worker_ended(&key);
                 tracing::debug!(session = %key, "send worker ended (session gone, queue empty)");
@@ -92,7 +96,10 @@ pub(super) async fn run(sender: Sender, key: SessionKey, notify: Arc<Notify>) {
             continue;
         };
         let pacing = sender.inner.cfg.pacing.clone();
-        match process(&sender, &key, job.clone()).await {
+        if fresh.len() > 10_000 {
+            fresh.clear(); // a bound; a forgotten one is only looked up first
+        }
+        match process(&sender, &key, job.clone(), &mut fresh).await {
             Outcome::Done => {
                 failures = 0;
                 if pacing.enabled && pacing.gap_max_ms > 0 {
@@ -135,10 +142,11 @@ async fn queue_empty(sender: &Sender, key: &SessionKey) -> bool {
 }
 
 /// Not connected: fail what waited longer than `expire_after_ms`.
-async fn expire(sender: &Sender, key: &SessionKey) {
+async fn expire(sender: &Sender, key: &SessionKey, fresh: &HashSet<String>) {
     let k = key.clone();
     let after = sender.inner.cfg.expire_after_ms as i64;
-    let ids = match sender.run(move |c| queue::expiring(c, &k, now_ms(), after)).await {
+    let fresh = fresh.clone();
+    let ids = match sender.run(move |c| queue::expiring(c, &k, now_ms(), after, &fresh)).await {
         Ok(ids) => ids,
         Err(e) => {
             tracing::error!(session = %key, error = %e, "send worker: expiry failed");
@@ -222,7 +230,12 @@ async fn apply_ack(sender: &Sender, key: &SessionKey, id: &str, ack: Option<i64>
     }
 }
 
-async fn process(sender: &Sender, key: &SessionKey, job: Job) -> Outcome {
+async fn process(
+    sender: &Sender,
+    key: &SessionKey,
+    job: Job,
+    fresh: &mut HashSet<String>,
+) -> Outcome {
     let out: Outgoing = match serde_json::from_value(job.body.clone()) {
         Ok(o) => o,
         Err(e) => {
@@ -234,6 +247,7 @@ async fn process(sender: &Sender, key: &SessionKey, job: Job) -> Outcome {
         return react(sender, key, &job, message_id, emoji).await;
     }
     let (chat, wa_id) = match (&job.wa_id, &job.chat_id) {
+        (Some(wa_id), Some(chat)) if fresh.remove(&job.id) => (chat.clone(), wa_id.clone()),
         (Some(wa_id), Some(chat)) => {
             // Handed to a page before (maybe): ask first, never resend blindly.
             match lookup(sender, key, wa_id).await {
@@ -249,7 +263,7 @@ async fn process(sender: &Sender, key: &SessionKey, job: Job) -> Outcome {
                 }
             }
         }
-        _ => match prepare(sender, key, &job, &out).await {
+        _ => match prepare(sender, key, &job, &out, fresh).await {
             Ok(Some(ids)) => ids,
             Ok(None) => return Outcome::Done,
             Err(outcome) => return outcome,
@@ -286,12 +300,14 @@ async fn process(sender: &Sender, key: &SessionKey, job: Job) -> Outcome {
 }
 
 /// First hand-over: check the recipient, resolve the chat, pre-generate WhatsApp's id and persist
-/// it. `Ok(None)`: the message failed (reported).
+/// it, with the ids of the next pending messages to the same recipient (added to `fresh`).
+/// `Ok(None)`: the message failed (reported).
 async fn prepare(
     sender: &Sender,
     key: &SessionKey,
     job: &Job,
     out: &Outgoing,
+    fresh: &mut HashSet<String>,
 ) -> Result<Option<(String, String)>, Outcome> {
     let mut target = out.recipient.chat_id();
     if let Recipient::Phone(phone) = &out.recipient {
@@ -327,21 +343,59 @@ async fn prepare(
             Err(e) => return Err(transient_or_fail(sender, key, job, e).await),
         },
     };
-    let wa_id = match sender.inner.sessions.bridge_call(key, wpp::generate_message_id(&chat)).await
-    {
-        Ok(Value::String(id)) => id,
+    let mut ids = vec![job.id.clone()];
+    ids.extend(same_recipient_next(sender, key, job, out).await);
+    let call = wpp::generate_message_ids(&chat, ids.len());
+    let wa_ids: Vec<String> = match sender.inner.sessions.bridge_call(key, call).await {
+        Ok(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         Ok(other) => {
-            tracing::error!(session = %key, result = %other, "generateMessageID gave no id");
+            tracing::error!(session = %key, result = %other, "generateMessageID gave no ids");
             return Err(Outcome::Retry);
         }
         Err(e) => return Err(transient_or_fail(sender, key, job, e).await),
     };
-    let (k, i, w, c) = (key.clone(), job.id.clone(), wa_id.clone(), chat.clone());
-    if let Err(e) = sender.run(move |conn| queue::set_wa_id(conn, &k, &i, &w, &c)).await {
-        tracing::error!(session = %key, error = %e, "send worker: could not persist the WhatsApp id");
+    if wa_ids.len() != ids.len() {
+        tracing::error!(session = %key, asked = ids.len(), got = wa_ids.len(), "generateMessageID gave too few ids");
         return Err(Outcome::Retry);
     }
+    let wa_id = wa_ids[0].clone();
+    let pairs: Vec<(String, String)> = ids.into_iter().zip(wa_ids).collect();
+    let later: Vec<String> = pairs.iter().skip(1).map(|(id, _)| id.clone()).collect();
+    let (k, c) = (key.clone(), chat.clone());
+    if let Err(e) = sender.run(move |conn| queue::set_wa_ids(conn, &k, &pairs, &c)).await {
+        tracing::error!(session = %key, error = %e, "send worker: could not persist the WhatsApp ids");
+        return Err(Outcome::Retry);
+    }
+    fresh.extend(later);
     Ok(Some((chat, wa_id)))
+}
+
+/// The next pending messages (after `job`, without an id yet) to the same recipient, up to a
+/// batch: their ids are generated with `job`'s. Reactions have no id of their own.
+async fn same_recipient_next(
+    sender: &Sender,
+    key: &SessionKey,
+    job: &Job,
+    out: &Outgoing,
+) -> Vec<String> {
+    let batch = sender.inner.cfg.id_batch;
+    if batch <= 1 {
+        return Vec::new();
+    }
+    let (k, after) = (key.clone(), job.id.clone());
+    let Ok(rows) = sender.run(move |c| queue::pending_without_id(c, &k, &after, batch * 4)).await
+    else {
+        return Vec::new();
+    };
+    rows.into_iter()
+        .filter_map(|(id, body)| {
+            let next: Outgoing = serde_json::from_value(body).ok()?;
+            let same = next.recipient == out.recipient
+                && !matches!(next.content, Content::Reaction { .. });
+            same.then_some(id)
+        })
+        .take(batch - 1)
+        .collect()
 }
 
 async fn transient_or_fail(

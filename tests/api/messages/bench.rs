@@ -81,3 +81,62 @@ async fn bench_messages() {
     );
     stop_and_check(app).await;
 }
+
+/// `wa-sidecar bench messages`, tiny: the built binary links 2 sessions on its embedded wa-sim,
+/// sends 5 messages each and prints its figures; nothing is left running afterwards.
+#[test]
+fn bench_messages_command_prints_its_figures() {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+
+    crate::helpers::init();
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bench");
+    let mut cmd = crate::binary::command(dir.path());
+    cmd.args(["bench", "messages", "--sessions", "2", "--messages", "5", "--timeout", "120"])
+        .arg("--dir")
+        .arg(&work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let child = cmd.spawn().expect("wa-sidecar bench messages starts");
+    let group = Group(child.id() as i32);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = rx
+        .recv_timeout(Duration::from_secs(300))
+        .expect("the bench ends within 5 minutes")
+        .expect("the bench's output");
+    drop(group);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    assert!(stdout.contains("2 sessions x 5 messages, pacing off"), "{stdout}");
+    assert!(stdout.contains("linked 2 sessions"), "{stdout}");
+    assert!(stdout.contains("accepted 10 (202)"), "{stdout}");
+    let rate = stdout
+        .lines()
+        .find_map(|l| l.split(": ").nth(1)?.strip_suffix(" messages/s"))
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no messages/s figure in:\n{stdout}"));
+    assert!(rate > 0.0, "{stdout}");
+    assert!(stdout.contains("latency API -> server ack: p50 "), "{stdout}");
+    assert!(
+        crate::sessions::chromium_groups_under(dir.path()).is_empty(),
+        "a Chromium outlived the bench"
+    );
+}
+
+/// Kills the bench's process group if the test ends early.
+struct Group(i32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: the bench leads its own process group (process_group(0)); killing an empty
+        // group is harmless.
+        unsafe { libc::killpg(self.0, libc::SIGKILL) };
+    }
+}

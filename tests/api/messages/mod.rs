@@ -5,7 +5,9 @@
 mod bad_input;
 mod bench;
 mod kills;
+mod limits;
 mod ops;
+mod receipts;
 mod send;
 
 use std::time::{Duration, Instant};

@@ -172,7 +172,7 @@ async fn unconfirmed_silent_failures_and_expiry_are_reported_truthfully() {
 }
 
 #[tokio::test]
-async fn a_ban_signal_pauses_the_queue() {
+async fn a_ban_signal_pauses_the_queue_also_across_a_restart() {
     let sim = sim();
     let app = sending_app(&sim).await;
     connect(&app, &sim, S).await;
@@ -189,6 +189,17 @@ async fn a_ban_signal_pauses_the_queue() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = send_ok(&app, S, text("after the ban")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(message(&app, S, after["id"].as_str().unwrap()).await["status"], "queued");
+    assert!(received(&sim, FRIEND).await.iter().all(|m| m["body"] != "after the ban"));
+    // A restart does not lift the pause: it was stored, and WhatsApp says it once only.
+    let dir = stop_and_check(app).await;
+    let app = crate::sessions::app_in(dir, &sim, no_pacing).await;
+    crate::sessions::wait_state(&app, S, "connected", LONG).await;
+    let limits: Value = app.signed_get(&path("/sending-limits")).await.json().await.unwrap();
+    assert_eq!(limits["paused"]["reason"], "account_temporarily_banned", "{limits}");
+    let left = limits["paused"]["remaining_ms"].as_u64().unwrap();
+    assert!(left > 0 && left <= 900_000, "{limits}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(message(&app, S, after["id"].as_str().unwrap()).await["status"], "queued");
     assert!(received(&sim, FRIEND).await.iter().all(|m| m["body"] != "after the ban"));
