@@ -1,8 +1,10 @@
 //! SIGHUP: re-read the configuration and apply what can change without dropping a session —
-//! `log.level` and the callback secrets (`callbacks.secrets`, `callbacks.secrets_file`).
+//! `log.level`, the callback secrets (`callbacks.secrets`, `callbacks.secrets_file`) and the
+//! sending pace (`[sending.pacing]`).
 //! Everything else (bind address, folders, keys, engine and session settings) needs a restart;
 //! a change there is logged as ignored. A configuration that does not load or validate changes
-//! nothing. Owns only this reaction; each part applies its own change (telemetry, the outbox).
+//! nothing. Owns only this reaction; each part applies its own change (telemetry, the outbox,
+//! sending).
 
 use crate::config::{LoadOptions, Settings};
 use crate::startup::AppState;
@@ -48,6 +50,13 @@ fn apply(loaded: Result<Settings, String>, state: &AppState) {
         Ok(count) => tracing::info!(secrets = count, "SIGHUP: callback secrets reloaded"),
         Err(e) => tracing::error!(error = %e, "SIGHUP: callback secrets unchanged"),
     }
+    if state.messages.send.reload_pacing(fresh.sending.pacing.clone()) {
+        tracing::info!(
+            enabled = fresh.sending.pacing.enabled,
+            daily_cap = fresh.sending.pacing.daily_cap,
+            "SIGHUP: sending pacing applied"
+        );
+    }
     let ignored = needs_restart(&state.settings, &fresh);
     if !ignored.is_empty() {
         tracing::warn!(sections = ?ignored, "SIGHUP: these changed and need a restart to apply");
@@ -66,6 +75,15 @@ fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
         ("engine", differs(&old.engine, &new.engine)),
         ("sessions", differs(&old.sessions, &new.sessions)),
         ("vault", differs(&old.vault, &new.vault)),
+        ("sending", {
+            // Its pacing is applied; the rest of it is read at start.
+            let pace = |s: &Settings| {
+                let mut sending = s.sending.clone();
+                sending.pacing = Default::default();
+                sending
+            };
+            differs(&pace(old), &pace(new))
+        }),
     ];
     checks.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
 }

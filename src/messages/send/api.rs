@@ -192,7 +192,7 @@ async fn send(
         "client_ref": out.client_ref,
         "created_at": rfc3339(from_unix_ms(now as u64)),
     });
-    let pacing = &sender.config().pacing;
+    let pacing = sender.pacing();
     let day_start = now - now.rem_euclid(DAY_MS);
     let new_chat_cap = pacing.new_chat_cap(age_days(&snapshot.created_at, now));
     let caps = Caps {
@@ -478,7 +478,7 @@ async fn limits(
         })
         .await
         .map_err(ApiError::internal)?;
-    let p = &messages.send.config().pacing;
+    let p = messages.send.pacing();
     let cap = (p.enabled && p.daily_cap > 0).then_some(p.daily_cap);
     let age = age_days(&snapshot.created_at, now);
     let new_chat_cap = p.new_chat_cap(age);

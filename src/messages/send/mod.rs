@@ -42,7 +42,10 @@ struct Inner {
     store: MessageStore,
     sessions: SessionManager,
     bus: EventBus,
+    /// `[sending]` as at start; its `pacing` is not read from here (see `pacing`).
     cfg: SendingConfig,
+    /// `[sending.pacing]`, replaced on SIGHUP: each use takes the current one.
+    pacing: std::sync::RwLock<Arc<PacingConfig>>,
     /// The running worker of each session, woken when something is queued for it.
     workers: Mutex<HashMap<SessionKey, Arc<Notify>>>,
     /// `WPP.chat.find` answers of the current page of each session: (target → chat id). Cleared
@@ -64,6 +67,7 @@ impl Sender {
                 store,
                 sessions,
                 bus,
+                pacing: std::sync::RwLock::new(Arc::new(cfg.pacing.clone())),
                 cfg,
                 workers: Mutex::default(),
                 chats: Mutex::default(),
@@ -74,6 +78,20 @@ impl Sender {
 
     pub fn config(&self) -> &SendingConfig {
         &self.inner.cfg
+    }
+
+    /// The pacing in force now (SIGHUP may replace it).
+    pub fn pacing(&self) -> Arc<PacingConfig> {
+        self.inner.pacing.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// SIGHUP: new pacing for the next send of every session (typing, gaps, caps, breaker); what
+    /// is being sent finishes under the old one.
+    pub fn reload_pacing(&self, pacing: PacingConfig) -> bool {
+        let mut current = self.inner.pacing.write().unwrap_or_else(|p| p.into_inner());
+        let changed = **current != pacing;
+        *current = Arc::new(pacing);
+        changed
     }
 
     /// Starts a worker for every session with queued messages (after a restart).
@@ -111,7 +129,7 @@ impl Sender {
         if !name.contains("banned") {
             return;
         }
-        let pause = std::time::Duration::from_millis(self.inner.cfg.pacing.breaker_pause_ms);
+        let pause = std::time::Duration::from_millis(self.pacing().breaker_pause_ms);
         tracing::warn!(session = %key, signal = name, ?pause, "WhatsApp ban signal: the send queue pauses");
         let until = std::time::Instant::now() + pause;
         self.inner

@@ -95,7 +95,7 @@ pub(super) async fn run(sender: Sender, key: SessionKey, notify: Arc<Notify>) {
             let _ = tokio::time::timeout(TICK, notify.notified()).await;
             continue;
         };
-        let pacing = sender.inner.cfg.pacing.clone();
+        let pacing = sender.pacing();
         if fresh.len() > 10_000 {
             fresh.clear(); // a bound; a forgotten one is only looked up first
         }
@@ -269,7 +269,7 @@ async fn process(
             Err(outcome) => return outcome,
         },
     };
-    if sender.inner.cfg.pacing.enabled && out.priority == Priority::Normal {
+    if sender.pacing().enabled && out.priority == Priority::Normal {
         show_typing(sender, key, &chat, &out.content).await;
     }
     let call = match send_call(&chat, &wa_id, &out, sender, key, &job.id).await {
@@ -446,7 +446,7 @@ pub(super) async fn recipient(
 
 /// Typing (or recording, for a voice note) for a time that grows with the text, timed here.
 async fn show_typing(sender: &Sender, key: &SessionKey, chat: &str, content: &Content) {
-    let p = &sender.inner.cfg.pacing;
+    let p = sender.pacing();
     if matches!(content, Content::Reaction { .. }) {
         return;
     }

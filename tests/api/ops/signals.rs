@@ -38,7 +38,7 @@ fn rewrite(config: &std::path::Path, from: &str, to: &str) {
 }
 
 #[tokio::test]
-async fn sighup_reloads_log_level_and_callback_secrets_and_keeps_the_process() {
+async fn sighup_reloads_log_level_callback_secrets_and_pacing_and_keeps_the_process() {
     crate::helpers::init();
     let sim = sim();
     let dir = tempfile::tempdir().unwrap();
@@ -87,6 +87,23 @@ async fn sighup_reloads_log_level_and_callback_secrets_and_keeps_the_process() {
     let line = sidecar.wait_for_log("SIGHUP: log level applied");
     assert!(line.contains("info"), "{line}");
     assert_eq!(call(&sidecar.address, "GET", "/v1/workspaces/acme", None).await.0, 200);
+
+    // Pacing: a new daily cap is what sending-limits shows (and what the next send meets).
+    let session = serde_json::json!({"id": "paced", "start": false});
+    let created =
+        call(&sidecar.address, "POST", "/v1/workspaces/acme/sessions", Some(session)).await;
+    assert_eq!(created.0, 201, "{}", created.1);
+    let limits = "/v1/workspaces/acme/sessions/paced/sending-limits";
+    let (status, before) = call(&sidecar.address, "GET", limits, None).await;
+    assert_eq!(status, 200, "{before}");
+    assert_ne!(before["daily_cap"], 7, "{before}");
+    let paced = std::fs::read_to_string(&config).unwrap() + "\n[sending.pacing]\ndaily_cap = 7\n";
+    std::fs::write(&config, paced).unwrap();
+    hup(pid);
+    sidecar.wait_for_log("SIGHUP: sending pacing applied");
+    let (_, after) = call(&sidecar.address, "GET", limits, None).await;
+    assert_eq!(after["daily_cap"], 7, "{after}");
+    assert_eq!(after["remaining_today"], 7, "{after}");
     assert!(std::fs::metadata(format!("/proc/{pid}")).is_ok(), "SIGHUP does not end the sidecar");
 }
 
