@@ -47,7 +47,51 @@ async fn real_bridge_defines_wpp_and_stays_local() {
     assert!(control.iter().all(|l| l.contains("beacon-control.example")), "{control:?}");
     // No WhatsApp behind the page, so the bridge never became ready and reported nothing.
     assert!(t.events.try_recv().is_err(), "no engine event expected on a blank page");
+
+    // Every WPP function the sidecar calls anywhere in its sources exists in the real bundle.
+    let called = wpp_functions_called();
+    assert!(called.len() > 20, "the scan found too few calls: {called:?}");
+    let names = serde_json::to_string(&called).unwrap();
+    let check = format!(
+        "(() => {names}.filter((n) => typeof n.split('.').slice(1)\
+         .reduce((o, k) => (o == null ? undefined : o[k]), window.WPP) !== 'function'))()"
+    );
+    let missing = t.engine.call("check", check).await.expect("the check runs in the page");
+    assert_eq!(missing, serde_json::json!([]), "called by the sidecar, absent from wa-js");
     t.engine.stop().await.unwrap();
+}
+
+/// `WPP.<namespace>.<function>` names written anywhere under src/ (Rust and the page glue).
+fn wpp_functions_called() -> std::collections::BTreeSet<String> {
+    fn scan(dir: &std::path::Path, found: &mut std::collections::BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                scan(&path, found);
+                continue;
+            }
+            if !path.extension().is_some_and(|e| e == "rs" || e == "js") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices("WPP.") {
+                let rest = &text[at + 4..];
+                let word = |s: &str| s.chars().take_while(char::is_ascii_alphanumeric).count();
+                let ns = word(rest);
+                if ns == 0 || !rest[ns..].starts_with('.') {
+                    continue;
+                }
+                let func = word(&rest[ns + 1..]);
+                let first = rest[..ns].chars().next().unwrap();
+                if func > 0 && first.is_ascii_lowercase() {
+                    found.insert(format!("WPP.{}", &rest[..ns + 1 + func]));
+                }
+            }
+        }
+    }
+    let mut found = std::collections::BTreeSet::new();
+    scan(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+    found
 }
 
 /// Launch → the group has processes → stop → none left, the leader reaped.
