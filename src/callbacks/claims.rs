@@ -72,13 +72,18 @@ impl Claimant {
 
     /// How many other live processes share the data folder (blocking: a `flock` probe each).
     pub fn neighbours(&self) -> usize {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
-        entries
+        self.other_lock_files().filter(|p| SessionLock::is_held(p)).count()
+    }
+
+    /// The lock files of the other claimants, live or gone.
+    fn other_lock_files(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        let ours = lock_path(&self.dir, self.id);
+        std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "lock"))
-            .filter(|p| *p != lock_path(&self.dir, self.id) && SessionLock::is_held(p))
-            .count()
+            .filter(move |p| *p != ours && p.extension().is_some_and(|e| e == "lock"))
     }
 
     /// Frees the claims of every claimant that is gone (its lock file unlocked or missing,
@@ -121,16 +126,11 @@ impl Claimant {
     /// Removes the lock files of gone claimants. Only files older than a minute: a claimant
     /// that is registering has created its file but may not have locked it yet.
     fn remove_stale_files(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let old = entry
-                .metadata()
+        for path in self.other_lock_files() {
+            let old = std::fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_FILE_AGE));
-            let ours = path == lock_path(&self.dir, self.id);
-            let lock_file = path.extension().is_some_and(|e| e == "lock");
-            if old && !ours && lock_file && !SessionLock::is_held(&path) {
+            if old && !SessionLock::is_held(&path) {
                 let _ = std::fs::remove_file(&path);
             }
         }
