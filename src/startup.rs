@@ -164,7 +164,15 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         settings.mode.is_production(),
     )?;
     let mut vault_cfg = settings.vault.clone();
-    vault_cfg.runtime_dir = settings.server.data_dir.join(&vault_cfg.runtime_dir);
+    vault_cfg.runtime_dir = crate::vault::runtime_dir::resolve(
+        &settings.vault,
+        &settings.server.data_dir,
+        &settings.server.bind,
+        settings.mode.is_production(),
+    );
+    if settings.vault.runtime_dir.as_os_str().is_empty() {
+        tracing::info!(path = %vault_cfg.runtime_dir.display(), "live profiles go to this directory (vault.runtime_dir not set)");
+    }
     if let Some((key, problem)) = vault_cfg.runtime_dir_problem(&settings.server.sessions_dir) {
         // Plaintext profiles must never sit where sealed files live.
         let problem = crate::config::Problem { key: format!("vault.{key}"), problem };
@@ -196,6 +204,7 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     let store = MessageStore::open(&db::path_in(&settings.server.data_dir))?;
     let messages = Messages::start(store, sessions.clone(), bus, settings.sending.clone());
     crate::messages::inbound::metrics::register(&mut registry);
+    crate::engine::inbound::register(&mut registry);
     messages.set_up_receiving(crate::messages::inbound::Setup {
         media: Arc::new(crate::messages::inbound::media::MediaStore::new(
             &settings.server.data_dir,
@@ -276,6 +285,15 @@ impl crate::sessions::SessionObserver for CallbackRouting {
     fn created(&self, key: &SessionKey, callback_url: Option<&str>) -> anyhow::Result<()> {
         let url = callback_url.map(crate::callbacks::endpoint::parse).transpose()?;
         self.0.set_session_endpoint(key, url.as_ref())?;
+        Ok(())
+    }
+
+    fn callback_secret(
+        &self,
+        key: &SessionKey,
+        secret: Option<&crate::callbacks::sign::Secret>,
+    ) -> anyhow::Result<()> {
+        self.0.set_session_secret(key, secret)?;
         Ok(())
     }
 }
@@ -412,27 +430,15 @@ fn runtime_in_memory(
     production: bool,
 ) -> Result<(), StartupError> {
     let path = &vault.runtime_dir;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| {
-        StartupError::CreateDir { path: path.clone(), source: std::io::Error::other(e) }
-    })?;
-    // SAFETY: statfs(2) fills the zeroed struct we own from a NUL-terminated path.
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut fs) } != 0 {
-        let source = std::io::Error::last_os_error();
-        return Err(StartupError::CreateDir { path: path.clone(), source });
-    }
-    // f_type and the magic numbers are both `c_long`-sized on Linux.
-    #[allow(clippy::unnecessary_cast)]
-    let (kind, tmpfs) = (fs.f_type as i64, libc::TMPFS_MAGIC as i64);
-    // ramfs(7) has no constant in libc.
-    const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    if kind == tmpfs || kind == RAMFS_MAGIC {
+    let in_memory = crate::vault::runtime_dir::in_memory(path)
+        .map_err(|source| StartupError::CreateDir { path: path.clone(), source })?;
+    if in_memory {
         return Ok(());
     }
     let problem = "vault.runtime_dir is not a tmpfs: live (plaintext) logins would be written to a \
                    persistent disk. Mount a tmpfs there (systemd's RuntimeDirectory, docker --tmpfs), \
-                   point vault.runtime_dir at one (/run/wa-sidecar, /dev/shm/wa-sidecar), or set \
-                   vault.allow_disk_runtime = true to accept the disk";
+                   point vault.runtime_dir at one, leave it unset so that /run/wa-sidecar or \
+                   /dev/shm is picked, or set vault.allow_disk_runtime = true to accept the disk";
     if production && !vault.allow_disk_runtime {
         return Err(StartupError::UnsafeDir { path: path.clone(), problem: problem.to_owned() });
     }
@@ -461,6 +467,9 @@ fn private_files(db: &std::path::Path) {
 fn announce_keys(keys: &LoadedKeys) {
     for warning in &keys.warnings {
         tracing::warn!("{warning} (refused in production)");
+    }
+    for notice in &keys.notices {
+        tracing::warn!("{notice}");
     }
     if let Some(path) = &keys.generated {
         tracing::warn!(key_id = DEV_KEY_ID, path = %path.display(), "development mode: HMAC key {DEV_KEY_ID:?} is in {}", path.display());

@@ -91,6 +91,7 @@ impl Sidecar {
             id: key.session.clone(),
             start: true,
             callback_url: None,
+            callback_secret: None,
             metadata: Default::default(),
         };
         self.state

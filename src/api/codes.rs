@@ -188,6 +188,67 @@ mod tests {
         );
     }
 
+    /// Every `(status, code)` a page gives: the rows of its `| status | code | when |` tables (a
+    /// cell may name several codes, split by `,` or `/`) and a status written before a code in
+    /// prose (`404 \`MEDIA_NOT_FOUND\``).
+    fn mentioned(page: &str) -> Vec<(u16, String)> {
+        let mut found = Vec::new();
+        let mut in_table = false;
+        for line in page.lines() {
+            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            if !line.starts_with('|') {
+                in_table = false;
+                continue;
+            }
+            if cells.len() >= 2 && cells[0] == "status" && cells[1] == "code" {
+                in_table = true;
+                continue;
+            }
+            let Some(status) = cells.first().and_then(|s| s.parse::<u16>().ok()) else { continue };
+            if in_table {
+                for code in cells[1].split([',', '/']).map(|c| c.trim().trim_matches('`')) {
+                    found.push((status, code.to_owned()));
+                }
+            }
+        }
+        let prose = regex::Regex::new(r"\b([1-5][0-9]{2}) `([A-Z][A-Z0-9_]+)`").unwrap();
+        for cap in prose.captures_iter(page) {
+            found.push((cap[1].parse().unwrap(), cap[2].to_owned()));
+        }
+        found
+    }
+
+    #[test]
+    fn the_other_pages_name_codes_of_the_catalogue_with_their_status() {
+        let pages = [
+            ("docs/sessions.md", include_str!("../../docs/sessions.md")),
+            ("docs/messages.md", include_str!("../../docs/messages.md")),
+            ("docs/callbacks.md", include_str!("../../docs/callbacks.md")),
+        ];
+        for (name, page) in pages {
+            let found = mentioned(page);
+            assert!(found.len() >= 7, "{name}: no error table found ({found:?})");
+            let wrong: Vec<_> = found
+                .iter()
+                .filter(|(status, code)| Code::find(code).is_none_or(|c| c.status != *status))
+                .collect();
+            assert!(
+                wrong.is_empty(),
+                "{name} names codes that are not in src/api/codes.rs, or with another status: {wrong:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pages_check_sees_a_wrong_status_and_an_unknown_code() {
+        let page = "## Errors\n\n| status | code | when |\n|---|---|---|\n| 404 | `INVALID_ID`, `NOPE` | x |\n\nthen 409 `SESSION_EXISTS`.\n";
+        let found = mentioned(page);
+        assert_eq!(found.len(), 3, "{found:?}");
+        let wrong: Vec<_> =
+            found.iter().filter(|(s, c)| Code::find(c).is_none_or(|c| c.status != *s)).collect();
+        assert_eq!(wrong.len(), 2, "{wrong:?}");
+    }
+
     #[test]
     fn the_docs_check_sees_a_drift() {
         let page = "# x\n\n## Error codes\n\n| status | code | when |\n|---|---|---|\n| 404 | `INVALID_ID` | x |\n\n## Next\n| 400 | `NOPE` | y |\n";

@@ -107,7 +107,10 @@ async fn list_dead(
     query: web::Query<DeadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = query.into_inner().into_filter()?;
-    let page = blocking(&outbox, move |o| o.dead_letters(&filter)).await?;
+    let mut page = blocking(&outbox, move |o| o.dead_letters(&filter)).await?;
+    for attempt in page.items.iter_mut().flat_map(|d| d.attempts.iter_mut()) {
+        attempt.url = endpoint::redacted(&attempt.url);
+    }
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -166,12 +169,18 @@ async fn enable_endpoints(
         None => None,
     };
     let enabled = blocking(&outbox, move |o| o.enable_endpoints(url.as_deref())).await?;
+    let enabled: Vec<String> = enabled.iter().map(|u| endpoint::redacted(u)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "enabled": enabled })))
 }
 
 #[utoipa::path(get, path = "/v1/callbacks/stats", tag = "callbacks", responses((status = 200, body = Stats)), security(("hmac" = [])))]
 async fn stats(outbox: web::Data<Outbox>) -> Result<HttpResponse, ApiError> {
-    let stats = blocking(&outbox, |o| o.stats()).await?;
+    let mut stats = blocking(&outbox, |o| o.stats()).await?;
+    // Webhook URLs often carry a token (`?token=…`): responses show them as logs do.
+    for disabled in &mut stats.disabled_endpoints {
+        disabled.url = endpoint::redacted(&disabled.url);
+    }
+    stats.default_endpoint = stats.default_endpoint.as_deref().map(endpoint::redacted);
     Ok(HttpResponse::Ok().json(stats))
 }
 

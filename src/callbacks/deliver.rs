@@ -83,18 +83,48 @@ impl Deliverer {
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
-        let signature = self.signer.webhook_signature(id, timestamp, body.as_bytes());
+        let owner = self.owner(body).await;
+        let owner = owner.as_ref().map(|o| (o.workspace.as_str(), o.session.as_str()));
+        let signature = self.signer.webhook_signature_for(owner, id, timestamp, body.as_bytes());
         if !signature.is_empty() {
             request = request.header("webhook-signature", signature);
         }
-        if let Some(spatie) = self.signer.spatie_signature(body.as_bytes()) {
+        if let Some(spatie) = self.signer.spatie_signature_for(owner, body.as_bytes()) {
             request = request.header("Signature", spatie);
         }
         let (status, error, retry_after) = match request.body(body.to_owned()).send().await {
             Ok(response) => read_response(response).await,
-            Err(e) => (None, Some(describe(&e)), None),
+            Err(e) => (None, Some(describe(&e.without_url())), None),
         };
         AttemptOutcome { status, error, retry_after, duration: started.elapsed() }
+    }
+}
+
+/// Whose event a body is: the outbox wrote it, with `workspace` and `session` at the top.
+#[derive(serde::Deserialize)]
+struct Owner {
+    workspace: String,
+    session: String,
+}
+
+impl Deliverer {
+    /// The session an event belongs to, when some session has its own secret (read again from the
+    /// database, off the async threads, when the copy in memory is older than a second).
+    async fn owner(&self, body: &str) -> Option<Owner> {
+        if self.signer.sessions_stale() {
+            let signer = self.signer.clone();
+            let reloaded = tokio::task::spawn_blocking(move || {
+                signer.reload_sessions(super::session_secrets::read)
+            })
+            .await;
+            if let Ok(Err(e)) = reloaded {
+                tracing::warn!(error = %e, "cannot read the sessions' callback secrets; the last copy signs");
+            }
+        }
+        if !self.signer.has_session_secrets() {
+            return None;
+        }
+        serde_json::from_str(body).ok()
     }
 }
 
@@ -137,6 +167,7 @@ async fn read_response(
 }
 
 /// The error and its causes on one line ("error sending request: connection refused").
+/// The error and its causes, without the URL (it may carry a token; the attempt names it, redacted).
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() { "timed out: " } else { "" };
     let mut out = format!("{kind}{e}");

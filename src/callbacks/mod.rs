@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod policy;
 pub mod retention;
+pub mod session_secrets;
 pub mod sign;
 pub mod store;
 mod worker;

@@ -22,7 +22,7 @@ use super::deliver::Deliverer;
 use super::error::OutboxError;
 use super::metrics::Metrics;
 use super::policy::RetryPolicy;
-use super::sign::Signer;
+use super::sign::{Secret, Signer};
 use super::store::{self, Counts, DisabledEndpoint, NewEvent};
 use super::{endpoint, worker};
 use crate::events::{kind, Event, EventSink};
@@ -112,8 +112,11 @@ impl Outbox {
         if secrets.is_empty() {
             tracing::warn!("no callbacks.secrets configured: callbacks are sent unsigned");
         }
-        let signer = Signer::new(secrets, cfg.spatie_signature);
+        let signer =
+            Signer::with_session_secrets(secrets, cfg.spatie_signature, db_path.to_owned());
         let conn = crate::db::open(db_path)?;
+        super::session_secrets::create(&conn)?;
+        signer.reload_sessions(|_| super::session_secrets::load(&conn))?;
         let data_dir = db_path.parent().unwrap_or(Path::new("."));
         let claimant = Claimant::register(data_dir).map_err(|e| {
             OutboxError::Setup(format!("cannot register in {}: {e}", data_dir.display()))
@@ -264,6 +267,19 @@ impl Outbox {
         )?;
         drop(conn);
         self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Set (or with `None`, remove) a session's own signing secret, persisted. Call at session
+    /// create, before its first event.
+    pub fn set_session_secret(
+        &self,
+        key: &SessionKey,
+        secret: Option<&Secret>,
+    ) -> Result<(), OutboxError> {
+        let (workspace, session) = (key.workspace.as_str(), key.session.as_str());
+        super::session_secrets::set(&*self.inner.durable()?, workspace, session, secret)?;
+        self.inner.signer.set_session(workspace, session, secret.cloned());
         Ok(())
     }
 

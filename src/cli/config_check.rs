@@ -16,6 +16,9 @@ pub fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
         for warning in keys.warnings {
             eprintln!("warning: {warning} (refused in production)");
         }
+        for notice in keys.notices {
+            eprintln!("warning: {notice}");
+        }
         if let Some(path) = keys.generated {
             eprintln!(
                 "note: no [[auth.keys]]; development mode uses the key in {}",

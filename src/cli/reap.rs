@@ -29,7 +29,12 @@ pub fn run(config_file: Option<PathBuf>) -> anyhow::Result<()> {
 /// `serve` resolves it, under `server.data_dir`) and the sessions directory.
 fn roots(settings: &Settings) -> Vec<PathBuf> {
     vec![
-        settings.server.data_dir.join(&settings.vault.runtime_dir),
+        crate::vault::runtime_dir::resolve(
+            &settings.vault,
+            &settings.server.data_dir,
+            &settings.server.bind,
+            settings.mode.is_production(),
+        ),
         settings.server.sessions_dir.clone(),
     ]
 }

@@ -151,11 +151,77 @@ pub struct LoadedKeys {
     pub generated: Option<PathBuf>,
     /// Accepted in development, refused in production (e.g. a short key).
     pub warnings: Vec<Problem>,
+    /// Accepted in every mode but worth a warning (an inline secret in production).
+    pub notices: Vec<Problem>,
 }
 
 /// Resolves every configured key into bytes. With no key configured, development mode uses
 /// `{data_dir}/dev-hmac.key` (created 0600 when `generate` is true); production refuses.
+/// A configuration file holding a secret inline is held to the rule of secret files.
 pub fn load_keys(settings: &Settings, generate: bool) -> Result<LoadedKeys, Vec<Problem>> {
+    let exposed = exposed_config_files(&settings.files);
+    match resolve_keys(settings, generate) {
+        Err(mut problems) if settings.mode.is_production() => {
+            problems.extend(exposed);
+            Err(problems)
+        }
+        Ok(_) if settings.mode.is_production() && !exposed.is_empty() => Err(exposed),
+        Ok(mut keys) => {
+            keys.warnings.extend(exposed);
+            Ok(keys)
+        }
+        Err(problems) => Err(problems),
+    }
+}
+
+/// Configuration files that hold a secret inline (`auth.keys[].secret`, `callbacks.secrets`,
+/// `vault.master_keys`) and are readable or writable by group or others: the secret-file rule
+/// ([`super::secret_file_exposure`]) applies to them as to any file holding a secret.
+fn exposed_config_files(files: &[PathBuf]) -> Vec<Problem> {
+    files
+        .iter()
+        .filter_map(|path| {
+            let mode = std::fs::metadata(path).ok()?.permissions().mode();
+            let what = super::secret_file_exposure(mode)?;
+            let table: toml::Table = std::fs::read_to_string(path).ok()?.parse().ok()?;
+            let held = inline_secrets(&table);
+            (!held.is_empty()).then(|| {
+                problem(
+                    held.join(", "),
+                    format!(
+                        "configuration file {} holds a secret and is {what}; run chmod 600 on it \
+                         (or move the secret to a *_file or *_env setting)",
+                        path.display()
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The secret-bearing keys a configuration file sets inline.
+fn inline_secrets(table: &toml::Table) -> Vec<&'static str> {
+    let section = |name: &str| table.get(name).and_then(toml::Value::as_table);
+    let set = |v: Option<&toml::Value>| match v {
+        Some(toml::Value::String(s)) => !s.trim().is_empty(),
+        Some(toml::Value::Array(a)) => !a.is_empty(),
+        _ => false,
+    };
+    let keys = section("auth").and_then(|a| a.get("keys")).and_then(toml::Value::as_array);
+    let mut held = Vec::new();
+    if keys.is_some_and(|keys| keys.iter().any(|k| k.get("secret").is_some())) {
+        held.push("auth.keys[].secret");
+    }
+    if set(section("callbacks").and_then(|c| c.get("secrets"))) {
+        held.push("callbacks.secrets");
+    }
+    if set(section("vault").and_then(|v| v.get("master_keys"))) {
+        held.push("vault.master_keys");
+    }
+    held
+}
+
+fn resolve_keys(settings: &Settings, generate: bool) -> Result<LoadedKeys, Vec<Problem>> {
     let production = settings.mode.is_production();
     let auth = &settings.auth;
     if auth.keys.is_empty() {
@@ -170,10 +236,21 @@ pub fn load_keys(settings: &Settings, generate: bool) -> Result<LoadedKeys, Vec<
     }
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
+    let mut notices = Vec::new();
     let mut keys = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, entry) in auth.keys.iter().enumerate() {
         let at = format!("auth.keys[{i}]");
+        if production && entry.secret.is_some() {
+            notices.push(problem(
+                format!("{at}.secret"),
+                format!(
+                    "key {:?} is given inline in the configuration; prefer secret_file (0600) or \
+                     secret_env, which keep it out of the file, its copies and its backups",
+                    entry.id
+                ),
+            ));
+        }
         if !valid_key_id(&entry.id) {
             problems.push(problem(
                 format!("{at}.id"),
@@ -193,7 +270,7 @@ pub fn load_keys(settings: &Settings, generate: bool) -> Result<LoadedKeys, Vec<
         }
     }
     if problems.is_empty() {
-        Ok(LoadedKeys { keys, generated: None, warnings })
+        Ok(LoadedKeys { keys, generated: None, warnings, notices })
     } else {
         Err(problems)
     }
@@ -331,6 +408,7 @@ fn dev_key(data_dir: &Path, generate: bool) -> Result<LoadedKeys, Vec<Problem>> 
                 keys: Vec::new(),
                 generated: Some(path),
                 warnings: Vec::new(),
+                notices: Vec::new(),
             });
         }
         std::fs::create_dir_all(data_dir).map_err(fail)?;
@@ -354,5 +432,10 @@ fn dev_key(data_dir: &Path, generate: bool) -> Result<LoadedKeys, Vec<Problem>> 
     })?;
     let key =
         SecretKey { id: DEV_KEY_ID.into(), secret: Zeroizing::new(secret), scope: KeyScope::All };
-    Ok(LoadedKeys { keys: vec![key], generated: Some(path), warnings: Vec::new() })
+    Ok(LoadedKeys {
+        keys: vec![key],
+        generated: Some(path),
+        warnings: Vec::new(),
+        notices: Vec::new(),
+    })
 }

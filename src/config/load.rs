@@ -52,12 +52,17 @@ pub enum LoadError {
 pub fn load(options: &LoadOptions) -> Result<Settings, LoadError> {
     let default_file = options.config_dir.join("default.toml");
     let mut builder = Config::builder();
+    let mut files = Vec::new();
     builder = if default_file.is_file() {
+        files.push(default_file.clone());
         builder.add_source(File::from(default_file).format(FileFormat::Toml).required(true))
     } else {
         builder.add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
     };
     let mode_file = options.config_dir.join(format!("{}.toml", options.mode.name()));
+    if mode_file.is_file() {
+        files.push(mode_file.clone());
+    }
     builder = builder
         .add_source(File::from(mode_file).format(FileFormat::Toml).required(false))
         .add_source(environment(&options.env));
@@ -65,11 +70,13 @@ pub fn load(options: &LoadOptions) -> Result<Settings, LoadError> {
         if !path.is_file() {
             return Err(LoadError::MissingFile { path: path.clone() });
         }
+        files.push(path.clone());
         builder =
             builder.add_source(File::from(path.clone()).format(FileFormat::Toml).required(true));
     }
     let mut settings: Settings = builder.build()?.try_deserialize()?;
     settings.mode = options.mode.clone();
+    settings.files = files;
     Ok(settings)
 }
 
@@ -169,6 +176,58 @@ mod tests {
         std::fs::write(&file, "[server]\nbnid = \"x\"\n").unwrap();
         let err = load(&opts).unwrap_err().to_string();
         assert!(err.contains("bnid"), "{err}");
+    }
+
+    /// L7: a configuration file holding a secret inline is held to the secret-file rule, and an
+    /// inline HMAC key in production is named in a warning.
+    #[test]
+    fn an_open_config_file_holding_a_secret_is_refused_in_production() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sidecar.toml");
+        std::fs::write(
+            &file,
+            "[[auth.keys]]\nid = \"host\"\nsecret = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n\
+             workspaces = [\"*\"]\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let mut opts = options(&[]);
+        opts.file = Some(file.clone());
+        opts.mode = RunMode::production();
+        let settings = load(&opts).unwrap();
+        assert_eq!(settings.files, [file.clone()]);
+        let refused = crate::config::load_keys(&settings, false).err().expect("refused");
+        assert!(
+            refused.iter().any(|p| p.key == "auth.keys[].secret" && p.problem.contains("group")),
+            "{refused:?}"
+        );
+        assert!(settings.validate().iter().any(|p| p.key == "auth.keys[].secret"));
+
+        opts.mode = RunMode::development();
+        let keys = crate::config::load_keys(&load(&opts).unwrap(), false).unwrap();
+        assert_eq!(keys.warnings.len(), 1, "development warns: {:?}", keys.warnings);
+        assert!(keys.notices.is_empty());
+
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        opts.mode = RunMode::production();
+        let keys = crate::config::load_keys(&load(&opts).unwrap(), false).unwrap();
+        assert!(keys.warnings.is_empty());
+        assert_eq!(keys.notices.len(), 1, "an inline key in production is named");
+        assert!(keys.notices[0].problem.contains("secret_file"), "{:?}", keys.notices);
+        assert!(!format!("{:?}", keys.notices).contains("MDEy"), "the secret is never shown");
+
+        // Without a secret in it, the file's mode is the operator's business.
+        std::fs::write(&file, "[server]\nbind = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(exposed_files_of(&load(&opts).unwrap()).is_empty());
+    }
+
+    fn exposed_files_of(settings: &Settings) -> Vec<crate::config::Problem> {
+        match crate::config::load_keys(settings, false) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.into_iter().filter(|p| p.problem.contains("configuration file")).collect(),
+        }
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct Settings {
     /// From `SIDECAR_ENV`, never from a file.
     #[serde(skip)]
     pub mode: RunMode,
+    /// The configuration files merged into these settings, in order (set by [`Settings::load`]),
+    /// so their own modes can be checked when they hold secrets.
+    #[serde(skip)]
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// `SIDECAR_ENV`. Only `development` (the default) is lenient: any other name, `production`

@@ -15,7 +15,10 @@ use chromiumoxide::cdp::browser_protocol::page::{
 use chromiumoxide::cdp::browser_protocol::target::{
     CloseTargetParams, GetTargetsParams, SetAutoAttachParams,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{AddBindingParams, EventBindingCalled};
+use chromiumoxide::cdp::js_protocol::runtime::{
+    AddBindingParams, EventBindingCalled, EventExecutionContextCreated,
+    EventExecutionContextDestroyed, EventExecutionContextsCleared,
+};
 use chromiumoxide::error::CdpError;
 use chromiumoxide::handler::HandlerConfig;
 use chromiumoxide::{Browser, Page};
@@ -26,7 +29,7 @@ use tracing::Instrument;
 
 use super::bridge::{self, BINDING};
 use super::process::{self, ChromiumProcess};
-use super::pump::Pump;
+use super::pump::{ContextStreams, Pump};
 use super::{EngineConfig, EngineError, EngineEvent};
 
 /// Omnibox WebUI renderers headless Chromium starts for nothing (~100 MiB per browser), and the
@@ -279,12 +282,21 @@ pub(crate) async fn wire_and_navigate(
         .await?;
     }
     let bindings = cdp(t, "binding listener", page.event_listener::<EventBindingCalled>()).await?;
+    let contexts = ContextStreams {
+        created: cdp(t, "context listener", page.event_listener::<EventExecutionContextCreated>())
+            .await?,
+        destroyed: cdp(t, "context listener", page.event_listener::<EventExecutionContextDestroyed>())
+            .await?,
+        cleared: cdp(t, "context listener", page.event_listener::<EventExecutionContextsCleared>())
+            .await?,
+    };
     let crashes = cdp(t, "crash listener", page.event_listener::<EventTargetCrashed>()).await?;
     let pump = Pump {
         page: page.clone(),
         pgid: process.pgid(),
         events,
         bindings,
+        contexts,
         crashes,
         gone,
         exited: Box::pin(process.exited()),

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use chromiumoxide::cdp::browser_protocol::inspector::EventTargetCrashed;
-use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, EventBindingCalled};
+use chromiumoxide::cdp::js_protocol::runtime::{
+    EvaluateParams, EventBindingCalled, EventExecutionContextCreated,
+    EventExecutionContextDestroyed, EventExecutionContextsCleared,
+};
 use chromiumoxide::listeners::EventStream;
 use chromiumoxide::Page;
 use futures::future::BoxFuture;
@@ -14,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::bridge::{BridgeMsg, BINDING};
-use super::inbound::{Gate, CONFIRM_LOGGED_OUT};
+use super::inbound::{Dropped, Gate, MainWorld, CONFIRM_LOGGED_OUT};
 use super::tracker::Tracker;
 use super::{process, EngineEvent};
 
@@ -23,6 +26,9 @@ pub(crate) struct Pump {
     pub pgid: i32,
     pub events: mpsc::Sender<EngineEvent>,
     pub bindings: EventStream<EventBindingCalled>,
+    /// Execution contexts of the page, to know the top frame's main world: the only one whose
+    /// binding calls are taken.
+    pub contexts: ContextStreams,
     pub crashes: EventStream<EventTargetCrashed>,
     /// Fires with a reason when the CDP handler ends (the browser is gone).
     pub gone: oneshot::Receiver<String>,
@@ -35,6 +41,12 @@ pub(crate) struct Pump {
     pub cdp_timeout: Duration,
 }
 
+pub(crate) struct ContextStreams {
+    pub created: EventStream<EventExecutionContextCreated>,
+    pub destroyed: EventStream<EventExecutionContextDestroyed>,
+    pub cleared: EventStream<EventExecutionContextsCleared>,
+}
+
 impl Pump {
     pub(crate) async fn run(mut self) {
         let mut tracker = Tracker::default();
@@ -42,6 +54,8 @@ impl Pump {
         let mut ready_deadline = Some(Instant::now() + self.ready_timeout);
         let mut unresponsive = false;
         let mut gate = Gate::new(std::time::Instant::now());
+        let mut main_world = MainWorld::default();
+        let top_frame = self.page.target_id().inner().clone();
         // A logout the page reported that WhatsApp Web did not confirm yet: checked again when
         // the next document is ready (WhatsApp reloads the page after a real logout).
         let mut unconfirmed_logout: Option<Option<String>> = None;
@@ -49,11 +63,24 @@ impl Pump {
         let mut probe_tick = tokio::time::interval_at(Instant::now() + probe_every, probe_every);
         let reason = loop {
             tokio::select! {
+                // In order: a context is known before a binding call from it is judged (CDP sends
+                // `executionContextCreated` before any script of that context runs).
+                biased;
                 reason = &mut self.gone => break reason.unwrap_or_else(|_| "CDP handler dropped".into()),
+                Some(_) = self.contexts.cleared.next() => main_world.cleared(),
+                Some(gone) = self.contexts.destroyed.next() => main_world.destroyed(&gone.execution_context_unique_id),
+                Some(made) = self.contexts.created.next() => {
+                    let c = &made.context;
+                    main_world.created(*c.id.inner(), &c.unique_id, c.aux_data.as_ref(), &top_frame);
+                }
                 reason = &mut self.exited => break reason,
                 _ = stop_requested(&mut stop_rx) => break "stopped".into(),
                 Some(call) = self.bindings.next() => {
                     if call.name != BINDING {
+                        continue;
+                    }
+                    if !main_world.admits(*call.execution_context_id.inner()) {
+                        gate.refuse(Dropped::ForeignContext, &"the binding was called from an iframe or another world");
                         continue;
                     }
                     if gate.admit(call.payload.len(), std::time::Instant::now()).is_err() {
@@ -83,7 +110,8 @@ impl Pump {
                                 }
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "unreadable message from the bridge glue"),
+                        Err(e) if e.is_data() => gate.refuse(Dropped::UnexpectedType, &e),
+                        Err(e) => gate.refuse(Dropped::Unparseable, &e),
                     }
                 }
                 Some(_) = self.crashes.next(), if !unresponsive => {

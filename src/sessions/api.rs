@@ -77,6 +77,12 @@ pub struct CreateSession {
     /// This session's callbacks go here instead of `callbacks.url` (http/https, no credentials).
     #[serde(default)]
     pub callback_url: Option<String>,
+    /// `whsec_…` (24-64 bytes, base64): signs this session's callbacks instead of the global
+    /// secret, so the endpoint at `callback_url` can verify them without holding the host's
+    /// secret. Only with `callback_url`. Write-only: never returned.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, write_only, example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub callback_secret: Option<crate::callbacks::sign::Secret>,
     /// Up to 20 string keys (40 chars) and values (500 chars), echoed back.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -152,9 +158,21 @@ async fn create(
     let callback_url =
         body.callback_url.as_deref().map(|raw| validate_callback_url(raw, &net)).transpose()?;
     validate_metadata(&body.metadata)?;
+    if body.callback_secret.is_some() && callback_url.is_none() {
+        return Err(ApiError::new(
+            codes::INVALID_FIELD,
+            "callback_secret: only with callback_url (the host's own endpoint verifies with callbacks.secrets)",
+        ));
+    }
     // The callbacks endpoint is set by the registry's observer, under its create lock, before the
     // session can publish anything.
-    let new = NewSession { id, start: body.start, callback_url, metadata: body.metadata };
+    let new = NewSession {
+        id,
+        start: body.start,
+        callback_url,
+        callback_secret: body.callback_secret,
+        metadata: body.metadata,
+    };
     let snapshot = sessions.create(workspace.clone(), new).await?;
     let location = format!("/v1/workspaces/{workspace}/sessions/{}", snapshot.id);
     Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(snapshot))

@@ -13,6 +13,8 @@ use tracing::Instrument as _;
 
 use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
+
+use crate::callbacks::sign::Secret;
 use tokio::time::timeout;
 
 use super::actor::{Actor, ActorParts, Command, PageObserver, Reply};
@@ -35,6 +37,11 @@ pub type EngineFactory = Arc<dyn Fn(&SessionKey) -> Box<dyn Engine> + Send + Syn
 /// callbacks endpoint) is in place for its first event. An error undoes the create.
 pub trait SessionObserver: Send + Sync {
     fn created(&self, key: &SessionKey, callback_url: Option<&str>) -> anyhow::Result<()>;
+
+    /// The session's own callback signing secret, told once at create (`None`: the global one).
+    fn callback_secret(&self, _key: &SessionKey, _secret: Option<&Secret>) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Clone)]
@@ -54,6 +61,8 @@ pub struct NewSession {
     pub id: SessionId,
     pub start: bool,
     pub callback_url: Option<String>,
+    /// Signs this session's callbacks instead of `callbacks.secrets` (its `Debug` is redacted).
+    pub callback_secret: Option<Secret>,
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -221,6 +230,7 @@ impl SessionManager {
         if let Some(observer) = &self.inner.observer {
             observer
                 .created(key, new.callback_url.as_deref())
+                .and_then(|()| observer.callback_secret(key, new.callback_secret.as_ref()))
                 .map_err(|e| SessionError::Setup(e.to_string()))?;
         }
         Ok((record, lock))
@@ -658,6 +668,7 @@ mod tests {
             id: SessionId::parse("s").unwrap(),
             start: true,
             callback_url: None,
+            callback_secret: None,
             metadata: BTreeMap::new(),
         };
         let key = SessionKey::new(ws.clone(), new.id.clone());

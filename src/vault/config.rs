@@ -27,9 +27,10 @@ pub struct VaultConfig {
     /// The key new seals use. May be left out when exactly one key is configured.
     pub seal_key_id: Option<String>,
     /// Where live (plaintext) profiles are unsealed: `{runtime_dir}/{workspace}/{session}/`.
-    /// A relative path is under `server.data_dir` (default `{data_dir}/runtime`). Point it at a
-    /// tmpfs to keep plaintext off disk. Must not be inside the sessions root. Production refuses
-    /// one that is not a tmpfs unless `allow_disk_runtime` is set.
+    /// A relative path is under `server.data_dir`. Unset (empty): development uses
+    /// `{data_dir}/runtime`, production picks a tmpfs by itself (see [`super::runtime_dir`]).
+    /// Must not be inside the sessions root. Production refuses one that is not a tmpfs unless
+    /// `allow_disk_runtime` is set.
     pub runtime_dir: PathBuf,
     /// Production accepts a `runtime_dir` on a persistent disk (plaintext logins written there).
     pub allow_disk_runtime: bool,
@@ -56,7 +57,7 @@ impl Default for VaultConfig {
             master_keys: Vec::new(),
             master_keys_file: None,
             seal_key_id: None,
-            runtime_dir: PathBuf::from("runtime"),
+            runtime_dir: PathBuf::new(),
             allow_disk_runtime: false,
             reseal_debounce: Duration::from_secs(5),
             reseal_max_interval: Duration::from_secs(60),
@@ -106,9 +107,6 @@ impl VaultConfig {
             if !super::keys::is_valid_key_id(id) {
                 add("seal_key_id", format!("{id:?} is not a key id (1-32 of a-z, 0-9, '_', '-')"));
             }
-        }
-        if self.runtime_dir.as_os_str().is_empty() {
-            add("runtime_dir", "must name a directory".into());
         }
         if self.reseal_debounce.is_zero() {
             add("reseal_debounce", "must be greater than zero".into());

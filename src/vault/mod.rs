@@ -23,6 +23,7 @@ pub mod format;
 pub mod keys;
 pub mod maintenance;
 pub mod recover;
+pub mod runtime_dir;
 pub mod store;
 pub mod watcher;
 

@@ -148,7 +148,9 @@ async fn production_keeps_live_profiles_off_a_persistent_disk_unless_told_otherw
     init();
     // Under target/: a real disk here (a temp dir could itself be a tmpfs).
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let err = match Application::build(production_settings(dir.path())).await {
+    let mut on_disk = production_settings(dir.path());
+    on_disk.vault.runtime_dir = "runtime".into();
+    let err = match Application::build(on_disk).await {
         Ok(_) => panic!("production unsealed logins onto a disk"),
         Err(e) => e.to_string(),
     };
@@ -164,7 +166,44 @@ async fn production_keeps_live_profiles_off_a_persistent_disk_unless_told_otherw
 
     // On the disk, when the operator accepts it.
     let mut settings = production_settings(dir.path());
+    settings.vault.runtime_dir = "runtime".into();
     settings.vault.allow_disk_runtime = true;
     let app = Application::build(settings).await.expect("production starts when told to");
     drop(app);
+}
+
+/// L1: production with `vault.runtime_dir` unset picks a tmpfs by itself, private (0700), one
+/// directory per data directory and bind address, so it starts without being told where and two
+/// instances never share live profiles.
+#[tokio::test]
+async fn production_picks_a_private_tmpfs_for_live_profiles_by_itself() {
+    use std::os::unix::fs::MetadataExt;
+    use wa_sidecar::vault::runtime_dir;
+    init();
+    // Under target/: a real disk, so the old default `{data_dir}/runtime` would be refused.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let settings = production_settings(dir.path());
+    assert!(settings.vault.runtime_dir.as_os_str().is_empty(), "unset by default");
+    let picked = runtime_dir::resolve(&settings.vault, &settings.server.data_dir, "127.0.0.1:0", true);
+    let app = Application::build(settings).await.expect("production starts without runtime_dir");
+    assert_eq!(app.state().vault.runtime_root(), picked);
+    assert!(runtime_dir::in_memory(&picked).unwrap(), "{} is not a tmpfs", picked.display());
+    assert!(!picked.starts_with(dir.path()), "{}", picked.display());
+    assert!(!dir.path().join("data/runtime").exists());
+    for path in [&picked, picked.parent().unwrap()] {
+        let mode = std::fs::metadata(path).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", path.display());
+    }
+    drop(app);
+
+    // Another data directory, or another bind address on the same one: another directory.
+    let other = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let vault = wa_sidecar::vault::VaultConfig::default();
+    let data = dir.path().join("data");
+    let elsewhere = runtime_dir::resolve(&vault, &other.path().join("data"), "127.0.0.1:0", true);
+    let green = runtime_dir::resolve(&vault, &data, "127.0.0.1:8788", true);
+    assert_ne!(picked, elsewhere);
+    assert_ne!(picked, green);
+    assert_eq!(picked, runtime_dir::resolve(&vault, &data, "127.0.0.1:0", true), "stable");
+    let _ = std::fs::remove_dir_all(&picked);
 }

@@ -177,6 +177,50 @@ async fn an_endpoint_disabled_by_410_is_shown_and_enabled_over_http() {
     assert_eq!(rx.next(WAIT).await.header("webhook-id"), id);
 }
 
+/// L6: webhook URLs often carry a token in their query string; no response shows it (stats,
+/// dead letters and their attempts, the endpoints enabled), nor the URL's credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_show_callback_urls_without_their_query_string() {
+    let mut rx = TestReceiver::start().await;
+    rx.respond_with(|_| Reply::status(400));
+    let url = format!("{}?token=TOKEN-IN-URL", rx.url);
+    let shown = format!("{}?redacted", rx.url);
+    let cfg = config(&url);
+    let app = spawn_app_with(|s| s.callbacks = cfg).await;
+    let test = json!({"workspace": "acme", "session": "main"});
+    app.signed_post("/v1/callbacks/test", &test).await;
+    rx.next(WAIT).await;
+    let mut dead = Value::Null;
+    for _ in 0..500 {
+        dead = app.signed_get("/v1/callbacks/dead").await.json().await.unwrap();
+        if !dead["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead["items"][0]["attempts"][0]["url"], shown.as_str(), "{dead}");
+    assert!(!dead.to_string().contains("TOKEN-IN-URL"), "{dead}");
+
+    rx.respond_with(|_| Reply::status(410));
+    app.signed_post("/v1/callbacks/test", &test).await;
+    let mut stats = Value::Null;
+    for _ in 0..500 {
+        stats = app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
+        if !stats["disabled_endpoints"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats["disabled_endpoints"][0]["url"], shown.as_str(), "{stats}");
+    assert_eq!(stats["default_endpoint"], shown.as_str(), "{stats}");
+    assert!(!stats.to_string().contains("TOKEN-IN-URL"), "{stats}");
+
+    rx.respond_with(|_| Reply::status(200));
+    let r = app.signed_post("/v1/callbacks/endpoints/enable", &json!({ "url": url })).await;
+    let enabled = r.text().await.unwrap();
+    assert!(enabled.contains(&shown) && !enabled.contains("TOKEN-IN-URL"), "{enabled}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_lists_the_callbacks_routes() {
     let app = spawn_app_with(|_| {}).await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wa_sidecar::engine::inbound::{dropped_total, Dropped};
 use wa_sidecar::engine::process::group_members;
 use wa_sidecar::engine::{Engine, EngineConfig, EngineEvent};
 use wa_sidecar::ids::PhoneNumber;
@@ -223,5 +224,59 @@ async fn forged_binding_calls_are_bounded_and_a_forged_logout_is_ignored() {
         seen.last(),
         Some(&EngineEvent::LoggedOut { reason: Some("user_initiated".into()) })
     );
+    t.stop_leaving_nothing().await;
+}
+
+/// M3: the binding takes calls from the top frame's main world only; a call from an iframe (which
+/// gets the binding too) is dropped, and every drop at the binding (another context, not JSON,
+/// not a bridge message, oversize, over the rate) is counted by its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binding_calls_from_an_iframe_are_dropped_and_every_drop_is_counted() {
+    require_chromium();
+    let sim = sim();
+    let mut t = TestEngine::new(sim_config(&sim));
+    t.start().await.expect("start");
+    t.wait_for(Duration::from_secs(20), |e| matches!(e, EngineEvent::Qr { .. })).await;
+    let before = Dropped::ALL.map(dropped_total);
+    let text = |v: Value| Value::String(v.to_string());
+    let from_iframe = format!(
+        "(() => {{ const f = document.createElement('iframe'); document.body.appendChild(f); \
+         f.contentWindow.__waSidecarBridge({}); return typeof f.contentWindow.__waSidecarBridge; }})()",
+        text(json!({"t": "ev", "name": "iframe.forged", "payload": 1}))
+    );
+    let answer = t.engine.call("forge", from_iframe).await.expect("the iframe has the binding");
+    assert_eq!(answer, json!("function"), "the binding is installed in the iframe too");
+    let main_world = [
+        "\"not json\"".to_owned(),
+        text(json!({"t": "not-a-bridge-message"})).to_string(),
+        text(json!({"t": "ev", "name": "huge.event", "payload": "A".repeat(600 * 1024)})).to_string(),
+        text(json!({"t": "ev", "name": "marker.done", "payload": 1})).to_string(),
+    ];
+    for payload in main_world {
+        t.engine.call("forge", format!("window.__waSidecarBridge({payload})")).await.unwrap();
+    }
+    let seen = t
+        .wait_for(
+            Duration::from_secs(10),
+            |e| matches!(e, EngineEvent::Page { name, .. } if name == "marker.done"),
+        )
+        .await;
+    assert!(
+        !seen.iter().any(|e| matches!(e, EngineEvent::Page { name, .. } if name == "iframe.forged" || name == "huge.event")),
+        "{seen:?}"
+    );
+    let grew = |reason: Dropped| dropped_total(reason) - before[Dropped::ALL.iter().position(|r| *r == reason).unwrap()];
+    for reason in
+        [Dropped::ForeignContext, Dropped::Unparseable, Dropped::UnexpectedType, Dropped::Oversize]
+    {
+        assert_eq!(grew(reason), 1, "{reason:?}");
+    }
+    // A flood past the bucket (2,000 at once, then 200/s): what is over it is counted.
+    let flood = format!(
+        "(() => {{ for (let i = 0; i < 2500; i++) window.__waSidecarBridge({}); return true; }})()",
+        text(json!({"t": "flood"}))
+    );
+    t.engine.call("forge", flood).await.unwrap();
+    eventually(Duration::from_secs(10), "rate drops", || (grew(Dropped::RateLimited) > 0).then_some(())).await;
     t.stop_leaving_nothing().await;
 }
