@@ -195,7 +195,8 @@ mod tests {
         let mut found = Vec::new();
         let mut in_table = false;
         for line in page.lines() {
-            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let cells: Vec<&str> =
+                line.trim().trim_matches('|').split('|').map(str::trim).collect();
             if !line.starts_with('|') {
                 in_table = false;
                 continue;

@@ -272,10 +272,7 @@ mod tests {
         assert_eq!(sig(&signer, tenant), with(&own).webhook_signature(id, ts, body));
         assert_ne!(sig(&signer, tenant), with(&global).webhook_signature(id, ts, body));
         assert_eq!(sig(&signer, other), with(&global).webhook_signature(id, ts, body));
-        assert_eq!(
-            signer.spatie_signature_for(tenant, body),
-            with(&own).spatie_signature(body)
-        );
+        assert_eq!(signer.spatie_signature_for(tenant, body), with(&own).spatie_signature(body));
         assert!(!format!("{signer:?}").contains("MfKQ"), "Debug never shows a secret");
         signer.set_session("acme", "tenant", None);
         assert_eq!(sig(&signer, tenant), with(&global).webhook_signature(id, ts, body));

@@ -226,7 +226,9 @@ mod tests {
     fn exposed_files_of(settings: &Settings) -> Vec<crate::config::Problem> {
         match crate::config::load_keys(settings, false) {
             Ok(_) => Vec::new(),
-            Err(problems) => problems.into_iter().filter(|p| p.problem.contains("configuration file")).collect(),
+            Err(problems) => {
+                problems.into_iter().filter(|p| p.problem.contains("configuration file")).collect()
+            }
         }
     }
 

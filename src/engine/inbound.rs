@@ -112,7 +112,11 @@ impl Gate {
         count(reason);
         self.dropped_other += 1;
         if self.dropped_other % 1000 == 1 {
-            tracing::warn!(reason = reason.label(), dropped = self.dropped_other, "message from the page dropped: {detail}");
+            tracing::warn!(
+                reason = reason.label(),
+                dropped = self.dropped_other,
+                "message from the page dropped: {detail}"
+            );
         }
     }
 
@@ -165,7 +169,13 @@ pub struct MainWorld {
 
 impl MainWorld {
     /// A context was created; `top_frame` is the page's own frame id (its target id).
-    pub fn created(&mut self, id: i64, unique_id: &str, aux: Option<&serde_json::Value>, top_frame: &str) {
+    pub fn created(
+        &mut self,
+        id: i64,
+        unique_id: &str,
+        aux: Option<&serde_json::Value>,
+        top_frame: &str,
+    ) {
         let aux = aux.cloned().unwrap_or_default();
         let main = aux["isDefault"] == true && aux["frameId"].as_str() == Some(top_frame);
         if main {
@@ -229,9 +239,7 @@ mod tests {
         let top = "TOPFRAME";
         let mut w = MainWorld::default();
         assert!(!w.admits(1), "nothing before the main world is known");
-        let aux = |default: bool, frame: &str| {
-            serde_json::json!({"isDefault": default, "type": if default {"default"} else {"isolated"}, "frameId": frame})
-        };
+        let aux = |default: bool, frame: &str| serde_json::json!({"isDefault": default, "type": if default {"default"} else {"isolated"}, "frameId": frame});
         w.created(1, "u1", Some(&aux(true, top)), top);
         w.created(2, "u2", Some(&aux(false, top)), top);
         w.created(3, "u3", Some(&aux(true, "IFRAME")), top);

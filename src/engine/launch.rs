@@ -285,8 +285,12 @@ pub(crate) async fn wire_and_navigate(
     let contexts = ContextStreams {
         created: cdp(t, "context listener", page.event_listener::<EventExecutionContextCreated>())
             .await?,
-        destroyed: cdp(t, "context listener", page.event_listener::<EventExecutionContextDestroyed>())
-            .await?,
+        destroyed: cdp(
+            t,
+            "context listener",
+            page.event_listener::<EventExecutionContextDestroyed>(),
+        )
+        .await?,
         cleared: cdp(t, "context listener", page.event_listener::<EventExecutionContextsCleared>())
             .await?,
     };

@@ -29,7 +29,8 @@ pub fn resolve(cfg: &VaultConfig, data_dir: &Path, bind: &str, production: bool)
     }
     // SAFETY: geteuid(2) cannot fail and has no side effects.
     let uid = unsafe { libc::geteuid() };
-    let candidates = [PathBuf::from("/run/wa-sidecar"), PathBuf::from(format!("/dev/shm/wa-sidecar-{uid}"))];
+    let candidates =
+        [PathBuf::from("/run/wa-sidecar"), PathBuf::from(format!("/dev/shm/wa-sidecar-{uid}"))];
     let instance = instance_name(data_dir, bind);
     candidates
         .iter()

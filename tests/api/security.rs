@@ -291,3 +291,21 @@ async fn a_tenant_s_queue_past_its_bound_moves_to_dead_letters_and_others_keep_t
         app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
     assert_eq!(stats["queued"], 3, "2 of a and 1 of b still queued: {stats}");
 }
+
+/// M3: drops at the page → sidecar binding are in `/metrics`, one series per reason of a closed
+/// set, there from the start (the engine test counts them growing with real Chromium).
+#[tokio::test]
+async fn binding_drops_are_scraped_with_a_closed_set_of_reasons() {
+    let app = spawn_app_with(|_| {}).await;
+    let metrics = app.metrics().await;
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("wa_sidecar_engine_bridge_dropped_total"))
+        .collect();
+    let reasons = ["oversize", "rate", "unparseable", "unexpected_type", "foreign_context"];
+    assert_eq!(series.len(), reasons.len(), "{series:?}");
+    for reason in reasons {
+        let line = format!("wa_sidecar_engine_bridge_dropped_total{{reason=\"{reason}\"}} 0");
+        assert!(series.contains(&line.as_str()), "{line} missing: {series:?}");
+    }
+}

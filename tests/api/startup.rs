@@ -184,7 +184,8 @@ async fn production_picks_a_private_tmpfs_for_live_profiles_by_itself() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let settings = production_settings(dir.path());
     assert!(settings.vault.runtime_dir.as_os_str().is_empty(), "unset by default");
-    let picked = runtime_dir::resolve(&settings.vault, &settings.server.data_dir, "127.0.0.1:0", true);
+    let picked =
+        runtime_dir::resolve(&settings.vault, &settings.server.data_dir, "127.0.0.1:0", true);
     let app = Application::build(settings).await.expect("production starts without runtime_dir");
     assert_eq!(app.state().vault.runtime_root(), picked);
     assert!(runtime_dir::in_memory(&picked).unwrap(), "{} is not a tmpfs", picked.display());

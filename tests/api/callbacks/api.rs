@@ -236,3 +236,60 @@ async fn the_openapi_document_lists_the_callbacks_routes() {
     }
     assert!(doc["components"]["schemas"]["DeadLetter"].is_object());
 }
+
+/// L3: a session created with its own `callback_secret` has its callbacks signed with it alone:
+/// each tenant's endpoint verifies with its own secret and with no other (neither the other
+/// tenant's nor the host's), sessions without one keep the global secret, and the secret is never
+/// echoed back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_session_secret_signs_only_its_own_endpoint_s_callbacks() {
+    const OWN_1: &str = "whsec_dGVuYW50LW9uZS1jYWxsYmFjay1zZWNyZXQtMzI=";
+    const OWN_2: &str = "whsec_dGVuYW50LXR3by1jYWxsYmFjay1zZWNyZXQtMzI=";
+    let mut host = TestReceiver::start().await;
+    let mut one = TestReceiver::start().await;
+    let mut two = TestReceiver::start().await;
+    let cfg = config(&host.url);
+    let app = spawn_app_with(|s| s.callbacks = cfg).await;
+    for (id, url, secret) in [("one", &one.url, OWN_1), ("two", &two.url, OWN_2)] {
+        let create =
+            json!({"id": id, "start": false, "callback_url": url, "callback_secret": secret});
+        let r = app.signed_post("/v1/workspaces/acme/sessions", &create).await;
+        let text = r.text().await.unwrap();
+        assert!(!text.contains(&secret[6..20]), "the secret is echoed: {text}");
+        let shown = app.signed_get(&format!("/v1/workspaces/acme/sessions/{id}")).await;
+        assert!(!shown.text().await.unwrap().contains(&secret[6..20]));
+    }
+    let plain = json!({"id": "plain", "start": false});
+    assert_eq!(app.signed_post("/v1/workspaces/acme/sessions", &plain).await.status(), 201);
+
+    for session in ["one", "two", "plain"] {
+        let test = json!({"workspace": "acme", "session": session});
+        assert_eq!(app.signed_post("/v1/callbacks/test", &test).await.status(), 202);
+    }
+    let (got_one, got_two, got_host) =
+        (one.next(WAIT).await, two.next(WAIT).await, host.next(WAIT).await);
+    assert_eq!(got_one.json()["session"], "one");
+    verify::standard_webhooks(OWN_1, &got_one).expect("tenant one verifies with its secret");
+    verify::standard_webhooks(OWN_2, &got_two).expect("tenant two verifies with its secret");
+    verify::standard_webhooks(SECRET_A, &got_host).expect("the host keeps the global secret");
+    for (got, others) in
+        [(&got_one, [OWN_2, SECRET_A]), (&got_two, [OWN_1, SECRET_A]), (&got_host, [OWN_1, OWN_2])]
+    {
+        for other in others {
+            assert!(verify::standard_webhooks(other, got).is_err(), "verified with another secret");
+        }
+    }
+
+    let bad = json!({"id": "bad", "callback_url": one.url, "callback_secret": "whsec_c2hvcnQ="});
+    let r = app.signed_post("/v1/workspaces/acme/sessions", &bad).await;
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("INVALID_FIELD") && !body.contains("c2hvcnQ"), "{body}");
+    let alone = json!({"id": "alone", "callback_secret": OWN_1});
+    assert_envelope(
+        app.signed_post("/v1/workspaces/acme/sessions", &alone).await,
+        400,
+        "INVALID_FIELD",
+    )
+    .await;
+}

@@ -249,7 +249,8 @@ async fn binding_calls_from_an_iframe_are_dropped_and_every_drop_is_counted() {
     let main_world = [
         "\"not json\"".to_owned(),
         text(json!({"t": "not-a-bridge-message"})).to_string(),
-        text(json!({"t": "ev", "name": "huge.event", "payload": "A".repeat(600 * 1024)})).to_string(),
+        text(json!({"t": "ev", "name": "huge.event", "payload": "A".repeat(600 * 1024)}))
+            .to_string(),
         text(json!({"t": "ev", "name": "marker.done", "payload": 1})).to_string(),
     ];
     for payload in main_world {
@@ -265,7 +266,9 @@ async fn binding_calls_from_an_iframe_are_dropped_and_every_drop_is_counted() {
         !seen.iter().any(|e| matches!(e, EngineEvent::Page { name, .. } if name == "iframe.forged" || name == "huge.event")),
         "{seen:?}"
     );
-    let grew = |reason: Dropped| dropped_total(reason) - before[Dropped::ALL.iter().position(|r| *r == reason).unwrap()];
+    let grew = |reason: Dropped| {
+        dropped_total(reason) - before[Dropped::ALL.iter().position(|r| *r == reason).unwrap()]
+    };
     for reason in
         [Dropped::ForeignContext, Dropped::Unparseable, Dropped::UnexpectedType, Dropped::Oversize]
     {
@@ -277,6 +280,9 @@ async fn binding_calls_from_an_iframe_are_dropped_and_every_drop_is_counted() {
         text(json!({"t": "flood"}))
     );
     t.engine.call("forge", flood).await.unwrap();
-    eventually(Duration::from_secs(10), "rate drops", || (grew(Dropped::RateLimited) > 0).then_some(())).await;
+    eventually(Duration::from_secs(10), "rate drops", || {
+        (grew(Dropped::RateLimited) > 0).then_some(())
+    })
+    .await;
     t.stop_leaving_nothing().await;
 }
