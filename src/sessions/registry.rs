@@ -13,9 +13,9 @@ use tracing::Instrument as _;
 
 use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::time::timeout;
 
 use crate::callbacks::sign::Secret;
-use tokio::time::timeout;
 
 use super::actor::{Actor, ActorParts, Command, PageObserver, Reply};
 use super::error::SessionError;
@@ -558,10 +558,10 @@ impl SessionManager {
         if handle.commands.send(make(tx)).await.is_err() {
             return Err(self.closed(&handle));
         }
-        match timeout(wait, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(self.closed(&handle)),
-            Err(_) => Err(SessionError::Timeout(self.inner.config.command_timeout_ms)),
+        match answer(&handle.commands, rx, wait).await {
+            Answer::Reply(result) => result,
+            Answer::Closed => Err(self.closed(&handle)),
+            Answer::TimedOut => Err(SessionError::Timeout(self.inner.config.command_timeout_ms)),
         }
     }
 
@@ -575,6 +575,37 @@ impl SessionManager {
         } else {
             SessionError::Crashed
         }
+    }
+}
+
+enum Answer<T> {
+    Reply(Result<T, SessionError>),
+    /// The actor ended without answering.
+    Closed,
+    TimedOut,
+}
+
+/// The actor's answer to one command, or that it ended without one. Waiting on the reply alone is
+/// not enough: a caller that took a channel permit just before the actor ended (a stop racing a
+/// DELETE) pushes its command after the receiver was dropped and drained, and tokio keeps that
+/// command, with its reply sender, in the closed channel until the last sender is gone, which the
+/// caller itself holds. So the channel closing counts as "ended" too.
+async fn answer<T>(
+    commands: &mpsc::Sender<Command>,
+    reply: oneshot::Receiver<Result<T, SessionError>>,
+    wait: Duration,
+) -> Answer<T> {
+    let settled = async {
+        tokio::select! {
+            biased;
+            got = reply => got.ok(),
+            () = commands.closed() => None,
+        }
+    };
+    match timeout(wait, settled).await {
+        Ok(Some(result)) => Answer::Reply(result),
+        Ok(None) => Answer::Closed,
+        Err(_) => Answer::TimedOut,
     }
 }
 
@@ -660,6 +691,27 @@ mod tests {
             None,
             EventBus::new(Vec::new()),
         )
+    }
+
+    /// The cause of the rare `504 SESSION_TIMEOUT` of a stop racing its session's DELETE
+    /// (`errors::a_call_that_races_its_sessions_delete_is_not_found_never_shutting_down`): the
+    /// command lands in the channel after the actor ended, and its reply is neither sent nor
+    /// dropped. The caller hears "ended" at once instead of waiting out its timeout.
+    #[tokio::test]
+    async fn a_command_stranded_in_a_closed_channel_is_answered_at_once() {
+        let (commands, actor_end) = mpsc::channel::<Command>(4);
+        let permit = commands.reserve().await.unwrap();
+        drop(actor_end);
+        let (reply, mut rx) = oneshot::channel();
+        permit.send(Command::Stop(reply));
+        assert!(
+            timeout(Duration::from_millis(200), &mut rx).await.is_err(),
+            "the reply sender is kept alive in the closed channel"
+        );
+        let started = std::time::Instant::now();
+        let got = answer(&commands, rx, Duration::from_secs(30)).await;
+        assert!(matches!(got, Answer::<()>::Closed));
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
     }
 
     async fn started(m: &SessionManager) -> (SessionKey, Result<Snapshot, SessionError>) {
