@@ -109,7 +109,8 @@ impl Actor {
             recoveries: 0,
             created_at: rfc3339(super::snapshot::from_unix_ms(record.created_at_ms)),
             state_since: now,
-            callback_url: record.callback_url.clone(),
+            // Shown like in logs: a webhook URL's query string often carries a token.
+            callback_url: record.callback_url.as_deref().map(crate::callbacks::endpoint::redacted),
             metadata: record.metadata.clone(),
             qr_code: None,
         };

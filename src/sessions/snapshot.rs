@@ -23,6 +23,7 @@ pub struct Snapshot {
     pub recoveries: u32,
     pub created_at: String,
     pub state_since: String,
+    /// Without its query string or credentials (`https://host/hook?redacted`).
     pub callback_url: Option<String>,
     pub metadata: BTreeMap<String, String>,
     /// The QR text itself; served by the QR endpoint only.

@@ -219,6 +219,14 @@ async fn responses_show_callback_urls_without_their_query_string() {
     let r = app.signed_post("/v1/callbacks/endpoints/enable", &json!({ "url": url })).await;
     let enabled = r.text().await.unwrap();
     assert!(enabled.contains(&shown) && !enabled.contains("TOKEN-IN-URL"), "{enabled}");
+
+    // A session's own callback_url, read back.
+    let create = json!({"id": "own", "start": false, "callback_url": url});
+    let created = app.signed_post("/v1/workspaces/acme/sessions", &create).await;
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["callback_url"], shown.as_str(), "{created}");
+    let read = app.signed_get("/v1/workspaces/acme/sessions/own").await.text().await.unwrap();
+    assert!(!read.contains("TOKEN-IN-URL"), "{read}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
