@@ -179,9 +179,12 @@ fn ms(d: Duration) -> f64 {
 pub async fn run(options: BenchOptions) -> Result<BenchReport, BenchError> {
     let (url, mut arrivals) = receiver().await?;
     let temp = options.dir.is_none().then(|| {
-        RemovedOnDrop(std::env::temp_dir().join(format!("wa-sidecar-bench-{}", uuid::Uuid::now_v7())))
+        RemovedOnDrop(
+            std::env::temp_dir().join(format!("wa-sidecar-bench-{}", uuid::Uuid::now_v7())),
+        )
     });
-    let dir = options.dir.clone().or_else(|| temp.as_ref().map(|t| t.0.clone())).unwrap_or_default();
+    let dir =
+        options.dir.clone().or_else(|| temp.as_ref().map(|t| t.0.clone())).unwrap_or_default();
     measure(options, url, &mut arrivals, &dir).await
 }
 

@@ -118,6 +118,9 @@ impl Outbox {
         }
         let signer = Signer::new(secrets, cfg.spatie_signature);
         let conn = crate::db::open(db_path)?;
+        // A long backlog's b-trees outgrow SQLite's default 2 MiB page cache; every claim and
+        // deletion then reads pages back through syscalls. Up to 64 MiB, used only as it fills.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         let data_dir = db_path.parent().unwrap_or(Path::new("."));
         let claimant = Claimant::register(data_dir).map_err(|e| {
             OutboxError::Setup(format!("cannot register in {}: {e}", data_dir.display()))
@@ -261,7 +264,9 @@ impl Outbox {
                 }
             }
             Inserted::AlreadyQueued => {}
-            Inserted::Refused(bound) => return Err(self.inner.refused(bound, workspace, &id, kind)),
+            Inserted::Refused(bound) => {
+                return Err(self.inner.refused(bound, workspace, &id, kind))
+            }
         }
         self.inner.wake.notify_one();
         Ok(Enqueued {

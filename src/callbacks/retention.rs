@@ -25,10 +25,7 @@ pub struct Retention {
 
 impl From<&CallbacksConfig> for Retention {
     fn from(cfg: &CallbacksConfig) -> Self {
-        Self {
-            max_age: cfg.dead_letter_max_age,
-            per_workspace: cfg.dead_letters_per_workspace,
-        }
+        Self { max_age: cfg.dead_letter_max_age, per_workspace: cfg.dead_letters_per_workspace }
     }
 }
 
@@ -64,10 +61,9 @@ pub fn spawn(outbox: Outbox, retention: Retention) -> tokio::task::JoinHandle<()
         while !outbox.inner.stopping.load(Ordering::SeqCst) {
             match outbox.apply_retention(retention).await {
                 Ok(0) => {}
-                Ok(deleted) => tracing::info!(
-                    dead_letters_deleted = deleted,
-                    "callbacks dead letters pruned"
-                ),
+                Ok(deleted) => {
+                    tracing::info!(dead_letters_deleted = deleted, "callbacks dead letters pruned")
+                }
                 Err(e) => tracing::error!(error = %e, "cannot apply the callbacks outbox bounds"),
             }
             let mut left = PRUNE_EVERY;
@@ -112,10 +108,8 @@ mod tests {
             dead(&conn, &format!("b{i}"), "b", now - day + i);
         }
         dead(&conn, "a2", "a", now);
-        let retention = Retention {
-            max_age: Duration::from_secs(30 * 24 * 3600),
-            per_workspace: 3,
-        };
+        let retention =
+            Retention { max_age: Duration::from_secs(30 * 24 * 3600), per_workspace: 3 };
         assert_eq!(prune(&mut conn, now, retention).unwrap(), 3);
         assert_eq!(ids(&conn), ["a1", "b2", "b3", "b4", "a2"]);
         assert_eq!(prune(&mut conn, now, retention).unwrap(), 0);

@@ -16,7 +16,10 @@ pub enum Outcome {
     Delivered,
     /// Try again at `next_at`. `host_ok_at`: the last 2xx from this endpoint's host (scheme, host
     /// and port) seen by this process, if any.
-    Retry { next_at: i64, host_ok_at: Option<i64> },
+    Retry {
+        next_at: i64,
+        host_ok_at: Option<i64>,
+    },
     /// 410: disable the endpoint, keep the event.
     Gone,
     /// To dead letters now, with this reason.
@@ -72,15 +75,10 @@ pub fn settle_and_claim(
     claim: Claim<'_>,
 ) -> Result<(Vec<Settled>, Vec<Claimed>, Option<i64>)> {
     let tx = conn.transaction()?;
-    let settled =
-        done.iter().map(|s| settle(&tx, s, &claim)).collect::<Result<Vec<_>>>()?;
-    let claimed =
-        store::claim_in(&tx, claim.global_url, claim.claimant, claim.now, claim.limit)?;
-    let next_due = if claimed.len() < claim.limit {
-        store::next_due(&tx, claim.global_url)?
-    } else {
-        None
-    };
+    let settled = done.iter().map(|s| settle(&tx, s, &claim)).collect::<Result<Vec<_>>>()?;
+    let claimed = store::claim_in(&tx, claim.global_url, claim.claimant, claim.now, claim.limit)?;
+    let next_due =
+        if claimed.len() < claim.limit { store::next_due(&tx, claim.global_url)? } else { None };
     tx.commit()?;
     Ok((settled, claimed, next_due))
 }
@@ -194,13 +192,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = crate::db::open(&crate::db::path_in(dir.path())).unwrap();
         for id in ["a", "b", "c"] {
-            let ev = NewEvent { id, kind: "session.status", workspace: "w", session: "s", body: "{}", now: 1 };
+            let ev = NewEvent {
+                id,
+                kind: "session.status",
+                workspace: "w",
+                session: "s",
+                body: "{}",
+                now: 1,
+            };
             store::insert(&mut conn, &ev, false, &QueueBounds::NONE).unwrap();
         }
-        let claim = Claim { global_url: Some("http://h/"), claimant: 7, now: 10, limit: 8, max_head_block: 0 };
+        let claim = Claim {
+            global_url: Some("http://h/"),
+            claimant: 7,
+            now: 10,
+            limit: 8,
+            max_head_block: 0,
+        };
         let (_, first, _) = settle_and_claim(&mut conn, &[], claim).unwrap();
         assert_eq!(first.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["a"]);
-        let done = Settlement { seq: first[0].seq, qr: false, attempt: attempt(), outcome: Outcome::Delivered };
+        let done = Settlement {
+            seq: first[0].seq,
+            qr: false,
+            attempt: attempt(),
+            outcome: Outcome::Delivered,
+        };
         let (settled, next, due) = settle_and_claim(&mut conn, &[done], claim).unwrap();
         assert_eq!(settled, [Settled::Delivered]);
         assert_eq!(next.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["b"]);
@@ -218,7 +234,9 @@ mod tests {
             settle_and_claim(&mut conn, &[retry(10, None)], Claim { limit: 0, ..claim }).unwrap();
         assert_eq!((settled[0], due), (Settled::Retried, None));
         let at: i64 = conn
-            .query_row("SELECT next_attempt_at FROM callback_outbox WHERE id = 'b'", [], |r| r.get(0))
+            .query_row("SELECT next_attempt_at FROM callback_outbox WHERE id = 'b'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(at, 60, "capped at first failure + bound");
         let late = Claim { now: 60, ..claim };
@@ -229,13 +247,17 @@ mod tests {
         assert!(after.is_empty());
         let later = Claim { now: 10_060, ..claim };
         let (_, again, _) = settle_and_claim(&mut conn, &[], later).unwrap();
-        let (settled, after, _) =
-            settle_and_claim(&mut conn, &[Settlement { seq: again[0].seq, ..retry(10_060, Some(40)) }], later)
-                .unwrap();
+        let (settled, after, _) = settle_and_claim(
+            &mut conn,
+            &[Settlement { seq: again[0].seq, ..retry(10_060, Some(40)) }],
+            later,
+        )
+        .unwrap();
         assert_eq!(settled, [Settled::Parked]);
         assert_eq!(after[0].id, "c", "the later event flows in the same round");
-        let reason: String =
-            conn.query_row("SELECT reason FROM callback_dead WHERE id = 'b'", [], |r| r.get(0)).unwrap();
+        let reason: String = conn
+            .query_row("SELECT reason FROM callback_dead WHERE id = 'b'", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(reason, PARKED);
     }
 }

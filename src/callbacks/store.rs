@@ -50,8 +50,11 @@ pub struct QueueBounds {
 
 impl QueueBounds {
     /// No bound (tests, the bench's fill).
-    pub const NONE: Self =
-        Self { events_per_workspace: i64::MAX, bytes_per_workspace: i64::MAX, bytes_total: i64::MAX };
+    pub const NONE: Self = Self {
+        events_per_workspace: i64::MAX,
+        bytes_per_workspace: i64::MAX,
+        bytes_total: i64::MAX,
+    };
 }
 
 /// Which bound refused an event.
@@ -102,9 +105,8 @@ pub fn insert(
     bounds: &QueueBounds,
 ) -> Result<Inserted> {
     let tx = conn.transaction()?;
-    let queued = tx
-        .prepare_cached("SELECT 1 FROM callback_outbox WHERE id = ?1")?
-        .exists([ev.id])?;
+    let queued =
+        tx.prepare_cached("SELECT 1 FROM callback_outbox WHERE id = ?1")?.exists([ev.id])?;
     if queued {
         return Ok(Inserted::AlreadyQueued);
     }
@@ -577,27 +579,35 @@ mod tests {
     #[test]
     fn a_burst_stops_at_the_bound_and_a_refusal_writes_nothing() {
         let (_dir, mut conn) = db();
-        let bounds = QueueBounds { events_per_workspace: 2, bytes_per_workspace: 100, bytes_total: 150 };
-        let ev = |id: &'static str, ws: &'static str, kind: &'static str, body: &'static str| NewEvent {
-            id,
-            kind,
-            workspace: ws,
-            session: "s",
-            body,
-            now: 1,
+        let bounds =
+            QueueBounds { events_per_workspace: 2, bytes_per_workspace: 100, bytes_total: 150 };
+        let ev = |id: &'static str, ws: &'static str, kind: &'static str, body: &'static str| {
+            NewEvent { id, kind, workspace: ws, session: "s", body, now: 1 }
         };
         let qr = |id| ev(id, "w", "session.qr", "{}");
-        assert_eq!(insert(&mut conn, &qr("q1"), true, &bounds).unwrap(), Inserted::Added { dropped: 0 });
-        assert_eq!(insert(&mut conn, &qr("q2"), true, &bounds).unwrap(), Inserted::Added { dropped: 1 });
+        assert_eq!(
+            insert(&mut conn, &qr("q1"), true, &bounds).unwrap(),
+            Inserted::Added { dropped: 0 }
+        );
+        assert_eq!(
+            insert(&mut conn, &qr("q2"), true, &bounds).unwrap(),
+            Inserted::Added { dropped: 1 }
+        );
         assert_eq!(insert(&mut conn, &qr("q2"), true, &bounds).unwrap(), Inserted::AlreadyQueued);
         let status = ev("s1", "w", "session.status", "{}");
-        assert_eq!(insert(&mut conn, &status, false, &bounds).unwrap(), Inserted::Added { dropped: 0 });
+        assert_eq!(
+            insert(&mut conn, &status, false, &bounds).unwrap(),
+            Inserted::Added { dropped: 0 }
+        );
         assert_eq!(
             insert(&mut conn, &ev("s2", "w", "session.status", "{}"), false, &bounds).unwrap(),
             Inserted::Refused(Bound::WorkspaceEvents)
         );
         // A QR that replaces one takes no more room.
-        assert_eq!(insert(&mut conn, &qr("q3"), true, &bounds).unwrap(), Inserted::Added { dropped: 1 });
+        assert_eq!(
+            insert(&mut conn, &qr("q3"), true, &bounds).unwrap(),
+            Inserted::Added { dropped: 1 }
+        );
         let big = "x".repeat(99);
         let big: &'static str = Box::leak(big.into_boxed_str());
         // A refused QR leaves the one it would have replaced.
@@ -670,7 +680,10 @@ mod tests {
         check(&conn, "a move to dead letters");
         let dead_id: String =
             conn.query_row("SELECT id FROM callback_dead LIMIT 1", [], |r| r.get(0)).unwrap();
-        assert_eq!(redeliver(&mut conn, &dead_id, 200, &QueueBounds::NONE).unwrap(), Redelivered::Queued);
+        assert_eq!(
+            redeliver(&mut conn, &dead_id, 200, &QueueBounds::NONE).unwrap(),
+            Redelivered::Queued
+        );
         check(&conn, "a redelivery");
         disable_after_gone(&mut conn, c[0].seq, &attempt, 300).unwrap();
         check(&conn, "a 410");

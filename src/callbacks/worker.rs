@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::{JoinSet, Id};
+use tokio::task::{Id, JoinSet};
 
 use super::deliver::AttemptOutcome;
 use super::error::OutboxError;
@@ -185,8 +185,12 @@ impl Dispatcher {
                 tracing::error!(error = %e, "callback delivery task panicked; its event is released");
                 if let Some(event) = self.running.remove(&e.id()) {
                     let attempt = record_of(&event, &AttemptOutcome::default());
-                    let release =
-                        Settlement { seq: event.seq, qr: false, attempt, outcome: Outcome::Release };
+                    let release = Settlement {
+                        seq: event.seq,
+                        qr: false,
+                        attempt,
+                        outcome: Outcome::Release,
+                    };
                     self.done.push((event, release));
                 }
             }
@@ -204,13 +208,15 @@ impl Dispatcher {
             }
             Verdict::Gone => Outcome::Gone,
             Verdict::Refused => Outcome::Bury(reason("refused by the endpoint", outcome)),
-            Verdict::Retry => match self.inner.policy.next_delay(event.attempts + 1, outcome.retry_after) {
-                Some(delay) => Outcome::Retry {
-                    next_at: now + delay.as_millis() as i64,
-                    host_ok_at: self.host_ok.get(&host).copied(),
-                },
-                None => Outcome::Bury(reason("attempts exhausted", outcome)),
-            },
+            Verdict::Retry => {
+                match self.inner.policy.next_delay(event.attempts + 1, outcome.retry_after) {
+                    Some(delay) => Outcome::Retry {
+                        next_at: now + delay.as_millis() as i64,
+                        host_ok_at: self.host_ok.get(&host).copied(),
+                    },
+                    None => Outcome::Bury(reason("attempts exhausted", outcome)),
+                }
+            }
         };
         Settlement {
             seq: event.seq,

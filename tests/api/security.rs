@@ -298,6 +298,6 @@ async fn a_burst_cannot_pass_a_workspace_s_queue_bound_of_events_or_bytes() {
     assert_eq!(stats["queued"], 5, "3 of a and 2 of b queued: {stats}");
     assert_eq!(stats["dead"], 0, "nothing half-done: {stats}");
     let metrics = app.metrics().await;
-    assert!(metrics.contains("callbacks_refused_total{bound=\"workspace_events\"} 3"), "{metrics}");
+    assert!(metrics.contains("callbacks_refused_total{bound=\"workspace_events\"} 4"), "{metrics}");
     assert!(metrics.contains("callbacks_refused_total{bound=\"workspace_bytes\"} 1"), "{metrics}");
 }

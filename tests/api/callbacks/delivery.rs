@@ -432,7 +432,8 @@ async fn a_head_its_host_keeps_refusing_is_parked_and_later_events_flow() {
     });
     let mut cfg = config(&rx.url);
     // Without the bound the second retry is a minute away, holding "stuck" past this test's wait.
-    cfg.retry_schedule = vec![Duration::from_millis(50), Duration::from_secs(60)];
+    cfg.retry_schedule =
+        vec![Duration::from_millis(50), Duration::from_secs(60), Duration::from_secs(60)];
     cfg.max_head_block = Duration::from_millis(400);
     let h = Harness::started(&cfg);
     let poison = h.send(SESSION_STATUS, &key("acme", "stuck"), json!({"poison": true}));
