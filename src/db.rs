@@ -42,6 +42,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sending: chats written to (new-chat cap), group receipts, queue pauses",
         sql: include_str!("messages/send/limits.sql"),
     },
+    Migration {
+        name: "callbacks: queued events and bytes per workspace, when a head first failed",
+        sql: include_str!("callbacks/bounds.sql"),
+    },
 ];
 
 /// How long a writer waits for another connection's write transaction before failing.

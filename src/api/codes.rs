@@ -76,6 +76,7 @@ catalogue! {
     INVALID_LIMIT = 400, "a page limit is out of its range";
     INVALID_CURSOR = 400, "cursor is not a next_cursor of a previous page";
     DEAD_LETTER_NOT_FOUND = 404, "no dead letter with this id";
+    CALLBACK_QUEUE_FULL = 503, "the workspace's callbacks queue (or the whole outbox) is at its bound of events or bytes";
     // Sending.
     MISSING_FIELD = 400, "a field the message type needs is missing";
     INVALID_RECIPIENT = 400, "to is not a phone number or a chat id";

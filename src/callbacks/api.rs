@@ -45,6 +45,9 @@ impl From<OutboxError> for ApiError {
                 codes::DEAD_LETTER_NOT_FOUND,
                 format!("no dead letter with id {id:?}"),
             ),
+            e @ OutboxError::QueueFull { .. } => {
+                ApiError::new(codes::CALLBACK_QUEUE_FULL, e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }
@@ -124,7 +127,7 @@ pub struct Redelivered {
 }
 
 #[utoipa::path(post, path = "/v1/callbacks/dead/{id}/redeliver", tag = "callbacks", params(("id" = String, Path, description = "The event id (webhook-id)")),
-    responses((status = 202, body = Redelivered, description = "Queued again at the end of its session's queue, same id"), (status = 404, description = "DEAD_LETTER_NOT_FOUND")), security(("hmac" = [])))]
+    responses((status = 202, body = Redelivered, description = "Queued again at the end of its session's queue, same id"), (status = 404, description = "DEAD_LETTER_NOT_FOUND"), (status = 503, description = "CALLBACK_QUEUE_FULL: its workspace's queue is at a bound; it stays a dead letter")), security(("hmac" = [])))]
 async fn redeliver(
     outbox: web::Data<Outbox>,
     id: web::Path<String>,
@@ -198,7 +201,7 @@ pub struct TestIn {
 
 /// Enqueue a `callback.test` event, signed and delivered like any other; answers 202 with its id.
 #[utoipa::path(post, path = "/v1/callbacks/test", tag = "callbacks", request_body = TestIn,
-    responses((status = 202, body = Enqueued, description = "Committed to the outbox; delivered to the session's endpoint"), (status = 400, description = "INVALID_ID, INVALID_JSON, INVALID_FIELD")), security(("hmac" = [])))]
+    responses((status = 202, body = Enqueued, description = "Committed to the outbox; delivered to the session's endpoint"), (status = 400, description = "INVALID_ID, INVALID_JSON, INVALID_FIELD"), (status = 503, description = "CALLBACK_QUEUE_FULL: the workspace's queue is at a bound; nothing was queued")), security(("hmac" = [])))]
 async fn send_test(
     outbox: web::Data<Outbox>,
     body: Json<TestIn>,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -86,9 +87,20 @@ impl From<BenchArgs> for BenchOptions {
 }
 
 /// Run on a fresh runtime and print the report: the body of `wa-sidecar bench callbacks`.
+/// Ctrl-C or SIGTERM stops the run; its temp folder is removed on that path too.
 pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let report = runtime.block_on(run(args.into()))?;
+    let report = runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            report = run(args.into()) => report,
+            _ = tokio::signal::ctrl_c() => Err(BenchError::Interrupted),
+            _ = term.recv() => Err(BenchError::Interrupted),
+        }
+    });
+    // The dispatcher and the blocking pool may still hold the database: do not wait for them.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    let report = report?;
     println!("{report}");
     Ok(report)
 }
@@ -103,6 +115,8 @@ pub enum BenchError {
     Incomplete { delivered: usize, events: usize },
     #[error("bench producer failed: {0}")]
     Producer(String),
+    #[error("interrupted; the bench's temp folder was removed")]
+    Interrupted,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +127,11 @@ pub struct BenchReport {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// CPU time of the whole process (bench receiver included) per delivered event, during delivery.
+    pub cpu_per_event: Duration,
+    /// Transactions that settled attempts and claimed heads during delivery.
+    pub rounds: u64,
+    pub dir: PathBuf,
 }
 
 impl fmt::Display for BenchReport {
@@ -128,6 +147,14 @@ impl fmt::Display for BenchReport {
         let how = if o.backlog { "backlog fill, batched" } else { "durable commit" };
         writeln!(f, "  enqueue ({how}):  {:>9.0} events/s", self.enqueue_per_sec)?;
         writeln!(f, "  delivered (2xx received):  {:>9.0} events/s", self.delivered_per_sec)?;
+        writeln!(
+            f,
+            "  process CPU per delivered event: {:.0} us (sidecar and receiver); {} settle/claim commits, {:.1} events each",
+            self.cpu_per_event.as_secs_f64() * 1e6,
+            self.rounds,
+            o.events as f64 / self.rounds.max(1) as f64
+        )?;
+        writeln!(f, "  database in {}", self.dir.display())?;
         if o.backlog {
             return write!(f, "  (latency not meaningful: every event waited for the whole backlog to be committed)");
         }
@@ -145,19 +172,40 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Run the bench on the current tokio runtime.
+/// Run the bench on the current tokio runtime. Without `dir`, the database goes to a fresh
+/// folder under the system temp dir (`/tmp`, on the disk, not a tmpfs, on the project's
+/// machine), removed when the run ends however it ends (error, panic, or the future dropped on
+/// Ctrl-C).
 pub async fn run(options: BenchOptions) -> Result<BenchReport, BenchError> {
     let (url, mut arrivals) = receiver().await?;
-    let temp = options
-        .dir
-        .is_none()
-        .then(|| std::env::temp_dir().join(format!("wa-sidecar-bench-{}", uuid::Uuid::now_v7())));
-    let dir = options.dir.clone().or_else(|| temp.clone()).unwrap_or_default();
-    let result = measure(options, url, &mut arrivals, &dir).await;
-    if let Some(temp) = temp {
-        let _ = std::fs::remove_dir_all(temp);
+    let temp = options.dir.is_none().then(|| {
+        RemovedOnDrop(
+            std::env::temp_dir().join(format!("wa-sidecar-bench-{}", uuid::Uuid::now_v7())),
+        )
+    });
+    let dir =
+        options.dir.clone().or_else(|| temp.as_ref().map(|t| t.0.clone())).unwrap_or_default();
+    measure(options, url, &mut arrivals, &dir).await
+}
+
+/// A folder removed when this is dropped.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
-    result
+}
+
+/// User plus system CPU time of this process.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 async fn measure(
@@ -168,6 +216,10 @@ async fn measure(
 ) -> Result<BenchReport, BenchError> {
     let cfg = CallbacksConfig {
         url,
+        // The bench measures delivery, not the bounds.
+        max_queued_per_workspace: usize::MAX,
+        max_queued_bytes_per_workspace: u64::MAX,
+        max_queued_bytes: u64::MAX,
         secrets: vec![format!(
             "whsec_{}",
             base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
@@ -198,6 +250,7 @@ async fn measure(
         producer
     };
     let started = Instant::now();
+    let (cpu_before, rounds_before) = (cpu_time(), outbox.inner.rounds.load(Ordering::Relaxed));
     outbox.start();
     let mut received = HashMap::new();
     let waiting = async {
@@ -208,6 +261,8 @@ async fn measure(
     };
     let _ = tokio::time::timeout(options.deadline, waiting).await;
     let delivered_in = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    let rounds = outbox.inner.rounds.load(Ordering::Relaxed) - rounds_before;
     let enqueue_time = producer.await.map_err(|e| BenchError::Producer(e.to_string()))??;
     outbox.shutdown();
     if received.len() < options.events {
@@ -231,6 +286,9 @@ async fn measure(
         p50: pick(0.5),
         p99: pick(0.99),
         max: pick(1.0),
+        cpu_per_event: cpu / options.events.max(1) as u32,
+        rounds,
+        dir: dir.to_owned(),
         options,
     })
 }

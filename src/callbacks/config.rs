@@ -61,9 +61,20 @@ pub struct CallbacksConfig {
     pub dead_letter_max_age: Duration,
     /// Each workspace keeps at most this many dead letters, its newest.
     pub dead_letters_per_workspace: usize,
-    /// Events one workspace may have queued; past it (checked every minute) its oldest that are
-    /// not in flight move to dead letters.
+    /// Events one workspace may have queued. Checked when an event is committed: past it the
+    /// event is refused (see [`super::outbox::Outbox::enqueue`]).
     pub max_queued_per_workspace: usize,
+    /// Bytes of event bodies one workspace may have queued, checked the same way.
+    pub max_queued_bytes_per_workspace: u64,
+    /// Bytes of event bodies the whole outbox may hold queued, all workspaces together.
+    pub max_queued_bytes: u64,
+    /// A session's head event that has been failing for this long while its session has later
+    /// events queued moves to dead letters (redeliverable), so the later ones flow, but only
+    /// when its endpoint's host accepted another callback since the head first failed (an event
+    /// the host keeps refusing, not a host that is down). `0`: never; order is kept whatever the
+    /// wait, up to the end of the retry ladder.
+    #[serde(with = "humantime_serde")]
+    pub max_head_block: Duration,
 }
 
 impl Default for CallbacksConfig {
@@ -99,6 +110,9 @@ impl Default for CallbacksConfig {
             dead_letter_max_age: hours(24 * 30),
             dead_letters_per_workspace: 10_000,
             max_queued_per_workspace: 100_000,
+            max_queued_bytes_per_workspace: 256 << 20,
+            max_queued_bytes: 1 << 30,
+            max_head_block: hours(1),
         }
     }
 }
@@ -125,6 +139,9 @@ impl std::fmt::Debug for CallbacksConfig {
             .field("dead_letter_max_age", &self.dead_letter_max_age)
             .field("dead_letters_per_workspace", &self.dead_letters_per_workspace)
             .field("max_queued_per_workspace", &self.max_queued_per_workspace)
+            .field("max_queued_bytes_per_workspace", &self.max_queued_bytes_per_workspace)
+            .field("max_queued_bytes", &self.max_queued_bytes)
+            .field("max_head_block", &self.max_head_block)
             .finish()
     }
 }
@@ -186,6 +203,12 @@ impl CallbacksConfig {
         }
         if self.max_queued_per_workspace == 0 {
             bad("max_queued_per_workspace", "must be at least 1".into());
+        }
+        if self.max_queued_bytes_per_workspace == 0 {
+            bad("max_queued_bytes_per_workspace", "must be at least 1".into());
+        }
+        if self.max_queued_bytes < self.max_queued_bytes_per_workspace {
+            bad("max_queued_bytes", "must be at least max_queued_bytes_per_workspace".into());
         }
         if self.idle_wakeup.is_zero() {
             bad("idle_wakeup", "must be greater than zero".into());

@@ -27,7 +27,7 @@ pub enum ClientError {
 }
 
 /// What one attempt produced.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AttemptOutcome {
     pub status: Option<u16>,
     /// Transport error, or the start of a non-2xx body.

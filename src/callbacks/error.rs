@@ -19,6 +19,9 @@ pub enum OutboxError {
     Client(#[from] ClientError),
     #[error("cannot serialize the event: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// A queue bound (its configuration key) was reached; nothing was written.
+    #[error("the callbacks queue{} is at its bound ({bound})", workspace.as_deref().map(|w| format!(" of workspace {w}")).unwrap_or_default())]
+    QueueFull { bound: &'static str, workspace: Option<String> },
     #[error("no dead letter with id {0:?}")]
     DeadLetterNotFound(String),
     #[error("outbox database task failed: {0}")]

@@ -1,7 +1,9 @@
 //! Prometheus metrics of the outbox. Counters and the histogram count events of this process;
 //! the gauges are seeded from the database at start and kept current by the outbox.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
@@ -20,6 +22,16 @@ pub struct Metrics {
     pub superseded: Counter,
     /// Seconds from enqueue to the 2xx.
     pub latency: Histogram,
+    /// Events refused at enqueue because a queue bound was reached, by bound.
+    pub refused: Family<BoundLabel, Counter>,
+    /// Heads moved to dead letters after holding their session past `max_head_block`.
+    pub parked: Counter,
+}
+
+/// `bound`: `workspace_events`, `workspace_bytes` or `total_bytes` (a closed set).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BoundLabel {
+    pub bound: &'static str,
 }
 
 impl Default for Metrics {
@@ -34,6 +46,8 @@ impl Default for Metrics {
             superseded: Counter::default(),
             // 1 ms .. ~9 h: covers a local host and a full retry ladder's early steps.
             latency: Histogram::new(exponential_buckets(0.001, 3.0, 16)),
+            refused: Family::default(),
+            parked: Counter::default(),
         }
     }
 }
@@ -60,6 +74,16 @@ impl Metrics {
             "superseded",
             "Undelivered QR events replaced by a newer QR",
             self.superseded.clone(),
+        );
+        r.register(
+            "refused",
+            "Events refused at enqueue because their workspace or the outbox was at a queue bound",
+            self.refused.clone(),
+        );
+        r.register(
+            "parked",
+            "Session heads moved to dead letters after holding later events past max_head_block",
+            self.parked.clone(),
         );
         r.register(
             "delivery_latency_seconds",

@@ -9,6 +9,7 @@
 //! - [`worker`]: the dispatcher; one event per session in flight, a bounded pool of attempts.
 //! - [`deliver`] + [`sign`]: one signed POST (Standard Webhooks, optionally spatie's header).
 //! - [`policy`]: what a status means and how long to wait; [`store`], [`dead`]: the SQL.
+//! - [`settle`]: finished attempts recorded, and the next heads claimed, in one transaction.
 //! - [`retention`]: dead letters pruned by age and bounded per workspace.
 
 pub mod api;
@@ -24,6 +25,7 @@ pub mod outbox;
 pub mod policy;
 pub mod retention;
 pub mod session_secrets;
+pub mod settle;
 pub mod sign;
 pub mod store;
 mod worker;

@@ -5,7 +5,7 @@
 //! it moves to dead letters in the same transaction.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,10 +20,10 @@ use super::config::CallbacksConfig;
 use super::dead::{self, DeadFilter, DeadPage};
 use super::deliver::Deliverer;
 use super::error::OutboxError;
-use super::metrics::Metrics;
+use super::metrics::{BoundLabel, Metrics};
 use super::policy::RetryPolicy;
 use super::sign::{Secret, Signer};
-use super::store::{self, Counts, DisabledEndpoint, NewEvent};
+use super::store::{self, Counts, DisabledEndpoint, Inserted, NewEvent, QueueBounds, Redelivered};
 use super::{endpoint, worker};
 use crate::events::{kind, Event, EventSink};
 use crate::ids::SessionKey;
@@ -43,6 +43,8 @@ pub(super) struct Inner {
     pub(super) workers: usize,
     pub(super) idle_wakeup: Duration,
     pub(super) shutdown_timeout: Duration,
+    pub(super) max_head_block: Duration,
+    bounds: QueueBounds,
     pub(super) deliverer: Deliverer,
     /// Shares its secrets with the deliverer's signer: replaced on SIGHUP.
     signer: Signer,
@@ -54,6 +56,8 @@ pub(super) struct Inner {
     pub(super) claimant: Claimant,
     /// Set once this process holds the delivery lock (kept until it ends).
     pub(super) delivering: AtomicBool,
+    /// Settle/claim transactions made (the bench reads it).
+    pub(super) rounds: AtomicU64,
     started: AtomicBool,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -117,6 +121,9 @@ impl Outbox {
         let conn = crate::db::open(db_path)?;
         super::session_secrets::create(&conn)?;
         signer.reload_sessions(|_| super::session_secrets::load(&conn))?;
+        // A long backlog's b-trees outgrow SQLite's default 2 MiB page cache; every claim and
+        // deletion then reads pages back through syscalls. Up to 64 MiB, used only as it fills.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         let data_dir = db_path.parent().unwrap_or(Path::new("."));
         let claimant = Claimant::register(data_dir).map_err(|e| {
             OutboxError::Setup(format!("cannot register in {}: {e}", data_dir.display()))
@@ -141,6 +148,14 @@ impl Outbox {
             workers: cfg.workers.max(1),
             idle_wakeup: cfg.idle_wakeup,
             shutdown_timeout: cfg.shutdown_timeout,
+            max_head_block: cfg.max_head_block,
+            bounds: QueueBounds {
+                events_per_workspace: i64::try_from(cfg.max_queued_per_workspace)
+                    .unwrap_or(i64::MAX),
+                bytes_per_workspace: i64::try_from(cfg.max_queued_bytes_per_workspace)
+                    .unwrap_or(i64::MAX),
+                bytes_total: i64::try_from(cfg.max_queued_bytes).unwrap_or(i64::MAX),
+            },
             deliverer: Deliverer::new(signer.clone(), cfg.timeout, net)?,
             signer,
             metrics,
@@ -148,6 +163,7 @@ impl Outbox {
             stopping: AtomicBool::new(false),
             claimant,
             delivering: AtomicBool::new(false),
+            rounds: AtomicU64::new(0),
             started: AtomicBool::new(false),
             dispatcher: Mutex::new(None),
         };
@@ -194,6 +210,12 @@ impl Outbox {
 
     /// Commit one event; returns after the commit. A `session.qr` replaces the session's older
     /// undelivered QR events that are not in flight.
+    ///
+    /// An event that would take its workspace past `callbacks.max_queued_per_workspace` or
+    /// `max_queued_bytes_per_workspace`, or the outbox past `max_queued_bytes`, is refused with
+    /// [`OutboxError::QueueFull`]: nothing is written, the refusal is counted in
+    /// `callbacks_refused_total{bound}` and logged. Session events refused this way are lost to
+    /// the host (the event bus logs them); the API answers `503 CALLBACK_QUEUE_FULL`.
     pub fn enqueue(
         &self,
         kind: &str,
@@ -229,15 +251,25 @@ impl Outbox {
             data,
         })?;
         let ev = NewEvent { id: &id, kind, workspace, session, body: &body, now: now_ms() };
-        let (dropped, added) =
-            store::insert(&mut *self.inner.durable()?, &ev, kind == kind::SESSION_QR)?;
+        let inserted = store::insert(
+            &mut *self.inner.durable()?,
+            &ev,
+            kind == kind::SESSION_QR,
+            &self.inner.bounds,
+        )?;
         let m = &self.inner.metrics;
-        if added {
-            m.queued.inc();
-        }
-        if dropped > 0 {
-            m.queued.dec_by(dropped as i64);
-            m.superseded.inc_by(dropped as u64);
+        match inserted {
+            Inserted::Added { dropped } => {
+                m.queued.inc();
+                if dropped > 0 {
+                    m.queued.dec_by(dropped as i64);
+                    m.superseded.inc_by(dropped as u64);
+                }
+            }
+            Inserted::AlreadyQueued => {}
+            Inserted::Refused(bound) => {
+                return Err(self.inner.refused(bound, workspace, &id, kind))
+            }
         }
         self.inner.wake.notify_one();
         Ok(Enqueued {
@@ -310,8 +342,14 @@ impl Outbox {
 
     /// Queue a dead letter again, same `id`, at the end of its session's queue.
     pub fn redeliver(&self, id: &str) -> Result<(), OutboxError> {
-        if !store::redeliver(&mut *self.inner.durable()?, id, now_ms())? {
-            return Err(OutboxError::DeadLetterNotFound(id.chars().take(80).collect()));
+        match store::redeliver(&mut *self.inner.durable()?, id, now_ms(), &self.inner.bounds)? {
+            Redelivered::Queued => {}
+            Redelivered::NotFound => {
+                return Err(OutboxError::DeadLetterNotFound(id.chars().take(80).collect()))
+            }
+            Redelivered::Refused(bound) => {
+                return Err(OutboxError::QueueFull { bound: bound.key(), workspace: None })
+            }
         }
         self.inner.metrics.queued.inc();
         self.inner.wake.notify_one();
@@ -338,6 +376,13 @@ impl Outbox {
 }
 
 impl Inner {
+    /// Count and log an event refused at a queue bound; the error its producer gets.
+    fn refused(&self, bound: store::Bound, workspace: &str, id: &str, kind: &str) -> OutboxError {
+        self.metrics.refused.get_or_create(&BoundLabel { bound: bound.label() }).inc();
+        tracing::warn!(%workspace, %id, %kind, bound = bound.key(), "callback refused: queue bound reached");
+        OutboxError::QueueFull { bound: bound.key(), workspace: Some(workspace.to_owned()) }
+    }
+
     /// The connection. A panic while it was held leaves no open transaction (rusqlite rolls back
     /// on drop), so a poisoned lock is still safe to use.
     pub(super) fn lock(&self) -> MutexGuard<'_, Connection> {

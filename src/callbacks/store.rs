@@ -40,26 +40,115 @@ pub struct AttemptRecord {
     pub duration_ms: u64,
 }
 
-/// Commit an event. A `session.qr` first drops the session's undelivered QR events that are not
-/// in flight. Returns how many were dropped, and whether the event was added: an event whose id is
-/// already queued (a deterministic id reported again) is not added twice.
-pub fn insert(conn: &mut Connection, ev: &NewEvent<'_>, supersede: bool) -> Result<(usize, bool)> {
+/// What the outbox may hold queued (`callbacks.max_queued_*`), checked when an event is committed.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueBounds {
+    pub events_per_workspace: i64,
+    pub bytes_per_workspace: i64,
+    pub bytes_total: i64,
+}
+
+impl QueueBounds {
+    /// No bound (tests, the bench's fill).
+    pub const NONE: Self = Self {
+        events_per_workspace: i64::MAX,
+        bytes_per_workspace: i64::MAX,
+        bytes_total: i64::MAX,
+    };
+}
+
+/// Which bound refused an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    WorkspaceEvents,
+    WorkspaceBytes,
+    TotalBytes,
+}
+
+impl Bound {
+    /// The metric label (a closed set).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::WorkspaceEvents => "workspace_events",
+            Self::WorkspaceBytes => "workspace_bytes",
+            Self::TotalBytes => "total_bytes",
+        }
+    }
+
+    /// The configuration key that sets it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::WorkspaceEvents => "callbacks.max_queued_per_workspace",
+            Self::WorkspaceBytes => "callbacks.max_queued_bytes_per_workspace",
+            Self::TotalBytes => "callbacks.max_queued_bytes",
+        }
+    }
+}
+
+/// What [`insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Committed; `dropped` older QR events of its session were replaced by it.
+    Added { dropped: usize },
+    /// An event with this id is queued already (a deterministic id reported again): nothing done.
+    AlreadyQueued,
+    /// Over a bound: nothing was written (not even the QR supersession).
+    Refused(Bound),
+}
+
+/// Commit an event, unless it would take its workspace (or the whole outbox) past `bounds`. A
+/// `session.qr` first drops the session's undelivered QR events that are not in flight.
+pub fn insert(
+    conn: &mut Connection,
+    ev: &NewEvent<'_>,
+    supersede: bool,
+    bounds: &QueueBounds,
+) -> Result<Inserted> {
     let tx = conn.transaction()?;
+    let queued =
+        tx.prepare_cached("SELECT 1 FROM callback_outbox WHERE id = ?1")?.exists([ev.id])?;
+    if queued {
+        return Ok(Inserted::AlreadyQueued);
+    }
     let dropped = if supersede {
-        tx.execute(
+        tx.prepare_cached(
             "DELETE FROM callback_outbox WHERE workspace = ?1 AND session = ?2 AND type = ?3 AND in_flight = 0",
-            params![ev.workspace, ev.session, ev.kind],
         )?
+        .execute(params![ev.workspace, ev.session, ev.kind])?
     } else {
         0
     };
-    let added = tx.execute(
+    if let Some(bound) = over_bound(&tx, ev, bounds)? {
+        // Dropping the transaction rolls the supersession back too.
+        return Ok(Inserted::Refused(bound));
+    }
+    tx.prepare_cached(
         "INSERT INTO callback_outbox (id, type, workspace, session, body, enqueued_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (id) DO NOTHING",
-        params![ev.id, ev.kind, ev.workspace, ev.session, ev.body, ev.now],
-    )?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?
+    .execute(params![ev.id, ev.kind, ev.workspace, ev.session, ev.body, ev.now])?;
     tx.commit()?;
-    Ok((dropped, added == 1))
+    Ok(Inserted::Added { dropped })
+}
+
+/// The bound `ev` would pass, read from `callback_usage` (kept by triggers).
+fn over_bound(conn: &Connection, ev: &NewEvent<'_>, bounds: &QueueBounds) -> Result<Option<Bound>> {
+    let size = ev.body.len() as i64;
+    let (events, bytes): (i64, i64) = conn
+        .prepare_cached("SELECT events, bytes FROM callback_usage WHERE workspace = ?1")?
+        .query_row([ev.workspace], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, 0));
+    if events >= bounds.events_per_workspace {
+        return Ok(Some(Bound::WorkspaceEvents));
+    }
+    if bytes.saturating_add(size) > bounds.bytes_per_workspace {
+        return Ok(Some(Bound::WorkspaceBytes));
+    }
+    let total: i64 = conn
+        .prepare_cached("SELECT COALESCE(SUM(bytes), 0) FROM callback_usage")?
+        .query_row([], |r| r.get(0))?;
+    Ok((total.saturating_add(size) > bounds.bytes_total).then_some(Bound::TotalBytes))
 }
 
 /// Commit many events in one transaction, without supersession (the bench's backlog fill).
@@ -115,6 +204,22 @@ pub fn claim_due(
     limit: usize,
 ) -> Result<Vec<Claimed>> {
     let tx = conn.transaction()?;
+    let claimed = claim_in(&tx, global_url, claimant, now, limit)?;
+    tx.commit()?;
+    Ok(claimed)
+}
+
+/// [`claim_due`] inside the caller's transaction.
+pub(super) fn claim_in(
+    tx: &Connection,
+    global_url: Option<&str>,
+    claimant: i64,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<Claimed>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let claimed = {
         let mut stmt = tx.prepare_cached(&claim_sql())?;
         let rows = stmt.query_map(params![global_url, now, limit as i64], |r| {
@@ -137,7 +242,6 @@ pub fn claim_due(
             mark.execute([c.seq, claimant])?;
         }
     }
-    tx.commit()?;
     Ok(claimed)
 }
 
@@ -154,34 +258,37 @@ pub fn release_all(conn: &Connection) -> Result<usize> {
 }
 
 pub fn delete_delivered(conn: &Connection, seq: i64) -> Result<()> {
-    conn.execute("DELETE FROM callback_outbox WHERE seq = ?1", [seq]).map(drop)
+    conn.prepare_cached("DELETE FROM callback_outbox WHERE seq = ?1")?.execute([seq]).map(drop)
 }
 
 /// After a failed attempt of a QR that was in flight while a newer QR of its session arrived:
 /// drop it instead of retrying (a stale QR is useless). Returns whether it was dropped.
 pub fn drop_if_superseded(conn: &Connection, seq: i64) -> Result<bool> {
-    let n = conn.execute(
+    let n = conn.prepare_cached(
         "DELETE FROM callback_outbox AS o WHERE o.seq = ?1 AND EXISTS (
              SELECT 1 FROM callback_outbox n
              WHERE n.workspace = o.workspace AND n.session = o.session AND n.type = o.type AND n.seq > o.seq)",
-        [seq],
-    )?;
+    )?
+    .execute([seq])?;
     Ok(n == 1)
 }
 
-/// Log a failed attempt and release the event, due again at `next_at`.
+/// Log a failed attempt and release the event, due again at `next_at`. The first failure's time
+/// (`now`) is kept in `first_failed_at`.
 pub fn schedule_retry(
     conn: &Connection,
     seq: i64,
     attempt: &AttemptRecord,
     next_at: i64,
+    now: i64,
 ) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE callback_outbox SET attempts = attempts + 1, in_flight = 0, next_attempt_at = ?2,
-                attempt_log = json_insert(attempt_log, '$[#]', json(?3))
+                attempt_log = json_insert(attempt_log, '$[#]', json(?3)),
+                first_failed_at = COALESCE(first_failed_at, ?4)
          WHERE seq = ?1",
-        params![seq, next_at, to_json(attempt)],
-    )
+    )?
+    .execute(params![seq, next_at, to_json(attempt), now])
     .map(drop)
 }
 
@@ -194,6 +301,18 @@ pub fn disable_after_gone(
     now: i64,
 ) -> Result<bool> {
     let tx = conn.transaction()?;
+    let added = disable_in(&tx, seq, attempt, now)?;
+    tx.commit()?;
+    Ok(added)
+}
+
+/// [`disable_after_gone`] inside the caller's transaction.
+pub(super) fn disable_in(
+    tx: &Connection,
+    seq: i64,
+    attempt: &AttemptRecord,
+    now: i64,
+) -> Result<bool> {
     tx.execute(
         "UPDATE callback_outbox SET attempts = attempts + 1, in_flight = 0, next_attempt_at = ?2,
                 attempt_log = json_insert(attempt_log, '$[#]', json(?3))
@@ -204,7 +323,6 @@ pub fn disable_after_gone(
         "INSERT OR IGNORE INTO callback_disabled_endpoints (url, disabled_at, reason) VALUES (?1, ?2, ?3)",
         params![attempt.url, now, "410 Gone"],
     )?;
-    tx.commit()?;
     Ok(added == 1)
 }
 
@@ -217,20 +335,46 @@ pub fn bury(
     now: i64,
 ) -> Result<()> {
     let tx = conn.transaction()?;
-    tx.execute(
+    bury_in(&tx, seq, attempt, reason, now)?;
+    tx.commit()
+}
+
+/// [`bury`] inside the caller's transaction.
+pub(super) fn bury_in(
+    tx: &Connection,
+    seq: i64,
+    attempt: &AttemptRecord,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO callback_dead (id, type, workspace, session, body, enqueued_at, died_at, reason, attempt_log)
          SELECT id, type, workspace, session, body, enqueued_at, ?2, ?3, json_insert(attempt_log, '$[#]', json(?4))
          FROM callback_outbox WHERE seq = ?1",
-        params![seq, now, reason, to_json(attempt)],
-    )?;
-    tx.execute("DELETE FROM callback_outbox WHERE seq = ?1", [seq])?;
-    tx.commit()
+    )?
+    .execute(params![seq, now, reason, to_json(attempt)])?;
+    tx.prepare_cached("DELETE FROM callback_outbox WHERE seq = ?1")?.execute([seq]).map(drop)
 }
 
 /// Put a dead letter back at the end of its session's queue, same `id`, attempts reset.
 /// `false` when there is no dead letter with that id.
-pub fn redeliver(conn: &mut Connection, id: &str, now: i64) -> Result<bool> {
+pub fn redeliver(
+    conn: &mut Connection,
+    id: &str,
+    now: i64,
+    bounds: &QueueBounds,
+) -> Result<Redelivered> {
     let tx = conn.transaction()?;
+    let letter: Option<(String, String)> = tx
+        .query_row("SELECT workspace, body FROM callback_dead WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let Some((workspace, body)) = letter else { return Ok(Redelivered::NotFound) };
+    let ev = NewEvent { id, kind: "", workspace: &workspace, session: "", body: &body, now };
+    if let Some(bound) = over_bound(&tx, &ev, bounds)? {
+        return Ok(Redelivered::Refused(bound));
+    }
     let moved = tx.execute(
         "INSERT INTO callback_outbox (id, type, workspace, session, body, enqueued_at, next_attempt_at, attempt_log)
          SELECT id, type, workspace, session, body, enqueued_at, ?2, attempt_log FROM callback_dead WHERE id = ?1",
@@ -238,7 +382,16 @@ pub fn redeliver(conn: &mut Connection, id: &str, now: i64) -> Result<bool> {
     )?;
     tx.execute("DELETE FROM callback_dead WHERE id = ?1", [id])?;
     tx.commit()?;
-    Ok(moved == 1)
+    Ok(if moved == 1 { Redelivered::Queued } else { Redelivered::NotFound })
+}
+
+/// What [`redeliver`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redelivered {
+    Queued,
+    NotFound,
+    /// Its workspace's queue (or the outbox) is at a bound: it stays a dead letter.
+    Refused(Bound),
 }
 
 pub fn set_session_endpoint(
@@ -344,7 +497,7 @@ mod tests {
 
     fn add(conn: &mut Connection, id: &str, kind: &str, session: &str, now: i64) {
         let ev = NewEvent { id, kind, workspace: "w", session, body: "{}", now };
-        insert(conn, &ev, kind == "session.qr").unwrap();
+        insert(conn, &ev, kind == "session.qr", &QueueBounds::NONE).unwrap();
     }
 
     fn plan(conn: &Connection, sql: &str) -> String {
@@ -401,6 +554,90 @@ mod tests {
         rows.map(Result::unwrap).collect()
     }
 
+    /// `callback_usage` as it must be: queued events and body bytes per workspace.
+    fn expected_usage(conn: &Connection) -> Vec<(String, i64, i64)> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT workspace, COUNT(*), SUM(octet_length(body)) FROM callback_outbox
+                 GROUP BY workspace ORDER BY workspace",
+            )
+            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    fn usage(conn: &Connection) -> Vec<(String, i64, i64)> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT workspace, events, bytes FROM callback_usage WHERE events > 0 ORDER BY workspace",
+            )
+            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_burst_stops_at_the_bound_and_a_refusal_writes_nothing() {
+        let (_dir, mut conn) = db();
+        let bounds =
+            QueueBounds { events_per_workspace: 2, bytes_per_workspace: 100, bytes_total: 150 };
+        let ev = |id: &'static str, ws: &'static str, kind: &'static str, body: &'static str| {
+            NewEvent { id, kind, workspace: ws, session: "s", body, now: 1 }
+        };
+        let qr = |id| ev(id, "w", "session.qr", "{}");
+        assert_eq!(
+            insert(&mut conn, &qr("q1"), true, &bounds).unwrap(),
+            Inserted::Added { dropped: 0 }
+        );
+        assert_eq!(
+            insert(&mut conn, &qr("q2"), true, &bounds).unwrap(),
+            Inserted::Added { dropped: 1 }
+        );
+        assert_eq!(insert(&mut conn, &qr("q2"), true, &bounds).unwrap(), Inserted::AlreadyQueued);
+        let status = ev("s1", "w", "session.status", "{}");
+        assert_eq!(
+            insert(&mut conn, &status, false, &bounds).unwrap(),
+            Inserted::Added { dropped: 0 }
+        );
+        assert_eq!(
+            insert(&mut conn, &ev("s2", "w", "session.status", "{}"), false, &bounds).unwrap(),
+            Inserted::Refused(Bound::WorkspaceEvents)
+        );
+        // A QR that replaces one takes no more room.
+        assert_eq!(
+            insert(&mut conn, &qr("q3"), true, &bounds).unwrap(),
+            Inserted::Added { dropped: 1 }
+        );
+        let big = "x".repeat(99);
+        let big: &'static str = Box::leak(big.into_boxed_str());
+        // A refused QR leaves the one it would have replaced.
+        assert_eq!(
+            insert(&mut conn, &ev("q4", "w", "session.qr", big), true, &bounds).unwrap(),
+            Inserted::Refused(Bound::WorkspaceBytes)
+        );
+        assert_eq!(
+            insert(&mut conn, &ev("b1", "v", "session.status", big), false, &bounds).unwrap(),
+            Inserted::Added { dropped: 0 }
+        );
+        assert_eq!(
+            insert(&mut conn, &ev("b2", "v", "session.status", "{}"), false, &bounds).unwrap(),
+            Inserted::Refused(Bound::WorkspaceBytes)
+        );
+        assert_eq!(
+            insert(&mut conn, &ev("b3", "u", "session.status", big), false, &bounds).unwrap(),
+            Inserted::Refused(Bound::TotalBytes)
+        );
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM callback_outbox ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids, ["s1", "q3", "b1"]);
+        assert_eq!(usage(&conn), expected_usage(&conn));
+    }
+
     #[test]
     fn heads_follow_every_write_to_the_outbox() {
         let (_dir, mut conn) = db();
@@ -413,6 +650,7 @@ mod tests {
         };
         let check = |conn: &Connection, step: &str| {
             assert_eq!(heads(conn), expected_heads(conn), "after {step}");
+            assert_eq!(usage(conn), expected_usage(conn), "usage after {step}");
         };
         for n in 0..6 {
             add(&mut conn, &format!("a{n}"), "session.status", "a", 10);
@@ -433,7 +671,7 @@ mod tests {
         check(&conn, "a superseded QR dropped");
         let c = claim_due(&mut conn, url, 7, 100, 1).unwrap();
         assert_eq!(c[0].id, "a1", "the earliest due head first");
-        schedule_retry(&conn, c[0].seq, &attempt, 500).unwrap();
+        schedule_retry(&conn, c[0].seq, &attempt, 500, 100).unwrap();
         check(&conn, "a retry");
         assert_eq!(next_due(&conn, url).unwrap(), Some(20), "the other session's head is due");
         let c2 = claim_due(&mut conn, url, 7, 100, 8).unwrap();
@@ -442,14 +680,15 @@ mod tests {
         check(&conn, "a move to dead letters");
         let dead_id: String =
             conn.query_row("SELECT id FROM callback_dead LIMIT 1", [], |r| r.get(0)).unwrap();
-        assert!(redeliver(&mut conn, &dead_id, 200).unwrap());
+        assert_eq!(
+            redeliver(&mut conn, &dead_id, 200, &QueueBounds::NONE).unwrap(),
+            Redelivered::Queued
+        );
         check(&conn, "a redelivery");
         disable_after_gone(&mut conn, c[0].seq, &attempt, 300).unwrap();
         check(&conn, "a 410");
         release_all(&conn).unwrap();
         check(&conn, "a release");
-        super::super::retention::bound_queues(&mut conn, 400, 1).unwrap();
-        check(&conn, "the per-workspace bound");
         while let Some(seq) = conn
             .query_row("SELECT MIN(seq) FROM callback_outbox", [], |r| r.get::<_, Option<i64>>(0))
             .unwrap()

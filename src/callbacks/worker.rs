@@ -1,19 +1,22 @@
 //! The delivery loop: one dispatcher claims due session heads (at most one event per session in
-//! flight, so a session's events go out in order) and runs each attempt as a task bounded by a
-//! semaphore of `callbacks.workers`; each task records its outcome and wakes the dispatcher.
+//! flight, so a session's events go out in order) and runs each attempt as a task, at most
+//! `callbacks.workers` at once. Attempts only talk HTTP; the dispatcher records their outcomes
+//! in rounds ([`super::settle`]): every attempt that ended since the last round is settled, and
+//! the next due heads claimed, in one transaction on the blocking pool.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinSet};
 
 use super::deliver::AttemptOutcome;
 use super::error::OutboxError;
 use super::outbox::{now_ms, Inner};
 use super::policy::{classify, Verdict};
-use super::store::{self, AttemptRecord, Claimed};
+use super::settle::{self, Claim, Outcome, Settled, Settlement};
+use super::store::{AttemptRecord, Claimed};
 use crate::events::kind;
 
 /// After a database error the dispatcher waits this long before trying again.
@@ -24,6 +27,10 @@ const RECLAIM_EVERY: Duration = Duration::from_secs(10);
 /// While another process shares the data folder, how often the outbox is read for what it
 /// committed (its commits do not wake this process).
 const SHARED_POLL: Duration = Duration::from_millis(250);
+/// After an attempt ends while others run, how long the dispatcher waits for more to end so they
+/// share one commit (every commit rewrites the same index pages; settling several at once costs
+/// little more than settling one).
+const GATHER: Duration = Duration::from_millis(2);
 /// How often a process that does not deliver checks whether the deliverer stopped.
 const FOLLOWER_POLL: Duration = Duration::from_secs(1);
 
@@ -48,14 +55,13 @@ pub(super) async fn supervise(inner: Arc<Inner>) {
 async fn dispatch(inner: Arc<Inner>) {
     let endpoint = inner.global_url.as_deref().map(super::endpoint::redacted);
     tracing::info!(workers = inner.workers, ?endpoint, "callback delivery started");
-    let permits = Arc::new(Semaphore::new(inner.workers));
-    let mut tasks = JoinSet::new();
+    let mut d = Dispatcher::new(inner.clone());
     let mut last_reclaim: Option<tokio::time::Instant> = None;
     // Another live process on the data folder commits events this one is not woken for.
     let mut shared = false;
     while !inner.stopping.load(Ordering::SeqCst) {
-        reap(&mut tasks);
-        if !delivers(&inner).await {
+        d.reap();
+        if d.tasks.is_empty() && d.done.is_empty() && !delivers(&inner).await {
             // Another process sharing the data folder delivers (a blue-green deploy); this one
             // takes over when that one stops.
             tokio::select! {
@@ -76,21 +82,32 @@ async fn dispatch(inner: Arc<Inner>) {
                 .await
                 .unwrap_or(false);
         }
-        let wait = match claim_and_spawn(&inner, &permits, &mut tasks).await {
-            Ok(true) => continue,
-            Ok(false) if shared => idle_time(&inner, &permits).await.min(SHARED_POLL),
-            Ok(false) => idle_time(&inner, &permits).await.min(RECLAIM_EVERY),
+        let wait = match d.round(inner.workers - d.tasks.len()).await {
+            Ok(Round::Full) => inner.idle_wakeup,
+            Ok(Round::NextDue(at)) => {
+                let until = at.map_or(inner.idle_wakeup, |at| {
+                    Duration::from_millis((at - now_ms()).max(0) as u64)
+                });
+                until.min(inner.idle_wakeup).min(if shared { SHARED_POLL } else { RECLAIM_EVERY })
+            }
             Err(e) => {
                 tracing::error!(error = %e, "callback dispatcher cannot read the outbox");
                 DB_ERROR_BACKOFF
             }
         };
+        if !d.done.is_empty() || wait.is_zero() {
+            continue;
+        }
         tokio::select! {
+            Some(finished) = d.tasks.join_next_with_id() => {
+                d.finished(finished);
+                d.gather().await;
+            }
             () = inner.wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
-    drain(&inner, tasks).await;
+    d.drain().await;
 }
 
 /// Whether this process delivers (see [`super::claims`]); free once it does.
@@ -104,151 +121,257 @@ async fn delivers(inner: &Arc<Inner>) -> bool {
     now
 }
 
-/// Claim as many due heads as there are free workers; `true` when all were used and more may wait.
-async fn claim_and_spawn(
-    inner: &Arc<Inner>,
-    permits: &Arc<Semaphore>,
-    tasks: &mut JoinSet<()>,
-) -> Result<bool, OutboxError> {
-    let free = permits.available_permits();
-    if free == 0 {
-        return Ok(false);
-    }
-    let url = inner.global_url.clone();
-    let me = inner.claimant.id();
-    let claimed =
-        inner.db(move |c| store::claim_due(c, url.as_deref(), me, now_ms(), free)).await?;
-    let full = claimed.len() == free;
-    for event in claimed {
-        // Only this loop takes permits, and `free` were available.
-        let Ok(permit) = permits.clone().try_acquire_owned() else { break };
-        inner.metrics.in_flight.inc();
-        tasks.spawn(attempt(inner.clone(), event, permit));
-    }
-    Ok(full)
+/// How a round ended.
+enum Round {
+    /// Every worker is busy.
+    Full,
+    /// Workers are free and nothing more is due; the earliest eligible head is due then.
+    NextDue(Option<i64>),
 }
 
-/// How long to sleep: until the next due head, never past `idle_wakeup`.
-async fn idle_time(inner: &Arc<Inner>, permits: &Semaphore) -> Duration {
-    if permits.available_permits() == 0 {
-        return inner.idle_wakeup;
-    }
-    let url = inner.global_url.clone();
-    match inner.db(move |c| store::next_due(c, url.as_deref())).await {
-        Ok(Some(at)) => Duration::from_millis((at - now_ms()).max(0) as u64).min(inner.idle_wakeup),
-        Ok(None) => inner.idle_wakeup,
-        Err(e) => {
-            tracing::error!(error = %e, "callback dispatcher cannot read the outbox");
-            DB_ERROR_BACKOFF
+type Finished = Result<(Id, (Claimed, AttemptOutcome)), tokio::task::JoinError>;
+
+struct Dispatcher {
+    inner: Arc<Inner>,
+    tasks: JoinSet<(Claimed, AttemptOutcome)>,
+    /// The claim each running attempt holds, to release it if the attempt panics.
+    running: HashMap<Id, Claimed>,
+    /// Attempts finished and not yet settled.
+    done: Vec<(Claimed, Settlement)>,
+    /// Per endpoint host (scheme, host, port): when it last answered 2xx (Unix ms).
+    host_ok: HashMap<String, i64>,
+}
+
+impl Dispatcher {
+    fn new(inner: Arc<Inner>) -> Self {
+        Self {
+            inner,
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            done: Vec::new(),
+            host_ok: HashMap::new(),
         }
     }
-}
 
-fn reap(tasks: &mut JoinSet<()>) {
-    while let Some(done) = tasks.try_join_next() {
-        if let Err(e) = done {
-            tracing::error!(error = %e, "callback delivery task panicked; its event is sent again after restart");
+    /// Wait up to [`GATHER`] until half the attempts that were running have ended, so they
+    /// settle in one commit. With one attempt running (a quiet outbox) this does not wait.
+    async fn gather(&mut self) {
+        let want = (self.tasks.len() + self.done.len()) / 2;
+        let deadline = tokio::time::Instant::now() + GATHER;
+        while self.done.len() < want {
+            tokio::select! {
+                Some(finished) = self.tasks.join_next_with_id() => self.finished(finished),
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.reap();
+    }
+
+    /// Collect every attempt that has finished, without waiting.
+    fn reap(&mut self) {
+        while let Some(finished) = self.tasks.try_join_next_with_id() {
+            self.finished(finished);
         }
     }
-}
 
-async fn drain(inner: &Inner, mut tasks: JoinSet<()>) {
-    let all_done = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(inner.shutdown_timeout, all_done).await.is_err() {
-        tracing::warn!(
-            left = tasks.len(),
-            "callback attempts still in flight at shutdown; they are sent again at the next start"
-        );
-        tasks.shutdown().await;
+    fn finished(&mut self, finished: Finished) {
+        match finished {
+            Ok((id, (event, outcome))) => {
+                self.running.remove(&id);
+                let settlement = self.judge(&event, &outcome);
+                self.done.push((event, settlement));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "callback delivery task panicked; its event is released");
+                if let Some(event) = self.running.remove(&e.id()) {
+                    let attempt = record_of(&event, &AttemptOutcome::default());
+                    let release = Settlement {
+                        seq: event.seq,
+                        qr: false,
+                        attempt,
+                        outcome: Outcome::Release,
+                    };
+                    self.done.push((event, release));
+                }
+            }
+        }
     }
-    tracing::info!("callback delivery stopped");
-}
 
-/// One attempt of one claimed event, then its bookkeeping.
-async fn attempt(inner: Arc<Inner>, event: Claimed, _permit: OwnedSemaphorePermit) {
-    let outcome = inner.deliverer.attempt(&event.url, &event.id, &event.body).await;
-    let seq = event.seq;
-    if let Err(e) = record(&inner, &event, &outcome).await {
-        tracing::error!(error = %e, id = %event.id, "cannot record a callback attempt; releasing the event");
-        if let Err(e) = inner
+    /// What an attempt's outcome means for its event.
+    fn judge(&mut self, event: &Claimed, outcome: &AttemptOutcome) -> Settlement {
+        let now = now_ms();
+        let host = host_of(&event.url);
+        let outcome_is = match classify(outcome.status) {
+            Verdict::Delivered => {
+                self.host_ok.insert(host, now);
+                Outcome::Delivered
+            }
+            Verdict::Gone => Outcome::Gone,
+            Verdict::Refused => Outcome::Bury(reason("refused by the endpoint", outcome)),
+            Verdict::Retry => {
+                match self.inner.policy.next_delay(event.attempts + 1, outcome.retry_after) {
+                    Some(delay) => Outcome::Retry {
+                        next_at: now + delay.as_millis() as i64,
+                        host_ok_at: self.host_ok.get(&host).copied(),
+                    },
+                    None => Outcome::Bury(reason("attempts exhausted", outcome)),
+                }
+            }
+        };
+        Settlement {
+            seq: event.seq,
+            qr: event.kind == kind::SESSION_QR,
+            attempt: record_of(event, outcome),
+            outcome: outcome_is,
+        }
+    }
+
+    /// Settle what finished and claim up to `free` due heads, in one transaction; start them.
+    async fn round(&mut self, free: usize) -> Result<Round, OutboxError> {
+        let done = std::mem::take(&mut self.done);
+        let settlements: Vec<Settlement> = done.iter().map(|(_, s)| s.clone()).collect();
+        let url = self.inner.global_url.clone();
+        let me = self.inner.claimant.id();
+        let block = i64::try_from(self.inner.max_head_block.as_millis()).unwrap_or(i64::MAX);
+        let result = self
+            .inner
             .db(move |c| {
-                c.execute("UPDATE callback_outbox SET in_flight = 0 WHERE seq = ?1", [seq])
+                let claim = Claim {
+                    global_url: url.as_deref(),
+                    claimant: me,
+                    now: now_ms(),
+                    limit: free,
+                    max_head_block: block,
+                };
+                settle::settle_and_claim(c, &settlements, claim)
             })
-            .await
-        {
-            tracing::error!(error = %e, "cannot release a callback; it is sent again after restart");
+            .await;
+        self.inner.rounds.fetch_add(1, Ordering::Relaxed);
+        let (settled, claimed, next_due) = match result {
+            Ok(round) => round,
+            Err(e) => {
+                self.release(&done).await;
+                return Err(e);
+            }
+        };
+        for ((event, s), what) in done.iter().zip(settled) {
+            self.account(event, s, what);
+        }
+        let full = claimed.len() == free;
+        for event in claimed {
+            self.inner.metrics.in_flight.inc();
+            let inner = self.inner.clone();
+            let handle = self.tasks.spawn(attempt(inner, event.clone()));
+            self.running.insert(handle.id(), event);
+        }
+        Ok(if full { Round::Full } else { Round::NextDue(next_due) })
+    }
+
+    /// After a failed round: make its events claimable again (they are sent again).
+    async fn release(&self, done: &[(Claimed, Settlement)]) {
+        self.inner.metrics.in_flight.dec_by(done.len() as i64);
+        let seqs: Vec<i64> = done.iter().map(|(e, _)| e.seq).collect();
+        let released = self
+            .inner
+            .db(move |c| {
+                let mut stmt =
+                    c.prepare_cached("UPDATE callback_outbox SET in_flight = 0 WHERE seq = ?1")?;
+                seqs.iter().try_for_each(|seq| stmt.execute([seq]).map(drop))
+            })
+            .await;
+        if let Err(e) = released {
+            tracing::error!(error = %e, "cannot release callbacks; they are sent again after restart");
         }
     }
-    inner.metrics.in_flight.dec();
-    inner.wake.notify_one();
+
+    /// Metrics and logs of one settled attempt.
+    fn account(&self, event: &Claimed, s: &Settlement, what: Settled) {
+        let m = &self.inner.metrics;
+        m.in_flight.dec();
+        match what {
+            Settled::Delivered => {
+                m.queued.dec();
+                m.delivered.inc();
+                m.latency.observe((now_ms() - event.enqueued_at).max(0) as f64 / 1000.0);
+            }
+            Settled::Superseded => {
+                m.queued.dec();
+                m.superseded.inc();
+                tracing::debug!(id = %event.id, "failed QR callback dropped: a newer QR is queued");
+            }
+            Settled::Retried => {
+                m.retried.inc();
+                tracing::debug!(id = %event.id, attempts = event.attempts + 1, error = ?s.attempt.error, "callback attempt failed; retrying");
+            }
+            Settled::Disabled(newly) => {
+                if newly {
+                    m.disabled_endpoints.inc();
+                    tracing::warn!(url = %super::endpoint::redacted(&event.url), id = %event.id, "callback endpoint answered 410 Gone; disabled until re-enabled");
+                }
+            }
+            Settled::Buried | Settled::Parked => {
+                m.queued.dec();
+                m.dead.inc();
+                if what == Settled::Parked {
+                    m.parked.inc();
+                }
+                let reason = match &s.outcome {
+                    Outcome::Bury(reason) => reason.as_str(),
+                    _ => settle::PARKED,
+                };
+                tracing::warn!(id = %event.id, kind = %event.kind, %reason, "callback moved to dead letters");
+            }
+            Settled::Released => {}
+        }
+    }
+
+    /// At shutdown: wait for attempts in flight (bounded by `shutdown_timeout`) and settle them.
+    async fn drain(mut self) {
+        let limit = self.inner.shutdown_timeout;
+        let all_done = async {
+            while let Some(finished) = self.tasks.join_next_with_id().await {
+                self.finished(finished);
+            }
+        };
+        if tokio::time::timeout(limit, all_done).await.is_err() {
+            tracing::warn!(
+                left = self.tasks.len(),
+                "callback attempts still in flight at shutdown; they are sent again at the next start"
+            );
+            self.tasks.shutdown().await;
+        }
+        self.reap();
+        if !self.done.is_empty() {
+            if let Err(e) = self.round(0).await {
+                tracing::error!(error = %e, "cannot record the last callback attempts; they are sent again at the next start");
+            }
+        }
+        tracing::info!("callback delivery stopped");
+    }
 }
 
-async fn record(
-    inner: &Arc<Inner>,
-    event: &Claimed,
-    outcome: &AttemptOutcome,
-) -> Result<(), OutboxError> {
-    let attempts = event.attempts + 1;
-    let now = now_ms();
-    let log = AttemptRecord {
+/// One attempt of one claimed event: HTTP only; the dispatcher records it.
+async fn attempt(inner: Arc<Inner>, event: Claimed) -> (Claimed, AttemptOutcome) {
+    let outcome = inner.deliverer.attempt(&event.url, &event.id, &event.body).await;
+    (event, outcome)
+}
+
+fn record_of(event: &Claimed, outcome: &AttemptOutcome) -> AttemptRecord {
+    AttemptRecord {
         at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
         url: event.url.clone(),
         status: outcome.status,
         error: outcome.error.clone(),
         duration_ms: outcome.duration.as_millis() as u64,
-    };
-    let seq = event.seq;
-    let m = &inner.metrics;
-    let verdict = classify(outcome.status);
-    if verdict == Verdict::Retry
-        && event.kind == kind::SESSION_QR
-        && inner.db(move |c| store::drop_if_superseded(c, seq)).await?
-    {
-        m.queued.dec();
-        m.superseded.inc();
-        tracing::debug!(id = %event.id, "failed QR callback dropped: a newer QR is queued");
-        return Ok(());
     }
-    match verdict {
-        Verdict::Delivered => {
-            inner.db(move |c| store::delete_delivered(c, seq)).await?;
-            m.queued.dec();
-            m.delivered.inc();
-            m.latency.observe((now - event.enqueued_at).max(0) as f64 / 1000.0);
-        }
-        Verdict::Gone => {
-            let url = event.url.clone();
-            if inner.db(move |c| store::disable_after_gone(c, seq, &log, now)).await? {
-                m.disabled_endpoints.inc();
-                tracing::warn!(url = %super::endpoint::redacted(&url), id = %event.id, "callback endpoint answered 410 Gone; disabled until re-enabled");
-            }
-        }
-        Verdict::Refused => bury(inner, event, log, now, "refused by the endpoint").await?,
-        Verdict::Retry => match inner.policy.next_delay(attempts, outcome.retry_after) {
-            Some(delay) => {
-                let next = now + delay.as_millis() as i64;
-                inner.db(move |c| store::schedule_retry(c, seq, &log, next)).await?;
-                m.retried.inc();
-                tracing::debug!(id = %event.id, attempts, ?delay, error = ?outcome.error, "callback attempt failed; retrying");
-            }
-            None => bury(inner, event, log, now, "attempts exhausted").await?,
-        },
-    }
-    Ok(())
 }
 
-async fn bury(
-    inner: &Arc<Inner>,
-    event: &Claimed,
-    log: AttemptRecord,
-    now: i64,
-    why: &str,
-) -> Result<(), OutboxError> {
-    let reason = format!("{why}: {}", log.error.as_deref().unwrap_or("no response"));
-    tracing::warn!(id = %event.id, kind = %event.kind, %reason, "callback moved to dead letters");
-    let seq = event.seq;
-    inner.db(move |c| store::bury(c, seq, &log, &reason, now)).await?;
-    inner.metrics.queued.dec();
-    inner.metrics.dead.inc();
-    Ok(())
+fn reason(why: &str, outcome: &AttemptOutcome) -> String {
+    format!("{why}: {}", outcome.error.as_deref().unwrap_or("no response"))
+}
+
+/// The endpoint's scheme, host and port: "the host is up" is judged per origin, so sessions with
+/// their own URLs on one host count for each other.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url).map_or_else(|_| url.to_owned(), |u| u.origin().ascii_serialization())
 }

@@ -254,10 +254,17 @@ async fn readiness_names_no_path_to_unauthenticated_callers() {
     assert!(probes.is_empty());
 }
 
+/// M6: the queue bound counted events only and was applied once a minute, so a burst passed it
+/// for that long and big events were not bounded at all. Now each enqueue is checked against the
+/// workspace's events and bytes (and the outbox's total bytes) before it commits.
 #[tokio::test]
-async fn a_tenant_s_queue_past_its_bound_moves_to_dead_letters_and_others_keep_theirs() {
+async fn a_burst_cannot_pass_a_workspace_s_queue_bound_of_events_or_bytes() {
     // No endpoint is configured, so every event waits: the blackholed tenant of the review's M6.
-    let app = spawn_app_with(|s| s.callbacks.max_queued_per_workspace = 2).await;
+    let app = spawn_app_with(|s| {
+        s.callbacks.max_queued_per_workspace = 3;
+        s.callbacks.max_queued_bytes_per_workspace = 4096;
+    })
+    .await;
     let key = |ws: &str| {
         wa_sidecar::ids::SessionKey::new(
             wa_sidecar::ids::WorkspaceId::parse(ws).unwrap(),
@@ -265,31 +272,34 @@ async fn a_tenant_s_queue_past_its_bound_moves_to_dead_letters_and_others_keep_t
         )
     };
     let outbox = &app.state.outbox;
-    for i in 0..5 {
-        let data = json!({"n": i});
-        outbox.enqueue("session.status", &key("a"), &data, std::time::SystemTime::now()).unwrap();
-    }
-    outbox.enqueue("session.status", &key("b"), &json!({}), std::time::SystemTime::now()).unwrap();
-    let retention = (&app.settings.callbacks).into();
-    // The sidecar applies this every minute (and at start); here, now.
-    outbox.apply_retention(retention).await.unwrap();
+    let now = std::time::SystemTime::now;
+    let results: Vec<bool> = (0..5)
+        .map(|i| outbox.enqueue("session.status", &key("a"), &json!({"n": i}), now()).is_ok())
+        .collect();
+    assert_eq!(results, [true, true, true, false, false], "the burst stops at the bound");
+    let refused = outbox.enqueue("session.status", &key("a"), &json!({}), now()).unwrap_err();
+    assert!(refused.to_string().contains("max_queued_per_workspace"), "{refused}");
+    // Bytes: two 3 KB events do not fit in 4 KiB; the small one after them does.
+    let big = json!({"blob": "x".repeat(3000)});
+    assert!(outbox.enqueue("session.status", &key("b"), &big, now()).is_ok());
+    let refused = outbox.enqueue("session.status", &key("b"), &big, now()).unwrap_err();
+    assert!(refused.to_string().contains("max_queued_bytes_per_workspace"), "{refused}");
+    assert!(outbox.enqueue("session.status", &key("b"), &json!({}), now()).is_ok());
 
-    let dead: serde_json::Value = app
-        .signed(Method::GET, "/v1/callbacks/dead")
-        .query("workspace", "a")
+    // The API refuses with a stable code, and queues nothing.
+    let response = app
+        .signed(Method::POST, "/v1/callbacks/test")
+        .json(&json!({"workspace": "a", "session": "main"}))
         .send()
-        .await
-        .json()
-        .await
-        .unwrap();
-    let items = dead["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3, "{dead}");
-    assert!(items.iter().all(|d| d["reason"].as_str().unwrap().contains("queue full")), "{dead}");
-    let kept: Vec<i64> = items.iter().map(|d| d["event"]["data"]["n"].as_i64().unwrap()).collect();
-    assert_eq!(kept, [2, 1, 0], "the oldest went; newest first in the list");
+        .await;
+    assert_envelope(response, 503, "CALLBACK_QUEUE_FULL").await;
     let stats: serde_json::Value =
         app.signed_get("/v1/callbacks/stats").await.json().await.unwrap();
-    assert_eq!(stats["queued"], 3, "2 of a and 1 of b still queued: {stats}");
+    assert_eq!(stats["queued"], 5, "3 of a and 2 of b queued: {stats}");
+    assert_eq!(stats["dead"], 0, "nothing half-done: {stats}");
+    let metrics = app.metrics().await;
+    assert!(metrics.contains("callbacks_refused_total{bound=\"workspace_events\"} 4"), "{metrics}");
+    assert!(metrics.contains("callbacks_refused_total{bound=\"workspace_bytes\"} 1"), "{metrics}");
 }
 
 /// M3: drops at the page → sidecar binding are in `/metrics`, one series per reason of a closed

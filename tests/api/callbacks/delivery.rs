@@ -415,3 +415,72 @@ async fn deliveries_reuse_the_connection_after_a_2xx_with_a_body() {
     let opened = rx.connections();
     assert!(opened <= 3, "{opened} connections for 10 events: keep-alive is not reused");
 }
+
+/// The review's M6 head-of-line block: one event the host keeps refusing (a 500 for that payload
+/// only) held its session's later events for the whole retry ladder (~3 days by default). Past
+/// `max_head_block`, while the same host accepts other callbacks, it moves to dead letters and the
+/// session's later events flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_its_host_keeps_refusing_is_parked_and_later_events_flow() {
+    let mut rx = TestReceiver::start().await;
+    rx.respond_with(|r| {
+        if r.json()["data"]["poison"] == true {
+            Reply::status(500)
+        } else {
+            Reply::status(200)
+        }
+    });
+    let mut cfg = config(&rx.url);
+    // Without the bound the second retry is a minute away, holding "stuck" past this test's wait.
+    cfg.retry_schedule =
+        vec![Duration::from_millis(50), Duration::from_secs(60), Duration::from_secs(60)];
+    cfg.max_head_block = Duration::from_millis(400);
+    let h = Harness::started(&cfg);
+    let poison = h.send(SESSION_STATUS, &key("acme", "stuck"), json!({"poison": true}));
+    h.send(SESSION_STATUS, &key("acme", "stuck"), json!({"n": 1}));
+    let started = std::time::Instant::now();
+    let mut other = 0;
+    // Another session on the same host keeps getting through: the host is up.
+    let arrived = loop {
+        assert!(started.elapsed() < WAIT, "the later event of the stuck session never arrived");
+        other += 1;
+        h.send(SESSION_STATUS, &key("acme", "other"), json!({"n": other}));
+        let got =
+            tokio::time::timeout(Duration::from_millis(100), async { rx.next(WAIT).await }).await;
+        if let Ok(r) = got {
+            let b = r.json();
+            if b["session"] == "stuck" && b["data"]["n"] == 1 {
+                break started.elapsed();
+            }
+        }
+    };
+    assert!(arrived >= Duration::from_millis(400), "not before the bound: {arrived:?}");
+    let dead = h.outbox.dead_letters(&DeadFilter { limit: 50, ..Default::default() }).unwrap();
+    assert_eq!(dead.items.len(), 1);
+    assert_eq!(dead.items[0].id, poison);
+    assert!(dead.items[0].reason.contains("max_head_block"), "{}", dead.items[0].reason);
+    // It can be sent again: at the end of its session's queue, same id.
+    h.outbox.redeliver(&poison).unwrap();
+}
+
+/// A host that is down for everything keeps each session's order: nothing is parked however
+/// long the heads fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_down_for_everything_parks_nothing() {
+    let mut rx = TestReceiver::start().await;
+    rx.respond_with(|_| Reply::status(503));
+    let mut cfg = config(&rx.url);
+    cfg.retry_schedule = vec![Duration::from_millis(20); 30];
+    cfg.max_head_block = Duration::from_millis(100);
+    let h = Harness::started(&cfg);
+    for n in 0..3 {
+        h.send(SESSION_STATUS, &key("acme", "a"), json!({"n": n}));
+        h.send(SESSION_STATUS, &key("acme", "b"), json!({"n": n}));
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(600) {
+        let b = rx.next(WAIT).await.json();
+        assert_eq!(b["data"]["n"], 0, "only heads are tried: {b}");
+    }
+    assert_eq!(h.outbox.stats().unwrap().counts.dead, 0);
+}
