@@ -12,7 +12,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// (JS heap in use after a full GC, in MiB; DOM nodes of the renderer) of a page at its QR screen.
 async fn measure(weight: PageWeight) -> (f64, i64, serde_json::Value) {
-    let sim = start_sim(SimConfig { qr_first_ttl_ms: 60_000, page_weight: weight, ..SimConfig::fast() });
+    let sim =
+        start_sim(SimConfig { qr_first_ttl_ms: 60_000, page_weight: weight, ..SimConfig::fast() });
     let dir = profile();
     let chrome = Chrome::launch(dir.path()).await;
     let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
@@ -47,7 +48,10 @@ async fn a_weighted_page_carries_the_configured_heap_and_dom_and_an_unweighted_o
         heavy_nodes - light_nodes >= nodes && heavy_nodes - light_nodes < nodes + 500,
         "DOM nodes {light_nodes} -> {heavy_nodes} for a weight of {nodes}"
     );
-    assert!(summary["messages"].as_u64().unwrap_or(0) > 10_000, "a real account's messages: {summary}");
+    assert!(
+        summary["messages"].as_u64().unwrap_or(0) > 10_000,
+        "a real account's messages: {summary}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,6 +59,7 @@ async fn the_weight_reaches_the_page_config_and_is_off_by_default() {
     assert!(SimConfig::default().page_weight.is_off());
     assert!(SimConfig::fast().page_weight.is_off());
     let sim = start_sim(SimConfig { page_weight: PageWeight::ACCOUNT, ..SimConfig::fast() });
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let html = reqwest::Client::new()
         .get(sim.base_url())
         .header("user-agent", CHROME_UA)
@@ -66,7 +71,9 @@ async fn the_weight_reaches_the_page_config_and_is_off_by_default() {
         .await
         .expect("body");
     assert!(
-        html.contains("&quot;page_weight&quot;:{&quot;heap_mib&quot;:64,&quot;dom_nodes&quot;:4000}"),
+        html.contains(
+            "&quot;page_weight&quot;:{&quot;dom_nodes&quot;:4000,&quot;heap_mib&quot;:64}"
+        ),
         "the page's config carries the weight: {html}"
     );
 }
