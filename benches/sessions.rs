@@ -2,7 +2,10 @@
 //! sidecar against an in-process wa-sim, and N baseline browsers launched the way whatsapp-web.js
 //! launches them, measured side by side in one run. Prints medians over the N sessions:
 //! create → first QR, scan → connected, sidecar restart → connected again, and PSS/USS per
-//! session at the QR screen and once connected. Figures and their reading: docs/performance.md.
+//! session at the QR screen and once connected. `--page-weight` gives wa-sim's page (both sides)
+//! a real account's heap and DOM; `--variant`/`--variants` add sidecars whose Chromium gets extra
+//! flags, read in one snapshot beside the default and the baseline (`sessions/variants.rs`).
+//! Figures and their reading: docs/performance.md.
 //!
 //! Everything lives in one temp dir; every browser of the run (ours and the baseline's) is
 //! closed at the end, and killed if need be, also when a step fails.

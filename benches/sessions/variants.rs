@@ -59,7 +59,7 @@ pub fn preset(name: &str) -> Result<Vec<Variant>, String> {
         ],
         other => return Err(format!("--variants {other:?}: the only preset is `flags`")),
     };
-    Ok(list.iter().map(|(n, a)| Variant::parse(&format!("{n}={a}"))).collect::<Result<_, _>>()?)
+    list.iter().map(|(n, a)| Variant::parse(&format!("{n}={a}"))).collect()
 }
 
 /// A variant's sidecar and its sessions.
