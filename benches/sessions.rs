@@ -2,7 +2,10 @@
 //! sidecar against an in-process wa-sim, and N baseline browsers launched the way whatsapp-web.js
 //! launches them, measured side by side in one run. Prints medians over the N sessions:
 //! create → first QR, scan → connected, sidecar restart → connected again, and PSS/USS per
-//! session at the QR screen and once connected. Figures and their reading: docs/performance.md.
+//! session at the QR screen and once connected. `--page-weight` gives wa-sim's page (both sides)
+//! a real account's heap and DOM; `--variant`/`--variants` add sidecars whose Chromium gets extra
+//! flags, read in one snapshot beside the default and the baseline (`sessions/variants.rs`).
+//! Figures and their reading: docs/performance.md.
 //!
 //! Everything lives in one temp dir; every browser of the run (ours and the baseline's) is
 //! closed at the end, and killed if need be, also when a step fails.
@@ -17,18 +20,21 @@ mod procs;
 mod report;
 #[path = "sessions/sidecar.rs"]
 mod sidecar;
+#[path = "sessions/variants.rs"]
+mod variants;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context};
-use wa_sim::{SimConfig, SimServer};
+use wa_sim::{PageWeight, SimConfig, SimServer};
 
 use baseline::Baseline;
 use memory::SideMem;
 use report::Report;
 use sidecar::Sidecar;
+use variants::Variant;
 
 const CHROMIUM: &str = "/usr/lib/chromium/chromium";
 /// Steps of one session (launch, scan, restore) on a busy 2-core machine stay well below this.
@@ -37,28 +43,56 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 struct Options {
     count: usize,
     settle: Duration,
+    page_weight: PageWeight,
+    variants: Vec<Variant>,
+}
+
+const USAGE: &str = "usage: --count N [--settle-ms MS] [--page-weight off|account|MIB[:NODES]] \
+                     [--variants flags] [--variant NAME='FLAG FLAG…']…";
+
+/// `off`, `account` (wa-sim's real-account preset), or `MIB[:NODES]`.
+fn parse_weight(s: &str) -> Result<PageWeight, String> {
+    let bad = || format!("--page-weight {s:?}: expected off, account or MIB[:NODES]");
+    match s {
+        "off" => Ok(PageWeight::OFF),
+        "account" => Ok(PageWeight::ACCOUNT),
+        _ => {
+            let (mib, nodes) = s.split_once(':').unwrap_or((s, "0"));
+            Ok(PageWeight {
+                heap_mib: mib.parse().map_err(|_| bad())?,
+                dom_nodes: nodes.parse().map_err(|_| bad())?,
+            })
+        }
+    }
+}
+
+/// The value after the flag `name`.
+fn value(args: &mut impl Iterator<Item = String>, name: &str) -> Result<String, String> {
+    args.next().ok_or(format!("{name} needs a value; {USAGE}"))
+}
+
+fn number(args: &mut impl Iterator<Item = String>, name: &str) -> Result<u64, String> {
+    value(args, name)?.parse().map_err(|_| format!("{name} needs a number"))
 }
 
 impl Options {
-    fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut o = Options { count: 5, settle: Duration::from_secs(5) };
-        let mut args = args;
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let mut o = Options {
+            count: 5,
+            settle: Duration::from_secs(5),
+            page_weight: PageWeight::OFF,
+            variants: Vec::new(),
+        };
         while let Some(a) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or(format!("{name} needs a number"))
-            };
             match a.as_str() {
-                "--count" => o.count = value("--count")? as usize,
-                "--settle-ms" => o.settle = Duration::from_millis(value("--settle-ms")?),
+                "--count" => o.count = number(&mut args, &a)? as usize,
+                "--settle-ms" => o.settle = Duration::from_millis(number(&mut args, &a)?),
+                "--page-weight" => o.page_weight = parse_weight(&value(&mut args, &a)?)?,
+                "--variant" => o.variants.push(Variant::parse(&value(&mut args, &a)?)?),
+                "--variants" => o.variants.extend(variants::preset(&value(&mut args, &a)?)?),
                 // cargo bench passes --bench to every bench binary.
                 "--bench" => {}
-                other => {
-                    return Err(format!(
-                        "unknown argument {other:?}; usage: --count N [--settle-ms MS]"
-                    ))
-                }
+                other => return Err(format!("unknown argument {other:?}; {USAGE}")),
             }
         }
         if o.count == 0 {
@@ -69,9 +103,9 @@ impl Options {
 }
 
 /// wa-sim's fast schedule, with a first QR that stays up for the whole run so that sessions can
-/// wait at the QR screen while everything is measured.
-fn sim_config() -> SimConfig {
-    SimConfig { qr_first_ttl_ms: 900_000, ..SimConfig::fast() }
+/// wait at the QR screen while everything is measured, and the page weight asked for.
+fn sim_config(o: &Options) -> SimConfig {
+    SimConfig { qr_first_ttl_ms: 900_000, page_weight: o.page_weight, ..SimConfig::fast() }
 }
 
 fn main() -> ExitCode {
@@ -180,7 +214,7 @@ impl Drop for Sweeper {
 async fn run(o: &Options, root: &Path, mark: &str, r: &mut Report) -> anyhow::Result<()> {
     header(o, r).await;
     let installed = baseline::ensure_installed(&baseline::script_dir()).await;
-    let sim = SimServer::start(sim_config()).map_err(|e| anyhow!("wa-sim does not start: {e}"))?;
+    let sim = SimServer::start(sim_config(o)).map_err(|e| anyhow!("wa-sim does not start: {e}"))?;
     let settings = sidecar::settings(root, &sim, o.count);
     let mut app = Some(Sidecar::start(settings.clone()).await?);
     let mut base = None;
@@ -257,6 +291,9 @@ async fn phases(
     let (ours, baseline) = read_memory(cx, base.as_ref().filter(|_| linked)).await;
     r.ours_connected = Some(ours);
     r.baseline_connected = baseline.or(r.baseline_connected.take());
+    if !cx.o.variants.is_empty() {
+        measure_variants(cx, r, base.as_ref().filter(|_| linked)).await;
+    }
     // The restart is timed without the baseline's browsers competing for the two cores.
     if let Some(b) = base.take() {
         close_baseline(b, r).await;
@@ -294,6 +331,23 @@ async fn read_memory(
     let baseline =
         base.map(|b| memory::baseline(&all, &b.pids, cx.mark).map_err(|e| format!("{e:#}")));
     (ours, baseline)
+}
+
+/// Every variant's sessions linked, then one snapshot of them, our default and the baseline;
+/// then each variant's restore, and its browsers closed.
+async fn measure_variants(cx: &Ctx<'_>, r: &mut Report, base: Option<&Baseline>) {
+    let (o, count) = (cx.o, cx.o.count);
+    let mut runs = variants::start_all(&o.variants, cx.root, cx.sim, count, STEP_TIMEOUT).await;
+    tokio::time::sleep(o.settle).await;
+    let all = procs::snapshot();
+    let ours = memory::ours(&all, &cx.runtime_root, count, cx.mark).map_err(|e| format!("{e:#}"));
+    let baseline =
+        base.map(|b| memory::baseline(&all, &b.pids, cx.mark).map_err(|e| format!("{e:#}")));
+    variants::read(&mut runs, &all, count, cx.mark);
+    r.variants = variants::lines(&runs, &ours, baseline.as_ref());
+    variants::restore_and_stop(&mut runs, count, STEP_TIMEOUT).await;
+    r.variants = variants::lines(&runs, &ours, baseline.as_ref());
+    r.notes.extend(variants::failures(&runs));
 }
 
 /// Graceful stop, then a new sidecar on the same data dir, timed until every session is back.
@@ -411,7 +465,7 @@ async fn header(o: &Options, r: &mut Report) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    let sim = sim_config();
+    let sim = sim_config(o);
     r.header.push(format!("sessions bench: {} sessions, ours vs baseline side by side", o.count));
     r.header.push(format!(
         "{version} at {CHROMIUM}; {cores} cores; load average at start {}",
@@ -421,6 +475,13 @@ async fn header(o: &Options, r: &mut Report) {
         "wa-sim schedule (fast): boot {} ms, ready {} ms, main {} ms, pair {} ms; first QR up for {} s",
         sim.boot_delay_ms, sim.ready_delay_ms, sim.main_delay_ms, sim.pair_delay_ms, sim.qr_first_ttl_ms / 1000
     ));
+    r.header.push(match sim.page_weight {
+        w if w.is_off() => "wa-sim page weight: off (wa-sim's own small page)".to_owned(),
+        w => format!(
+            "wa-sim page weight: {} MiB of JS heap, {} DOM nodes per page (both sides)",
+            w.heap_mib, w.dom_nodes
+        ),
+    });
     r.header.push(format!(
         "memory read {} ms after each step settles; PSS/USS from /proc/PID/smaps_rollup",
         o.settle.as_millis()

@@ -20,6 +20,8 @@ pub struct Report {
     pub baseline_qr: Measured<SideMem>,
     pub baseline_connected: Measured<SideMem>,
     pub notes: Vec<String>,
+    /// The launch-flag variants table (`--variant`, `--variants`), printed as is.
+    pub variants: Vec<String>,
     /// Set when the run stopped early.
     pub aborted: Option<String>,
 }
@@ -205,6 +207,13 @@ impl Report {
             }
         }
         self.print_kinds();
+        if !self.variants.is_empty() {
+            println!();
+            println!("launch-flag variants of ours, {count} sessions each, one snapshot with the rows above them:");
+            for line in &self.variants {
+                println!("{line}");
+            }
+        }
         for note in &self.notes {
             println!("note: {note}");
         }

@@ -32,10 +32,12 @@ use super::process::{self, ChromiumProcess};
 use super::pump::{ContextStreams, Pump};
 use super::{EngineConfig, EngineError, EngineEvent};
 
-/// Omnibox WebUI renderers headless Chromium starts for nothing (~100 MiB per browser), and the
-/// network-time query Chromium 156 sends to Google at startup.
-const DISABLED_FEATURES: &str =
-    "WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup,NetworkTimeServiceQuerying";
+/// Omnibox WebUI renderers headless Chromium starts for nothing (~100 MiB per browser), the
+/// network-time query Chromium 156 sends to Google at startup, and the spare renderer Chromium
+/// keeps warm for a next navigation a session never makes (~7 MiB PSS per browser, measured in
+/// the sessions bench: docs/performance.md, issue 15).
+const DISABLED_FEATURES: &str = "WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup,\
+                                 NetworkTimeServiceQuerying,SpareRendererForSitePerProcess";
 
 /// Chromium 156 still phones Google at startup despite --disable-background-networking and
 /// --disable-component-update: an on-demand component install (update.googleapis.com) and
@@ -99,6 +101,9 @@ pub(crate) fn chromium_args(
     }
     let mut args: Vec<String> = [
         "--disable-gpu",
+        // No SwiftShader in the GPU process: the page needs no WebGL, and 2D canvas and
+        // compositing stay in software anyway (~10 MiB PSS per browser, docs/performance.md).
+        "--disable-software-rasterizer",
         "--disable-dev-shm-usage",
         "--no-first-run",
         "--no-default-browser-check",

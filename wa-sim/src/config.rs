@@ -41,6 +41,32 @@ pub struct SimConfig {
     pub auto_delivery_ack: bool,
     /// Upload limit for `sendFileMessage`; larger files fail with `file_too_large`.
     pub max_media_bytes: usize,
+    /// Extra JS heap and DOM the page carries, like a real account's (off by default).
+    pub page_weight: PageWeight,
+}
+
+/// What the page builds when it loads, beside its own small state: contacts, chats and messages
+/// (base64 thumbnails on some) kept reachable until the page goes, and a chat list and an open
+/// chat in the DOM. Zero means none of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageWeight {
+    /// Model data the page keeps on its JS heap, in MiB (as measured by `Runtime.getHeapUsage`).
+    pub heap_mib: u32,
+    /// DOM nodes (elements and text) of the rendered chat list and conversation.
+    pub dom_nodes: u32,
+}
+
+impl PageWeight {
+    /// A page as light as wa-sim's own (nothing added).
+    pub const OFF: PageWeight = PageWeight { heap_mib: 0, dom_nodes: 0 };
+    /// A busy real account's logged-in WhatsApp Web: 64 MiB of model data on the JS heap and a
+    /// chat list plus an open conversation of 4,000 nodes. See docs/simulator.md for the reasoning.
+    pub const ACCOUNT: PageWeight = PageWeight { heap_mib: 64, dom_nodes: 4_000 };
+
+    pub fn is_off(&self) -> bool {
+        *self == Self::OFF
+    }
 }
 
 impl Default for SimConfig {
@@ -62,6 +88,7 @@ impl Default for SimConfig {
             require_service_worker: true,
             auto_delivery_ack: true,
             max_media_bytes: 16 * 1024 * 1024,
+            page_weight: PageWeight::OFF,
         }
     }
 }
@@ -98,6 +125,7 @@ impl SimConfig {
             "logout_reload_ms": self.logout_reload_ms,
             "require_service_worker": self.require_service_worker,
             "max_media_bytes": self.max_media_bytes,
+            "page_weight": self.page_weight,
         })
     }
 }

@@ -25,7 +25,7 @@ mod ws;
 
 #[cfg(feature = "client")]
 pub use client::{Control, ControlError};
-pub use config::SimConfig;
+pub use config::{PageWeight, SimConfig};
 pub use error::SimError;
 pub use server::SimServer;
 pub use world::Target;

@@ -6,7 +6,11 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 
 const INDEX: &str = include_str!("assets/index.html");
 const UNSUPPORTED: &str = include_str!("assets/unsupported.html");
-const WPP_JS: &str = concat!(include_str!("assets/wpp-core.js"), include_str!("assets/wpp-api.js"));
+const WPP_JS: &str = concat!(
+    include_str!("assets/wpp-core.js"),
+    include_str!("assets/wpp-api.js"),
+    include_str!("assets/weight.js")
+);
 const SW_JS: &str = include_str!("assets/sw.js");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -10,3 +10,4 @@ mod linking;
 mod messaging;
 mod receiving;
 mod sending;
+mod weight;
