@@ -92,14 +92,10 @@ impl BrowserPool {
         Arc::new(Self { config, dir, browsers: Mutex::new(Vec::new()), seq: AtomicU64::new(0) })
     }
 
-    /// How many browsers run now (for tests and the bench).
-    pub async fn browsers(&self) -> usize {
-        self.browsers.lock().await.len()
-    }
-
-    /// The process group of every browser in the pool.
-    pub async fn pgids(&self) -> Vec<i32> {
-        self.browsers.lock().await.iter().map(|s| s.shared.pgid).collect()
+    /// Every browser of the pool as (process group, sessions placed in it): how the sessions
+    /// bench splits a shared browser's memory among its sessions.
+    pub async fn occupancy(&self) -> Vec<(i32, usize)> {
+        self.browsers.lock().await.iter().map(|s| (s.shared.pgid, s.sessions)).collect()
     }
 
     /// A place for one session of `workspace`: in a live browser with room, else in a new one.
