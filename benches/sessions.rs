@@ -263,8 +263,7 @@ async fn phases(
             linked = false;
         }
     }
-    let (ours, baseline) =
-        read_memory(cx, Some(current), base.as_ref().filter(|_| linked)).await;
+    let (ours, baseline) = read_memory(cx, Some(current), base.as_ref().filter(|_| linked)).await;
     r.ours_connected = Some(ours);
     r.baseline_connected = baseline.or(r.baseline_connected.take());
     // The restart is timed without the baseline's browsers competing for the two cores.

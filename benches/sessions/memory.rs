@@ -97,7 +97,12 @@ pub fn ours(
 /// Our sessions in pooled mode: each shared browser (a group leader, from the pool's
 /// `occupancy`) counts once, and each of its sessions is charged the group's total divided by the
 /// number of sessions in it; the crashpad share is split per session the same way.
-pub fn ours_pooled(all: &[Proc], occupancy: &[(i32, usize)], count: usize, mark: &str) -> anyhow::Result<SideMem> {
+pub fn ours_pooled(
+    all: &[Proc],
+    occupancy: &[(i32, usize)],
+    count: usize,
+    mark: &str,
+) -> anyhow::Result<SideMem> {
     let placed: usize = occupancy.iter().map(|(_, n)| n).sum();
     if placed != count {
         bail!("the pool holds {placed} sessions, expected {count}");

@@ -103,7 +103,7 @@ impl Default for EngineConfig {
             close_grace_ms: 5_000,
             probe_interval_ms: 15_000,
             sandbox: Sandbox::Auto,
-            sessions_per_browser: 1,
+            sessions_per_browser: 4,
             pool_across_workspaces: false,
             snapshot_debounce_ms: 2_000,
             snapshot_interval_ms: 60_000,

@@ -140,10 +140,25 @@ impl BrowserPool {
         }
     }
 
+    /// Launches a browser in a fresh directory; on failure neither a process nor the directory
+    /// is left.
     async fn launch(&self, workspace: &str) -> Result<SharedBrowser, EngineError> {
-        let config = &self.config;
         let id = self.seq.fetch_add(1, Ordering::Relaxed);
         let dir = self.dir.join(format!("browser-{}-{id}", std::process::id()));
+        let launched = self.launch_in(workspace, id, dir.clone()).await;
+        if launched.is_err() {
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        }
+        launched
+    }
+
+    async fn launch_in(
+        &self,
+        workspace: &str,
+        id: u64,
+        dir: PathBuf,
+    ) -> Result<SharedBrowser, EngineError> {
+        let config = &self.config;
         let prepare = dir.clone();
         tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&prepare);

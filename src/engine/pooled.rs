@@ -4,7 +4,6 @@
 //!
 //! Owns the context, the page and the run's tasks; the browser belongs to the pool.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
@@ -12,22 +11,21 @@ use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams,
 };
 use chromiumoxide::Page;
-use tokio::sync::{mpsc, watch, Mutex, Notify};
+use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::launch::{self, cdp, Wiring};
 use super::pool::{BrowserPool, Lease};
-use super::storage::{self, Schedule, Snapshotter};
+use super::storage::{self, Saver, Schedule};
 use super::{EngineConfig, EngineError, EngineEvent, StartSpec};
 
 pub(crate) struct PooledRun {
     pub lease: Lease,
     context: BrowserContextId,
     pub page: Page,
-    profile_dir: PathBuf,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
-    snapshot_lock: Arc<Mutex<()>>,
+    saver: Arc<Saver>,
     stopping: watch::Sender<bool>,
 }
 
@@ -55,8 +53,8 @@ pub(crate) async fn start(
         }
     };
     match open(config, &lease, &context, spec, events).await {
-        Ok((page, profile_dir, tasks, snapshot_lock, stopping)) => {
-            Ok(PooledRun { lease, context, page, profile_dir, tasks, snapshot_lock, stopping })
+        Ok((page, tasks, saver, stopping)) => {
+            Ok(PooledRun { lease, context, page, tasks, saver, stopping })
         }
         Err(e) => {
             if let Err(d) =
@@ -70,8 +68,7 @@ pub(crate) async fn start(
     }
 }
 
-type Opened =
-    (Page, PathBuf, Vec<(&'static str, JoinHandle<()>)>, Arc<Mutex<()>>, watch::Sender<bool>);
+type Opened = (Page, Vec<(&'static str, JoinHandle<()>)>, Arc<Saver>, watch::Sender<bool>);
 
 async fn open(
     config: &Arc<EngineConfig>,
@@ -91,11 +88,16 @@ async fn open(
             .await?;
     tracing::info!(session = %spec.key, pgid = shared.pgid, restored, "session placed in a shared browser");
     let (stopping, stopping_rx) = watch::channel(false);
-    let connected = Arc::new(Notify::new());
+    let saver = Arc::new(Saver {
+        page: page.clone(),
+        profile_dir: spec.profile_dir.clone(),
+        timeout: config.launch_timeout(),
+        lock: Mutex::new(()),
+    });
     let (tx, rx) = mpsc::channel(events.max_capacity());
     let span = tracing::info_span!("engine-pooled", session = %spec.key, pgid = shared.pgid);
     let forward = tokio::spawn(
-        forward(rx, events, connected.clone(), stopping_rx.clone()).instrument(span.clone()),
+        forward(rx, events, saver.clone(), stopping_rx.clone()).instrument(span.clone()),
     );
     let wiring = Wiring {
         page: &page,
@@ -111,35 +113,28 @@ async fn open(
             return Err(e);
         }
     };
-    let snapshot_lock = Arc::new(Mutex::new(()));
-    let snapshotter = Snapshotter {
-        page: page.clone(),
-        profile_dir: spec.profile_dir.clone(),
-        schedule: Schedule {
-            debounce: std::time::Duration::from_millis(config.snapshot_debounce_ms),
-            interval: std::time::Duration::from_millis(config.snapshot_interval_ms),
-            timeout: config.launch_timeout(),
-        },
-        connected,
-        lock: snapshot_lock.clone(),
-        stopping: stopping_rx,
+    let schedule = Schedule {
+        debounce: std::time::Duration::from_millis(config.snapshot_debounce_ms),
+        interval: std::time::Duration::from_millis(config.snapshot_interval_ms),
     };
-    let snapshots = tokio::spawn(snapshotter.run().instrument(span));
+    let snapshots =
+        tokio::spawn(storage::run_schedule(saver.clone(), schedule, stopping_rx).instrument(span));
     let tasks = vec![("pump", pump), ("forward", forward), ("snapshots", snapshots)];
-    Ok((page, spec.profile_dir, tasks, snapshot_lock, stopping))
+    Ok((page, tasks, saver, stopping))
 }
 
-/// Passes the pump's events on to the session, noticing `Connected` (a snapshot trigger). While
-/// stop() runs nothing may block on the session's channel, as in the pump.
+/// Passes the pump's events on to the session. `Connected` waits for a snapshot first (bounded
+/// by the snapshot's timeout), so a session reported connected has its login on disk, as with a
+/// browser of its own. While stop() runs nothing may block on the session's channel.
 async fn forward(
     mut rx: mpsc::Receiver<EngineEvent>,
     out: mpsc::Sender<EngineEvent>,
-    connected: Arc<Notify>,
+    saver: Arc<Saver>,
     mut stopping: watch::Receiver<bool>,
 ) {
     while let Some(event) = rx.recv().await {
-        if matches!(event, EngineEvent::Connected { .. }) {
-            connected.notify_one();
+        if matches!(event, EngineEvent::Connected { .. }) && !*stopping.borrow() {
+            saver.save("connected").await;
         }
         if *stopping.borrow() {
             let _ = out.try_send(event);
@@ -159,13 +154,7 @@ impl PooledRun {
         let t = config.cdp_timeout();
         let pgid = self.lease.shared.pgid;
         if self.lease.shared.alive() {
-            let _held = self.snapshot_lock.lock().await;
-            match storage::take(&self.page, &self.profile_dir, config.launch_timeout()).await {
-                Ok(bytes) => tracing::info!(pgid, bytes, "storage snapshot written on stop"),
-                Err(e) => {
-                    tracing::warn!(pgid, error = %e, "no storage snapshot on stop; the previous one is kept")
-                }
-            }
+            self.saver.save("stop").await;
         }
         let _ = self.stopping.send(true);
         if self.lease.shared.alive() {

@@ -2,7 +2,8 @@
 //! off-the-record browser context. Owns the snapshot file in the session's live profile dir (which
 //! the vault seals like the rest of the login), taking a snapshot from the page, restoring one into
 //! a fresh context before WhatsApp's scripts run, and the task that decides when to take one:
-//! after `Connected`, after the page's storage writes (debounced), periodically, and on stop.
+//! when the session connects (before `Connected` is passed on, so a session reported connected
+//! has its login on disk), after the page's storage writes (debounced), periodically, and on stop.
 //!
 //! A kill -9 of the sidecar or the shared browser loses at most what the page wrote since the last
 //! snapshot: one debounce interval (`engine.snapshot_debounce_ms`) after its last write.
@@ -21,7 +22,7 @@ use chromiumoxide::cdp::browser_protocol::page::NavigateParams;
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::{Binary, Page};
 use futures::StreamExt;
-use tokio::sync::{watch, Mutex, Notify};
+use tokio::sync::{watch, Mutex};
 
 use super::launch::cdp;
 use super::EngineError;
@@ -163,11 +164,6 @@ pub(crate) async fn restore(
     Ok(true)
 }
 
-enum Wake {
-    Connected,
-    Tick,
-}
-
 /// When to take snapshots: the schedule of one pooled run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Schedule {
@@ -175,44 +171,29 @@ pub(crate) struct Schedule {
     pub debounce: Duration,
     /// A snapshot at least this often, written or not.
     pub interval: Duration,
-    pub timeout: Duration,
 }
 
-/// Takes snapshots of one pooled session while its page runs. The `lock` serializes it with the
-/// final snapshot taken on stop.
-pub(crate) struct Snapshotter {
+/// Saves one pooled session's storage. Shared by its periodic task, the `Connected` hook and the
+/// final snapshot on stop; the lock keeps two snapshots from writing at once.
+pub(crate) struct Saver {
     pub page: Page,
     pub profile_dir: PathBuf,
-    pub schedule: Schedule,
-    pub connected: Arc<Notify>,
-    pub lock: Arc<Mutex<()>>,
-    pub stopping: watch::Receiver<bool>,
+    pub timeout: Duration,
+    pub lock: Mutex<()>,
 }
 
-impl Snapshotter {
-    pub(crate) async fn run(mut self) {
-        let mut check = tokio::time::interval(self.schedule.debounce);
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last = tokio::time::Instant::now();
-        loop {
-            let woke = tokio::select! {
-                _ = self.stopping.wait_for(|s| *s) => return,
-                () = self.connected.notified() => Wake::Connected,
-                _ = check.tick() => Wake::Tick,
-            };
-            let due = match woke {
-                Wake::Connected => true,
-                Wake::Tick => last.elapsed() >= self.schedule.interval || self.dirty().await,
-            };
-            if due {
-                let _held = self.lock.lock().await;
-                match take(&self.page, &self.profile_dir, self.schedule.timeout).await {
-                    Ok(bytes) => tracing::debug!(bytes, "storage snapshot written"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "storage snapshot failed; the previous one is kept")
-                    }
-                }
-                last = tokio::time::Instant::now();
+impl Saver {
+    /// Takes and writes a snapshot; a failure keeps the previous one and is logged.
+    pub(crate) async fn save(&self, why: &'static str) -> bool {
+        let _held = self.lock.lock().await;
+        match take(&self.page, &self.profile_dir, self.timeout).await {
+            Ok(bytes) => {
+                tracing::debug!(bytes, why, "storage snapshot written");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, why, "storage snapshot failed; the previous one is kept");
+                false
             }
         }
     }
@@ -221,10 +202,31 @@ impl Snapshotter {
     async fn dirty(&self) -> bool {
         let expr = "(() => { const d = window.__waSidecarStorageDirty === true; window.__waSidecarStorageDirty = false; return d; })()";
         matches!(
-            evaluate(&self.page, self.schedule.timeout, "storage dirty mark", expr.to_owned())
-                .await,
+            evaluate(&self.page, self.timeout, "storage dirty mark", expr.to_owned()).await,
             Ok(serde_json::Value::Bool(true))
         )
+    }
+}
+
+/// The periodic half: after the page's writes (debounced) and every `interval`, until stop.
+pub(crate) async fn run_schedule(
+    saver: Arc<Saver>,
+    schedule: Schedule,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut check = tokio::time::interval(schedule.debounce);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => return,
+            _ = check.tick() => {}
+        }
+        let periodic = last.elapsed() >= schedule.interval;
+        if periodic || saver.dirty().await {
+            saver.save(if periodic { "periodic" } else { "storage written" }).await;
+            last = tokio::time::Instant::now();
+        }
     }
 }
 
