@@ -133,8 +133,8 @@ pub(crate) async fn restore(
         .origin()
         .ascii_serialization();
     let blank = format!("{origin}{RESTORE_PATH}");
-    let mut pattern = RequestPattern::default();
-    pattern.url_pattern = Some(format!("{blank}*"));
+    let pattern =
+        RequestPattern { url_pattern: Some(format!("{blank}*")), ..RequestPattern::default() };
     let mut paused =
         cdp(timeout, "restore listener", page.event_listener::<EventRequestPaused>()).await?;
     cdp(timeout, "Fetch.enable", page.execute(FetchEnable::builder().pattern(pattern).build()))

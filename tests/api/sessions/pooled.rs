@@ -80,7 +80,7 @@ async fn three_pooled_sessions_share_one_browser_and_survive_its_kill_without_a_
     let groups = chromium_groups_under(&runtime);
     assert_eq!(groups.len(), 1, "three sessions, one browser: {groups:?}");
     for id in IDS {
-        wait_snapshot_with_key(&app.data_dir().parent().unwrap().to_owned(), WS, id).await;
+        wait_snapshot_with_key(app.data_dir().parent().unwrap(), WS, id).await;
     }
     let mut events = Events::of(&app);
     // SAFETY: killpg on the Chromium group this test found under its own data folder.
