@@ -1,4 +1,4 @@
-//! `cargo bench --bench sessions -- --count N [--settle-ms MS]`: N sessions through the real
+//! `cargo bench --bench sessions -- --count N [--settle-ms MS] [--sessions-per-browser N]`: N sessions through the real
 //! sidecar against an in-process wa-sim, and N baseline browsers launched the way whatsapp-web.js
 //! launches them, measured side by side in one run. Prints medians over the N sessions:
 //! create → first QR, scan → connected, sidecar restart → connected again, and PSS/USS per
@@ -45,10 +45,13 @@ struct Options {
     settle: Duration,
     page_weight: PageWeight,
     variants: Vec<Variant>,
+    /// `engine.sessions_per_browser` for our side; `None`: the configured default.
+    per_browser: Option<u32>,
 }
 
 const USAGE: &str = "usage: --count N [--settle-ms MS] [--page-weight off|account|MIB[:NODES]] \
-                     [--variants flags] [--variant NAME='FLAG FLAG…']…";
+                     [--variants flags] [--variant NAME='FLAG FLAG…']… \
+                     [--sessions-per-browser N]";
 
 /// `off`, `account` (wa-sim's real-account preset), or `MIB[:NODES]`.
 fn parse_weight(s: &str) -> Result<PageWeight, String> {
@@ -82,6 +85,7 @@ impl Options {
             settle: Duration::from_secs(5),
             page_weight: PageWeight::OFF,
             variants: Vec::new(),
+            per_browser: None,
         };
         while let Some(a) = args.next() {
             match a.as_str() {
@@ -90,6 +94,10 @@ impl Options {
                 "--page-weight" => o.page_weight = parse_weight(&value(&mut args, &a)?)?,
                 "--variant" => o.variants.push(Variant::parse(&value(&mut args, &a)?)?),
                 "--variants" => o.variants.extend(variants::preset(&value(&mut args, &a)?)?),
+                "--sessions-per-browser" => {
+                    let n = number(&mut args, &a)?;
+                    o.per_browser = Some(u32::try_from(n).map_err(|_| "too many")?.max(1));
+                }
                 // cargo bench passes --bench to every bench binary.
                 "--bench" => {}
                 other => return Err(format!("unknown argument {other:?}; {USAGE}")),
@@ -215,7 +223,10 @@ async fn run(o: &Options, root: &Path, mark: &str, r: &mut Report) -> anyhow::Re
     header(o, r).await;
     let installed = baseline::ensure_installed(&baseline::script_dir()).await;
     let sim = SimServer::start(sim_config(o)).map_err(|e| anyhow!("wa-sim does not start: {e}"))?;
-    let settings = sidecar::settings(root, &sim, o.count);
+    let mut settings = sidecar::settings(root, &sim, o.count);
+    if let Some(n) = o.per_browser {
+        settings.engine.sessions_per_browser = n;
+    }
     let mut app = Some(Sidecar::start(settings.clone()).await?);
     let mut base = None;
     let cx = Ctx {
@@ -271,7 +282,7 @@ async fn phases(
         r.create_to_qr.push(took);
     }
     *base = start_baseline(cx, r, installed).await;
-    let (ours, baseline) = read_memory(cx, base.as_ref()).await;
+    let (ours, baseline) = read_memory(cx, Some(current), base.as_ref()).await;
     r.ours_qr = Some(ours);
     r.baseline_qr = baseline.or(r.baseline_qr.take());
 
@@ -288,7 +299,7 @@ async fn phases(
             linked = false;
         }
     }
-    let (ours, baseline) = read_memory(cx, base.as_ref().filter(|_| linked)).await;
+    let (ours, baseline) = read_memory(cx, Some(current), base.as_ref().filter(|_| linked)).await;
     r.ours_connected = Some(ours);
     r.baseline_connected = baseline.or(r.baseline_connected.take());
     if !cx.o.variants.is_empty() {
@@ -322,12 +333,20 @@ async fn start_baseline(
 /// After the settle time, both sides from one /proc snapshot (the same instant).
 async fn read_memory(
     cx: &Ctx<'_>,
+    app: Option<&Sidecar>,
     base: Option<&Baseline>,
 ) -> (Result<SideMem, String>, Option<Result<SideMem, String>>) {
     tokio::time::sleep(cx.o.settle).await;
+    let occupancy = match app.and_then(|a| a.state.pool.clone()) {
+        Some(pool) => Some(pool.occupancy().await),
+        None => None,
+    };
     let all = procs::snapshot();
-    let ours =
-        memory::ours(&all, &cx.runtime_root, cx.o.count, cx.mark).map_err(|e| format!("{e:#}"));
+    let ours = match &occupancy {
+        Some(occ) => memory::ours_pooled(&all, occ, cx.o.count, cx.mark),
+        None => memory::ours(&all, &cx.runtime_root, cx.o.count, cx.mark),
+    }
+    .map_err(|e| format!("{e:#}"));
     let baseline =
         base.map(|b| memory::baseline(&all, &b.pids, cx.mark).map_err(|e| format!("{e:#}")));
     (ours, baseline)
@@ -467,6 +486,17 @@ async fn header(o: &Options, r: &mut Report) {
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let sim = sim_config(o);
     r.header.push(format!("sessions bench: {} sessions, ours vs baseline side by side", o.count));
+    let per_browser = o
+        .per_browser
+        .unwrap_or_else(|| wa_sidecar::engine::EngineConfig::default().sessions_per_browser);
+    r.header.push(if per_browser > 1 {
+        format!(
+            "ours: up to {per_browser} sessions per browser (engine.sessions_per_browser); a shared \
+             browser's group total is divided among the sessions in it"
+        )
+    } else {
+        "ours: one browser per session (engine.sessions_per_browser = 1)".to_owned()
+    });
     r.header.push(format!(
         "{version} at {CHROMIUM}; {cores} cores; load average at start {}",
         load.join(" ")

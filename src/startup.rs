@@ -20,7 +20,7 @@ use crate::api::{self, context, ip_allow};
 use crate::callbacks::{Outbox, OutboxError};
 use crate::config::{load_keys, InvalidConfig, LoadedKeys, Settings, DEV_KEY_ID};
 use crate::db;
-use crate::engine::{ChromiumEngine, Engine, EngineConfig};
+use crate::engine::{BrowserPool, ChromiumEngine, Engine, EngineConfig};
 use crate::events::EventBus;
 use crate::ids::SessionKey;
 use crate::messages::{MessageStore, Messages};
@@ -39,6 +39,9 @@ pub struct AppState {
     pub registry: Registry,
     pub readiness: Readiness,
     pub sessions: SessionManager,
+    /// Pooled mode (`engine.sessions_per_browser` > 1): the shared browsers, killed and reaped
+    /// after the sessions stopped.
+    pub pool: Option<Arc<BrowserPool>>,
     /// The sealed-profile store, also used at boot to sweep plaintext left by a crash.
     pub vault: Arc<VaultStore>,
     /// The durable callbacks outbox; also served to its routes as `web::Data<Outbox>`.
@@ -132,6 +135,9 @@ impl Application {
         // Sessions first: their last status events go into the outbox, which then stops.
         let deadline = Duration::from_millis(self.state.settings.sessions.shutdown_timeout_ms);
         self.state.sessions.shutdown(deadline).await;
+        if let Some(pool) = &self.state.pool {
+            pool.shutdown().await;
+        }
         self.state.outbox.stop().await;
         served
     }
@@ -200,7 +206,13 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     let bus = EventBus::new(vec![Arc::new(outbox.clone())]);
     // Optional: QR and status to a Pusher-protocol server; follows the bus, never blocks it.
     crate::broadcast::spawn(&settings.broadcast, &bus, &mut registry);
-    let sessions = build_sessions(&settings, vault.clone(), bus.clone(), &outbox);
+    let pool = settings.engine.pooled().then(|| {
+        BrowserPool::new(
+            Arc::new(settings.engine.clone()),
+            vault_cfg.runtime_dir.join(crate::engine::POOL_DIR),
+        )
+    });
+    let sessions = build_sessions(&settings, vault.clone(), bus.clone(), &outbox, pool.clone());
     let store = MessageStore::open(&db::path_in(&settings.server.data_dir))?;
     let messages = Messages::start(store, sessions.clone(), bus, settings.sending.clone());
     crate::messages::inbound::metrics::register(&mut registry);
@@ -227,6 +239,7 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
         settings.server.max_pending_body_bytes_per_ip,
     );
     Ok(AppState {
+        pool,
         settings,
         auth,
         allow_ips,
@@ -242,17 +255,23 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     })
 }
 
-/// The session registry: one Chromium engine per session, logins in the vault, reseals while a
+/// The session registry: one Chromium engine per session (its own browser, or a place in `pool`),
+/// logins in the vault, reseals while a
 /// browser runs, events on `bus`.
 fn build_sessions(
     settings: &Settings,
     vault: Arc<VaultStore>,
     bus: EventBus,
     outbox: &Outbox,
+    pool: Option<Arc<BrowserPool>>,
 ) -> SessionManager {
     let engine_cfg = Arc::new(settings.engine.clone());
     let engines = Arc::new(move |_: &SessionKey| {
-        Box::new(ChromiumEngine::new(engine_cfg.clone())) as Box<dyn Engine>
+        let engine = match &pool {
+            Some(pool) => ChromiumEngine::pooled(engine_cfg.clone(), pool.clone()),
+            None => ChromiumEngine::new(engine_cfg.clone()),
+        };
+        Box::new(engine) as Box<dyn Engine>
     });
     let profiles: Arc<dyn ProfileStore> = vault;
     let watch_cfg = WatcherConfig::from(&settings.vault);
@@ -313,7 +332,9 @@ pub fn shutdown_budget(settings: &Settings) -> Duration {
 async fn recover_sessions(state: &AppState) {
     let roots = [state.vault.runtime_root().to_owned(), state.settings.server.sessions_dir.clone()];
     let killed = tokio::task::spawn_blocking(move || {
-        crate::engine::kill_orphans(&roots, Duration::from_secs(5))
+        let killed = crate::engine::kill_orphans(&roots, Duration::from_secs(5));
+        crate::engine::sweep_pool_dirs(&roots[0]);
+        killed
     })
     .await
     .unwrap_or_default();

@@ -94,6 +94,45 @@ pub fn ours(
     Ok(side(all, found, mark))
 }
 
+/// Our sessions in pooled mode: each shared browser (a group leader, from the pool's
+/// `occupancy`) counts once, and each of its sessions is charged the group's total divided by the
+/// number of sessions in it; the crashpad share is split per session the same way.
+pub fn ours_pooled(
+    all: &[Proc],
+    occupancy: &[(i32, usize)],
+    count: usize,
+    mark: &str,
+) -> anyhow::Result<SideMem> {
+    let placed: usize = occupancy.iter().map(|(_, n)| n).sum();
+    if placed != count {
+        bail!("the pool holds {placed} sessions, expected {count}");
+    }
+    let leaders: Vec<(String, u32)> = occupancy
+        .iter()
+        .map(|&(pgid, _)| (format!("pool-{pgid}"), u32::try_from(pgid).unwrap_or(0)))
+        .collect();
+    let mut groups = side(all, leaders, mark);
+    let mut per_session = Vec::new();
+    for (browser, &(_, n)) in groups.browsers.iter().zip(occupancy) {
+        let share = |v: u64| v / n.max(1) as u64;
+        for k in 0..n {
+            per_session.push(Browser {
+                label: format!("{}/{k}", browser.label),
+                grouping: browser.grouping,
+                mem: Mem {
+                    pss_kib: share(browser.mem.pss_kib),
+                    uss_kib: share(browser.mem.uss_kib),
+                    rss_kib: share(browser.mem.rss_kib),
+                    procs: browser.mem.procs,
+                },
+            });
+        }
+    }
+    // From here on an entry is a session: the crashpad share and the by-kind figures divide by it.
+    groups.browsers = per_session;
+    Ok(groups)
+}
+
 /// The baseline's browsers, by the pids puppeteer reported.
 pub fn baseline(all: &[Proc], pids: &[u32], mark: &str) -> anyhow::Result<SideMem> {
     for pid in pids {

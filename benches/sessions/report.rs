@@ -89,7 +89,15 @@ fn totals_row(name: &str, ours: &Measured<SideMem>, base: &Measured<SideMem>) ->
         Some(Ok(s)) => format!("{:.0}", s.total(|m| m.pss_kib)),
         _ => "—".to_owned(),
     };
-    format!("{name:<26} {:>10} {:>12}", t(ours), t(base))
+    // The ratio of totals is the mean per session: unlike the median it counts a session that
+    // sits alone in a shared browser (5 sessions at 4 per browser) at its full cost.
+    let ratio = match (ours, base) {
+        (Some(Ok(o)), Some(Ok(b))) if b.total(|m| m.pss_kib) > 0.0 => {
+            format!("{:.2}", o.total(|m| m.pss_kib) / b.total(|m| m.pss_kib))
+        }
+        _ => "—".to_owned(),
+    };
+    format!("{name:<26} {:>10} {:>12} {:>14}", t(ours), t(base), ratio)
 }
 
 fn procs_row(ours: &Measured<SideMem>, base: &Measured<SideMem>) -> String {

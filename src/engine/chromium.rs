@@ -1,5 +1,6 @@
-//! [`ChromiumEngine`]: the [`Engine`] on one headless Chromium per session, driven over CDP
-//! (chromiumoxide), talking to WhatsApp Web through the `WPP` bridge.
+//! [`ChromiumEngine`]: the [`Engine`] on headless Chromium, driven over CDP (chromiumoxide),
+//! talking to WhatsApp Web through the `WPP` bridge: one browser per session, or (pooled mode) a
+//! context in a browser shared through [`BrowserPool`] (see `super::pooled`).
 //!
 //! A run is: Chromium spawned by us in its own process group → DevTools connected, handler task
 //! polling → page with binding and init scripts → pump task reporting events. `stop()` closes,
@@ -18,14 +19,20 @@ use tokio::task::JoinHandle;
 use super::bridge::guarded_call;
 use super::launch::{self, cdp};
 use super::pipe;
+use super::pool::BrowserPool;
+use super::pooled::{self, PooledRun};
 use super::process::{self, ChromiumProcess};
 use super::{Engine, EngineConfig, EngineError, EngineEvent, StartSpec};
 use crate::ids::PhoneNumber;
 
-/// One session's browser. Create one per session; `start`/`stop` may alternate any number of times.
+/// One session's browser, or its context in a shared one (pooled mode). Create one per session;
+/// `start`/`stop` may alternate any number of times.
 pub struct ChromiumEngine {
     config: Arc<EngineConfig>,
     run: Option<Run>,
+    /// Pooled mode: the shared browsers, and this session's place in one while it runs.
+    pool: Option<Arc<BrowserPool>>,
+    pooled: Option<PooledRun>,
 }
 
 /// Everything that exists while a browser runs.
@@ -41,8 +48,23 @@ struct Run {
 }
 
 impl ChromiumEngine {
+    /// An engine with a browser of its own (`engine.sessions_per_browser` = 1).
     pub fn new(config: Arc<EngineConfig>) -> Self {
-        Self { config, run: None }
+        Self { config, run: None, pool: None, pooled: None }
+    }
+
+    /// An engine whose session runs in a browser of `pool`.
+    pub fn pooled(config: Arc<EngineConfig>, pool: Arc<BrowserPool>) -> Self {
+        Self { config, run: None, pool: Some(pool), pooled: None }
+    }
+
+    /// The page of the current run, whichever kind.
+    fn page(&self) -> Result<&Page, EngineError> {
+        match (&self.run, &self.pooled) {
+            (Some(run), _) => Ok(&run.page),
+            (None, Some(run)) => Ok(&run.page),
+            (None, None) => Err(EngineError::NotRunning),
+        }
     }
 
     async fn start_run(
@@ -51,6 +73,10 @@ impl ChromiumEngine {
         events: mpsc::Sender<EngineEvent>,
     ) -> Result<(), EngineError> {
         self.stop_run().await;
+        if let Some(pool) = self.pool.clone() {
+            self.pooled = Some(pooled::start(&self.config, &pool, spec, events).await?);
+            return Ok(());
+        }
         let config = self.config.clone();
         launch::prepare_profile(&spec.profile_dir)?;
         let user_agent = launch::user_agent(&config).await?;
@@ -93,6 +119,9 @@ impl ChromiumEngine {
 
     /// Close → wait → kill the group → reap → join tasks. Every step bounded; never fails.
     async fn stop_run(&mut self) {
+        if let (Some(run), Some(pool)) = (self.pooled.take(), &self.pool) {
+            run.stop(&self.config, pool).await;
+        }
         let Some(mut run) = self.run.take() else { return };
         let cfg = &self.config;
         let _ = run.stopping.send(true);
@@ -125,14 +154,14 @@ impl ChromiumEngine {
         call: &'static str,
         expr: &str,
     ) -> Result<serde_json::Value, EngineError> {
-        let run = self.run.as_ref().ok_or(EngineError::NotRunning)?;
+        let page = self.page()?;
         let params = EvaluateParams::builder()
             .expression(guarded_call(expr))
             .await_promise(true)
             .return_by_value(true)
             .build()
             .map_err(EngineError::Cdp)?;
-        let resp = cdp(self.config.cdp_timeout(), call, run.page.execute(params)).await?;
+        let resp = cdp(self.config.cdp_timeout(), call, page.execute(params)).await?;
         if let Some(ex) = &resp.result.exception_details {
             return Err(EngineError::Bridge { call, code: None, message: ex.text.clone() });
         }
@@ -172,11 +201,11 @@ impl ChromiumEngine {
     }
 
     async fn screenshot_now(&self) -> Result<Vec<u8>, EngineError> {
-        let run = self.run.as_ref().ok_or(EngineError::NotRunning)?;
+        let page = self.page()?;
         cdp(
             self.config.cdp_timeout(),
             "screenshot",
-            run.page.screenshot(ScreenshotParams::builder().build()),
+            page.screenshot(ScreenshotParams::builder().build()),
         )
         .await
     }
@@ -225,7 +254,11 @@ impl Engine for ChromiumEngine {
     }
 
     fn pgid(&self) -> Option<i32> {
-        self.run.as_ref().map(|r| r.process.pgid())
+        match (&self.run, &self.pooled) {
+            (Some(run), _) => Some(run.process.pgid()),
+            (None, Some(run)) => Some(run.pgid()),
+            (None, None) => None,
+        }
     }
 }
 
@@ -233,6 +266,10 @@ impl Drop for ChromiumEngine {
     /// Last resort when a run was never stopped (a panic, a dropped actor): kill the whole group
     /// now; the child handle's kill-on-drop lets tokio reap the leader.
     fn drop(&mut self) {
+        if let (Some(run), Some(pool)) = (self.pooled.take(), self.pool.clone()) {
+            tracing::warn!(pgid = run.pgid(), "engine dropped while its shared-browser page ran");
+            run.abandon(pool);
+        }
         if let Some(run) = self.run.take() {
             tracing::warn!(
                 pgid = run.process.pgid(),

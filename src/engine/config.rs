@@ -43,6 +43,19 @@ pub struct EngineConfig {
     /// Chromium's own sandbox: `auto` (on when the sidecar is not root and the kernel lets
     /// unprivileged users create user namespaces), `on`, or `off`.
     pub sandbox: Sandbox,
+    /// How many sessions share one Chromium process. 1: one browser per session with a persistent
+    /// profile (the login is Chromium's own storage). More: each session gets an off-the-record
+    /// browser context in a shared browser, and its login persists as the engine's storage
+    /// snapshot (docs/performance.md has the memory figures, docs/security.md the trade-off).
+    pub sessions_per_browser: u32,
+    /// Whether sessions of different workspaces may share a browser (pooled mode only). Off: a
+    /// crash or a compromised renderer of one workspace's browser never touches another's sessions.
+    pub pool_across_workspaces: bool,
+    /// Pooled mode: how often the page's storage-written mark is checked; a write reaches the
+    /// snapshot within this (and a kill -9 loses at most this much).
+    pub snapshot_debounce_ms: u64,
+    /// Pooled mode: a snapshot at least this often, whether or not the page wrote.
+    pub snapshot_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -90,6 +103,10 @@ impl Default for EngineConfig {
             close_grace_ms: 5_000,
             probe_interval_ms: 15_000,
             sandbox: Sandbox::Auto,
+            sessions_per_browser: 1,
+            pool_across_workspaces: false,
+            snapshot_debounce_ms: 2_000,
+            snapshot_interval_ms: 60_000,
         }
     }
 }
@@ -131,6 +148,15 @@ impl EngineConfig {
                 bad(key, "must be at least 1 ms");
             }
         }
+        if self.sessions_per_browser == 0 {
+            bad("sessions_per_browser", "must be at least 1 (1: one browser per session)");
+        }
+        if self.snapshot_debounce_ms == 0 {
+            bad("snapshot_debounce_ms", "must be at least 1 ms");
+        }
+        if self.snapshot_interval_ms < self.snapshot_debounce_ms {
+            bad("snapshot_interval_ms", "must be at least snapshot_debounce_ms");
+        }
         if self.probe_interval_ms != 0 && self.probe_interval_ms < self.cdp_timeout_ms {
             bad("probe_interval_ms", "must be 0 (off) or at least cdp_timeout_ms");
         }
@@ -148,6 +174,10 @@ impl EngineConfig {
     }
     pub fn close_grace(&self) -> Duration {
         Duration::from_millis(self.close_grace_ms)
+    }
+    /// Whether sessions share browsers (`sessions_per_browser` > 1).
+    pub fn pooled(&self) -> bool {
+        self.sessions_per_browser > 1
     }
     /// `None` when the probe is off.
     pub fn probe_interval(&self) -> Option<Duration> {

@@ -184,6 +184,24 @@ pub(crate) async fn connect(
     process: &ChromiumProcess,
     ws_url: &str,
 ) -> Result<(Connected, oneshot::Receiver<String>), EngineError> {
+    let (browser, handler, gone) = connect_browser(config, process, ws_url).await?;
+    let page = match open_page(config, &browser).await {
+        Ok(page) => page,
+        Err(e) => {
+            handler.abort();
+            return Err(e);
+        }
+    };
+    Ok((Connected { browser, page, handler }, gone))
+}
+
+/// The browser-level half of [`connect`]: the DevTools connection, its handler task, and the
+/// channel that reports the browser gone. Used alone by the pool, whose pages live in contexts.
+pub(crate) async fn connect_browser(
+    config: &EngineConfig,
+    process: &ChromiumProcess,
+    ws_url: &str,
+) -> Result<(Browser, JoinHandle<()>, oneshot::Receiver<String>), EngineError> {
     let handler_config = HandlerConfig {
         ignore_https_errors: false,
         viewport: None,
@@ -224,14 +242,7 @@ pub(crate) async fn connect(
         handler.abort();
         return Err(e);
     }
-    let page = match open_page(config, &browser).await {
-        Ok(page) => page,
-        Err(e) => {
-            handler.abort();
-            return Err(e);
-        }
-    };
-    Ok((Connected { browser, page, handler }, gone))
+    Ok((browser, handler, gone))
 }
 
 /// `Browser.getVersion` until it is answered, within `engine.launch_timeout_ms`.
@@ -257,13 +268,37 @@ async fn open_page(config: &EngineConfig, browser: &Browser) -> Result<Page, Eng
                 .await?;
         }
     }
+    prepare_page(config, &page).await?;
+    Ok(page)
+}
+
+/// Closes every page of a browser that has no session yet (the startup tab). The pool's browsers
+/// keep no page of their own: each session's page lives in its own context.
+pub(crate) async fn close_startup_pages(
+    config: &EngineConfig,
+    browser: &Browser,
+) -> Result<(), EngineError> {
+    let t = config.cdp_timeout();
+    let targets = cdp(t, "list targets", browser.execute(GetTargetsParams::default())).await?;
+    for info in targets.result.target_infos {
+        if info.r#type == "page" {
+            cdp(t, "close startup tab", browser.execute(CloseTargetParams::new(info.target_id)))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// What every session page needs before it is wired: auto-attach without pausing, crash reports.
+pub(crate) async fn prepare_page(config: &EngineConfig, page: &Page) -> Result<(), EngineError> {
+    let t = config.cdp_timeout();
     // chromiumoxide auto-attaches with waitForDebuggerOnStart:true and then detaches, which
     // leaves WhatsApp's service worker paused forever on Chromium 156. Attach without pausing.
     let mut attach = SetAutoAttachParams::new(true, false);
     attach.flatten = Some(true);
     cdp(t, "auto-attach", page.execute(attach)).await?;
     cdp(t, "inspector", page.execute(InspectorEnable::default())).await?;
-    Ok(page)
+    Ok(())
 }
 
 /// Installs the binding and the init scripts, starts the pump, then navigates.
@@ -275,10 +310,40 @@ pub(crate) async fn wire_and_navigate(
     events: mpsc::Sender<EngineEvent>,
     stopping: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, EngineError> {
+    let wiring = Wiring {
+        page: &conn.page,
+        pgid: process.pgid(),
+        exited: Box::pin(process.exited()),
+        first_script: None,
+    };
+    wire_page(config, wiring, gone, events, stopping).await
+}
+
+/// One page to wire: its browser's group and exit, and a document-start script to run before
+/// every other (pooled mode's storage script).
+pub(crate) struct Wiring<'a> {
+    pub page: &'a Page,
+    pub pgid: i32,
+    pub exited: futures::future::BoxFuture<'static, String>,
+    pub first_script: Option<&'static str>,
+}
+
+/// [`wire_and_navigate`] for any page, in its own browser or in a context of a shared one.
+pub(crate) async fn wire_page(
+    config: &EngineConfig,
+    wiring: Wiring<'_>,
+    gone: oneshot::Receiver<String>,
+    events: mpsc::Sender<EngineEvent>,
+    stopping: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, EngineError> {
+    let Wiring { page, pgid, exited, first_script } = wiring;
     let t = config.cdp_timeout();
-    let page = &conn.page;
     cdp(t, "add binding", page.execute(AddBindingParams::new(BINDING))).await?;
-    for source in bridge::init_scripts(config).await? {
+    let mut scripts = bridge::init_scripts(config).await?;
+    if let Some(extra) = first_script {
+        scripts.insert(0, extra.to_owned());
+    }
+    for source in scripts {
         cdp(
             t,
             "add init script",
@@ -302,21 +367,19 @@ pub(crate) async fn wire_and_navigate(
     let crashes = cdp(t, "crash listener", page.event_listener::<EventTargetCrashed>()).await?;
     let pump = Pump {
         page: page.clone(),
-        pgid: process.pgid(),
+        pgid,
         events,
         bindings,
         contexts,
         crashes,
         gone,
-        exited: Box::pin(process.exited()),
+        exited,
         stopping,
         ready_timeout: config.ready_timeout(),
         probe_interval: config.probe_interval(),
         cdp_timeout: t,
     };
-    let pump = tokio::spawn(
-        pump.run().instrument(tracing::info_span!("engine-pump", pgid = process.pgid())),
-    );
+    let pump = tokio::spawn(pump.run().instrument(tracing::info_span!("engine-pump", pgid)));
     navigate(config, page).await.inspect_err(|_| pump.abort())?;
     Ok(pump)
 }

@@ -1,6 +1,7 @@
 //! What a session needs from a WhatsApp provider: the [`Engine`] trait and the typed
-//! [`EngineEvent`]s it reports. The Chromium implementation (one browser per session, driving
-//! WhatsApp Web through the `WPP` bridge) lives beside it; a Cloud API provider could follow.
+//! [`EngineEvent`]s it reports. The Chromium implementation (one browser per session, or several
+//! sessions in one browser through [`BrowserPool`], driving WhatsApp Web through the `WPP`
+//! bridge) lives beside it; a Cloud API provider could follow.
 //!
 //! The engine reports facts ("the page shows QR X", "the browser is gone"); the session actor
 //! (`crate::sessions`) owns the state machine and decides what they mean.
@@ -11,14 +12,18 @@ pub mod config;
 pub mod inbound;
 mod launch;
 mod pipe;
+mod pool;
+mod pooled;
 pub mod process;
 mod pump;
+pub mod storage;
 mod tracker;
 pub mod wpp;
 
 pub use bridge::{bridge_info, BridgeInfo};
 pub use chromium::ChromiumEngine;
 pub use config::{EngineConfig, Sandbox};
+pub use pool::{sweep_pool_dirs, BrowserPool, POOL_DIR};
 pub use process::{kill_browsers_under, kill_orphans};
 
 use std::path::PathBuf;

@@ -120,6 +120,10 @@ pub fn sweep_runtime(store: &VaultStore) -> SweepReport {
     }; // no runtime dir: nothing left
     for ws in workspaces.flatten() {
         let ws_path = ws.path();
+        // The engine's shared browsers (pooled mode) hold no login; the engine sweeps them.
+        if ws.file_name() == crate::engine::POOL_DIR {
+            continue;
+        }
         let Some(workspace) = ws.file_name().to_str().and_then(|n| WorkspaceId::parse(n).ok())
         else {
             report.failed.push((ws_path, "not a workspace id; left alone".into()));

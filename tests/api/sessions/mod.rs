@@ -13,6 +13,7 @@ mod inbound_kills;
 mod inbound_media;
 mod inbound_reactions;
 mod lifecycle;
+mod pooled;
 pub(crate) mod recovery;
 mod vault;
 

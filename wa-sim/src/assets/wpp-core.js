@@ -152,9 +152,33 @@
       });
     } finally { db.close(); }
   }
-  async function loadCreds() { try { return (await idbDo('readonly', (s) => s.get('login'))) || null; } catch (e) { return null; } }
+  // Like WhatsApp Web (whose `wawc_db_enc` holds non-extractable CryptoKeys), the login's secret
+  // is sealed with a non-extractable AES-GCM key kept in the same IndexedDB record: a copy of the
+  // storage that cannot carry the key cannot carry the login either.
+  async function sealToken(token) {
+    const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, new TextEncoder().encode(token));
+    return { token_key: key, token_iv: iv, token_sealed: data };
+  }
+  async function openToken(rec) {
+    if (!(rec.token_key instanceof CryptoKey)) throw new Error('the login record has no token key');
+    const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: rec.token_iv }, rec.token_key, rec.token_sealed);
+    return new TextDecoder().decode(plain);
+  }
+  async function loadCreds() {
+    let rec;
+    try { rec = (await idbDo('readonly', (s) => s.get('login'))) || null; } catch (e) { return null; }
+    if (!rec) return null;
+    try { return Object.assign({}, rec, { token: await openToken(rec) }); } catch (e) {
+      console.warn('wa-sim: the stored login cannot be opened (its key is missing or wrong)', e);
+      return null;
+    }
+  }
   async function saveCreds(rec) {
-    await idbDo('readwrite', (s) => s.put(rec, 'login'));
+    const { token, ...rest } = rec;
+    const sealed = Object.assign(rest, await sealToken(token));
+    await idbDo('readwrite', (s) => s.put(sealed, 'login'));
     localStorage.setItem('last-wid-md', JSON.stringify(rec.device_id + '@c.us'));
     localStorage.setItem('wa-sim-login', rec.device_id);
   }

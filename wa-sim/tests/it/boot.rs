@@ -159,6 +159,11 @@ async fn scan_logs_in_and_the_same_profile_comes_back_without_qr_while_a_fresh_o
         const q = r.result.transaction('user').objectStore('user').get('login'); q.onsuccess = () => { res(q.result); r.result.close(); }; }; r.onerror = rej; })").await;
     assert_eq!(rec["wa_sim_login_marker"], marker.as_str());
     assert_eq!(page.ok("localStorage.getItem('wa-sim-login')").await, device["id"]);
+    // Its secret is sealed with a non-extractable CryptoKey kept in the same record.
+    let key = page.ok("new Promise((res, rej) => { const r = indexedDB.open('wawc'); r.onsuccess = () => { \
+        const q = r.result.transaction('user').objectStore('user').get('login'); q.onsuccess = () => { const v = q.result; \
+        res({key: v.token_key instanceof CryptoKey, extractable: v.token_key.extractable, plain: 'token' in v}); r.result.close(); }; }; r.onerror = rej; })").await;
+    assert_eq!(key, json!({"key": true, "extractable": false, "plain": false}));
 
     // Reload: logged in again, no QR, no conn.authenticated.
     let mark = page.mark();
@@ -279,4 +284,27 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_the_login_without_its_cryptokey_is_no_login() {
+    let sim = start_sim(SimConfig::fast());
+    let ctl = Ctl::new(&sim);
+    let dir = profile();
+    let chrome = Chrome::launch(dir.path()).await;
+    let page = chrome.open(&sim.base_url(), Some(CHROME_UA)).await;
+    page.wait_event("conn.require_auth").await;
+    let mark = page.mark();
+    ctl.scan("15550001111").await;
+    page.wait_event_from("conn.main_loaded", mark, T).await;
+    // What a storage copy that cannot carry CryptoKeys would write back: the record, key dropped.
+    page.ok("new Promise((res, rej) => { const r = indexedDB.open('wawc'); r.onsuccess = () => { \
+        const tx = r.result.transaction('user', 'readwrite'); const s = tx.objectStore('user'); \
+        const q = s.get('login'); q.onsuccess = () => { const v = q.result; delete v.token_key; s.put(v, 'login'); }; \
+        tx.oncomplete = () => { r.result.close(); res(true); }; tx.onerror = rej; }; r.onerror = rej; })").await;
+    let mark = page.mark();
+    page.page.reload().await.expect("reload");
+    page.wait_event_from("conn.require_auth", mark, T).await;
+    assert_eq!(page.ok("WPP.conn.isAuthenticated()").await, json!(false));
+    chrome.close().await;
 }
