@@ -65,11 +65,19 @@ if os.environ.get("WA_SIDECAR_KEY_FILE"):
 
 @schemathesis.hook
 def filter_body(ctx, body):
-    """Drops the one body rule JSON Schema cannot state: a poll's selectable_count must not
-    exceed its number of options (SendRequest::validate refuses it with INVALID_POLL)."""
-    if isinstance(body, dict) and isinstance(body.get("poll"), dict):
-        poll = body["poll"]
+    """Drops bodies breaking the two cross-field rules the OpenAPI document does not state:
+    a poll's selectable_count must not exceed its number of options (SendRequest::validate
+    refuses it with INVALID_POLL), and a session's callback_secret comes only with a
+    callback_url (session create refuses it with INVALID_FIELD). schemathesis may write a whole
+    number as 10.0, so any JSON number counts."""
+    if not isinstance(body, dict):
+        return True
+    poll = body.get("poll")
+    if isinstance(poll, dict):
         count, options = poll.get("selectable_count"), poll.get("options")
-        if isinstance(count, int) and isinstance(options, list) and count > len(options):
+        number = isinstance(count, (int, float)) and not isinstance(count, bool)
+        if number and isinstance(options, list) and count > len(options):
             return False
+    if "callback_secret" in body and not isinstance(body.get("callback_url"), str):
+        return False
     return True

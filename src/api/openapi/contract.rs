@@ -124,6 +124,15 @@ fn constrain_schemas(doc: &mut Value) {
             "callback_url",
             json!({"type": ["string", "null"], "pattern": CALLBACK_URL, "maxLength": 2048}),
         ),
+        // A subset of what `Secret::parse` takes (24-64 bytes, canonical base64): 25-63 bytes.
+        (
+            "CreateSession",
+            "callback_secret",
+            json!({"type": ["string", "null"], "writeOnly": true, "pattern": concat!(
+                r"^whsec_(?:[A-Za-z0-9+/]{4}){8,20}",
+                r"(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/][AQgw]==)$"
+            )}),
+        ),
         (
             "CreateSession",
             "metadata",
@@ -177,6 +186,13 @@ fn constrain_schemas(doc: &mut Value) {
                 prop["description"] = d;
             }
         }
+    }
+    // A session's own callback secret comes only with its own callback URL (INVALID_FIELD).
+    if let Some(create) = schemas.get_mut("CreateSession") {
+        create["dependentSchemas"] = json!({"callback_secret": {
+            "required": ["callback_url"],
+            "properties": {"callback_url": {"type": "string"}}
+        }});
     }
     if let Some(components) = doc.get_mut("components") {
         bound_integers(components);
