@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use wa_sidecar::config::Settings;
 use wa_sim::SimServer;
 
-use super::recovery::{binary_config, binary_wait, call};
+use super::recovery::{binary_config, binary_wait, call, find_qr};
 use super::*;
 use crate::binary::serve;
 
@@ -235,11 +235,5 @@ async fn pooled_sessions_come_back_without_a_qr_after_kill_9_of_the_sidecar() {
 async fn page_qr(sim: &SimServer) -> String {
     let pages: Value =
         reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
-    pages
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|p| p["qr"].as_str())
-        .expect("a page shows a QR")
-        .to_owned()
+    find_qr(&pages).expect("a page shows a QR")
 }
