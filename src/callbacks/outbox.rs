@@ -124,6 +124,8 @@ impl Outbox {
         // A long backlog's b-trees outgrow SQLite's default 2 MiB page cache; every claim and
         // deletion then reads pages back through syscalls. Up to 64 MiB, used only as it fills.
         conn.pragma_update(None, "cache_size", -65_536)?;
+        // Pages missing from that cache are read through a memory map instead of a `pread` each.
+        conn.pragma_update(None, "mmap_size", 268_435_456)?;
         let data_dir = db_path.parent().unwrap_or(Path::new("."));
         let claimant = Claimant::register(data_dir).map_err(|e| {
             OutboxError::Setup(format!("cannot register in {}: {e}", data_dir.display()))

@@ -43,10 +43,11 @@ pub struct EngineConfig {
     /// Chromium's own sandbox: `auto` (on when the sidecar is not root and the kernel lets
     /// unprivileged users create user namespaces), `on`, or `off`.
     pub sandbox: Sandbox,
-    /// How many sessions share one Chromium process. 1: one browser per session with a persistent
-    /// profile (the login is Chromium's own storage). More: each session gets an off-the-record
-    /// browser context in a shared browser, and its login persists as the engine's storage
-    /// snapshot (docs/performance.md has the memory figures, docs/security.md the trade-off).
+    /// How many sessions share one Chromium process (default 8). 1: one browser per session with a
+    /// persistent profile (the login is Chromium's own storage). More: each session gets an
+    /// off-the-record browser context in a shared browser, and its login persists as the engine's
+    /// storage snapshot (docs/performance.md has the memory figures, docs/security.md the
+    /// trade-off).
     pub sessions_per_browser: u32,
     /// Whether sessions of different workspaces may share a browser (pooled mode only). Off: a
     /// crash or a compromised renderer of one workspace's browser never touches another's sessions.
@@ -103,7 +104,7 @@ impl Default for EngineConfig {
             close_grace_ms: 5_000,
             probe_interval_ms: 15_000,
             sandbox: Sandbox::Auto,
-            sessions_per_browser: 1,
+            sessions_per_browser: 8,
             pool_across_workspaces: false,
             snapshot_debounce_ms: 2_000,
             snapshot_interval_ms: 60_000,

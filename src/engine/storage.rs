@@ -6,7 +6,9 @@
 //! has its login on disk), after the page's storage writes (debounced), periodically, and on stop.
 //!
 //! A kill -9 of the sidecar or the shared browser loses at most what the page wrote since the last
-//! snapshot: one debounce interval (`engine.snapshot_debounce_ms`) after its last write.
+//! snapshot: one debounce interval (`engine.snapshot_debounce_ms`) after its last write, or, for
+//! a page whose storage is so large that a snapshot takes long, ten times that snapshot's
+//! duration: snapshots are paced so that they take at most a tenth of the page's time.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -164,6 +166,16 @@ pub(crate) async fn restore(
     Ok(true)
 }
 
+/// A snapshot that took `t` is followed by at least `PACING × t` before the next write-driven one,
+/// so a page with a large IndexedDB spends at most about a tenth of its time being snapshotted.
+const PACING: u32 = 10;
+
+/// How long after its start a snapshot that took `took` holds off the next write-driven one; `None`
+/// when the debounce alone spaces them enough.
+fn hold_off(took: Duration, debounce: Duration) -> Option<Duration> {
+    Some(took.saturating_mul(PACING)).filter(|d| *d > debounce)
+}
+
 /// When to take snapshots: the schedule of one pooled run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Schedule {
@@ -217,14 +229,28 @@ pub(crate) async fn run_schedule(
     let mut check = tokio::time::interval(schedule.debounce);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = tokio::time::Instant::now();
+    let mut not_before: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = stopping.wait_for(|s| *s) => return,
             _ = check.tick() => {}
         }
+        // The dirty mark stays set while holding off, so a write is saved when that ends.
+        if not_before.is_some_and(|t| tokio::time::Instant::now() < t) {
+            continue;
+        }
         let periodic = last.elapsed() >= schedule.interval;
         if periodic || saver.dirty().await {
+            let started = tokio::time::Instant::now();
             saver.save(if periodic { "periodic" } else { "storage written" }).await;
+            let hold = hold_off(started.elapsed(), schedule.debounce);
+            if let Some(h) = hold {
+                tracing::debug!(
+                    hold_ms = h.as_millis() as u64,
+                    "slow storage snapshot: the next one waits longer"
+                );
+            }
+            not_before = hold.map(|h| started + h);
             last = tokio::time::Instant::now();
         }
     }
@@ -234,6 +260,14 @@ pub(crate) async fn run_schedule(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_slow_snapshot_is_paced_to_a_tenth_of_the_time() {
+        let debounce = Duration::from_secs(2);
+        assert_eq!(hold_off(Duration::from_millis(30), debounce), None);
+        assert_eq!(hold_off(Duration::from_millis(200), debounce), None);
+        assert_eq!(hold_off(Duration::from_millis(800), debounce), Some(Duration::from_secs(8)));
+    }
 
     #[test]
     fn snapshot_is_written_private_and_replaced_whole() {

@@ -21,10 +21,25 @@ fn cycles() -> usize {
 #[tokio::test]
 async fn kill_9_of_the_sidecar_or_chromium_while_messages_are_queued_sends_each_exactly_once_in_order(
 ) {
+    kill_loop(None).await;
+}
+
+/// The same with a browser of each session's own (`engine.sessions_per_browser = 1`): a Chromium
+/// kill then takes one session down, not all three.
+#[tokio::test]
+async fn with_one_browser_per_session_kill_9s_still_send_each_exactly_once_in_order() {
+    kill_loop(Some(1)).await;
+}
+
+/// `per_browser`: `engine.sessions_per_browser`, or `None` for the default (pooled).
+async fn kill_loop(per_browser: Option<u32>) {
     crate::helpers::init();
     let sim = sim();
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &sim);
+    if let Some(n) = per_browser {
+        crate::sessions::recovery::set_sessions_per_browser(&config, n);
+    }
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(
         "\n[sending]\nunconfirmed_after_ms = 15000\n\n[sending.pacing]\nenabled = false\n",

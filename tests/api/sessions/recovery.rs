@@ -106,6 +106,15 @@ reseal_min_interval = "500ms"
     config
 }
 
+/// Sets `engine.sessions_per_browser` in a config from [`binary_config`] (the default pools
+/// sessions; 1 gives each its own browser and persistent profile).
+pub(crate) fn set_sessions_per_browser(config: &Path, n: u32) {
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(text.contains("[engine]\n"), "binary_config has an [engine] table");
+    let text = text.replacen("[engine]\n", &format!("[engine]\nsessions_per_browser = {n}\n"), 1);
+    std::fs::write(config, text).unwrap();
+}
+
 /// A signed request to a sidecar process (the test key, id "host").
 pub(crate) async fn call(
     sidecar: &Sidecar,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::super::recovery::{binary_config, binary_wait, call};
+use super::super::recovery::{binary_config, binary_wait, call, set_sessions_per_browser};
 use super::super::*;
 use super::{devices, files_under, plaintext_suspects, Texting};
 use crate::binary::{serve, Sidecar};
@@ -181,11 +181,15 @@ async fn chromium_cycle(run: &mut Run, twice: bool, t: &mut Tally) -> Result<(),
 
 /// Runs `sidecar_cycles` then `chromium_cycles` on one linked session and checks everything the
 /// module docs promise. Prints the tally.
-async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32) {
+/// `per_browser`: `engine.sessions_per_browser`, or `None` for the default (pooled).
+async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32, per_browser: Option<u32>) {
     let started = Instant::now();
     let sim = sim();
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &sim);
+    if let Some(n) = per_browser {
+        set_sessions_per_browser(&config, n);
+    }
     // binary_config reseals at most every 500 ms (production: 15 s): kills also land during reseals.
     let runtime = dir.path().join("data/runtime");
     let sessions = dir.path().join("sessions");
@@ -344,7 +348,14 @@ impl Drop for AbortOnDrop {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_sidecar_or_chromium_at_random_moments_never_costs_the_login() {
-    kill_loop(6, 6).await;
+    kill_loop(6, 6, None).await;
+}
+
+/// The same with a browser and persistent profile of the session's own (`sessions_per_browser =
+/// 1`), where the login is Chromium's storage rather than the engine's snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_never_costs_the_login_with_one_browser_per_session() {
+    kill_loop(3, 3, Some(1)).await;
 }
 
 /// The long run for docs/vault.md: `VAULT_SOAK_CYCLES=30 cargo test -p wa-sidecar --test api
@@ -353,5 +364,5 @@ async fn kill_9_of_the_sidecar_or_chromium_at_random_moments_never_costs_the_log
 #[ignore = "soak: minutes of kill -9; run by hand"]
 async fn vault_soak_kill_loop() {
     let n = std::env::var("VAULT_SOAK_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
-    kill_loop(n, n).await;
+    kill_loop(n, n, None).await;
 }
