@@ -198,8 +198,12 @@ async fn build_state(settings: Settings, keys: LoadedKeys) -> Result<AppState, S
     if net.allow_private && settings.mode.is_production() {
         tracing::warn!("net.allow_private_targets: callbacks and fetches may reach loopback and private addresses");
     }
-    let outbox =
-        Outbox::open(&settings.callbacks, &db::path_in(&settings.server.data_dir), net.clone())?;
+    let outbox = Outbox::open(
+        &settings.callbacks,
+        &db::path_in(&settings.server.data_dir),
+        net.clone(),
+        vault_keys.clone(),
+    )?;
     outbox.register_metrics(&mut registry);
     private_files(&db::path_in(&settings.server.data_dir));
     // Every session event is committed to the outbox before anything else sees it.

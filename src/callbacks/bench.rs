@@ -231,6 +231,7 @@ async fn measure(
         &cfg,
         &crate::db::path_in(dir),
         Arc::new(crate::net::NetPolicy::permissive()),
+        Arc::new(crate::vault::VaultKeys::single("bench", crate::vault::MasterKey::random())),
     )?;
     let enqueued: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let producer = tokio::task::spawn_blocking({

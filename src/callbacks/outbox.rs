@@ -48,6 +48,8 @@ pub(super) struct Inner {
     pub(super) deliverer: Deliverer,
     /// Shares its secrets with the deliverer's signer: replaced on SIGHUP.
     signer: Signer,
+    /// Seal sessions' own secrets in the database.
+    keys: Arc<crate::vault::VaultKeys>,
     pub(super) metrics: Metrics,
     /// Rouses the dispatcher: new event, finished attempt, endpoint change, shutdown.
     pub(super) wake: Notify,
@@ -103,10 +105,12 @@ impl Outbox {
     /// Open the database at `db_path`, load secrets, and make earlier claims claimable again.
     /// Nothing is sent until [`Outbox::start`].
     /// `net` decides which addresses deliveries may reach (see [`crate::net`]).
+    /// `keys` seal sessions' own callback secrets in the database ([`super::session_secrets`]).
     pub fn open(
         cfg: &CallbacksConfig,
         db_path: &Path,
         net: Arc<crate::net::NetPolicy>,
+        keys: Arc<crate::vault::VaultKeys>,
     ) -> Result<Self, OutboxError> {
         let global_url = match cfg.url.trim() {
             "" => None,
@@ -116,11 +120,23 @@ impl Outbox {
         if secrets.is_empty() {
             tracing::warn!("no callbacks.secrets configured: callbacks are sent unsigned");
         }
-        let signer =
-            Signer::with_session_secrets(secrets, cfg.spatie_signature, db_path.to_owned());
+        let signer = Signer::with_session_secrets(
+            secrets,
+            cfg.spatie_signature,
+            db_path.to_owned(),
+            keys.clone(),
+        );
         let conn = crate::db::open(db_path)?;
         super::session_secrets::create(&conn)?;
-        signer.reload_sessions(|_| super::session_secrets::load(&conn))?;
+        let resealed = super::session_secrets::reseal(&conn, &keys)?;
+        if resealed > 0 {
+            tracing::info!(
+                resealed,
+                key = keys.seal_key_id(),
+                "sessions' callback secrets sealed again under the newest vault key"
+            );
+        }
+        signer.reload_sessions(|_, keys| super::session_secrets::load(&conn, keys))?;
         // A long backlog's b-trees outgrow SQLite's default 2 MiB page cache; every claim and
         // deletion then reads pages back through syscalls. Up to 64 MiB, used only as it fills.
         conn.pragma_update(None, "cache_size", -65_536)?;
@@ -160,6 +176,7 @@ impl Outbox {
             },
             deliverer: Deliverer::new(signer.clone(), cfg.timeout, net)?,
             signer,
+            keys,
             metrics,
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -312,7 +329,8 @@ impl Outbox {
         secret: Option<&Secret>,
     ) -> Result<(), OutboxError> {
         let (workspace, session) = (key.workspace.as_str(), key.session.as_str());
-        super::session_secrets::set(&*self.inner.durable()?, workspace, session, secret)?;
+        let keys = self.inner.keys.clone();
+        super::session_secrets::set(&*self.inner.durable()?, &keys, workspace, session, secret)?;
         self.inner.signer.set_session(workspace, session, secret.cloned());
         Ok(())
     }

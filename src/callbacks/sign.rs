@@ -17,6 +17,9 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::session_secrets::Loaded;
+use crate::vault::VaultKeys;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Why a configured secret was refused (the secret itself is never echoed).
@@ -90,8 +93,9 @@ struct Sessions {
     /// Bumped by every [`Signer::set_session`], so a reload that read the database before it
     /// does not overwrite it.
     generation: AtomicU64,
-    /// The database they are kept in, and when they were last read from it.
-    source: Option<PathBuf>,
+    /// The database they are kept in (sealed with these vault keys), and when they were last
+    /// read from it.
+    source: Option<(PathBuf, Arc<VaultKeys>)>,
     read_at: Mutex<Option<Instant>>,
 }
 
@@ -101,8 +105,13 @@ impl Signer {
     }
 
     /// A signer whose per-session secrets are kept in (and re-read from) the database `db`.
-    pub fn with_session_secrets(secrets: Vec<Secret>, spatie: bool, db: PathBuf) -> Self {
-        let sessions = Sessions { source: Some(db), ..Sessions::default() };
+    pub fn with_session_secrets(
+        secrets: Vec<Secret>,
+        spatie: bool,
+        db: PathBuf,
+        keys: Arc<VaultKeys>,
+    ) -> Self {
+        let sessions = Sessions { source: Some((db, keys)), ..Sessions::default() };
         Self { secrets: Arc::new(RwLock::new(secrets)), spatie, sessions: Arc::new(sessions) }
     }
 
@@ -144,15 +153,22 @@ impl Signer {
 
     /// Replaces the per-session secrets with what `load` reads (blocking: the database), unless a
     /// session's secret was set meanwhile.
+    /// A session whose stored secret does not open with this process's keys (sealed under a newer
+    /// key by another process) keeps the secret this process knew.
     pub fn reload_sessions<E>(
         &self,
-        load: impl FnOnce(&std::path::Path) -> Result<SessionSecrets, E>,
+        load: impl FnOnce(&std::path::Path, &VaultKeys) -> Result<Loaded, E>,
     ) -> Result<(), E> {
-        let Some(source) = &self.sessions.source else { return Ok(()) };
+        let Some((db, keys)) = &self.sessions.source else { return Ok(()) };
         let before = self.sessions.generation.load(Ordering::SeqCst);
-        let fresh = load(source)?;
+        let Loaded { secrets: mut fresh, unreadable, .. } = load(db, keys)?;
         let mut all = self.sessions.secrets.write().unwrap_or_else(|p| p.into_inner());
         if self.sessions.generation.load(Ordering::SeqCst) == before {
+            for key in unreadable {
+                if let Some(known) = all.remove(&key) {
+                    fresh.insert(key, known);
+                }
+            }
             *all = fresh;
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! `wa-sidecar vault verify` and `wa-sidecar vault rotate`: the operator's view of every sealed
 //! login under `server.sessions_dir`, with the same settings and master keys `serve` uses.
+//! `rotate` also seals sessions' own callback secrets (in `sidecar.db`) again under the newest key.
 //!
 //! Both exit non-zero when a sealed file does not open (verify) or could not be resealed
 //! (rotate), so a deploy script can stop on it. Neither generates a development key: with no key
@@ -56,6 +57,14 @@ pub fn rotate(config_file: Option<PathBuf>) -> anyhow::Result<()> {
     println!("resealing under master key {:?}", keys.seal_key_id());
     let report = rotate_all(root, &keys).with_context(|| format!("reading {}", root.display()))?;
     println!("{report}");
+    // Sessions' own callback secrets are sealed with the same keys, in the database.
+    let db = crate::db::path_in(&settings.server.data_dir);
+    if db.exists() {
+        let conn = crate::db::open(&db).with_context(|| format!("opening {}", db.display()))?;
+        crate::callbacks::session_secrets::create(&conn)?;
+        let resealed = crate::callbacks::session_secrets::reseal(&conn, &keys)?;
+        println!("callback secrets of sessions sealed again: {resealed}");
+    }
     if !report.failed.is_empty() {
         bail!("{} sealed file(s) could not be rotated; they are unchanged", report.failed.len());
     }

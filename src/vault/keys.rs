@@ -57,6 +57,18 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// An AES-256 key for one purpose other than sealed files (`info` names it), so no two uses
+    /// of the master key share a key.
+    pub(crate) fn derive_for(&self, info: &[u8]) -> Zeroizing<[u8; 32]> {
+        let hk = Hkdf::<Sha256>::new(None, &self.0[..]);
+        let mut out = Zeroizing::new([0u8; 32]);
+        // Cannot fail: 32 bytes is far below HKDF-SHA256's limit of 255 * 32.
+        hk.expand(info, &mut out[..]).expect("32-byte HKDF output");
+        out
+    }
+}
+
 fn derivation_info(key: &SessionKey) -> Vec<u8> {
     let mut info = b"wa-sidecar vault profile v1\0".to_vec();
     info.extend_from_slice(key.workspace.as_str().as_bytes());

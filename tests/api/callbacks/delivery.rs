@@ -335,8 +335,13 @@ async fn events_committed_before_a_restart_are_delivered_by_the_next_process() {
     let ids: Vec<String> =
         (0..3).map(|n| h.send(SESSION_STATUS, &key("acme", "main"), json!({"n": n}))).collect();
     let path = h.dir.path().join("data/sidecar.db");
-    let reopened =
-        wa_sidecar::callbacks::Outbox::open(&config(&rx.url), &path, super::loopback()).unwrap();
+    let reopened = wa_sidecar::callbacks::Outbox::open(
+        &config(&rx.url),
+        &path,
+        super::loopback(),
+        super::vault_keys(),
+    )
+    .unwrap();
     reopened.start();
     for id in &ids {
         assert_eq!(&rx.next(WAIT).await.header("webhook-id"), id);
@@ -483,4 +488,49 @@ async fn a_host_down_for_everything_parks_nothing() {
         assert_eq!(b["data"]["n"], 0, "only heads are tried: {b}");
     }
     assert_eq!(h.outbox.stats().unwrap().counts.dead, 0);
+}
+
+/// L3: a session's own callback secret never lies on disk in the clear (the database, its WAL,
+/// anything in the data folder), and the next process, which reads it back sealed with the vault
+/// keys, still signs that session's callbacks with it and with nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_secret_is_sealed_on_disk_and_still_signs_after_a_restart() {
+    const OWN: &str = "whsec_c2VhbGVkLWF0LXJlc3QtY2FsbGJhY2stc2VjcmV0";
+    let mut own = TestReceiver::start().await;
+    let host = TestReceiver::start().await;
+    let h = Harness::open(&config(&host.url));
+    let sealed = key("acme", "sealed");
+    let own_url = url::Url::parse(&own.url).unwrap();
+    h.outbox.set_session_endpoint(&sealed, Some(&own_url)).unwrap();
+    let secret = wa_sidecar::callbacks::sign::Secret::parse(OWN).unwrap();
+    h.outbox.set_session_secret(&sealed, Some(&secret)).unwrap();
+    let id = h.send(SESSION_STATUS, &sealed, json!({"n": 1}));
+
+    let needle = &OWN.as_bytes()[6..30];
+    let mut files = vec![h.dir.path().to_owned()];
+    let mut checked = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            checked += 1;
+            let found = bytes.windows(needle.len()).any(|w| w == needle);
+            assert!(!found, "{} holds the secret in the clear", path.display());
+        }
+    }
+    assert!(checked >= 2, "the database and its WAL were not found");
+
+    let path = h.dir.path().join("data/sidecar.db");
+    let reopened = wa_sidecar::callbacks::Outbox::open(
+        &config(&host.url),
+        &path,
+        super::loopback(),
+        super::vault_keys(),
+    )
+    .unwrap();
+    reopened.start();
+    let got = own.next(WAIT).await;
+    assert_eq!(got.header("webhook-id"), id);
+    verify::standard_webhooks(OWN, &got).expect("signed with the session's own secret");
+    assert!(verify::standard_webhooks(SECRET_A, &got).is_err(), "signed with the global secret");
 }

@@ -49,10 +49,19 @@ pub struct Harness {
     pub dir: TempDir,
 }
 
+/// The vault keys every harness seals sessions' callback secrets with (fixed, so a reopened
+/// outbox opens them).
+pub fn vault_keys() -> std::sync::Arc<wa_sidecar::vault::VaultKeys> {
+    let key = wa_sidecar::vault::MasterKey::from_bytes([7; 32]);
+    std::sync::Arc::new(wa_sidecar::vault::VaultKeys::single("test", key))
+}
+
 impl Harness {
     pub fn open(cfg: &CallbacksConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::open(cfg, &dir.path().join("data/sidecar.db"), loopback()).unwrap();
+        let outbox =
+            Outbox::open(cfg, &dir.path().join("data/sidecar.db"), loopback(), vault_keys())
+                .unwrap();
         Self { outbox, dir }
     }
 

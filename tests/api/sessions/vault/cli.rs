@@ -99,6 +99,8 @@ fn header_key_id(path: &Path) -> String {
     String::from_utf8(bytes[11..11 + len].to_vec()).unwrap()
 }
 
+const CALLBACK_SECRET: &str = "whsec_cm90YXRlZC13aXRoLXRoZS12YXVsdC1rZXlzLTMy";
+
 fn sealed(dir: &Path, key: &SessionKey) -> PathBuf {
     dir.join("sessions")
         .join(key.workspace.as_str())
@@ -116,6 +118,19 @@ fn rotate_reseals_every_file_under_the_new_key_and_verify_names_a_file_that_does
     for k in &sessions {
         seal(dir, &keys(&[&old], "k2025"), k);
     }
+    // A session's own callback secret, sealed under the old key in the database.
+    let db = wa_sidecar::db::open(&dir.join("data/sidecar.db")).unwrap();
+    wa_sidecar::callbacks::session_secrets::create(&db).unwrap();
+    let own = wa_sidecar::callbacks::sign::Secret::parse(CALLBACK_SECRET).unwrap();
+    wa_sidecar::callbacks::session_secrets::set(
+        &db,
+        &keys(&[&old], "k2025"),
+        "acme",
+        "main",
+        Some(&own),
+    )
+    .unwrap();
+    drop(db);
 
     let out = vault(dir, "verify", &[&old], None);
     assert!(out.status.success(), "{}", text(&out));
@@ -127,6 +142,7 @@ fn rotate_reseals_every_file_under_the_new_key_and_verify_names_a_file_that_does
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("rotated globex/sales (was key k2025)"), "{}", text(&out));
     assert!(text(&out).contains("3 rotated, 0 already current, 0 failed"), "{}", text(&out));
+    assert!(text(&out).contains("callback secrets of sessions sealed again: 1"), "{}", text(&out));
     for k in &sessions {
         assert_eq!(header_key_id(&sealed(dir, k)), "k2026", "{k}");
     }
@@ -142,6 +158,11 @@ fn rotate_reseals_every_file_under_the_new_key_and_verify_names_a_file_that_does
         }
         only_new.close(k).unwrap();
     }
+    // ... and so does the callback secret.
+    let db = wa_sidecar::db::open(&dir.join("data/sidecar.db")).unwrap();
+    let read = wa_sidecar::callbacks::session_secrets::load(&db, &keys(&[&new], "k2026")).unwrap();
+    assert_eq!(read.secrets.len(), 1, "the new key alone opens the callback secret");
+    drop(db);
     // Rotating again has nothing to do.
     let out = vault(dir, "rotate", &[&old, &new], Some("k2026"));
     assert!(text(&out).contains("0 rotated, 3 already current, 0 failed"), "{}", text(&out));
