@@ -506,19 +506,10 @@ async fn a_session_secret_is_sealed_on_disk_and_still_signs_after_a_restart() {
     h.outbox.set_session_secret(&sealed, Some(&secret)).unwrap();
     let id = h.send(SESSION_STATUS, &sealed, json!({"n": 1}));
 
-    let needle = &OWN.as_bytes()[6..30];
-    let mut files = vec![h.dir.path().to_owned()];
-    let mut checked = 0;
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            checked += 1;
-            let found = bytes.windows(needle.len()).any(|w| w == needle);
-            assert!(!found, "{} holds the secret in the clear", path.display());
-        }
-    }
-    assert!(checked >= 2, "the database and its WAL were not found");
+    let files = crate::sessions::vault::files_under(h.dir.path());
+    assert!(files.iter().any(|f| f.ends_with("sidecar.db-wal")), "no WAL among {files:?}");
+    let clear = crate::sessions::vault::grep_tree(h.dir.path(), &OWN.as_bytes()[6..30]);
+    assert_eq!(clear, Vec::<std::path::PathBuf>::new(), "files holding the secret in the clear");
 
     let path = h.dir.path().join("data/sidecar.db");
     let reopened = wa_sidecar::callbacks::Outbox::open(

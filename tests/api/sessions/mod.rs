@@ -15,7 +15,7 @@ mod inbound_reactions;
 mod lifecycle;
 mod pooled;
 pub(crate) mod recovery;
-mod vault;
+pub(crate) mod vault;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
