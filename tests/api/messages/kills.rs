@@ -5,12 +5,12 @@
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::*;
 use crate::binary::serve;
-use crate::sessions::recovery::{binary_config, binary_wait, call, find_qr};
-use crate::sessions::{chromium_groups_under, control, sim, WS};
+use crate::sessions::recovery::{binary_config, call, create_and_scan};
+use crate::sessions::{chromium_groups_under, sim, WS};
 
 const OTHER: &str = "15557650000";
 
@@ -38,7 +38,7 @@ async fn kill_loop(per_browser: Option<u32>) {
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &sim);
     if let Some(n) = per_browser {
-        crate::sessions::recovery::set_sessions_per_browser(&config, n);
+        crate::sessions::recovery::set_engine(&config, &format!("sessions_per_browser = {n}"));
     }
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(
@@ -51,23 +51,8 @@ async fn kill_loop(per_browser: Option<u32>) {
     // Three sessions, each its own account (phone), linked one after the other.
     let sessions = [("k1", "15550001111"), ("k2", "15550002221"), ("k3", "15550003331")];
     for (id, phone) in sessions {
-        let (status, body) = call(
-            &sidecar,
-            "POST",
-            &format!("/v1/workspaces/{WS}/sessions"),
-            Some(json!({"id": id})),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        binary_wait(&sidecar, id, "qr_required", Duration::from_secs(60)).await;
-        let pages: Value = reqwest::get(format!("{}/pages", sim.control_url()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        control(&sim, "/scan", json!({"code": find_qr(&pages).unwrap(), "phone": phone})).await;
-        binary_wait(&sidecar, id, "connected", Duration::from_secs(60)).await;
+        let within = (Duration::from_secs(60), Duration::from_secs(60));
+        create_and_scan(&sidecar, &sim, id, phone, within).await;
     }
 
     // (session, id, chat, body) of every accepted message, in acceptance order.

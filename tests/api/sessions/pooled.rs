@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use wa_sidecar::config::Settings;
 use wa_sim::SimServer;
 
-use super::recovery::{binary_config, binary_wait, call, find_qr};
+use super::recovery::{binary_config, binary_wait, call, create_and_scan, set_engine};
 use super::*;
 use crate::binary::serve;
 
@@ -179,27 +179,15 @@ async fn pooled_sessions_come_back_without_a_qr_after_kill_9_of_the_sidecar() {
     let sim = sim();
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &sim);
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "[engine]\n",
-        "[engine]\nsessions_per_browser = 3\nsnapshot_debounce_ms = 300\nsnapshot_interval_ms = 5000\n",
+    set_engine(
+        &config,
+        "sessions_per_browser = 3\nsnapshot_debounce_ms = 300\nsnapshot_interval_ms = 5000",
     );
-    std::fs::write(&config, text).unwrap();
     let runtime = runtime(dir.path());
     let mut sidecar = serve(dir.path(), &config);
     for (id, phone) in IDS.iter().zip(PHONES) {
-        let (status, body) = call(
-            &sidecar,
-            "POST",
-            &format!("/v1/workspaces/{WS}/sessions"),
-            Some(json!({"id": id})),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        binary_wait(&sidecar, id, "qr_required", Duration::from_secs(30)).await;
-        // Sessions are linked one at a time: the one page showing a QR is this session's.
-        let code = page_qr(&sim).await;
-        control(&sim, "/scan", json!({"code": code, "phone": phone})).await;
-        binary_wait(&sidecar, id, "connected", Duration::from_secs(45)).await;
+        let within = (Duration::from_secs(30), Duration::from_secs(45));
+        create_and_scan(&sidecar, &sim, id, phone, within).await;
     }
     for id in IDS {
         wait_snapshot_with_key(dir.path(), WS, id).await;
@@ -229,11 +217,4 @@ async fn pooled_sessions_come_back_without_a_qr_after_kill_9_of_the_sidecar() {
     }
     assert_groups_gone(&after).await;
     assert_groups_gone(&before).await;
-}
-
-/// The QR a waiting page of wa-sim shows.
-async fn page_qr(sim: &SimServer) -> String {
-    let pages: Value =
-        reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
-    find_qr(&pages).expect("a page shows a QR")
 }

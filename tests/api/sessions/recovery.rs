@@ -106,12 +106,13 @@ reseal_min_interval = "500ms"
     config
 }
 
-/// Sets `engine.sessions_per_browser` in a config from [`binary_config`] (the default pools
-/// sessions; 1 gives each its own browser and persistent profile).
-pub(crate) fn set_sessions_per_browser(config: &Path, n: u32) {
+/// Adds `lines` (TOML `key = value` lines) to the `[engine]` table of a config from
+/// [`binary_config`], e.g. `sessions_per_browser = 1` (the default pools sessions; 1 gives each its
+/// own browser and persistent profile).
+pub(crate) fn set_engine(config: &Path, lines: &str) {
     let text = std::fs::read_to_string(config).unwrap();
     assert!(text.contains("[engine]\n"), "binary_config has an [engine] table");
-    let text = text.replacen("[engine]\n", &format!("[engine]\nsessions_per_browser = {n}\n"), 1);
+    let text = text.replacen("[engine]\n", &format!("[engine]\n{lines}\n"), 1);
     std::fs::write(config, text).unwrap();
 }
 
@@ -210,6 +211,27 @@ async fn kill_9_of_the_sidecar_loses_no_login() {
     assert_groups_gone(&groups).await;
     let lock = dir.path().join("sessions").join(WS).join("k9").join("lock");
     assert!(!wa_sidecar::sessions::lock::SessionLock::is_held(&lock), "no stale lock");
+}
+
+/// Creates session `id` on a sidecar process and links it to `phone` by scanning its QR in wa-sim,
+/// waiting up to `qr_within` for the QR and `connected_within` for the link. Sessions are linked
+/// one at a time, so the one page showing a QR is this session's.
+pub(crate) async fn create_and_scan(
+    sidecar: &Sidecar,
+    sim: &wa_sim::SimServer,
+    id: &str,
+    phone: &str,
+    (qr_within, connected_within): (Duration, Duration),
+) {
+    let path = format!("/v1/workspaces/{WS}/sessions");
+    let (status, body) = call(sidecar, "POST", &path, Some(json!({"id": id}))).await;
+    assert_eq!(status, 201, "{body}");
+    binary_wait(sidecar, id, "qr_required", qr_within).await;
+    let pages: Value =
+        reqwest::get(format!("{}/pages", sim.control_url())).await.unwrap().json().await.unwrap();
+    let code = find_qr(&pages).expect("a page shows a QR");
+    control(sim, "/scan", json!({"code": code, "phone": phone})).await;
+    binary_wait(sidecar, id, "connected", connected_within).await;
 }
 
 pub(crate) fn find_qr(pages: &Value) -> Option<String> {

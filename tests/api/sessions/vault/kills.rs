@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::super::recovery::{binary_config, binary_wait, call, set_sessions_per_browser};
+use super::super::recovery::{binary_config, binary_wait, call, set_engine};
 use super::super::*;
 use super::{devices, files_under, plaintext_suspects, Texting};
 use crate::binary::{serve, Sidecar};
@@ -188,7 +188,7 @@ async fn kill_loop(sidecar_cycles: u32, chromium_cycles: u32, per_browser: Optio
     let dir = tempfile::tempdir().unwrap();
     let config = binary_config(dir.path(), &sim);
     if let Some(n) = per_browser {
-        set_sessions_per_browser(&config, n);
+        set_engine(&config, &format!("sessions_per_browser = {n}"));
     }
     // binary_config reseals at most every 500 ms (production: 15 s): kills also land during reseals.
     let runtime = dir.path().join("data/runtime");
